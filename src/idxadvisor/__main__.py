@@ -1,0 +1,3 @@
+from idxadvisor.cli import main
+
+main()

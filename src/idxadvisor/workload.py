@@ -1,0 +1,163 @@
+"""The workload: normalised, deduplicated queries with where they come from.
+
+Every capture source (static scan, SQL files, runtime capture, pg_stat_statements) yields
+:class:`Statement` objects; :func:`build_workload` folds statements of the same shape into one
+:class:`Query` that keeps every origin and adds up calls and time.
+
+SQL convention shared by all stages: PostgreSQL dialect, constants known from the source inlined
+as literals (they decide partial indexes), values only known at run time as ``$1``, ``$2`` …
+
+>>> wl = build_workload([
+...     Statement("SELECT * FROM t WHERE a = $1", Origin("app/q.py", 3), source="static"),
+...     Statement("select *  from t where a = $1", Origin("app/q.py", 9), source="static"),
+... ])
+>>> len(wl.queries), [str(o) for o in wl.queries[0].origins]
+(1, ['app/q.py:3', 'app/q.py:9'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+Source = Literal["static", "capture", "sql", "pg_stat_statements"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Origin:
+    """A place in the user's code (or a workload file) a query comes from."""
+
+    path: str
+    line: int
+    col: int = 0
+    function: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement as a capture source found it, before deduplication."""
+
+    sql: str
+    origin: Origin | None = None
+    source: Source = "sql"
+    calls: int = 1
+    total_time_ms: float = 0.0
+    model: str | None = None  # "app_label.ModelName" when the source knows it
+    code: str | None = None  # the queryset expression as written, e.g. "Rule.objects.filter(...)"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A distinct query shape of the workload."""
+
+    id: str
+    sql: str
+    fingerprint: str
+    source: Source
+    origins: tuple[Origin, ...] = ()
+    calls: int = 1
+    total_time_ms: float = 0.0
+    model: str | None = None
+    code: str | None = None
+
+    @property
+    def weight(self) -> float:
+        """How much this query matters: total time when measured, else how often it runs."""
+        return self.total_time_ms if self.total_time_ms > 0 else float(self.calls)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something the run could not analyse, and why. Never dropped silently."""
+
+    reason: str
+    origin: Origin | None = None
+    sql: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    queries: tuple[Query, ...] = ()
+    skipped: tuple[Skipped, ...] = field(default=())
+
+    def by_id(self) -> dict[str, Query]:
+        return {q.id: q for q in self.queries}
+
+
+_WS = re.compile(r"\s+")
+
+
+def fingerprint(sql: str) -> str:
+    """The shape of a statement: parsed and re-printed, placeholder lists collapsed.
+
+    Literals stay: ``status = 'pending'`` and ``status = 'failed'`` are different shapes,
+    because they call for different partial indexes.
+
+    >>> fingerprint("select a from t where b in ($1, $2, $3) ")
+    'SELECT a FROM t WHERE b IN ($n)'
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="postgres")
+    except (ParseError, TokenError):
+        return _WS.sub(" ", sql.strip().rstrip(";")).strip()
+    for node in tree.find_all(exp.In):
+        values = node.args.get("expressions") or []
+        if values and all(isinstance(v, exp.Placeholder | exp.Parameter) for v in values):
+            node.set("expressions", [exp.Parameter(this=exp.var("n"))])
+    for node in tree.find_all(exp.Parameter):
+        if isinstance(node.this, exp.Literal):
+            node.set("this", exp.var("n"))
+    for node in tree.find_all(exp.Placeholder):
+        node.replace(exp.Parameter(this=exp.var("n")))
+    return tree.sql(dialect="postgres")
+
+
+def query_id(fp: str) -> str:
+    """A short id that stays the same across runs for the same shape."""
+    return "q_" + hashlib.sha1(fp.encode()).hexdigest()[:8]
+
+
+def build_workload(
+    statements: Iterable[Statement], skipped: Iterable[Skipped] = ()
+) -> Workload:
+    """Deduplicate statements by fingerprint, keeping all origins, summing calls and time."""
+    merged: dict[str, Query] = {}
+    origins: dict[str, set[Origin]] = {}
+    for st in statements:
+        fp = fingerprint(st.sql)
+        seen = merged.get(fp)
+        if seen is None:
+            merged[fp] = Query(
+                id=query_id(fp),
+                sql=st.sql.strip().rstrip(";").strip(),
+                fingerprint=fp,
+                source=st.source,
+                calls=st.calls,
+                total_time_ms=st.total_time_ms,
+                model=st.model,
+                code=st.code,
+            )
+            origins[fp] = set()
+        else:
+            merged[fp] = replace(
+                seen,
+                calls=seen.calls + st.calls,
+                total_time_ms=seen.total_time_ms + st.total_time_ms,
+                model=seen.model or st.model,
+                code=seen.code or st.code,
+            )
+        if st.origin is not None:
+            origins[fp].add(st.origin)
+    queries = [replace(q, origins=tuple(sorted(origins[fp]))) for fp, q in merged.items()]
+    queries.sort(key=lambda q: (q.origins[:1] or (Origin("~", 0),), q.id))
+    return Workload(tuple(queries), tuple(skipped))

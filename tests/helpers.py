@@ -1,0 +1,14 @@
+"""Re-export of the conftest helpers, so test modules can import them by name."""
+
+from tests.conftest import (  # noqa: F401
+    EXAMPLE,
+    ROOT,
+    Run,
+    TempDatabase,
+    create_database,
+    drop_database,
+    require_hypopg,
+    run_cli,
+    run_python,
+    url_for_database,
+)
