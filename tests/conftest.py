@@ -90,7 +90,9 @@ def create_database(server_url: str, prefix: str = "idxadv_test") -> TempDatabas
 
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture
@@ -118,8 +120,9 @@ class Run:
     stderr: str
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> Run:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> Run:
     """Run ``idxadvisor`` in a subprocess, as a user would.
 
     A subprocess, because Django's settings are global to a process and each test may point the
@@ -138,13 +141,18 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_python(*args: str, cwd: Path, env: dict[str, str] | None = None,
-               timeout: float = 300) -> Run:
+def run_python(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> Run:
     """Run the current interpreter (e.g. ``manage.py migrate``) in a subprocess."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("DJANGO_SETTINGS_MODULE", None)
     proc = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        [sys.executable, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
@@ -157,8 +165,9 @@ def require_hypopg(conn: psycopg.Connection) -> bool:
     ).fetchone()
     if not available:
         if os.environ.get("CI") or os.environ.get("IDXADVISOR_REQUIRE_HYPOPG"):
-            pytest.fail("HypoPG is not installed on the test server (CI requires it)",
-                        pytrace=False)
+            pytest.fail(
+                "HypoPG is not installed on the test server (CI requires it)", pytrace=False
+            )
         pytest.skip("HypoPG is not installed on the test server")
     conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
     return True

@@ -78,6 +78,7 @@ class Recommendation:
     redundant: tuple[str, ...] = ()  # names of existing indexes this one makes redundant
     estimated_size_bytes: int | None = None
     benefit: float | None = None  # weighted cost saved across the workload (what-if)
+    cost: str = ""  # what the index costs: size, write overhead
 
     @property
     def table(self) -> str:

@@ -1,0 +1,1 @@
+"""Benchmarks for idxadvisor: data generation and speed measurements (never run as tests)."""

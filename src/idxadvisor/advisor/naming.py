@@ -1,0 +1,41 @@
+"""Index names: Django's scheme, so a generated name looks like one Django would pick.
+
+``<table[:11]>_<first column[:7]>_<digest>_<suffix>``, at most 30 characters (Django's
+``Index.max_name_length``), a valid identifier, and a digest over the whole definition (keys
+with direction, predicate, INCLUDE, method) so it is stable across runs and two different
+indexes on the same first column never collide.
+
+>>> from idxadvisor.advisor.candidate import IndexCandidate
+>>> from idxadvisor.schema import IndexElement
+>>> name = index_name(IndexCandidate("monitoring_integrationlog",
+...     (IndexElement("organisation"), IndexElement("created_at", descending=True))))
+>>> name.startswith("monitoring__organis_"), len(name) <= 30
+(True, True)
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.db.backends.utils import names_digest, split_identifier
+
+from idxadvisor.advisor.candidate import IndexCandidate
+
+MAX_NAME_LENGTH = 30
+
+
+def index_name(candidate: IndexCandidate) -> str:
+    _, table = split_identifier(candidate.table)
+    first = candidate.elements[0]
+    column = first.column or re.sub(r"\W+", "_", first.key.lower()).strip("_") or "expr"
+    keys = [("-" if e.descending else "") + e.key for e in candidate.elements]
+    suffix = "brin" if candidate.method == "brin" else ("uniq" if candidate.unique else "idx")
+    digest = names_digest(
+        table, *keys, candidate.condition_sql or "", *candidate.include, candidate.method,
+        length=6,
+    )
+    room = MAX_NAME_LENGTH - len(table[:11]) - len(digest) - len(suffix) - 3
+    name = f"{table[:11]}_{column[:room]}_{digest}_{suffix}"
+    if not name[0].isalpha():
+        name = "i" + name[: MAX_NAME_LENGTH - 1]
+    return name

@@ -1,0 +1,130 @@
+"""Partial indexes: which constant conditions go into the index ``WHERE`` instead of its key.
+
+A constant condition on a column with few distinct values (a status with choices, a boolean,
+``IS NULL``) is a poor key column: each value matches many rows and the key grows the index for
+every row. As an index predicate it does better: the index holds only the matching rows, so it
+is small, and ``status IN ('pending', 'failed') ORDER BY next_retry_at LIMIT 100`` is served by
+``(next_retry_at) WHERE status IN (…)`` in index order — which ``(status, next_retry_at)`` cannot
+do for two status values. With ``pg_stats`` the choice rests on the value's real frequency.
+
+>>> from idxadvisor.patterns import AccessPattern, Op, Predicate
+>>> p = AccessPattern("q1", "hook", "select", predicates=(
+...     Predicate("status", Op.IN, "status IN ('pending', 'failed')",
+...               constants=("'pending'", "'failed'")),))
+>>> split = split_constants(p, None)
+>>> [c.sql for c in split.condition], split.keys
+(["status IN ('pending', 'failed')"], ())
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idxadvisor.patterns import AccessPattern, Op, Predicate
+from idxadvisor.schema import ColumnStats, Table
+
+# A value held by at most this share of rows is worth a partial index of its own.
+PARTIAL_MAX_FRACTION = 0.2
+# A condition matching more than this share of rows is not worth indexing at all.
+USELESS_MIN_FRACTION = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ConstantSplit:
+    keys: tuple[Predicate, ...]  # constant conditions that stay key columns
+    condition: tuple[Predicate, ...]  # constant conditions that become the index WHERE
+    ignored: tuple[Predicate, ...]  # conditions too unselective to index
+    reasons: tuple[str, ...]
+
+
+def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSplit:
+    """Sort the pattern's constant conditions into key, partial predicate, or neither."""
+    keys: list[Predicate] = []
+    condition: list[Predicate] = []
+    ignored: list[Predicate] = []
+    reasons: list[str] = []
+    for p in pattern.predicates:
+        if not p.is_constant or p.expression or p.op not in (
+            Op.EQ, Op.IN, Op.IS_NULL, Op.NOT_NULL
+        ):
+            continue
+        column = table.column(p.column) if table else None
+        fraction = row_fraction(p, column.stats if column else None)
+        if fraction is not None:
+            share = f"{fraction:.1%}" if fraction >= 0.001 else "under 0.1%"
+            if fraction <= PARTIAL_MAX_FRACTION:
+                condition.append(p)
+                reasons.append(
+                    f"{p.sql} holds {share} of rows (pg_stats): it goes in the index WHERE, so "
+                    "the index holds only those rows."
+                )
+            elif fraction >= USELESS_MIN_FRACTION:
+                ignored.append(p)
+                reasons.append(
+                    f"{p.sql} holds {share} of rows (pg_stats): too common to be worth indexing."
+                )
+            else:
+                keys.append(p)
+                reasons.append(f"{p.sql} holds {share} of rows (pg_stats): kept as a key column.")
+            continue
+        low_cardinality = p.op in (Op.IN, Op.IS_NULL, Op.NOT_NULL) or (
+            column is not None and column.choices
+        )
+        if low_cardinality:
+            condition.append(p)
+            reasons.append(f"{p.sql} is a constant filter on {_kind(p, column)}: it goes in the "
+                           "index WHERE (a partial index), assumed to match a small share of rows.")
+        else:
+            keys.append(p)
+    return ConstantSplit(tuple(keys), tuple(condition), tuple(ignored), tuple(reasons))
+
+
+def _kind(p: Predicate, column) -> str:
+    if p.op in (Op.IS_NULL, Op.NOT_NULL):
+        return f"the nullness of {p.column}"
+    if column is not None and column.db_type == "boolean":
+        return f"the boolean {p.column}"
+    if p.op is Op.IN:
+        return f"a list of values of {p.column}"
+    return f"{p.column}, a column with a few fixed choices"
+
+
+def row_fraction(p: Predicate, stats: ColumnStats | None) -> float | None:
+    """Share of rows matching a constant condition, from pg_stats; None when unknown."""
+    if stats is None:
+        return None
+    if p.op is Op.IS_NULL:
+        return stats.null_frac
+    if p.op is Op.NOT_NULL:
+        return 1.0 - stats.null_frac
+    total = 0.0
+    for literal in p.constants:
+        value = _text_of(literal)
+        f = stats.frequency(value)
+        if f is None:
+            f = _rest_fraction(stats)
+            if f is None:
+                return None
+        total += f
+    return min(total, 1.0)
+
+
+def _rest_fraction(stats: ColumnStats) -> float | None:
+    """Frequency of a value outside the most common list (PostgreSQL's own estimate)."""
+    if stats.n_distinct == 0:
+        return None
+    common = sum(stats.most_common_freqs)
+    n = stats.n_distinct
+    if n < 0:
+        return None  # a fraction of rows: unique-ish, the value is rare
+    others = n - len(stats.most_common_vals)
+    if others <= 0:
+        return 0.0
+    return max(0.0, (1.0 - common - stats.null_frac) / others)
+
+
+def _text_of(literal: str) -> str:
+    """``'pending'`` → ``pending``; ``TRUE`` → ``t`` (pg_stats shows values as text)."""
+    if literal.startswith("'") and literal.endswith("'"):
+        return literal[1:-1].replace("''", "'")
+    return {"true": "t", "false": "f"}.get(literal.lower(), literal)

@@ -1,0 +1,146 @@
+"""How well an index serves an access pattern: the one yardstick every rule shares.
+
+An index is scored by what a B-tree scan over it can use: the conditions it can seek on (an
+equality prefix, then at most one range), whether its partial ``WHERE`` is implied by the
+query and filters rows before the heap is touched, and whether it returns rows already in the
+query's ORDER BY order (which saves a sort and, with a LIMIT, lets the scan stop early).
+
+>>> from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
+>>> p = AccessPattern("q1", "log", "select",
+...     predicates=(Predicate("org", Op.EQ, "org = $1"),),
+...     order_by=(OrderKey("created_at", descending=True),), limit=50)
+>>> score(IndexShape((IndexElement("org"), IndexElement("created_at", descending=True))), p)
+Score(seek=1, filtered=0, ordered=True)
+>>> score(IndexShape((IndexElement("org"),)), p)
+Score(seek=1, filtered=0, ordered=False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.schema import ExistingIndex, IndexElement, expression_key
+
+SEEK_OPS = (Op.EQ, Op.IN, Op.IS_NULL)
+RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX, Op.NOT_NULL)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexShape:
+    """What matters of an index for scoring, whether it exists or is only proposed."""
+
+    elements: tuple[IndexElement, ...]
+    condition: tuple[str, ...] = ()  # canonical conjuncts of the partial predicate
+    method: str = "btree"
+
+    @classmethod
+    def of_existing(cls, index: ExistingIndex) -> IndexShape:
+        return cls(index.elements, conjuncts(index.condition), index.method)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Score:
+    seek: int = 0  # pattern conditions the index seeks on
+    filtered: int = 0  # pattern conditions its partial WHERE already applies
+    ordered: bool = False  # rows come out in the ORDER BY order
+
+    @property
+    def useful(self) -> bool:
+        return self.seek > 0 or self.filtered > 0 or self.ordered
+
+    def at_least(self, other: Score) -> bool:
+        """As good in every respect: seeking, filtering and order."""
+        return (
+            self.seek + self.filtered >= other.seek + other.filtered
+            and (self.ordered or not other.ordered)
+        )
+
+
+def conjuncts(condition: str | None) -> tuple[str, ...]:
+    """The AND-ed parts of a predicate, each in canonical form."""
+    if not condition:
+        return ()
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(condition, read="postgres")
+    parts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
+    return tuple(sorted(expression_key(p.sql(dialect="postgres")) for p in parts))
+
+
+def predicate_key(p: Predicate) -> str:
+    return expression_key(p.expression) if p.expression else p.column
+
+
+def element_key(e: IndexElement) -> str:
+    return expression_key(e.expression) if e.expression else (e.column or "")
+
+
+def score(index: IndexShape, pattern: AccessPattern) -> Score:
+    """How much of ``pattern`` a scan of ``index`` can use (zero when it cannot be used)."""
+    if index.method not in ("btree", "brin") or not index.elements:
+        return Score()
+    query_conjuncts = {expression_key(p.sql) for p in pattern.predicates}
+    if any(c not in query_conjuncts and not _implied(c, pattern) for c in index.condition):
+        return Score()  # the partial predicate is not implied: PostgreSQL cannot use it
+    filtered = len(index.condition)
+    keys = [element_key(e) for e in index.elements]
+    by_key: dict[str, set[Op]] = {}
+    for p in pattern.predicates:
+        by_key.setdefault(predicate_key(p), set()).add(p.op)
+    if index.method == "brin":
+        return Score(seek=int(bool(by_key.get(keys[0], set()) & set(RANGE_OPS))), filtered=filtered)
+
+    joins = set(pattern.join_columns)
+    order = [order_key(o) for o in pattern.order_by]
+    seek = i = 0
+    # The equality prefix: keys pinned to one value by an equality or a join.
+    while i < len(keys) and (by_key.get(keys[i], set()) & {Op.EQ, Op.IS_NULL} or keys[i] in joins):
+        seek += 1
+        order = [k for k in order if k != keys[i]]  # a pinned key is trivially in order
+        i += 1
+    remaining = [o for o in pattern.order_by if order_key(o) in order]
+    ordered = bool(pattern.order_by) and (
+        not remaining or _delivers_order(index.elements[i:], remaining)
+    )
+    # After the prefix, one more key may be sought on: a range or IN.
+    if i < len(keys) and by_key.get(keys[i], set()) & {*RANGE_OPS, Op.IN}:
+        seek += 1
+    return Score(seek, filtered, ordered)
+
+
+def order_key(o: OrderKey) -> str:
+    return expression_key(o.expression) if o.expression else o.column
+
+
+def _delivers_order(elements: tuple[IndexElement, ...], order: list[OrderKey]) -> bool:
+    if len(elements) < len(order):
+        return False
+    flips = set()
+    for e, o in zip(elements, order, strict=False):
+        if element_key(e) != order_key(o):
+            return False
+        flips.add(e.descending != o.descending)
+    return len(flips) == 1  # a B-tree reads forwards or backwards, not both ways at once
+
+
+def _implied(conjunct: str, pattern: AccessPattern) -> bool:
+    """Cheap implication: ``col IN ('a', 'b')`` implied by ``col = 'a'`` or a narrower IN."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        cond = sqlglot.parse_one(conjunct, read="postgres")
+    except Exception:
+        return False
+    if not isinstance(cond, exp.In):
+        return False
+    col = cond.this.name if isinstance(cond.this, exp.Column) else None
+    allowed = {v.sql(dialect="postgres") for v in cond.expressions}
+    for p in pattern.predicates:
+        if p.column == col and p.op in (Op.EQ, Op.IN) and p.constants and (
+            set(p.constants) <= allowed
+        ):
+            return True
+    return False

@@ -1,0 +1,191 @@
+"""The static scanner: querysets in a project's source, compiled to SQL by Django, no database.
+
+>>> from idxadvisor.project import load_project          # doctest: +SKIP
+>>> result = scan(load_project(Path("examples/alerting"), None))   # doctest: +SKIP
+>>> result.statements[0].origin, result.statements[0].sql[:30]      # doctest: +SKIP
+(Origin(path='monitoring/queries.py', line=31, col=9, function='due_webhook_deliveries'),
+ 'SELECT "monitoring_webhookdeli')
+
+Each file is parsed once with :mod:`ast`; :mod:`idxadvisor.capture.chains` finds the queryset
+chains, :mod:`idxadvisor.capture.orm_rebuild` rebuilds each through the ORM and takes the SQL
+Django would send, :mod:`idxadvisor.capture.sql_render` writes it in the project's convention.
+Whatever cannot be rebuilt comes back as :class:`~idxadvisor.workload.Skipped` with the reason.
+
+Skipped directories when scanning a whole project: migrations, tests (``tests/``, ``test_*.py``,
+``tests.py``, ``conftest.py``: test code is not the production workload), virtualenvs,
+``site-packages``, ``node_modules`` and hidden directories. Explicit ``paths`` are scanned as
+given.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from idxadvisor.capture.chains import QuerysetChain, find_chains
+from idxadvisor.capture.orm_rebuild import NotAQuery, Rebuilder, Unresolvable, no_database
+from idxadvisor.capture.registry import ModelIndex
+from idxadvisor.capture.scope import ModuleScope
+from idxadvisor.capture.sql_render import render
+from idxadvisor.project import DjangoProject, setup_django
+from idxadvisor.workload import Origin, Skipped, Statement
+
+_SKIP_DIRS = frozenset(
+    {"migrations", "tests", "node_modules", "site-packages", "venv", "__pycache__"}
+)
+_CODE_LIMIT = 200
+_SPACE_BEFORE_DOT = re.compile(r"\s+\.")
+_SPACE_IN_PARENS = re.compile(r"\(\s+|\s+\)|\[\s+|\s+\]")
+
+
+@dataclass(frozen=True, slots=True)
+class StaticScan:
+    statements: tuple[Statement, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+
+def scan(project: DjangoProject, paths: Sequence[Path] | None = None) -> StaticScan:
+    """Every queryset in the project's source (or only in ``paths``) as a static Statement."""
+    setup_django(project)  # a no-op when the project is already set up
+    root = project.root.resolve()
+    models = ModelIndex.build()
+    files = list(iter_source_files(root)) if paths is None else [Path(p) for p in paths]
+    statements: list[Statement] = []
+    skipped: list[Skipped] = []
+    with no_database(), warnings.catch_warnings():
+        # e.g. "DateTimeField received a naive datetime" for a literal date in the source
+        warnings.simplefilter("ignore")
+        for path in files:
+            found, missed = _scan_file(path, root, models)
+            statements.extend(found)
+            skipped.extend(missed)
+    return StaticScan(tuple(statements), tuple(skipped))
+
+
+def iter_source_files(root: Path) -> Iterator[Path]:
+    """The project's own .py files, in a stable order, without tests/migrations/venvs."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in _SKIP_DIRS
+            and not d.startswith(".")
+            and not (here / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(filenames):
+            if name.endswith(".py") and not _is_test_file(name):
+                yield here / name
+
+
+def _is_test_file(name: str) -> bool:
+    return (
+        name in ("tests.py", "conftest.py")
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name.endswith("_tests.py")
+    )
+
+
+def _scan_file(
+    path: Path, root: Path, models: ModelIndex
+) -> tuple[list[Statement], list[Skipped]]:
+    display, module, is_package = _names(path, root)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Skipped(f"cannot read file: {exc}", Origin(display, 0))]
+    if not any(f".{name}" in source for name in models.manager_names):
+        return [], []  # cheap pre-filter: no manager attribute, no queryset
+    try:
+        tree = ast.parse(source, filename=display)
+    except SyntaxError as exc:
+        return [], [
+            Skipped(f"syntax error: {exc.msg}", Origin(display, exc.lineno or 0, exc.offset or 0))
+        ]
+    chains = find_chains(tree, models.manager_names)
+    if not chains:
+        return [], []
+    functions = _enclosing_functions(tree)
+    rebuilder = Rebuilder(
+        models=models,
+        scope=ModuleScope.of(tree, module, is_package=is_package),
+        chains={id(c.node): c for c in chains},
+    )
+    statements: list[Statement] = []
+    skipped: list[Skipped] = []
+    for chain in chains:
+        if id(chain.node) in rebuilder.consumed:
+            continue  # a subquery of a chain already compiled
+        if chain.manager not in ("objects", "_default_manager", "_base_manager"):
+            model = rebuilder.resolve_model(chain)
+            if model is None or chain.manager not in {m.name for m in model._meta.managers}:
+                continue  # `x.<custom name>.filter()` on something that is not that model
+        origin = Origin(
+            display, chain.node.lineno, chain.node.col_offset + 1, chain.function
+        )
+        code = _code(source, chain)
+        try:
+            compiled = rebuilder.compile(chain, functions.get(id(chain.node)))
+            sql = render(compiled.sql, compiled.params, compiled.runtime_numbers)
+        except NotAQuery:
+            continue  # inserts (create, bulk_create) read no index: out of scope, not a failure
+        except (Unresolvable, ValueError) as exc:
+            skipped.append(Skipped(str(exc), origin))
+            continue
+        model = compiled.model
+        statements.append(
+            Statement(
+                sql=sql,
+                origin=origin,
+                source="static",
+                model=f"{model._meta.app_label}.{model.__name__}" if model else None,
+                code=code,
+            )
+        )
+    return statements, skipped
+
+
+def _names(path: Path, root: Path) -> tuple[str, str, bool]:
+    """(origin path relative to root, dotted module name, is a package __init__)."""
+    resolved = path.resolve()
+    try:
+        relative = resolved.relative_to(root)
+    except ValueError:
+        relative = Path(resolved.name)
+        display = path.as_posix()
+    else:
+        display = relative.as_posix()
+    parts = list(relative.with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return display, ".".join(parts), is_package
+
+
+def _enclosing_functions(tree: ast.AST) -> dict[int, ast.AST]:
+    """id(node) -> innermost def containing it, for every expression node in a function."""
+    out: dict[int, ast.AST] = {}
+
+    def visit(node: ast.AST, function: ast.AST | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+            if inner is not None and isinstance(child, ast.Call | ast.Subscript):
+                out[id(child)] = inner
+            visit(child, inner)
+
+    visit(tree, None)
+    return out
+
+
+def _code(source: str, chain: QuerysetChain) -> str | None:
+    segment = ast.get_source_segment(source, chain.node)
+    if segment is None:
+        return None
+    text = _SPACE_BEFORE_DOT.sub(".", " ".join(segment.split()))
+    text = _SPACE_IN_PARENS.sub(lambda m: m.group(0).strip(), text)
+    return text if len(text) <= _CODE_LIMIT else text[: _CODE_LIMIT - 1] + "…"

@@ -1,0 +1,137 @@
+"""What the checks share: which index serves what, and suggestions as Django source.
+
+>>> normalise_key('UPPER("email"::TEXT)')
+'UPPER(email)'
+>>> django_expression("UPPER(email::TEXT)", lambda c: c)
+'Upper("email")'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from idxadvisor.advisor.candidate import IndexCandidate, Recommendation
+from idxadvisor.advisor.naming import index_name as advisor_index_name
+from idxadvisor.advisor.serving import IndexShape, conjuncts, element_key, predicate_key, score
+from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.pipeline import Analysis
+from idxadvisor.schema import ExistingIndex, IndexElement, Schema, expression_key
+
+_CASE_FOLD = re.compile(r"^\s*(UPPER|LOWER)\s*\(", re.IGNORECASE)
+_FOLDED_COLUMN = re.compile(
+    r'^\s*(UPPER|LOWER)\s*\(\s*"?([A-Za-z_]\w*)"?\s*(?:::\s*[A-Za-z_][\w ]*)?\)\s*$', re.IGNORECASE
+)
+TRIGRAM_METHODS = frozenset({"gin", "gist"})
+
+
+def normalise_key(key: str) -> str:
+    """An index key or predicate expression in a form that compares across sources (the
+    schema's canonical form: qualifiers, quotes and casts to text dropped)."""
+    return expression_key(key)
+
+
+def is_case_insensitive(predicate: Predicate) -> bool:
+    return bool(predicate.expression and _CASE_FOLD.match(predicate.expression))
+
+
+def served(analysis: Analysis, pattern: AccessPattern) -> bool:
+    """Whether the advisor found an existing index that serves this query on this table."""
+    return any(
+        s.query_id == pattern.query_id and s.table == pattern.table
+        for s in analysis.advice.served
+    )
+
+
+def recommendations_for(analysis: Analysis, pattern: AccessPattern) -> tuple[Recommendation, ...]:
+    return tuple(
+        r
+        for r in analysis.advice.recommendations
+        if r.table == pattern.table and pattern.query_id in r.serves
+    )
+
+
+def suggestion_of(rec: Recommendation) -> str:
+    return rec.django or rec.sql
+
+
+def usable_indexes(schema: Schema, table: str) -> Iterator[ExistingIndex]:
+    return (i for i in schema.indexes_on(table) if i.valid)
+
+
+def equality_keys(pattern: AccessPattern) -> frozenset[str]:
+    """Keys pinned to one value, which an index may put before the order or range keys."""
+    return frozenset(
+        predicate_key(p)
+        for p in pattern.predicates
+        if p.op in (Op.EQ, Op.IS_NULL) or (p.op is Op.IN and len(p.constants) == 1)
+    )
+
+
+def delivers_order(
+    elements: tuple[IndexElement, ...], condition: str | None, pattern: AccessPattern,
+    method: str = "btree",
+) -> bool:
+    """Whether a scan of this index returns the pattern's rows in its ORDER BY order (the
+    advisor's own yardstick, :func:`idxadvisor.advisor.serving.score`)."""
+    if not pattern.order_by or not elements:
+        return False
+    shape = IndexShape(elements, conjuncts(condition), method)
+    return score(shape, pattern).ordered
+
+
+def index_leads_with(index: ExistingIndex, pattern: AccessPattern, key: str) -> bool:
+    """Whether a scan can seek on ``key``: the index's first key, or one after keys the
+    query pins with equality, and the index's partial condition implied by the query."""
+    if not score(IndexShape.of_existing(index), pattern).useful:
+        return False
+    fixed = equality_keys(pattern)
+    wanted = normalise_key(key)
+    for element in index.elements:
+        k = element_key(element)
+        if k == wanted:
+            return True
+        if k not in fixed:
+            return False
+    return False
+
+
+# --- Suggestions rendered as Django source ----------------------------------------------------
+
+
+def django_expression(expression: str, field_for: Callable[[str], str]) -> str | None:
+    """``UPPER(email::TEXT)`` → ``Upper("email")``; None for anything more complex."""
+    match = _FOLDED_COLUMN.match(expression)
+    if not match:
+        return None
+    func = "Upper" if match.group(1).upper() == "UPPER" else "Lower"
+    return f'{func}("{field_for(match.group(2))}")'
+
+
+def index_name(table: str, elements: tuple[IndexElement, ...], method: str = "btree") -> str:
+    """The name the advisor would give this index (Django's scheme, at most 30 characters)."""
+    return advisor_index_name(IndexCandidate(table, elements, method=method))
+
+
+def field_namer(analysis: Analysis, table: str) -> Callable[[str], str]:
+    t = analysis.schema.tables.get(table)
+    return t.field_for if t is not None else (lambda column: column)
+
+
+def btree_suggestion(analysis: Analysis, table: str, keys: tuple[OrderKey | str, ...]) -> str:
+    """``models.Index(fields=[...], name=...)`` for plain columns (``-`` for descending)."""
+    field_for = field_namer(analysis, table)
+    fields = []
+    for key in keys:
+        if isinstance(key, OrderKey):
+            fields.append(("-" if key.descending else "") + field_for(key.column))
+        else:
+            fields.append(field_for(key))
+    elements = tuple(
+        IndexElement(column=k.column, descending=k.descending) if isinstance(k, OrderKey)
+        else IndexElement(column=k)
+        for k in keys
+    )
+    name = index_name(table, elements)
+    quoted = ", ".join(f'"{f}"' for f in fields)
+    return f'models.Index(fields=[{quoted}], name="{name}")'

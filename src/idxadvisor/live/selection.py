@@ -1,0 +1,209 @@
+"""Choose the workload's index set from what-if costs: greedy by benefit per byte (Extend-style).
+
+Each round costs every remaining candidate *together with those already chosen* and takes the
+one with the largest weighted saving per byte of estimated size; a candidate whose best saving on
+any query is below ``min_benefit_ratio`` is dropped with its reason. Query weights are
+:attr:`Query.weight` (total time when measured, else calls).
+
+>>> # sel = select(candidates, workload.queries, WhatIf(db), schema=schema)
+>>> # sel.chosen, [r.reason for r in sel.rejected], sel.costs["q_1a2b3c4d"].cost_after
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from idxadvisor.advisor.candidate import IndexCandidate, QueryCost, Rejected
+from idxadvisor.live.stats import SMALL_TABLE_ROWS, is_small_table
+from idxadvisor.live.whatif import (
+    CandidateError,
+    PlanError,
+    WhatIf,
+    describe_candidate,
+)
+from idxadvisor.schema import Schema
+from idxadvisor.workload import Query, Skipped
+
+DEFAULT_MIN_BENEFIT_RATIO = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """A candidate the greedy search kept, with its evidence."""
+
+    candidate: IndexCandidate
+    size_bytes: int
+    benefit: float  # weighted planner cost saved when it was chosen
+    best_ratio: float  # largest relative saving on one query
+    reliable: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    chosen: tuple[Chosen, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+    costs: Mapping[str, QueryCost] = field(default_factory=dict)
+    skipped: tuple[Skipped, ...] = ()  # queries the planner could not cost
+    # Expression candidates whose what-if number is unusable: kept out of ``rejected`` because
+    # PostgreSQL has no statistics for the expression before the index exists (pitfall 2).
+    unverified: tuple[Rejected, ...] = ()
+    explains: int = 0  # EXPLAINs actually run (the rest came from the cache)
+
+    @property
+    def candidates(self) -> tuple[IndexCandidate, ...]:
+        return tuple(c.candidate for c in self.chosen)
+
+
+def select(
+    candidates: Sequence[IndexCandidate],
+    queries: Sequence[Query],
+    whatif: WhatIf,
+    *,
+    schema: Schema | None = None,
+    min_benefit_ratio: float = DEFAULT_MIN_BENEFIT_RATIO,
+    max_indexes: int | None = None,
+) -> Selection:
+    """Greedy what-if selection (see the module docstring). ``schema`` supplies row counts
+    so candidates on tables too small to matter are dropped before any planning."""
+    calls_before = whatif.calls
+    rejected: list[Rejected] = []
+    unverified: list[Rejected] = []
+    skipped: list[Skipped] = []
+    pool: list[IndexCandidate] = []
+    seen: set[tuple] = set()
+    sizes: dict[tuple, int] = {}
+    for c in candidates:
+        if c.definition() in seen:
+            continue
+        seen.add(c.definition())
+        table = schema.tables.get(c.table) if schema else None
+        if table is not None and is_small_table(table):
+            rejected.append(Rejected(c, f"table {c.table} has {table.rows} rows — too small to "
+                                        f"matter (< {SMALL_TABLE_ROWS:,} rows)"))
+            continue
+        try:
+            sizes[c.definition()] = whatif.hypothetical(c).size_bytes
+        except CandidateError as exc:
+            rejected.append(Rejected(c, f"HypoPG cannot create it: {exc}"))
+            continue
+        pool.append(c)
+
+    # Base costs: the queries as they plan today.
+    current: dict[str, float] = {}
+    base: dict[str, float] = {}
+    plannable: list[Query] = []
+    for q in queries:
+        try:
+            base[q.id] = current[q.id] = whatif.cost(q.sql, ()).total_cost
+            plannable.append(q)
+        except PlanError as exc:
+            skipped.append(Skipped(f"what-if: the planner cannot cost it: {exc}", sql=q.sql))
+
+    chosen: list[Chosen] = []
+    last_reason: dict[tuple, str] = {}
+    while pool and (max_indexes is None or len(chosen) < max_indexes):
+        best: tuple[float, IndexCandidate, float, float, dict[str, float], bool, str] | None = None
+        chosen_set = [ch.candidate for ch in chosen]
+        for c in pool:
+            benefit, best_ratio, best_query, after, reliable, note = _evaluate(
+                c, chosen_set, plannable, current, whatif
+            )
+            if best_ratio < min_benefit_ratio:
+                last_reason[c.definition()] = _below_threshold(
+                    best_ratio, best_query, min_benefit_ratio, chosen_set
+                )
+                continue
+            per_byte = benefit / max(sizes[c.definition()], 1)
+            if best is None or per_byte > best[0]:
+                best = (per_byte, c, benefit, best_ratio, after, reliable, note)
+        if best is None:
+            break
+        _, c, benefit, best_ratio, after, reliable, note = best
+        chosen.append(Chosen(c, sizes[c.definition()], benefit, best_ratio, reliable, note))
+        current.update(after)
+        pool.remove(c)
+
+    for c in pool:
+        reason = last_reason.get(c.definition(), "not needed once the others were chosen")
+        if any(e.expression for e in c.elements) and not _proxy_worked(c, plannable, whatif):
+            unverified.append(Rejected(c, reason + "; the what-if number is unreliable for an "
+                                       "expression index (no statistics before it is built)"))
+        else:
+            rejected.append(Rejected(c, reason))
+
+    costs: dict[str, QueryCost] = {}
+    final = [ch.candidate for ch in chosen]
+    for q in plannable:
+        estimate = whatif.cost(q.sql, final) if final else whatif.cost(q.sql, ())
+        costs[q.id] = QueryCost(
+            query_id=q.id,
+            cost_before=base[q.id],
+            cost_after=estimate.total_cost,
+            index_used=estimate.indexes_used[0] if estimate.indexes_used else None,
+            reliable=estimate.reliable,
+            note=estimate.note,
+        )
+    return Selection(tuple(chosen), tuple(rejected), costs, tuple(skipped), tuple(unverified),
+                     whatif.calls - calls_before)
+
+
+def _evaluate(candidate: IndexCandidate, chosen: list[IndexCandidate], queries: Sequence[Query],
+              current: dict[str, float], whatif: WhatIf
+              ) -> tuple[float, float, str | None, dict[str, float], bool, str]:
+    """Weighted saving, best relative saving (and on which query), new costs, reliability."""
+    benefit = 0.0
+    best_ratio = 0.0
+    best_query: str | None = None
+    after: dict[str, float] = {}
+    reliable = True
+    notes: list[str] = []
+    for q in queries:
+        tables = whatif.tables_of(q.sql)
+        if tables is not None and candidate.table not in tables:
+            continue
+        estimate = whatif.cost(q.sql, [*chosen, candidate])
+        if candidate not in estimate.candidates_used:
+            if best_query is None:
+                best_query = q.id
+            continue
+        saving = current[q.id] - estimate.total_cost
+        ratio = saving / current[q.id] if current[q.id] > 0 else 0.0
+        if ratio > best_ratio or best_query is None:
+            best_query = q.id if ratio >= best_ratio else best_query
+            best_ratio = max(ratio, best_ratio)
+        if saving > 0:
+            benefit += saving * q.weight
+            after[q.id] = estimate.total_cost
+        if not estimate.reliable:
+            reliable = False
+            if estimate.note and estimate.note not in notes:
+                notes.append(estimate.note)
+    return benefit, best_ratio, best_query, after, reliable, "; ".join(notes)
+
+
+def _below_threshold(ratio: float, query_id: str | None, threshold: float,
+                     chosen: list[IndexCandidate]) -> str:
+    if query_id is None:
+        return "no query of the workload reads this table"
+    after = ""
+    if chosen:
+        after = " once " + ", ".join(describe_candidate(c) for c in chosen) + " is chosen"
+    if ratio <= 0:
+        return (f"the planner does not use it for {query_id}{after} (saves 0% of its cost; "
+                f"threshold {threshold:.0%})")
+    return (f"saves {ratio:.1%} of the cost of {query_id}{after} — below the "
+            f"{threshold:.0%} threshold")
+
+
+def _proxy_worked(candidate: IndexCandidate, queries: Sequence[Query], whatif: WhatIf) -> bool:
+    """Whether some query got a column-proxy estimate for this expression candidate."""
+    for q in queries:
+        try:
+            est = whatif.cost(q.sql, [candidate])
+        except PlanError:
+            continue
+        if not est.reliable:
+            return True
+    return False

@@ -1,0 +1,133 @@
+"""The analysis as a report for people: proposals grouped by model, each with its evidence."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from idxadvisor.advisor.candidate import Recommendation
+from idxadvisor.pipeline import Analysis
+from idxadvisor.workload import Query
+
+REPORT_TITLE = "idxadvisor report"
+
+
+def render(analysis: Analysis, console: Console) -> None:
+    advice = analysis.advice
+    queries = analysis.workload.by_id()
+    console.print(Text(REPORT_TITLE, style="bold"))
+    console.print(_summary(analysis))
+    for note in advice.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+    by_table: dict[str, list[Recommendation]] = defaultdict(list)
+    for rec in advice.recommendations:
+        by_table[rec.table].append(rec)
+    for table, recs in by_table.items():
+        model = recs[0].model
+        title = f"{recs[0].app_label}.{model} ({table})" if model else table
+        panels = [_recommendation(rec, queries, analysis) for rec in recs]
+        console.print(Panel(Group(*panels), title=title, title_align="left"))
+
+    if advice.served:
+        t = Table(title="Already served by an existing index", title_justify="left",
+                  show_lines=False)
+        t.add_column("query")
+        t.add_column("from")
+        t.add_column("index")
+        for s in advice.served:
+            q = queries.get(s.query_id)
+            t.add_row(s.query_id, _where(q), s.index)
+        console.print(t)
+    if advice.redundant:
+        t = Table(title="Existing indexes made redundant", title_justify="left")
+        t.add_column("index")
+        t.add_column("covered by")
+        t.add_column("why")
+        for r in advice.redundant:
+            t.add_row(r.index.name, r.covered_by, r.reason)
+        console.print(t)
+    if advice.rejected:
+        t = Table(title="Considered and dropped", title_justify="left")
+        t.add_column("table")
+        t.add_column("keys")
+        t.add_column("why")
+        for r in advice.rejected:
+            t.add_row(r.candidate.table, ", ".join(r.candidate.keys), r.reason)
+        console.print(t)
+    skipped = analysis.skipped
+    if skipped:
+        t = Table(title=f"Skipped ({len(skipped)})", title_justify="left")
+        t.add_column("where")
+        t.add_column("reason")
+        for s in skipped:
+            where = str(s.origin) if s.origin else _shorten(s.sql or "", 60)
+            t.add_row(where, s.reason)
+        console.print(t)
+    if not advice.recommendations:
+        console.print("[green]No new index proposed:[/] every analysed query is served.")
+
+
+def _summary(analysis: Analysis) -> str:
+    advice = analysis.advice
+    analysed = len({p.query_id for p in analysis.patterns})
+    return (
+        f"{analysis.statements} statements, {len(analysis.workload.queries)} distinct, "
+        f"{analysed} analysed, {len(analysis.skipped)} skipped — "
+        f"{len(advice.recommendations)} index(es) proposed, {len(advice.served)} "
+        "quer(y/ies) already served"
+    )
+
+
+def _recommendation(rec: Recommendation, queries: dict[str, Query], analysis: Analysis) -> Group:
+    head = Text(rec.name, style="bold cyan")
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="dim", no_wrap=True)
+    body.add_column()
+    body.add_row("index", rec.django or rec.sql)
+    body.add_row("sql", rec.sql)
+    served = []
+    for qid in rec.serves:
+        q = queries.get(qid)
+        cost = analysis.advice.costs.get(qid)
+        line = f"{qid} {_where(q)}"
+        if q is not None and q.source == "capture":
+            line += f" — {q.calls} call(s), {q.total_time_ms:.1f} ms"
+        if cost is not None:
+            line += f" — cost {cost.cost_before:,.0f} → {cost.cost_after:,.0f}"
+            if not cost.reliable:
+                line += f" ({cost.note})"
+        served.append(line)
+    body.add_row("serves", "\n".join(served))
+    body.add_row("why", rec.reason)
+    body.add_row("cost", rec.cost + (
+        f" Estimated size {rec.estimated_size_bytes:,} bytes (HypoPG)."
+        if rec.estimated_size_bytes else ""
+    ))
+    if rec.redundant:
+        body.add_row("makes redundant", ", ".join(rec.redundant))
+    return Group(head, body, Text(""))
+
+
+def _where(q: Query | None) -> str:
+    if q is None:
+        return ""
+    if not q.origins:
+        return _shorten(q.sql, 60)
+    first = str(q.origins[0])
+    more = f" (+{len(q.origins) - 1} more)" if len(q.origins) > 1 else ""
+    return first + more
+
+
+def _shorten(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def is_table_report(text: str) -> bool:
+    """Whether a file's content is a report this module wrote (safe to overwrite)."""
+    return text.startswith(REPORT_TITLE)
