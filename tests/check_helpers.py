@@ -65,6 +65,7 @@ def analysis(root: Path, queries: tuple[Query, ...], patterns: tuple[AccessPatte
     return Analysis(
         request=AnalysisRequest(project_dir=root),
         root=root,
+        statements=len(queries),
         workload=Workload(queries),
         patterns=patterns,
         schema=Schema({t.name: t for t in tables}, indexes),

@@ -85,9 +85,8 @@ def test_missing_permission_is_one_line(hook_db: TempDatabase) -> None:
         params = psycopg.conninfo.conninfo_to_dict(hook_db.url)
         url = (f"postgresql://{role}@{params.get('host', '127.0.0.1')}:"
                f"{params.get('port', 5432)}/{hook_db.name}")
-        with connect_readonly(url) as db:
-            with pytest.raises(DatabaseError) as info:
-                db.fetchall("SELECT * FROM hook", what="reading hook")
+        with connect_readonly(url) as db, pytest.raises(DatabaseError) as info:
+            db.fetchall("SELECT * FROM hook", what="reading hook")
         assert "missing permission: permission denied for table hook" in str(info.value)
         assert "\n" not in str(info.value)
     finally:

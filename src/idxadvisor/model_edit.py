@@ -115,8 +115,9 @@ def _sort_added_imports(before: cst.Module, after: cst.Module) -> cst.Module:
     """Move each import statement libcst appended to where isort would have put it: before
     the first ``from`` import of the same block whose module sorts after it."""
     old = {before.code_for_node(s) for s in before.body}
-    body = list(after.body)
-    added = [s for s in body if after.code_for_node(s) not in old and _from_module(s)]
+    body = [_sorted_names(s) if before.code_for_node(s) not in old else s for s in after.body]
+    modules_before = {_from_module(s) for s in before.body}
+    added = [s for s in body if _from_module(s) and _from_module(s) not in modules_before]
     for stmt in added:
         body.remove(stmt)
         module = _from_module(stmt)
@@ -130,6 +131,25 @@ def _sort_added_imports(before: cst.Module, after: cst.Module) -> cst.Module:
         else:
             body.insert(_after_last_import(body), stmt)
     return after.with_changes(body=body)
+
+
+def _sorted_names(stmt: cst.BaseStatement) -> cst.BaseStatement:
+    """``from m import Q, F`` (a name merged in) → ``from m import F, Q`` on one line."""
+    if not _from_module(stmt):
+        return stmt
+    small = stmt.body[0]  # type: ignore[attr-defined]
+    if isinstance(small.names, cst.ImportStar) or small.lpar:
+        return stmt
+    names = sorted(small.names, key=lambda a: a.evaluated_name)
+    names = [
+        a.with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            if i < len(names) - 1
+            else cst.MaybeSentinel.DEFAULT
+        )
+        for i, a in enumerate(names)
+    ]
+    return stmt.with_changes(body=[small.with_changes(names=names)])  # type: ignore[attr-defined]
 
 
 def _from_module(stmt: cst.CSTNode) -> str:
@@ -569,13 +589,62 @@ def _append(value: cst.List | cst.Tuple, new: cst.BaseExpression) -> cst.List | 
 
 
 def _remove(value: cst.List | cst.Tuple, index: int) -> cst.List | cst.Tuple:
+    """Drop one entry with its own trailing comment; the comments above the next entry and the
+    previous entry's trailing comment stay."""
     elements = list(value.elements)
     removed = elements.pop(index)
-    if elements and index == len(elements):
-        # The removed entry was the last: the new last one keeps its trailing-comma style.
+    is_list = isinstance(value, cst.List)
+    opening = value.lbracket.whitespace_after if is_list else value.lpar[0].whitespace_after
+    closing = value.rbracket.whitespace_before if is_list else value.rpar[0].whitespace_before
+    was_last = index == len(elements)
+    if not elements:
+        empty = cst.SimpleWhitespace("")
+        if is_list:
+            return value.with_changes(
+                elements=[],
+                lbracket=value.lbracket.with_changes(whitespace_after=empty),
+                rbracket=value.rbracket.with_changes(whitespace_before=empty),
+            )
+        return value.with_changes(elements=[])
+    after_removed = (
+        closing
+        if was_last or not isinstance(removed.comma, cst.Comma)
+        else removed.comma.whitespace_after
+    )
+    before_removed = (
+        opening if index == 0 else elements[index - 1].comma.whitespace_after  # type: ignore[union-attr]
+    )
+    if isinstance(before_removed, cst.ParenthesizedWhitespace) and isinstance(
+        after_removed, cst.ParenthesizedWhitespace
+    ):
+        # Keep the line comment of what comes before, the comment lines of what comes after.
+        joined: cst.BaseParenthesizableWhitespace = after_removed.with_changes(
+            first_line=before_removed.first_line
+        )
+    else:
+        joined = after_removed if was_last else before_removed
+    if index == 0:
+        opening = joined
+    elif was_last:
         prev = elements[-1]
         had_comma = isinstance(removed.comma, cst.Comma)
         elements[-1] = prev.with_changes(
             comma=cst.Comma() if had_comma else cst.MaybeSentinel.DEFAULT
         )
-    return value.with_changes(elements=elements)
+        closing = joined
+    else:
+        prev = elements[index - 1]
+        elements[index - 1] = prev.with_changes(
+            comma=prev.comma.with_changes(whitespace_after=joined)  # type: ignore[union-attr]
+        )
+    if is_list:
+        return value.with_changes(
+            elements=elements,
+            lbracket=value.lbracket.with_changes(whitespace_after=opening),
+            rbracket=value.rbracket.with_changes(whitespace_before=closing),
+        )
+    return value.with_changes(
+        elements=elements,
+        lpar=[value.lpar[0].with_changes(whitespace_after=opening), *value.lpar[1:]],
+        rpar=[value.rpar[0].with_changes(whitespace_before=closing), *value.rpar[1:]],
+    )

@@ -226,7 +226,7 @@ def normalise_expression(sql_or_expr: str | exp.Expression) -> str:
     "context -> 'k'"
     >>> normalise_expression('("t"."created_at" AT TIME ZONE \\'UTC\\')::date')
     "CAST(created_at AT TIME ZONE 'UTC' AS DATE)"
-    >>> normalise_expression('UPPER(("t"."context" ->> \'k\')::text)')
+    >>> normalise_expression("UPPER((t.context ->> 'k')::text)")
     "UPPER(context ->> 'k')"
     >>> normalise_expression("upper(context ->> 'k'::text)")
     "UPPER(context ->> 'k')"

@@ -34,7 +34,7 @@ def index_name(candidate: IndexCandidate) -> str:
         table, *keys, candidate.condition_sql or "", *candidate.include, candidate.method,
         length=6,
     )
-    room = MAX_NAME_LENGTH - len(table[:11]) - len(digest) - len(suffix) - 3
+    room = min(7, MAX_NAME_LENGTH - len(table[:11]) - len(digest) - len(suffix) - 3)
     name = f"{table[:11]}_{column[:room]}_{digest}_{suffix}"
     if not name[0].isalpha():
         name = "i" + name[: MAX_NAME_LENGTH - 1]

@@ -8,7 +8,8 @@ compiler's SQL is taken instead (see :func:`no_database`) and nothing is sent an
 
 Choices made where Django needs a concrete value:
 
-* ``__in`` with a run-time value: a one-element list ``IN ($1)``; ``__range``: ``BETWEEN $1 AND $2``.
+* ``__in`` with a run-time value: a one-element list ``IN ($1)``;
+  ``__range``: ``BETWEEN $1 AND $2``.
 * ``__isnull`` with a run-time value: ``True`` (``IS NULL``), it must be a bool.
 * ``contains``/``icontains``/``endswith``/``iendswith``/``startswith``/``istartswith`` with a
   run-time value: the neutral marker text ``x``, so the statement shows the pattern Django builds
@@ -188,6 +189,7 @@ class Rebuilder:
     consumed: set[int] = field(default_factory=set)  # id(node) of chains used as subqueries
     _serials: Iterator[int] = field(default_factory=itertools.count)
     _slice_defaults: dict[str, Any] = field(default_factory=dict)
+    _locals: dict[str, ast.expr] = field(default_factory=dict)
     _runtime_numbers: set[int] = field(default_factory=set)
 
     def resolve_model(self, chain: QuerysetChain) -> type | None:
@@ -201,6 +203,7 @@ class Rebuilder:
         """The statement the chain runs. Raises Unresolvable or NotAQuery."""
         model = self._model_or_fail(chain)
         self._slice_defaults = _literal_defaults(function)
+        self._locals = assigned_chains(function, self.chains)
         self._runtime_numbers = set()
         try:
             if chain.steps[0].method == "raw":
@@ -213,7 +216,9 @@ class Rebuilder:
                 captured.sql, captured.params, frozenset(self._runtime_numbers), model
             )
         except _DatabaseTouched:
-            raise Unresolvable("rebuilding this queryset would open a database connection") from None
+            raise Unresolvable(
+                "rebuilding this queryset would open a database connection"
+            ) from None
         except (Unresolvable, NotAQuery):
             raise
         except Exception as exc:  # Django's own complaint (FieldError, TypeError…) is the reason
@@ -411,6 +416,8 @@ class Rebuilder:
         """A subquery, Django expression or combination of them, else NO_VALUE."""
         if id(node) in self.chains:
             return self._queryset(node)
+        if isinstance(node, ast.Name) and node.id in self._locals:
+            return self._queryset(self._locals[node.id])  # `paid = X.objects…; Exists(paid)`
         if isinstance(node, ast.Call):
             func = self._safe_callable(node.func)
             if func is None:
@@ -637,6 +644,25 @@ def _delete(queryset: Any) -> Any:
     for fast in collector.fast_deletes:
         fast._raw_delete(using=del_query.db)
     raise TypeError("delete() found nothing to delete")
+
+
+def assigned_chains(function: ast.AST | None, chains: dict[int, Any]) -> dict[str, ast.expr]:
+    """Local names of ``function`` bound exactly once, to a queryset chain: ``name -> chain``."""
+    if function is None:
+        return {}
+    stores: dict[str, int] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    return {
+        node.targets[0].id: node.value
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and stores.get(node.targets[0].id) == 1
+        and id(node.value) in chains
+    }
 
 
 def _literal_defaults(function: ast.AST | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ Stdlib only, and importable on older Pythons (3.8+): it runs in the user's inter
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -523,7 +524,5 @@ def _warn(message: str) -> None:
     if _warned:
         return
     _warned = True
-    try:
+    with contextlib.suppress(Exception):  # a closed stderr must not break the command
         sys.stderr.write(f"idxadvisor capture: warning: {message}\n")
-    except Exception:
-        pass

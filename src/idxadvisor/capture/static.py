@@ -116,9 +116,16 @@ def _scan_file(
         scope=ModuleScope.of(tree, module, is_package=is_package),
         chains={id(c.node): c for c in chains},
     )
+    # Chains bound to a local name go last: when another chain uses the name as a subquery
+    # (`Exists(paid)`), it has consumed them by then and they are not queries of their own.
+    bound = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets)
+    }
     statements: list[Statement] = []
     skipped: list[Skipped] = []
-    for chain in chains:
+    for chain in sorted(chains, key=lambda c: id(c.node) in bound):
         if id(chain.node) in rebuilder.consumed:
             continue  # a subquery of a chain already compiled
         if chain.manager not in ("objects", "_default_manager", "_base_manager"):
@@ -147,6 +154,8 @@ def _scan_file(
                 code=code,
             )
         )
+    statements.sort(key=lambda s: s.origin or Origin("", 0))
+    skipped.sort(key=lambda s: s.origin or Origin("", 0))
     return statements, skipped
 
 

@@ -20,7 +20,8 @@ constants are ever written.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "w.jsonl")
->>> create_workload_file(path)
+>>> create_workload_file(path)  # returns the offset where this run starts
+0
 >>> _ = open(path, "a").write('{"kind":"statement","process":"p","sql":"SELECT 1 FROM t WHERE '
 ...     'a = $1 AND b = $2","origin":{"path":"app/q.py","line":7,"function":"f"},"calls":3,'
 ...     '"total_ms":1.5,"constants":{"1":"\\'x\\'"}}\\n')

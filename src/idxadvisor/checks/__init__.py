@@ -174,7 +174,7 @@ def check(request: CheckRequest) -> CheckResult:
         if code not in ignore
     }
     findings, suppressed = _place(analysis, problems, files, cwd, config, workload_files)
-    return CheckResult(findings, analysis.workload.skipped, files, suppressed)
+    return CheckResult(findings, analysis.skipped, files, suppressed)
 
 
 def run_checks(

@@ -17,6 +17,7 @@ from idxadvisor.advisor.serving import IndexShape, conjuncts, element_key, predi
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.pipeline import Analysis
 from idxadvisor.schema import ExistingIndex, IndexElement, Schema, expression_key
+from idxadvisor.workload import Query
 
 _CASE_FOLD = re.compile(r"^\s*(UPPER|LOWER)\s*\(", re.IGNORECASE)
 _FOLDED_COLUMN = re.compile(
@@ -53,6 +54,25 @@ def recommendations_for(analysis: Analysis, pattern: AccessPattern) -> tuple[Rec
 
 def suggestion_of(rec: Recommendation) -> str:
     return rec.django or rec.sql
+
+
+def source_order(
+    analysis: Analysis, table: str, columns: list[str], query: Query | None
+) -> tuple[str, ...]:
+    """Columns (deduplicated) in the order the queryset's code names their fields, so the
+    message reads like the code (Django sorts keyword filters when it builds the SQL)."""
+    unique = list(dict.fromkeys(columns))
+    code = (query.code if query else None) or ""
+    field_for = field_namer(analysis, table)
+
+    def position(column: str) -> int:
+        names = {column, field_for(column)}
+        hits = [
+            m.start() for n in names for m in re.finditer(rf"\b{re.escape(n)}(?=__|\s*=)", code)
+        ]
+        return min(hits, default=len(code) + 1)
+
+    return tuple(sorted(unique, key=lambda c: (position(c), unique.index(c))))
 
 
 def usable_indexes(schema: Schema, table: str) -> Iterator[ExistingIndex]:

@@ -12,7 +12,7 @@ any query is below ``min_benefit_ratio`` is dropped with its reason. Query weigh
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from idxadvisor.advisor.candidate import IndexCandidate, QueryCost, Rejected
 from idxadvisor.live.stats import SMALL_TABLE_ROWS, is_small_table
@@ -103,6 +103,7 @@ def select(
 
     chosen: list[Chosen] = []
     last_reason: dict[tuple, str] = {}
+    passed_once: set[tuple] = set()
     while pool and (max_indexes is None or len(chosen) < max_indexes):
         best: tuple[float, IndexCandidate, float, float, dict[str, float], bool, str] | None = None
         chosen_set = [ch.candidate for ch in chosen]
@@ -112,9 +113,11 @@ def select(
             )
             if best_ratio < min_benefit_ratio:
                 last_reason[c.definition()] = _below_threshold(
-                    best_ratio, best_query, min_benefit_ratio, chosen_set
+                    best_ratio, best_query, min_benefit_ratio,
+                    chosen_set if c.definition() in passed_once else [],
                 )
                 continue
+            passed_once.add(c.definition())
             per_byte = benefit / max(sizes[c.definition()], 1)
             if best is None or per_byte > best[0]:
                 best = (per_byte, c, benefit, best_ratio, after, reliable, note)
@@ -124,6 +127,20 @@ def select(
         chosen.append(Chosen(c, sizes[c.definition()], benefit, best_ratio, reliable, note))
         current.update(after)
         pool.remove(c)
+        # Extend-style: a wider index may make an earlier, narrower choice unnecessary.
+        for earlier in list(chosen[:-1]):
+            rest = [ch.candidate for ch in chosen if ch is not earlier]
+            worst, worst_query = _worst_increase(earlier.candidate, rest, plannable, current,
+                                                 whatif)
+            if worst < min_benefit_ratio:
+                chosen.remove(earlier)
+                rejected.append(Rejected(earlier.candidate, (
+                    f"superseded by {describe_candidate(c)}: without it "
+                    f"{worst_query or 'no query'} costs {worst:.1%} more, below the "
+                    f"{min_benefit_ratio:.0%} threshold")))
+                for qid in list(current):
+                    query = next(x for x in plannable if x.id == qid)
+                    current[qid] = whatif.cost(query.sql, rest).total_cost
 
     for c in pool:
         reason = last_reason.get(c.definition(), "not needed once the others were chosen")
@@ -133,10 +150,14 @@ def select(
         else:
             rejected.append(Rejected(c, reason))
 
-    costs: dict[str, QueryCost] = {}
+    # Each chosen index's benefit is its marginal one in the final set: the weighted cost
+    # without it minus the weighted cost with everything.
     final = [ch.candidate for ch in chosen]
+    chosen = [replace(ch, benefit=_marginal(ch.candidate, final, plannable, current, whatif))
+              for ch in chosen]
+    costs: dict[str, QueryCost] = {}
     for q in plannable:
-        estimate = whatif.cost(q.sql, final) if final else whatif.cost(q.sql, ())
+        estimate = whatif.cost(q.sql, final)
         costs[q.id] = QueryCost(
             query_id=q.id,
             cost_before=base[q.id],
@@ -147,6 +168,35 @@ def select(
         )
     return Selection(tuple(chosen), tuple(rejected), costs, tuple(skipped), tuple(unverified),
                      whatif.calls - calls_before)
+
+
+def _worst_increase(candidate: IndexCandidate, rest: list[IndexCandidate],
+                    queries: Sequence[Query], current: dict[str, float],
+                    whatif: WhatIf) -> tuple[float, str | None]:
+    """The largest relative cost increase of a query on the candidate's table without it."""
+    worst, worst_query = 0.0, None
+    for q in _on_table(candidate, queries, whatif):
+        without = whatif.cost(q.sql, rest).total_cost
+        if current[q.id] > 0:
+            increase = (without - current[q.id]) / current[q.id]
+            if increase > worst or worst_query is None:
+                worst, worst_query = max(worst, increase), q.id
+    return worst, worst_query
+
+
+def _marginal(candidate: IndexCandidate, final: list[IndexCandidate],
+              queries: Sequence[Query], current: dict[str, float], whatif: WhatIf) -> float:
+    rest = [c for c in final if c is not candidate]
+    return sum(
+        max(0.0, whatif.cost(q.sql, rest).total_cost - current[q.id]) * q.weight
+        for q in _on_table(candidate, queries, whatif)
+    )
+
+
+def _on_table(candidate: IndexCandidate, queries: Sequence[Query],
+              whatif: WhatIf) -> list[Query]:
+    return [q for q in queries
+            if (t := whatif.tables_of(q.sql)) is None or candidate.table in t]
 
 
 def _evaluate(candidate: IndexCandidate, chosen: list[IndexCandidate], queries: Sequence[Query],
@@ -191,8 +241,8 @@ def _below_threshold(ratio: float, query_id: str | None, threshold: float,
     if chosen:
         after = " once " + ", ".join(describe_candidate(c) for c in chosen) + " is chosen"
     if ratio <= 0:
-        return (f"the planner does not use it for {query_id}{after} (saves 0% of its cost; "
-                f"threshold {threshold:.0%})")
+        return (f"the planner does not use it for {query_id}{after} (saves 0% of its cost, "
+                f"below the {threshold:.0%} threshold)")
     return (f"saves {ratio:.1%} of the cost of {query_id}{after} — below the "
             f"{threshold:.0%} threshold")
 
