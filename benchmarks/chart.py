@@ -18,7 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def render(results: dict[str, Any], path: Path) -> Path:
@@ -39,8 +39,10 @@ def render(results: dict[str, Any], path: Path) -> Path:
                         ha="center", va="bottom", fontsize=6.5, rotation=90,
                         xytext=(0, 2), textcoords="offset points")
     ax.set_yscale("log")
+    highest = max((max(r["family_ms"].values()) for r in rows), default=1.0)
+    ax.set_ylim(top=max(highest, 1e-3) * 4)  # room for the labels above the tallest bar
     ax.set_xticks(range(len(families)), list(families.values()))
-    ax.set_ylabel("workload time per family, ms (median EXPLAIN ANALYZE, log scale)")
+    ax.set_ylabel("ms per family (median EXPLAIN ANALYZE, log scale)")
     data = results["data"]
     rows_text = ", ".join(f"{n:,} {t.removeprefix('monitoring_')}"
                           for t, n in data["rows"].items()

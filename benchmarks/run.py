@@ -43,12 +43,17 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from benchmarks import datagen, throughput
-from benchmarks.advisors import Advice, did_not_run
+from benchmarks.advisors import (
+    Advice,
+    did_not_run,
+    idxadvisor_migrations,
+    qualstats,
+    supabase_style,
+)
 from benchmarks.advisors import django_index_optimizer as dio
-from benchmarks.advisors import idxadvisor_migrations, qualstats, supabase_style
 from benchmarks.workload import (
     EXAMPLE,
     FAMILIES,
@@ -424,8 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(server, connect_timeout=10) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
-        print(f"benchmark: cannot connect to {make_conninfo(server, password=None)}: "
-              f"{str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        where = conninfo_to_dict(server)
+        print(f"benchmark: cannot connect to {where.get('host', 'localhost')}:"
+              f"{where.get('port', 5432)}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     output = args.output or RESULTS / f"{args.scale}.json"
     results = run(args.scale, server, output, chart=not args.no_chart,

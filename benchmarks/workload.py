@@ -174,7 +174,7 @@ def _capture_in_django(params: Parameters) -> list[dict[str, Any]]:
 
     recorded: list[str] = []
 
-    def record(execute, sql, sql_params, many, context):  # noqa: ANN001
+    def record(execute, sql, sql_params, many, context):
         recorded.append(connection.ops.compose_sql(sql, sql_params) if sql_params else sql)
         return execute(sql, sql_params, many, context)
 

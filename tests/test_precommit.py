@@ -134,17 +134,26 @@ def test_commit_adding_an_unindexed_filter_is_blocked_then_passes_with_the_index
     )
     _run(["git", "add", "monitoring/models.py", "monitoring/reports.py"], project, env)
     passed = _run(["git", "commit", "-m", "weekly report, indexed"], project, env, check=False)
-    assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "idxadvisor check" in passed.stdout and "Passed" in passed.stdout
+    output = passed.stdout + passed.stderr
+    assert passed.returncode == 0, output
+    assert re.search(r"^idxadvisor check\.+Passed$", output, re.MULTILINE), output
+    assert _run(["git", "rev-list", "--count", "HEAD"], project, env).stdout.strip() == "2"
 
 
 def test_inline_ignore_lets_the_commit_through(project: Path, env: dict[str, str]) -> None:
-    (project / "monitoring" / "digest.py").write_text(
+    digest = project / "monitoring" / "digest.py"
+    code = (
         "from monitoring.models import IntegrationLog\n\n\n"
         "def warnings(org):\n"
-        "    return list(IntegrationLog.objects.filter(organisation=org, level='warning'))"
-        "  # idxadvisor: ignore\n"
+        "    return list(IntegrationLog.objects.filter(organisation=org, level='warning'))\n"
     )
+    digest.write_text(code)
+    _run(["git", "add", "monitoring/digest.py"], project, env)
+    blocked = _run(["git", "commit", "-m", "digest"], project, env, check=False)
+    assert blocked.returncode != 0
+    assert "monitoring/digest.py:5:17: IDX001 " in blocked.stdout + blocked.stderr
+
+    digest.write_text(code.replace("))\n", "))  # idxadvisor: ignore[IDX001]\n"))
     _run(["git", "add", "monitoring/digest.py"], project, env)
     result = _run(["git", "commit", "-m", "digest"], project, env, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

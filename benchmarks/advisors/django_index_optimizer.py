@@ -38,7 +38,8 @@ def advise(conn: psycopg.Connection, queries: list[WorkloadQuery], project: Path
     copy = workdir / "dio" / project.name
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     settings = copy / "alerting_project" / "settings.py"
-    settings.write_text(settings.read_text() + '\nINSTALLED_APPS = [*INSTALLED_APPS, "optimizer"]\n')
+    settings.write_text(
+        settings.read_text() + '\nINSTALLED_APPS = [*INSTALLED_APPS, "optimizer"]\n')
     conn.autocommit = True
     try:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

@@ -31,11 +31,12 @@ def _idxadvisor(*args: str, cwd: Path, env: dict[str, str],
                           capture_output=True, text=True, timeout=timeout)
 
 
-def has_command(command: str) -> bool:
-    """Whether this idxadvisor has a subcommand (the CLI is still growing)."""
+def has_command(command: str, option: str | None = None) -> bool:
+    """Whether this idxadvisor has a subcommand (and an option of it): the CLI still grows."""
     env = {**os.environ}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return _idxadvisor(command, "--help", cwd=ROOT, env=env, timeout=60).returncode == 0
+    proc = _idxadvisor(command, "--help", cwd=ROOT, env=env, timeout=60)
+    return proc.returncode == 0 and (option is None or option in proc.stdout)
 
 
 def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
@@ -54,7 +55,10 @@ def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
     migrations = copy / "monitoring" / "migrations"
     before = {p.name for p in migrations.glob("*.py")}
 
-    if has_command("generate"):
+    option = "--database-url" if database_url else None
+    if database_url and not (has_command("generate", option) or has_command("analyze", option)):
+        return did_not_run(name, "this idxadvisor's generate/analyze have no --database-url yet")
+    if has_command("generate", option):
         started = time.perf_counter()
         proc = _idxadvisor("generate", str(copy), *live, cwd=copy, env=env)
         seconds = time.perf_counter() - started
@@ -65,7 +69,7 @@ def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
                       applied_via="generated migrations",
                       details={"migrations": written, "output": proc.stdout[-2000:]})
 
-    if not has_command("analyze"):
+    if not has_command("analyze", option):
         return did_not_run(name, "this idxadvisor has neither `generate` nor `analyze` yet")
     started = time.perf_counter()
     proc = _idxadvisor("analyze", str(copy), "--format", "json", *live, cwd=copy, env=env)

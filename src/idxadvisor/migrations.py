@@ -549,23 +549,30 @@ def _render(w: _AppWork, loader: Any) -> PlannedMigration:
 
 
 def _slug(parts: Sequence[tuple[str, tuple[str, ...], str]]) -> str:
-    """``webhookdelivery_status_next_retry_at``; several models: ``alertrule_webhookdelivery``;
-    too long: ``7_indexes``. Lowercase, ≤ 40 characters, like Django's own names."""
+    """What the migration does, Django-style: ``webhookdelivery_status_next_retry_at`` (one
+    index), ``webhookdelivery_3_indexes`` (one model), ``alertrule_userprofile_and_more``."""
     models_in_order = list(dict.fromkeys(p[0] for p in parts))
     drops = sum(1 for p in parts if p[2] == "drop")
     adds = len(parts) - drops
     if len(parts) == 1:
         model, keys, kind = parts[0]
-        slug = f"{model}_{'_'.join(keys)}" if kind == "add" else f"drop_{model}_redundant"
+        slug = f"{model}_{'_'.join(keys)}" if kind == "add" else f"{model}_drop_redundant"
+    elif len(models_in_order) == 1:
+        what = [f"{adds}_indexes"] if adds else []
+        what += [f"drop_{drops}"] if drops else []
+        slug = "_".join([models_in_order[0], *what])
     else:
         slug = "_".join(models_in_order)
+        if len(slug) > _MAX_SLUG:
+            kept: list[str] = []
+            for m in models_in_order:
+                if len("_".join([*kept, m])) + len("_and_more") > _MAX_SLUG:
+                    break
+                kept.append(m)
+            slug = "_".join(kept or [models_in_order[0]]) + "_and_more"
     if len(slug) > _MAX_SLUG:
         cut = slug[:_MAX_SLUG]
         slug = cut.rsplit("_", 1)[0] if "_" in cut else cut
-        if len(parts) > 1 and len(models_in_order) > 1:
-            what = [f"{adds}_indexes"] if adds else []
-            what += [f"drop_{drops}"] if drops else []
-            slug = "_".join(what)
     return re.sub(r"[^a-z0-9_]+", "_", slug).strip("_")
 
 

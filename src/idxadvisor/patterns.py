@@ -183,9 +183,7 @@ def _normalise_tree(tree: exp.Expression) -> exp.Expression:
                 parent = node.parent
                 if node is tree:
                     tree = inner
-                elif not isinstance(inner, exp.Column | exp.Func) or isinstance(
-                    parent, exp.Binary
-                ):
+                elif not isinstance(inner, exp.Column | exp.Func) or isinstance(parent, exp.Binary):
                     inner = exp.paren(inner, copy=False)
                 node.replace(inner)
                 stack.append(inner)
@@ -734,7 +732,7 @@ class _Extractor:
             key = self._key(node.this, scope)
             if key is None or not _free(node.args["low"]) or not _free(node.args["high"]):
                 return self._fallback(node, scope, negated)
-            if negated:
+            if negated or node.args.get("symmetric"):
                 return self._other(node, key, negated)
             low, high = node.args["low"], node.args["high"]
             constants = _constants([low, high])
@@ -803,6 +801,8 @@ class _Extractor:
         if negated:
             operator = _NEGATED[operator]
         any_ = _unparen(value)
+        if isinstance(any_, exp.All):
+            return self._other(node, key, negated)
         if isinstance(any_, exp.Any):
             if operator != "=":
                 return self._other(node, key, negated)
@@ -1042,7 +1042,10 @@ _DDL_MODIFIERS = frozenset(
         "CONCURRENTLY",
     }
 )
-_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/|\()*", re.S)
+# Whitespace, comments, opening parentheses and psql meta-command lines before the first word.
+_LEADING_NOISE = re.compile(
+    r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/|\(|^\\[^\n]*(?:\n|\Z))*", re.S | re.M
+)
 _WORD = re.compile(r"[A-Za-z_]+")
 
 

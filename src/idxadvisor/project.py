@@ -53,6 +53,8 @@ def locate_project(project_dir: Path | None, settings: str | None = None) -> Dja
     if manage_py is None:
         raise ProjectError(f"no Django project found in {base}: no manage.py; pass --settings")
     from_env = os.environ.get(_SETTINGS_ENV)
+    if from_env == _configured_settings:
+        from_env = None  # the variable is ours, from an earlier set-up in this process
     module = from_env or _settings_from_manage_py(manage_py)
     return DjangoProject(root=manage_py.parent, settings=module, manage_py=manage_py)
 

@@ -53,8 +53,9 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
         if candidate is None:
             continue
         existing = best_existing(pattern, schema.indexes_on(pattern.table))
+        # Without a LIMIT the whole result is read anyway: sorting it is not worth an index.
         if existing is not None and score(IndexShape.of_existing(existing), pattern).at_least(
-            score(shape(candidate), pattern)
+            score(shape(candidate), pattern), order_matters=pattern.limit is not None
         ):
             served.append(Served(pattern.query_id, pattern.table, existing.name))
             continue

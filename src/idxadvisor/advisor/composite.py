@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.advisor.partial import split_constants
+from idxadvisor.advisor.serving import lookup_joins
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.schema import IndexElement, Table
 
@@ -46,12 +47,9 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
 
     for p in equality:
         add(_element(p))
-    if not equality:
-        # Only as the inner side of a join does the join column lead the lookup; a table with
-        # its own equality filter is read first, and joined through the other table's index.
-        for column in pattern.join_columns:
-            if column != _primary_key(table):
-                add(IndexElement(column=column))
+    for column in lookup_joins(pattern):
+        if column != _primary_key(table):
+            add(IndexElement(column=column))
     if keys:
         reasons.append(
             f"Equality on {_names(keys)} first: the scan seeks straight to the matching rows."

@@ -49,11 +49,10 @@ class Score:
     def useful(self) -> bool:
         return self.seek > 0 or self.filtered > 0 or self.ordered
 
-    def at_least(self, other: Score) -> bool:
-        """As good in every respect: seeking, filtering and order."""
-        return (
-            self.seek + self.filtered >= other.seek + other.filtered
-            and (self.ordered or not other.ordered)
+    def at_least(self, other: Score, *, order_matters: bool = True) -> bool:
+        """As good in every respect: seeking, filtering and (with a LIMIT) order."""
+        return self.seek + self.filtered >= other.seek + other.filtered and (
+            self.ordered or not other.ordered or not order_matters
         )
 
 
@@ -92,7 +91,7 @@ def score(index: IndexShape, pattern: AccessPattern) -> Score:
     if index.method == "brin":
         return Score(seek=int(bool(by_key.get(keys[0], set()) & set(RANGE_OPS))), filtered=filtered)
 
-    joins = set(pattern.join_columns)
+    joins = set(lookup_joins(pattern))
     order = [order_key(o) for o in pattern.order_by]
     seek = i = 0
     # The equality prefix: keys pinned to one value by an equality or a join.
@@ -108,6 +107,15 @@ def score(index: IndexShape, pattern: AccessPattern) -> Score:
     if i < len(keys) and by_key.get(keys[i], set()) & {*RANGE_OPS, Op.IN}:
         seek += 1
     return Score(seek, filtered, ordered)
+
+
+def lookup_joins(pattern: AccessPattern) -> tuple[str, ...]:
+    """Join columns an index lookup would use: only when the table has no equality filter of
+    its own. Otherwise the planner reads this table by that filter first and reaches the other
+    table through the other side's index."""
+    if any(p.op in (Op.EQ, Op.IN) and not p.is_constant for p in pattern.predicates):
+        return ()
+    return pattern.join_columns
 
 
 def order_key(o: OrderKey) -> str:

@@ -144,6 +144,9 @@ def compile_connection() -> Any:
         # Assume the oldest version this Django supports: its SQL runs on every newer server.
         major = connection.features.minimum_database_version[0]
         connection.__dict__["pg_version"] = major * 10000
+        # select_for_update() refuses to compile in autocommit mode, and asking the mode would
+        # connect: statements are compiled as if inside a transaction, where they run.
+        connection.get_autocommit = lambda: False
     return connection
 
 

@@ -54,7 +54,10 @@ def scan(project: DjangoProject, paths: Sequence[Path] | None = None) -> StaticS
     setup_django(project)  # a no-op when the project is already set up
     root = project.root.resolve()
     models = ModelIndex.build()
-    files = list(iter_source_files(root)) if paths is None else [Path(p) for p in paths]
+    if paths is None:
+        files = list(iter_source_files(root))
+    else:  # exactly what was asked (a pre-commit hook passes the changed files), dirs expanded
+        files = [f for p in map(Path, paths) for f in (iter_source_files(p) if p.is_dir() else [p])]
     statements: list[Statement] = []
     skipped: list[Skipped] = []
     with no_database(), warnings.catch_warnings():

@@ -334,7 +334,10 @@ def subject(query: Query) -> str:
     if innermost is not None and isinstance(innermost.func, ast.Attribute):
         return f"{ast.unparse(innermost.func.value)}.{innermost.func.attr}(...)"
     model = (query.model or "").rpartition(".")[2]
-    return f"{model}.objects query" if model else f"query {query.id}"
+    if model:
+        return f"{model}.objects query"
+    function = next((o.function for o in query.origins if o.function), "")
+    return f"query in {function}()" if function else f"query {query.id}"
 
 
 _IGNORE = re.compile(r"#\s*idxadvisor:\s*ignore\b(?:\[([^\]]*)\])?", re.IGNORECASE)

@@ -52,8 +52,8 @@ def read_pg_stat_statements(db: ReadOnlyDatabase, *, min_calls: int = 1,
         if text is None or text.startswith("<insufficient privilege>"):
             left_out["hidden"] += 1
             continue
-        if TOOL_MARK in text:
-            continue  # idxadvisor's own catalog and EXPLAIN queries
+        if TOOL_MARK in text or "hypopg_" in text:
+            continue  # idxadvisor's own catalog, HypoPG and EXPLAIN queries
         kind = statement_kind(text)
         if kind not in _DML:
             left_out["utility"] += 1

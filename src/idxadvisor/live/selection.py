@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from idxadvisor.advisor.candidate import IndexCandidate, QueryCost, Rejected
 from idxadvisor.live.stats import SMALL_TABLE_ROWS, is_small_table
 from idxadvisor.live.whatif import (
+    HYPOPG_MISSING,
     CandidateError,
     PlanError,
     WhatIf,
@@ -50,6 +51,7 @@ class Selection:
     # PostgreSQL has no statistics for the expression before the index exists (pitfall 2).
     unverified: tuple[Rejected, ...] = ()
     explains: int = 0  # EXPLAINs actually run (the rest came from the cache)
+    note: str = ""  # run-wide remark, e.g. HypoPG missing: nothing was costed
 
     @property
     def candidates(self) -> tuple[IndexCandidate, ...]:
@@ -67,6 +69,9 @@ def select(
 ) -> Selection:
     """Greedy what-if selection (see the module docstring). ``schema`` supplies row counts
     so candidates on tables too small to matter are dropped before any planning."""
+    if not whatif.available:
+        # Said once, by the caller's report; the advisor falls back to its heuristics.
+        return Selection(note=HYPOPG_MISSING)
     calls_before = whatif.calls
     rejected: list[Rejected] = []
     unverified: list[Rejected] = []
@@ -86,7 +91,11 @@ def select(
         try:
             sizes[c.definition()] = whatif.hypothetical(c).size_bytes
         except CandidateError as exc:
-            rejected.append(Rejected(c, f"HypoPG cannot create it: {exc}"))
+            if "not supported" in str(exc):  # e.g. GIN: HypoPG cannot judge it either way
+                unverified.append(Rejected(c, f"no what-if estimate ({exc}): kept on "
+                                              "heuristics alone"))
+            else:
+                rejected.append(Rejected(c, f"HypoPG cannot create it: {exc}"))
             continue
         pool.append(c)
 

@@ -184,7 +184,7 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
         conn.close()
     timings = tuple(
         QueryTiming(p.query.id, p.query.sql, p.executable, b[0], a[0], p.described,
-                    "; ".join(x for x in (p.note, b[1], a[1]) if x))
+                    "; ".join(dict.fromkeys(x for x in (p.note, b[1], a[1]) if x)))
         for p, b, a in zip(prepared, before, after, strict=True)
     )
     return VerifyReport(timings, tuple(built), keep, tuple(failed), tuple(notes))
@@ -288,7 +288,7 @@ def _bind_parameters(conn: psycopg.Connection, tree: exp.Expression,
         aliases[t.name] = t.name
     only_table = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
     values: dict[int, str | None] = {}
-    described: list[str] = []
+    described: dict[int, str] = {}
     for node in tree.find_all(exp.Parameter, exp.Placeholder):
         n = _param_number(node)
         if n is None or n in values:
@@ -297,10 +297,11 @@ def _bind_parameters(conn: psycopg.Connection, tree: exp.Expression,
         if how is None:
             return None, ""
         values[n] = value
-        described.append(f"${n} = {_show(value)} ({how})")
+        described[n] = f"${n} = {_show(value)} ({how})"
     if set(values) != set(range(1, count + 1)):
         return None, ""
-    return tuple(values[i] for i in range(1, count + 1)), ", ".join(described)
+    return (tuple(values[i] for i in range(1, count + 1)),
+            ", ".join(described[i] for i in sorted(described)))
 
 
 def _param_number(node: exp.Expression) -> int | None:
@@ -346,11 +347,12 @@ def _sample(conn: psycopg.Connection, table: str, column: str, ranged: bool) -> 
         if row and row[0] is not None:
             return row[0]
     query = sql.SQL(
-        "SELECT {c}::text FROM {t} TABLESAMPLE SYSTEM (10) REPEATABLE (42) "
+        TOOL_MARK + " SELECT {c}::text FROM {t} TABLESAMPLE SYSTEM (10) REPEATABLE (42) "
         "WHERE {c} IS NOT NULL LIMIT 1"
     ).format(c=sql.Identifier(column), t=sql.Identifier(table))
-    fallback = sql.SQL("SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL LIMIT 1").format(
-        c=sql.Identifier(column), t=sql.Identifier(table))
+    fallback = sql.SQL(
+        TOOL_MARK + " SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL LIMIT 1"
+    ).format(c=sql.Identifier(column), t=sql.Identifier(table))
     try:
         row = conn.execute(query).fetchone() or conn.execute(fallback).fetchone()
     except psycopg.Error:

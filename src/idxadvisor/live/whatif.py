@@ -39,7 +39,7 @@ import sqlglot
 from sqlglot import exp
 
 from idxadvisor.advisor.candidate import IndexCandidate
-from idxadvisor.live.connection import ReadOnlyDatabase
+from idxadvisor.live.connection import TOOL_MARK, ReadOnlyDatabase
 from idxadvisor.schema import IndexElement, expression_key
 
 HYPOPG_MISSING = (
@@ -121,8 +121,8 @@ class WhatIf:
                                     "enable_indexonlyscan", "enable_tidscan"):
                         conn.execute(f"SET LOCAL {setting} = off")
                     conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                    row = conn.execute(
-                        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {quote_ident(table)} "
+                    row = _run(
+                        conn, f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {quote_ident(table)} "
                         f"WHERE {condition_sql}"
                     ).fetchone()
                     plan = _plan_json(row)["Plan"]
@@ -152,11 +152,11 @@ class WhatIf:
             with self.db.transaction() as conn:
                 try:
                     with conn.transaction():
-                        conn.execute("SELECT hypopg_reset()")
-                        oid = conn.execute(
-                            "SELECT indexrelid FROM hypopg_create_index(%s)", [sql]
+                        _run(conn, "SELECT hypopg_reset()")
+                        oid = _run(
+                            conn, "SELECT indexrelid FROM hypopg_create_index(%s)", [sql]
                         ).fetchone()[0]
-                        size = conn.execute("SELECT hypopg_relation_size(%s)", [oid]).fetchone()
+                        size = _run(conn, "SELECT hypopg_relation_size(%s)", [oid]).fetchone()
                         self._hypo[key] = Hypothetical(candidate, sql, int(size[0]))
                 except psycopg.Error as exc:
                     self._hypo[key] = CandidateError(_one_line(exc))
@@ -216,10 +216,10 @@ class WhatIf:
             try:
                 with conn.transaction() as tx:
                     if candidates:
-                        conn.execute("SELECT hypopg_reset()")
+                        _run(conn, "SELECT hypopg_reset()")
                     for c in candidates:
-                        oid = conn.execute(
-                            "SELECT indexrelid FROM hypopg_create_index(%s)",
+                        oid = _run(
+                            conn, "SELECT indexrelid FROM hypopg_create_index(%s)",
                             [self.hypothetical(c).sql],
                         ).fetchone()[0]
                         labels[f"<{oid}>"] = c
@@ -250,21 +250,21 @@ class WhatIf:
     def _explain(self, conn: psycopg.Connection, query_sql: str,
                  statement: str) -> tuple[dict, bool]:
         if not _PARAM.search(query_sql):
-            return _plan_json(conn.execute(f"EXPLAIN (FORMAT JSON) {query_sql}").fetchone()), False
+            return _plan_json(_run(conn, f"EXPLAIN (FORMAT JSON) {query_sql}").fetchone()), False
         if self.db.server_version >= 160000:
-            row = conn.execute(f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {query_sql}").fetchone()
+            row = _run(conn, f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {query_sql}").fetchone()
             return _plan_json(row), True
         # A fresh PREPARE each time: a cached generic plan would not see new hypothetical
         # indexes (they send no invalidation).
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         conn.execute(f"PREPARE {statement} AS {query_sql}")
-        (count,) = conn.execute(
-            "SELECT cardinality(parameter_types) FROM pg_prepared_statements WHERE name = %s",
+        (count,) = _run(
+            conn, "SELECT cardinality(parameter_types) FROM pg_prepared_statements WHERE name = %s",
             [statement],
         ).fetchone()
         args = ", ".join(["NULL"] * int(count or 0))
         call = f"EXECUTE {statement}({args})" if args else f"EXECUTE {statement}"
-        return _plan_json(conn.execute(f"EXPLAIN (FORMAT JSON) {call}").fetchone()), True
+        return _plan_json(_run(conn, f"EXPLAIN (FORMAT JSON) {call}").fetchone()), True
 
     # -- pitfall 2 ----------------------------------------------------------------------
     def _expression_proxy(self, query_sql: str, candidates: Sequence[IndexCandidate],
@@ -393,6 +393,12 @@ def describe_candidate(candidate: IndexCandidate) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _run(conn: psycopg.Connection, text: str, params: Sequence[Any] | None = None
+         ) -> psycopg.Cursor:
+    """Execute with the tool's mark, so pg_stat_statements readers can tell our statements."""
+    return conn.execute(TOOL_MARK + " " + text, params)
+
+
 def _plan_json(row: tuple | None) -> dict[str, Any]:
     value = row[0] if row else None
     if isinstance(value, str):
@@ -412,7 +418,7 @@ def _index_names(node: dict[str, Any]) -> Iterable[str]:
 def _reset(conn: psycopg.Connection) -> None:
     try:
         with conn.transaction():
-            conn.execute("SELECT hypopg_reset()")
+            _run(conn, "SELECT hypopg_reset()")
     except psycopg.Error:
         pass
 
@@ -420,7 +426,7 @@ def _reset(conn: psycopg.Connection) -> None:
 def _deallocate(conn: psycopg.Connection, statement: str) -> None:
     try:
         with conn.transaction():
-            if conn.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s",
+            if _run(conn, "SELECT 1 FROM pg_prepared_statements WHERE name = %s",
                             [statement]).fetchone():
                 conn.execute(f"DEALLOCATE {statement}")
     except psycopg.Error:

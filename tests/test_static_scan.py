@@ -1,0 +1,342 @@
+"""The static scanner against real Django projects on disk, with no database reachable.
+
+Each scan runs in a subprocess (Django settings are global to a process) that prints the result
+as JSON; the SQL is checked by parsing it with sqlglot.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from tests.helpers import EXAMPLE, ROOT, run_python
+
+FIXTURE = ROOT / "tests" / "fixtures" / "staticproj"
+UNREACHABLE = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nowhere", "PGPORT": "1"}
+
+SCAN_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from django.db import connections
+    from idxadvisor.project import load_project
+    from idxadvisor.capture.static import scan
+
+    root, settings, *paths = sys.argv[1:]
+    project = load_project(Path(root), settings or None)
+    result = scan(project, [Path(p) for p in paths] if paths else None)
+    out = {
+        "statements": [
+            {"sql": s.sql, "path": s.origin.path, "line": s.origin.line, "col": s.origin.col,
+             "function": s.origin.function, "model": s.model, "code": s.code,
+             "source": s.source}
+            for s in result.statements
+        ],
+        "skipped": [
+            {"reason": k.reason, "path": k.origin.path, "line": k.origin.line}
+            for k in result.skipped
+        ],
+        # No connection object may exist after the scan: nothing ever connected.
+        "connected": [c.alias for c in connections.all() if c.connection is not None],
+    }
+    print(json.dumps(out))
+    """
+)
+
+
+def run_scan(root: Path, *paths: str, settings: str = "") -> dict[str, Any]:
+    run = run_python("-c", SCAN_SCRIPT, str(root), settings, *paths, cwd=root, env=UNREACHABLE)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def statement(scan: dict[str, Any], function: str, path: str | None = None) -> dict[str, Any]:
+    found = [
+        s for s in scan["statements"]
+        if s["function"] == function and (path is None or s["path"] == path)
+    ]
+    assert len(found) == 1, (function, found)
+    return found[0]
+
+
+def tree(sql: str) -> exp.Expression:
+    """The statement parsed, with table qualifiers dropped so conditions read like the source."""
+    parsed = sqlglot.parse_one(sql, read="postgres")
+    for column in parsed.find_all(exp.Column):
+        column.set("table", None)
+    return parsed
+
+
+def norm(condition: str) -> str:
+    return sqlglot.parse_one(condition, read="postgres").sql("postgres")
+
+
+def where_terms(sql: str) -> set[str]:
+    """The AND-ed conditions of the outer WHERE, normalised."""
+    where = tree(sql).args["where"].this
+    while isinstance(where, exp.Paren):
+        where = where.this
+    terms = list(where.flatten()) if isinstance(where, exp.And) else [where]
+    return {t.sql("postgres") for t in terms}
+
+
+def order_keys(sql: str) -> list[str]:
+    return [o.sql("postgres") for o in tree(sql).args["order"].expressions]
+
+
+def keys(*written: str) -> list[str]:
+    """ORDER BY keys as written in SQL, normalised like :func:`order_keys`."""
+    return order_keys("SELECT 1 FROM t ORDER BY " + ", ".join(written))
+
+
+def limit(sql: str) -> str | None:
+    node = tree(sql).args.get("limit")
+    return node.expression.sql("postgres") if node is not None else None
+
+
+def source_line(path: Path, text: str) -> int:
+    """1-based line of the first line containing ``text``."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+# --- the fixture project ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shop_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the fixture project with files the scan must skip or report."""
+    root = tmp_path_factory.mktemp("shop") / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    chain = "from shop.models import Order\nQ = Order.objects.filter(status='x').count()\n"
+    (root / "shop" / "broken.py").write_text("def broken(:\n    return Order.objects.all()\n")
+    (root / "shop" / "migrations" / "0002_data.py").write_text(chain)
+    (root / "shop" / "tests.py").write_text(chain)
+    for hidden in (".venv/lib/site-packages/pkg", "node_modules/pkg", "env/lib", ".git"):
+        (root / hidden).mkdir(parents=True)
+        (root / hidden / "mod.py").write_text(chain)
+    (root / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def shop(shop_root: Path) -> dict[str, Any]:
+    return run_scan(shop_root)
+
+
+def test_never_connects_and_reports_only_project_sources(shop: dict[str, Any]) -> None:
+    assert shop["connected"] == []
+    paths = {s["path"] for s in shop["statements"]} | {k["path"] for k in shop["skipped"]}
+    assert paths == {"shop/models.py", "shop/queries.py", "shop/views.py", "shop/more.py",
+                     "shop/broken.py"}
+    assert all(s["source"] == "static" for s in shop["statements"])
+    for s in shop["statements"]:
+        sqlglot.parse_one(s["sql"], read="postgres")  # every statement is valid PostgreSQL
+
+
+def test_filter_in_literals_runtime_range_order_and_default_limit(
+    shop: dict[str, Any], shop_root: Path
+) -> None:
+    s = statement(shop, "open_orders")
+    assert where_terms(s["sql"]) == {
+        norm("\"status\" IN ('new', 'paid')"),
+        norm('"placed_at" >= $1'),
+    }
+    assert order_keys(s["sql"]) == keys('"placed_at" DESC')
+    assert limit(s["sql"]) == "100"  # `limit: int = 100` is the function's default
+    queries = shop_root / "shop" / "queries.py"
+    assert s["line"] == source_line(queries, "Order.objects.filter(status__in")
+    assert s["col"] == 9
+    assert s["model"] == "shop.Order"
+    assert s["code"].startswith('Order.objects.filter(status__in=["new", "paid"]')
+    assert s["code"].endswith('.order_by("-placed_at")[:limit]')
+
+
+def test_iexact_first_and_like_patterns(shop: dict[str, Any]) -> None:
+    email = statement(shop, "customer_by_email")["sql"]
+    assert where_terms(email) == {norm('UPPER("email"::text) = UPPER($1)')}
+    assert order_keys(email) == keys('"id" ASC')  # first() on an unordered queryset: by pk
+    assert limit(email) == "1"
+    # a run-time text in a LIKE keeps Django's wildcards around a neutral marker
+    icontains = statement(shop, "search_titles")["sql"]
+    assert where_terms(icontains) == {norm("UPPER(\"title\"::text) LIKE UPPER('%x%')")}
+    assert limit(icontains) == "25"  # module constant PAGE_SIZE
+    startswith = statement(shop, "titles_starting")["sql"]
+    assert where_terms(startswith) == {norm("\"title\"::text LIKE 'x%'")}
+
+
+def test_foreign_keys_choices_q_objects_and_count_exists(shop: dict[str, Any]) -> None:
+    assert where_terms(statement(shop, "orders_of_customers")["sql"]) == {
+        norm('"customer_id" IN ($1)')
+    }
+    count = statement(shop, "shipped_count")["sql"]
+    assert tree(count).find(exp.Count) is not None and "JOIN" in count
+    assert where_terms(count) == {norm('"country" = $1'), norm("\"status\" = 'shipped'")}
+    exists = statement(shop, "has_vip_orders")["sql"]
+    assert limit(exists) == "1"
+    assert where_terms(exists) == {norm('"is_vip" OR NOT ("quantity" < 5)')}
+    books = statement(shop, "published_books")  # custom manager with a filtering queryset
+    assert where_terms(books["sql"]) == {norm('"is_published"'), norm("\"kind\" = 'book'")}
+
+
+def test_delete_update_and_get(shop: dict[str, Any]) -> None:
+    # Nothing cascades from AuditEntry: Django deletes in one DELETE.
+    fast = tree(statement(shop, "purge_audit")["sql"])
+    assert isinstance(fast, exp.Delete)
+    assert where_terms(statement(shop, "purge_audit")["sql"]) == {norm('"created_at" < $1')}
+    # Orders cascade from Customer: Django first SELECTs the rows to delete; that is reported.
+    collected = statement(shop, "purge_customers")["sql"]
+    assert isinstance(tree(collected), exp.Select)
+    assert where_terms(collected) == {norm('"signed_up_at" < $1')}
+    update = statement(shop, "mark_shipped")["sql"]
+    assert isinstance(tree(update), exp.Update)
+    assert "SET \"status\" = 'shipped', \"shipped_at\" = $1" in update
+    assert where_terms(update) == {norm('"id" IN ($2)'), norm('"shipped_at" IS NULL')}
+    get = statement(shop, "order_by_ref")["sql"]
+    assert where_terms(get) == {norm('"ref" = $1')} and limit(get) == "21"
+
+
+def test_subqueries_annotations_slices_and_raw(shop: dict[str, Any]) -> None:
+    exists = statement(shop, "customers_with_orders")["sql"]
+    assert "EXISTS(SELECT" in exists
+    # the queryset bound to `paid` is part of the EXISTS, not a statement of its own
+    assert [s["function"] for s in shop["statements"]].count("customers_with_orders") == 1
+    subquery = statement(shop, "subquery_in")["sql"]
+    assert tree(subquery).find(exp.Subquery) is not None or "IN (SELECT" in subquery
+    annotated = statement(shop, "latest_order_per_customer")["sql"]
+    assert "HAVING" in annotated and "GROUP BY" in annotated
+    page = statement(shop, "stock_page")["sql"]
+    assert page.endswith("LIMIT $1 OFFSET $2")
+    assert where_terms(statement(shop, "recent_window")["sql"]) == {
+        norm('"placed_at" BETWEEN $1 AND $2')
+    }
+    assert statement(shop, "raw_top")["sql"] == (
+        "SELECT * FROM shop_customer WHERE country = 'NL'"
+    )
+    # Inserts read no index: not statements, not failures.
+    assert not [s for s in shop["statements"] if s["function"] == "make_customer"]
+    assert not [k for k in shop["skipped"] if "make_customer" in k["reason"]]
+
+
+def test_more_queryset_methods(shop: dict[str, Any]) -> None:
+    assert limit(statement(shop, "ensure_customer")["sql"]) == "21"
+    assert statement(shop, "touch_product")["sql"].endswith("LIMIT 21 FOR UPDATE")
+    assert where_terms(statement(shop, "products_by_id")["sql"]) == {norm('"id" IN ($1)')}
+    latest = statement(shop, "newest_audit")["sql"]
+    assert order_keys(latest) == keys('"created_at" DESC')
+    assert limit(latest) == "1"
+    assert "SUM(" in statement(shop, "total_stock")["sql"]
+    assert limit(statement(shop, "first_paid")["sql"]) == "1"
+    assert where_terms(statement(shop, "stream_orders")["sql"]) == {norm('"quantity" >= 10')}
+    assert where_terms(statement(shop, "count_async")["sql"]) == {norm('"country" = $1')}
+    update = statement(shop, "cancel_range")["sql"]
+    assert norm('"id" BETWEEN $1 AND $2') in where_terms(update)
+    assert "'3'" in update  # an int literal on a CharField is prepared like Django does
+
+
+def test_classmethod_and_import_styles(shop: dict[str, Any]) -> None:
+    assert statement(shop, "vip_count", "shop/models.py")["model"] == "shop.Customer"
+    assert statement(shop, "by_sku")["model"] == "shop.Product"  # from . import models
+    cancelled = statement(shop, "cancelled")["sql"]  # from .models import Order as O; last()
+    assert order_keys(cancelled) == keys('"placed_at" DESC')
+    only = statement(shop, "customers_in")  # import shop.models as m; _default_manager
+    assert only["model"] == "shop.Customer"
+    assert tree(only["sql"]).find(exp.Select).expressions[1].sql() == '"email"'
+
+
+def test_unresolvable_querysets_are_skipped_with_reasons(
+    shop: dict[str, Any], shop_root: Path
+) -> None:
+    queries = shop_root / "shop" / "queries.py"
+    reasons = {(k["path"], k["line"]): k["reason"] for k in shop["skipped"]}
+    dynamic = source_line(queries, "Order.objects.filter(**criteria)")
+    assert reasons[("shop/queries.py", dynamic)] == (
+        "filter() arguments built at run time (**criteria)"
+    )
+    basket = source_line(queries, "Basket.objects")
+    assert reasons[("shop/queries.py", basket)] == "cannot resolve model 'Basket'"
+    colour = reasons[("shop/queries.py", source_line(queries, 'colour="red"'))]
+    assert colour.startswith("FieldError: Cannot resolve keyword 'colour' into field.")
+    more = shop_root / "shop" / "more.py"
+    assert "always empty" in reasons[("shop/more.py", source_line(more, "objects.none()"))]
+    assert reasons[("shop/more.py", source_line(more, "order_by(field)"))] == (
+        ".order_by() argument known only at run time (field)"
+    )
+    assert reasons[("shop/broken.py", 1)].startswith("syntax error: ")
+
+
+def test_explicit_paths_scan_only_those_files(shop_root: Path) -> None:
+    result = run_scan(shop_root, "shop/views.py", "shop/tests.py")
+    # tests.py is skipped in a whole-project scan, but scanned when asked for by name
+    assert {s["path"] for s in result["statements"]} == {"shop/views.py", "shop/tests.py"}
+    assert {s["function"] for s in result["statements"]} == {"by_sku", "cancelled",
+                                                            "customers_in", ""}
+    assert result["skipped"] == []
+
+
+def test_non_postgres_settings_still_compile_for_postgresql(shop_root: Path) -> None:
+    settings = shop_root / "shopsite" / "settings_sqlite.py"
+    settings.write_text(
+        "from shopsite.settings import *  # noqa: F403\n"
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}\n"
+    )
+    result = run_scan(shop_root, "shop/queries.py", settings="shopsite.settings_sqlite")
+    email = statement(result, "customer_by_email")["sql"]
+    assert where_terms(email) == {norm('UPPER("email"::text) = UPPER($1)')}  # not SQLite's LIKE
+
+
+# --- the example project ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def alerting() -> dict[str, Any]:
+    return run_scan(EXAMPLE)
+
+
+def test_example_webhook_retry_query(alerting: dict[str, Any]) -> None:
+    s = statement(alerting, "due_webhook_deliveries")
+    assert s["model"] == "monitoring.WebhookDelivery"
+    assert where_terms(s["sql"]) == {
+        norm("\"status\" IN ('pending', 'failed')"),
+        norm('"next_retry_at" <= $1'),
+    }
+    assert order_keys(s["sql"]) == keys('"next_retry_at" ASC')
+    assert limit(s["sql"]) == "100"
+    assert s["line"] == source_line(EXAMPLE / "monitoring" / "queries.py",
+                                    "WebhookDelivery.objects.filter(status__in")
+    assert alerting["connected"] == []
+
+
+def test_example_query_families(alerting: dict[str, Any]) -> None:
+    email = statement(alerting, "profile_by_email")["sql"]
+    assert where_terms(email) == {norm('UPPER("email"::text) = UPPER($1)')}
+    purge = statement(alerting, "purge_logs_before")["sql"]
+    assert isinstance(tree(purge), exp.Delete)  # nothing cascades from IntegrationLog
+    assert where_terms(purge) == {norm('"created_at" < $1')}
+    failed = statement(alerting, "failed_deliveries_for_organisation")["sql"]
+    assert where_terms(failed) == {norm('"organisation" = $1'), norm("\"status\" = 'failed'")}
+    assert limit(failed) == "50"
+    mark = statement(alerting, "mark_delivered")["sql"]
+    assert isinstance(tree(mark), exp.Update) and '"next_retry_at" = NULL' in mark
+    logs = statement(alerting, "logs_matching")["sql"]
+    assert norm("UPPER(\"message\"::text) LIKE UPPER('%x%')") in where_terms(logs)
+    grouped = statement(alerting, "error_count_per_integration")["sql"]
+    assert "GROUP BY" in grouped and "COUNT(" in grouped
+    channels = statement(alerting, "active_channels")["sql"]
+    assert norm('"disabled_at" IS NULL') in where_terms(channels)
+
+
+def test_example_dynamic_search_is_skipped(alerting: dict[str, Any]) -> None:
+    line = source_line(EXAMPLE / "monitoring" / "queries.py", "objects.filter(**filters)")
+    assert {"reason": "filter() arguments built at run time (**filters)",
+            "path": "monitoring/queries.py", "line": line} in alerting["skipped"]
+    assert not [s for s in alerting["statements"] if s["function"] == "search_deliveries"]
