@@ -17,7 +17,6 @@ import sqlglot
 from sqlglot import exp
 
 from idxadvisor.schema import expression_key
-
 from tests.helpers import (
     EXAMPLE,
     TempDatabase,

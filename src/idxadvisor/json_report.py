@@ -11,8 +11,8 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
       "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..], "tables" [..],
                    "source", "calls", "total_time_ms", "served_by" (existing index or null),
                    "recommended" [names], "cost_before", "cost_after" (null without HypoPG)}],
-      "recommendations": [{"app_label", "model", "table", "name", "fields" (Django style, "-" for
-                   DESC), "expressions", "condition" (SQL or null), "include", "method", "unique",
+      "recommendations": [{"app_label", "model", "table", "name",
+                   "fields" (Django style, "-" for DESC), "expressions", "condition" (SQL or null), "include", "method", "unique",
                    "sql" (complete CREATE INDEX CONCURRENTLY …;), "django" (models.Index(...) source,
                    "" when no model owns the table), "serves" [query ids], "reason", "cost",
                    "redundant" [existing index names], "estimated_size_bytes", "benefit"}],

@@ -558,9 +558,13 @@ def _slug(parts: Sequence[tuple[str, tuple[str, ...], str]]) -> str:
         model, keys, kind = parts[0]
         slug = f"{model}_{'_'.join(keys)}" if kind == "add" else f"{model}_drop_redundant"
     elif len(models_in_order) == 1:
-        what = [f"{adds}_indexes"] if adds else []
-        what += [f"drop_{drops}"] if drops else []
-        slug = "_".join([models_in_order[0], *what])
+        if not drops:
+            what = f"{adds}_indexes"
+        elif not adds:
+            what = f"drop_{drops}_redundant"
+        else:
+            what = f"add_{adds}_drop_{drops}"
+        slug = f"{models_in_order[0]}_{what}"
     else:
         slug = "_".join(models_in_order)
         if len(slug) > _MAX_SLUG:
