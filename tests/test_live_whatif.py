@@ -247,14 +247,42 @@ def test_greedy_selection_is_extend_style_and_weighted(ro: ReadOnlyDatabase) -> 
         wide]
 
 
+def test_cache_key_is_the_query_and_the_indexes_on_its_tables(ro: ReadOnlyDatabase) -> None:
+    wi = WhatIf(ro)
+    query = "SELECT * FROM hook WHERE email = 'user3@example.com'"
+    email = IndexCandidate("hook", (col("email"),))
+    on_tiny = IndexCandidate("tiny", (col("code"),))
+    first = wi.cost(query, [email])
+    calls = wi.calls
+    # A candidate on another table does not change the plan: served from the cache.
+    assert wi.cost(query, [on_tiny, email]) == first
+    assert wi.cost(query, [email, on_tiny]) == first
+    assert wi.calls == calls
+    wi.cost(query, [email, IndexCandidate("hook", (col("status"),))])
+    assert wi.calls == calls + 1
+
+
+def test_gin_and_unprovable_candidates_are_not_rejected(ro: ReadOnlyDatabase) -> None:
+    gin = IndexCandidate("hook", (col("payload"),), method="gin")
+    sel = select([gin], [q("q_p", "SELECT id FROM hook WHERE payload LIKE '%xx%'")], WhatIf(ro))
+    assert sel.rejected == () and sel.chosen == ()
+    [kept] = sel.unverified
+    assert kept.candidate == gin and 'access method "gin" is not supported' in kept.reason
+
+
 def test_without_hypopg_says_so_once(pg_server_url: str) -> None:
     plain = create_database(pg_server_url, prefix="idxadv_live_nohypo")
     try:
+        with plain.connect(autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (a int)")
         with connect_readonly(plain.url) as db:
             wi = WhatIf(db)
             assert not wi.available
             assert wi.unavailable_reason == HYPOPG_MISSING
             assert "CREATE EXTENSION hypopg" in HYPOPG_MISSING
+            sel = select([IndexCandidate("t", (col("a"),))],
+                         [q("q_t", "SELECT * FROM t WHERE a = 1")], wi)
+            assert sel.note == HYPOPG_MISSING and sel.chosen == () and sel.rejected == ()
             assert not db.has_extension("hypopg")  # nothing was created
     finally:
         drop_database(pg_server_url, plain.name)
