@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -125,16 +126,23 @@ def _write(path: Path, text: str) -> None:
     path.write_text(textwrap.dedent(text).lstrip())
 
 
-def time_check(root: Path, files: list[Path]) -> tuple[float, int, str]:
-    """One ``idxadvisor check`` process: (seconds, exit code, report)."""
+def time_check(root: Path, files: list[Path]) -> tuple[float, float, int, str]:
+    """One ``idxadvisor check`` process: (wall seconds, CPU seconds, exit code, report).
+
+    CPU time (user + system of the child) is printed too: on a shared machine it is the
+    steadier figure, and the check is single-threaded, so on an idle machine wall ≈ CPU.
+    """
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "idxadvisor", "check", *map(str, files)],
                           cwd=root, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"idxadvisor check failed ({proc.returncode}): {proc.stderr.strip()}")
-    return elapsed, proc.returncode, proc.stdout
+    return elapsed, cpu, proc.returncode, proc.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,14 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         files = generate(root)
         model_files = len(list(root.glob("app*/models/item*.py")))
         changed = files[:: max(1, len(files) // args.changed)][: args.changed]
-        _, code, report = time_check(root, changed)  # warm-up
-        times = [time_check(root, changed)[0] for _ in range(args.runs)]
+        _, _, code, report = time_check(root, changed)  # warm-up
+        runs = [time_check(root, changed) for _ in range(args.runs)]
+        times = [r[0] for r in runs]
+        cpu = [r[1] for r in runs]
         print(f"project: {model_files} model files, {len(files) * QUERYSETS_PER_MODULE} "
               f"querysets in {len(files)} modules; cpus: {os.cpu_count()}")
         print(f"changed files: {len(changed)}; findings: {len(report.splitlines())} "
               f"(exit {code})")
         print("runs: " + ", ".join(f"{t:.3f}" for t in times))
-        print(f"median: {statistics.median(times):.3f} s")
+        print(f"median: {statistics.median(times):.3f} s wall, "
+              f"{statistics.median(cpu):.3f} s CPU; load average {os.getloadavg()[0]:.2f}")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -250,21 +251,57 @@ def run_configuration(conn: psycopg.Connection, name: str, advise: Callable[[], 
     return row
 
 
+def add_speedups(configurations: list[dict[str, Any]]) -> None:
+    """Geometric mean over statements of default time / configuration time, per configuration.
+
+    The total is dominated by the few statements no B-tree serves (the retention DELETE, the
+    leading-wildcard search); the geometric mean weighs every statement alike.
+    """
+    default = configurations[0]
+    for row in configurations:
+        if row["status"] != "ok":
+            continue
+        ratios = [max(d["median_ms"], 0.001) / max(q["median_ms"], 0.001)
+                  for d, q in zip(default["queries"], row["queries"], strict=True)]
+        row["speedup_geomean"] = round(statistics.geometric_mean(ratios), 2)
+        row["statements_10x_faster"] = sum(r >= 10 for r in ratios)
+
+
 # --- the whole run -----------------------------------------------------------------------------
 
 
-def _optional_benchmark(module: str, scale_name: str, workdir: Path) -> dict[str, Any]:
-    """Run benchmarks/<module>.py if present: ``--scale S --output FILE`` writing JSON."""
+# The other helpers' benchmarks, run as their own command lines, per scale.
+SIDE_BENCHMARKS = {
+    "capture_overhead": {"small": ["--runs", "1", "--tests", "5", "--queries-per-test", "50"],
+                         "full": []},
+    "check_latency": {"small": ["--runs", "1", "--changed", "5"], "full": []},
+}
+_CHECK_MEDIAN = re.compile(r"median: ([0-9.]+) s wall, ([0-9.]+) s CPU")
+_CHECK_CHANGED = re.compile(r"changed files: (\d+)")
+
+
+def side_benchmark(module: str, scale_name: str, server: str) -> dict[str, Any]:
+    """Run ``benchmarks/<module>.py`` if it exists; its figures, or why it did not run."""
     if not (ROOT / "benchmarks" / f"{module}.py").exists():
         return {"status": f"did not run: benchmarks/{module}.py does not exist yet"}
-    out = workdir / f"{module}.json"
-    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", "--scale", scale_name,
-                           "--output", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=1800)
-    if proc.returncode != 0 or not out.exists():
+    env = {**os.environ, "IDXADVISOR_BENCH_DATABASE_URL": server}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    args = SIDE_BENCHMARKS[module][scale_name]
+    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
         return {"status": f"did not run: {tail[:300]}"}
-    return {"status": "ok", **json.loads(out.read_text())}
+    if module == "capture_overhead":
+        return {"status": "ok", "args": args, **json.loads(lines[-1])}
+    median = _CHECK_MEDIAN.search(proc.stdout)
+    changed = _CHECK_CHANGED.search(proc.stdout)
+    if not median:
+        return {"status": f"did not run: unexpected output: {lines[-1][:200]}"}
+    return {"status": "ok", "args": args, "median_wall_seconds": float(median[1]),
+            "median_cpu_seconds": float(median[2]),
+            "changed_files": int(changed[1]) if changed else None, "output": lines}
 
 
 def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
@@ -317,10 +354,13 @@ def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
                                   baseline_migration)
                 for label, advise in advisors
             ]
+            add_speedups(configurations)
         print("[benchmark] throughput", file=sys.stderr, flush=True)
         speed = throughput.run(scale.shapes, scale.sqlglotc)
-        extra = {m: _optional_benchmark(m, scale_name, workdir)
-                 for m in ("capture_overhead", "check_latency")}
+        extra = {}
+        for module in SIDE_BENCHMARKS:
+            print(f"[benchmark] {module}", file=sys.stderr, flush=True)
+            extra[module] = side_benchmark(module, scale_name, server)
     finally:
         if not keep_database:
             with psycopg.connect(server, autocommit=True) as admin:
@@ -374,8 +414,8 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def markdown(results: dict[str, Any]) -> str:
     """The README tables: one row per configuration, then throughput."""
     labels = results["families"]
-    head = ["Configuration", "Total (ms)", *labels.values(), "Indexes", "Index size",
-            "Time to advise", "Applied via"]
+    head = ["Configuration", "Total (ms)", *labels.values(), "Speed-up (geo-mean)",
+            "Statements ≥10x faster", "Indexes", "Index size", "Time to advise", "Applied via"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in results["configurations"]:
         if row["status"] != "ok":
@@ -384,6 +424,8 @@ def markdown(results: dict[str, Any]) -> str:
         advise = "-" if row["advise_seconds"] in (None, 0.0) else f"{row['advise_seconds']:.2f} s"
         cells = [row["name"], f"{row['total_ms']:,.1f}",
                  *(f"{row['family_ms'][f]:,.1f}" for f in labels),
+                 f"{row['speedup_geomean']:.1f}x",
+                 f"{row['statements_10x_faster']} of {len(row['queries'])}",
                  str(row["index_count"]), _size(row["index_bytes"]), advise, row["applied_via"]]
         lines.append("| " + " | ".join(cells) + " |")
     pure = results["throughput"]["pure"]
@@ -400,7 +442,23 @@ def markdown(results: dict[str, Any]) -> str:
         speed.append(f"| {label} ({r['distinct_shapes']:,} shapes) | "
                      f"{r['parse']['statements_per_second']:,.0f} /s | "
                      f"{r['workload']['shapes_per_second']:,.0f} /s | {both:,.0f} /s |")
-    return "\n".join(lines + speed)
+    side = ["", "| Other figures | Result |", "|---|---|"]
+    capture = results.get("capture_overhead", {})
+    if capture.get("status") == "ok":
+        side.append(f"| `idxadvisor capture` overhead on `manage.py test` "
+                    f"({capture['queries_in_tests']:,} queries) | "
+                    f"{capture['overhead_percent']:+.1f}% ({capture['plain_seconds']:.2f} s → "
+                    f"{capture['captured_seconds']:.2f} s) |")
+    else:
+        side.append(f"| `idxadvisor capture` overhead | {capture.get('status', 'n/a')} |")
+    check = results.get("check_latency", {})
+    if check.get("status") == "ok":
+        side.append(f"| `idxadvisor check` latency ({check['changed_files']} changed files) | "
+                    f"{check['median_wall_seconds']:.2f} s wall, "
+                    f"{check['median_cpu_seconds']:.2f} s CPU (median) |")
+    else:
+        side.append(f"| `idxadvisor check` latency | {check.get('status', 'n/a')} |")
+    return "\n".join(lines + speed + side)
 
 
 def _size(n: int) -> str:

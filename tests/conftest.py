@@ -128,7 +128,7 @@ def run_cli(
     A subprocess, because Django's settings are global to a process and each test may point the
     tool at another project.
     """
-    full_env = {**os.environ, **(env or {})}
+    full_env = _without_database_url({**os.environ, **(env or {})})
     full_env.pop("DJANGO_SETTINGS_MODULE", None)
     proc = subprocess.run(
         [sys.executable, "-m", "idxadvisor", *args],
@@ -139,6 +139,23 @@ def run_cli(
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _without_database_url(env: dict[str, str]) -> dict[str, str]:
+    """``DATABASE_URL`` turned into PG* variables for the project's settings.
+
+    idxadvisor reads ``DATABASE_URL`` as ``--database-url`` (live mode), while the tests mean it
+    for the Django project they run the tool on; a test that wants live mode passes
+    ``--database-url`` explicitly.
+    """
+    url = env.pop("DATABASE_URL", None)
+    if url:
+        p = conninfo_to_dict(url)
+        for key, var in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"),
+                         ("dbname", "PGDATABASE"), ("password", "PGPASSWORD")):
+            if p.get(key) and var not in env:
+                env[var] = str(p[key])
+    return env
 
 
 def run_python(

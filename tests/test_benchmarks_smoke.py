@@ -64,6 +64,7 @@ def test_configurations_that_ran_were_timed_and_reverted(small_run: dict) -> Non
         assert all(len(q["samples_ms"]) == small_run["timing"]["runs"] for q in row["queries"])
         assert row["revert"]["restored"], row["revert"]
         assert row["index_count"] == len(row["indexes"])
+        assert row["speedup_geomean"] > 0
         if row["name"] != "default (Django's indexes only)":
             # every advisor proposes something for this workload, and the runner built it
             assert row["index_count"] > 0, row
@@ -77,11 +78,15 @@ def test_idxadvisor_is_applied_through_its_migrations(small_run: dict) -> None:
     assert row["details"]["migrations"], "generate wrote no migration"
 
 
-def test_throughput_and_markdown_table(small_run: dict) -> None:
+def test_throughput_side_benchmarks_and_markdown_table(small_run: dict) -> None:
     pure = small_run["throughput"]["pure"]
     assert pure["distinct_shapes"] == pure["statements"] > 0
     assert pure["parse"]["statements_per_second"] > 0
+    for side in ("capture_overhead", "check_latency"):
+        status = small_run[side]["status"]
+        assert status == "ok" or status.startswith("did not run: "), status
     assert "| default (Django's indexes only) |" in small_run["_stdout"]
+    assert "| Analysis throughput |" in small_run["_stdout"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,

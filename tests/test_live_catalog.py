@@ -10,16 +10,16 @@ import pytest
 from idxadvisor.live.catalog import read_schema
 from idxadvisor.live.connection import connect_readonly
 from idxadvisor.live.housekeeping import duplicate_indexes, invalid_indexes, unused_indexes
-from idxadvisor.live.stats import (
-    confirm_unique,
+from idxadvisor.live.unique import confirm_unique
+from idxadvisor.patterns import Op, Predicate
+from idxadvisor.schema import IndexElement
+from idxadvisor.stats import (
     favours_partial,
     is_small_table,
     order_by_selectivity,
     selectivity,
     value_fraction,
 )
-from idxadvisor.patterns import Op, Predicate
-from idxadvisor.schema import IndexElement
 from tests.helpers import TempDatabase, create_database, drop_database
 
 SETUP = """

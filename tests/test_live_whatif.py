@@ -14,7 +14,7 @@ from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.live.catalog import read_schema
 from idxadvisor.live.connection import ReadOnlyDatabase, connect_readonly
 from idxadvisor.live.selection import select
-from idxadvisor.live.stats import is_append_only_timestamp
+from idxadvisor.stats import is_append_only_timestamp
 from idxadvisor.live.whatif import HYPOPG_MISSING, WhatIf, render_create_index
 from idxadvisor.patterns import Op, Predicate
 from idxadvisor.schema import IndexElement
@@ -116,7 +116,7 @@ def test_pitfall_2_expression_index_estimated_from_column_stats(
     before = wi.cost(query)
     direct = wi._explain_with(query, [upper])  # what HypoPG alone says
     estimate = wi.cost(query, [upper])
-    assert estimate.reliable is False
+    assert estimate.reliable is False and estimate.proxied
     assert "statistics of email" in estimate.note
     assert estimate.candidates_used == (upper,)
     # HypoPG alone guesses 0.5 % of rows match; the column proxy knows emails are distinct.
@@ -135,6 +135,24 @@ def test_pitfall_2_expression_index_estimated_from_column_stats(
     assert "hook_upper_email" in str(plan)
     assert plan["Total Cost"] < direct.total_cost / 20
     assert plan["Total Cost"] < estimate.total_cost * 5
+
+
+def test_expression_without_a_column_stand_in_is_flagged_not_rejected(
+        ro: ReadOnlyDatabase) -> None:
+    # org_id % 7 has far fewer distinct values than org_id: the column's statistics would
+    # over-promise, so the number is only flagged.
+    query = "SELECT id FROM hook WHERE org_id % 7 = 3"
+    mod = IndexCandidate("hook", (IndexElement(expression="org_id % 7"),))
+    wi = WhatIf(ro)
+    estimate = wi.cost(query, [mod])
+    assert not estimate.reliable and not estimate.proxied
+    assert estimate.note.startswith("what-if cost unreliable for org_id % 7")
+    sel = select([mod], [q("q_mod", query)], wi)
+    assert mod not in [r.candidate for r in sel.rejected]
+    if sel.chosen:
+        assert not sel.chosen[0].reliable
+    else:
+        assert "unreliable for an expression index" in sel.unverified[0].reason
 
 
 def test_cost_direction_agrees_with_real_explain(ro: ReadOnlyDatabase,

@@ -232,3 +232,22 @@ def test_remove_entry_keeps_neighbours_and_comments():
     both_gone = remove_from_meta(first_gone, "Hook", "indexes", name="hook_retry_idx")
     assert "        indexes = []\n" in both_gone
     ast.parse(both_gone)
+
+
+def test_empty_list_becomes_one_entry_per_line():
+    src = textwrap.dedent('''\
+        from django.db import models
+
+
+        class A(models.Model):
+            x = models.IntegerField()
+
+            class Meta:
+                indexes = []  # none yet
+    ''')
+    out = add_to_meta(src, "A", "indexes", "models.Index(fields=['x'], name='a_x')", name="a_x")
+    assert out.endswith(
+        "        indexes = [\n"
+        '            models.Index(fields=["x"], name="a_x"),\n'
+        "        ]  # none yet\n"
+    )

@@ -644,6 +644,28 @@ CASES: list[tuple[str, str, tuple[AccessPattern, ...]]] = [
 ]
 
 
+CASES += [
+    (
+        "= ANY (SELECT …) is IN, = ALL and row comparisons are OTHER, a + b an expression",
+        "SELECT t.id FROM t WHERE a = ANY (SELECT x FROM u) AND NOT (b = ANY (SELECT y FROM u)) "
+        "AND c = ALL($1) AND (d, e) > ($2, $3) AND f + g = 3",
+        (
+            ap(
+                "t",
+                P("a", Op.IN, "a = ANY (SELECT x FROM u)"),
+                P("b", Op.NEQ, "NOT (b = ANY (SELECT y FROM u))"),
+                P("c", Op.OTHER, "c = ALL($1)"),
+                P("d", Op.OTHER, "(d, e) > ($2, $3)"),
+                P("f", Op.EQ, "(f + g) = 3", "f + g", ("3",)),
+                selected=("id", "a", "b", "c", "d", "e", "f", "g"),
+            ),
+            ap("u", selected=("x",)),
+            ap("u", selected=("y",)),
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize(("name", "sql", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_extract(name: str, sql: str, expected: tuple[AccessPattern, ...]) -> None:
     assert extract(q(sql)) == expected
@@ -721,6 +743,7 @@ def test_analyse_collects_patterns_and_skips_with_reasons() -> None:
             Statement("CREATE TABLE u (a int)", Origin("w.sql", 1)),
             Statement("SET search_path = x", Origin("w.sql", 2)),
             Statement("BEGIN", Origin("w.sql", 3)),
+            Statement("create unique index concurrently i on t (a)", Origin("w.sql", 5)),
             Statement("SELECT * FROM t WHERE", Origin("w.sql", 4)),
             Statement("SELECT * FROM t WHERE", Origin("w.sql", 9)),
             Statement("UPDATE t SET a = 1 WHERE b IS NULL", None),
@@ -737,6 +760,7 @@ def test_analyse_collects_patterns_and_skips_with_reasons() -> None:
         ("w.sql:1", "not a query: CREATE TABLE"),
         ("w.sql:2", "not a query: SET"),
         ("w.sql:3", "not a query: BEGIN"),
+        ("w.sql:5", "not a query: CREATE UNIQUE INDEX"),
         (
             "w.sql:4",
             "unparsable SQL: Required keyword: 'this' missing for "

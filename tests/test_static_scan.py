@@ -227,7 +227,7 @@ def test_subqueries_annotations_slices_and_raw(shop: dict[str, Any]) -> None:
     assert not [k for k in shop["skipped"] if "make_customer" in k["reason"]]
 
 
-def test_more_queryset_methods(shop: dict[str, Any]) -> None:
+def test_more_queryset_methods(shop: dict[str, Any], shop_root: Path) -> None:
     assert limit(statement(shop, "ensure_customer")["sql"]) == "21"
     assert statement(shop, "touch_product")["sql"].endswith("LIMIT 21 FOR UPDATE")
     assert where_terms(statement(shop, "products_by_id")["sql"]) == {norm('"id" IN ($1)')}
@@ -238,6 +238,11 @@ def test_more_queryset_methods(shop: dict[str, Any]) -> None:
     assert limit(statement(shop, "first_paid")["sql"]) == "1"
     assert where_terms(statement(shop, "stream_orders")["sql"]) == {norm('"quantity" >= 10')}
     assert where_terms(statement(shop, "count_async")["sql"]) == {norm('"country" = $1')}
+    assert statement(shop, "offset_only")["sql"].endswith("LIMIT $1 OFFSET $2")
+    # create_user() ends in an INSERT: neither a statement nor a failure
+    assert not [s for s in shop["statements"] if s["function"] == "signup"]
+    signup = source_line(shop_root / "shop" / "more.py", "create_user(")
+    assert ("shop/more.py", signup) not in {(k["path"], k["line"]) for k in shop["skipped"]}
     update = statement(shop, "cancel_range")["sql"]
     assert norm('"id" BETWEEN $1 AND $2') in where_terms(update)
     assert "'3'" in update  # an int literal on a CharField is prepared like Django does
@@ -251,6 +256,9 @@ def test_classmethod_and_import_styles(shop: dict[str, Any]) -> None:
     only = statement(shop, "customers_in")  # import shop.models as m; _default_manager
     assert only["model"] == "shop.Customer"
     assert tree(only["sql"]).find(exp.Select).expressions[1].sql() == '"email"'
+    staff = statement(shop, "staff_emails")  # get_user_model().objects
+    assert staff["model"] == "auth.User"
+    assert where_terms(staff["sql"]) == {norm('"is_staff"')}
 
 
 def test_unresolvable_querysets_are_skipped_with_reasons(
@@ -278,8 +286,9 @@ def test_explicit_paths_scan_only_those_files(shop_root: Path) -> None:
     result = run_scan(shop_root, "shop/views.py", "shop/tests.py")
     # tests.py is skipped in a whole-project scan, but scanned when asked for by name
     assert {s["path"] for s in result["statements"]} == {"shop/views.py", "shop/tests.py"}
-    assert {s["function"] for s in result["statements"]} == {"by_sku", "cancelled",
-                                                            "customers_in", ""}
+    assert {s["function"] for s in result["statements"]} == {
+        "by_sku", "cancelled", "customers_in", "staff_emails", ""
+    }
     assert result["skipped"] == []
 
 

@@ -37,6 +37,12 @@ def main() -> None:
     """
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    """Keep a live-database option in the context for :func:`_request`."""
+    ctx.meta[f"idxadvisor.{param.name}"] = value
+    return value
+
+
 def _analysis_options(f):
     """Options shared by analyze and generate: where the queries and the schema come from."""
     options = [
@@ -50,6 +56,16 @@ def _analysis_options(f):
                           "Django project, the analysis runs on the SQL alone."),
         click.option("--no-static", is_flag=True,
                      help="Do not scan the source for querysets; use only --workload files."),
+        click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
+                     expose_value=False, callback=_remember,
+                     help="Use this PostgreSQL database (read-only): catalog indexes, pg_stats, "
+                          "HypoPG what-if costs. Also read from DATABASE_URL."),
+        click.option("--use-settings-db", is_flag=True, expose_value=False, callback=_remember,
+                     help="Use the Django settings' default database, read-only."),
+        click.option("--from-pg-stat-statements", is_flag=True, expose_value=False,
+                     callback=_remember,
+                     help="Add the database's pg_stat_statements queries to the workload, "
+                          "weighted by total time."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -59,11 +75,15 @@ def _analysis_options(f):
 def _request(project_dir, settings, workload_files, no_static):
     from idxadvisor.pipeline import AnalysisRequest
 
+    meta = click.get_current_context().meta
     return AnalysisRequest(
         project_dir=project_dir,
         settings=settings,
         workload_files=tuple(workload_files),
         static=not no_static,
+        database_url=meta.get("idxadvisor.database_url") or None,
+        use_settings_db=bool(meta.get("idxadvisor.use_settings_db")),
+        from_pg_stat_statements=bool(meta.get("idxadvisor.from_pg_stat_statements")),
     )
 
 
@@ -296,3 +316,48 @@ def _shown(path: Path, root: Path | None) -> str:
         return str(path.relative_to(root.resolve())) if root is not None else str(path)
     except ValueError:
         return str(path)
+
+
+@main.command("verify")
+@_analysis_options
+@click.option("--allow-writes", is_flag=True,
+              help="Required: verify builds indexes in the database (use a staging copy).")
+@click.option("--keep", is_flag=True, help="Leave the indexes in place (default: drop them).")
+@click.option("--runs", default=3, show_default=True, type=click.IntRange(1, 50),
+              help="EXPLAIN ANALYZE runs per query and side; the median is reported.")
+def verify_command(project_dir, settings, workload_files, no_static, allow_writes, keep,
+                   runs) -> None:
+    """Prove the recommendations on a real database: timings before and after.
+
+    \b
+    Builds each recommended index CONCURRENTLY in the database given by
+    --database-url (a staging copy you allow to change), runs EXPLAIN (ANALYZE,
+    BUFFERS) on every query it serves before and after, and drops the indexes
+    again unless --keep. Only SELECTs are executed; anything else gets a plain
+    EXPLAIN inside a rolled-back transaction.
+
+    \b
+    Example:
+      idxadvisor verify . --database-url postgresql://staging/app --allow-writes
+    """
+    from idxadvisor.live.verify import verify
+    from idxadvisor.pipeline import run
+
+    request = _request(project_dir, settings, workload_files, no_static)
+    if not allow_writes:
+        raise UsageError("verify builds indexes in the database: pass --allow-writes to confirm "
+                         "it is a copy you allow to change")
+    if not request.database_url and not request.use_settings_db:
+        raise UsageError("verify needs a database: --database-url URL or --use-settings-db")
+    analysis = run(request)
+    recs = analysis.advice.recommendations
+    if not recs:
+        click.echo("Nothing to verify: no index is proposed.")
+        return
+    served = {q for r in recs for q in r.serves}
+    queries = [q for q in analysis.workload.queries if q.id in served]
+    from idxadvisor.pipeline import database_url
+
+    report = verify(database_url(request), [(r.name, r.sql) for r in recs], queries,
+                    keep=keep, runs=runs)
+    click.echo(report.render())

@@ -6,9 +6,9 @@ into the file as source (:data:`GUARDS_SOURCE`) and referenced by name. :class:`
 the operations hold while Django's ``MigrationWriter`` renders them; its serializer prints
 ``rebuild_unfinished_index("table", "name")`` and imports nothing.
 
->>> from idxadvisor.migration_ops import evaluate_index_source      # doctest: +SKIP
->>> evaluate_index_source("models.Index(fields=['a'], name='t_a_idx')").name   # doctest: +SKIP
-'t_a_idx'
+>>> found = evaluate_index_source("models.Index(Upper('email'), name='t_email_idx')")
+>>> found.value.name, [(i.module, i.name) for i in found.imports]
+('t_email_idx', [('django.db.models.functions', 'Upper')])
 """
 
 from __future__ import annotations

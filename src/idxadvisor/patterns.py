@@ -9,6 +9,33 @@
 [('status', 'in', ("'pending'", "'failed'")), ('next_retry_at', 'range', ())]
 >>> [(k.column, k.descending) for k in p.order_by], p.limit
 ([('next_retry_at', False)], 100)
+
+How statements are read (each statement is parsed once, each clause walked once):
+
+* One pattern per table *reference*: a table joined twice (Django's ``T4`` aliases) gives two
+  patterns; sub-queries (``WHERE id IN (SELECT …)``, ``EXISTS``), derived tables and CTE bodies
+  give patterns of their own tables under the same query id. UPDATE/DELETE targets get kind
+  ``update``/``delete`` (tables of ``FROM``/``USING``/sub-queries stay ``select``); an INSERT
+  target gets kind ``insert`` with no predicates (``selected`` is its RETURNING columns).
+* Names are PostgreSQL's: unquoted identifiers fold to lower case, quoted ones keep their case;
+  a schema qualifier is dropped (``public.t`` → ``t``).
+* Index predicates come only from top-level AND-ed conjuncts of WHERE and, for the joined
+  table only, of its JOIN ON (a LEFT JOIN's ON does not filter the other side). An OR of
+  equalities/INs on one key becomes IN; any other OR is no index predicate (its columns still
+  count as read). ``NOT`` inverts comparisons (``NOT (a = 1)`` → ``a <> 1``, NEQ); other
+  negations are OTHER.
+* A text cast of a column (``"name"::text`` as Django writes for LIKE lookups) is the column
+  itself; any other function or cast makes an expression predicate (see
+  :func:`normalise_expression`). JSON operators (``->``, ``->>``, ``#>``, ``@>``, ``?``…) give
+  JSON predicates; row comparisons and multi-table conditions are not index predicates.
+* A LIKE pattern known only at run time counts as LIKE_ANY; ILIKE always does.
+* ``Predicate.sql`` is folded where PostgreSQL would fold it: ``x IN (1)`` → ``x = 1``,
+  ``b = TRUE`` → ``b``, ``UPPER('abc')`` → ``'ABC'``, column moved to the left (``$1 < c`` →
+  ``c > $1``). Parameters stay as written (``$1`` or ``%s``).
+* ``order_by`` is resolved through select aliases and ordinals (``ORDER BY 1``); NULLS FIRST/LAST
+  is kept only when it differs from PostgreSQL's default for the direction. ``limit`` is a
+  literal LIMIT/FETCH FIRST count (``LIMIT $1`` → None), given to every table of that SELECT.
+* ``selected`` is None after ``*``/``t.*``, or when an unqualified column cannot be attributed.
 """
 
 from __future__ import annotations
@@ -20,6 +47,7 @@ from typing import Literal
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from idxadvisor.errors import UnparsableSQL
@@ -45,8 +73,8 @@ class Predicate:
     """One AND-ed condition on one table.
 
     ``column`` is the table's column the condition reads; ``expression`` is set when a function or
-    cast wraps it (normalised SQL of the indexable side without table qualifiers, e.g.
-    ``UPPER(email::TEXT)``), else None. ``constants`` holds the compared values as SQL literals
+    cast wraps it (:func:`normalise_expression` of the indexable side, e.g. ``UPPER(email)``),
+    else None. ``constants`` holds the compared values as SQL literals
     when all of them are constants in the statement (``'pending'``, ``TRUE``); empty when any is
     a ``$n`` parameter. ``sql`` is the condition as SQL without table qualifiers, usable in an
     index ``WHERE``.
@@ -116,7 +144,15 @@ _RESERVED = frozenset(
     variadic verbose when where window with""".split()  # noqa: SIM905
 )
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*\Z")
-_TEXT_TYPES = ("text", "varchar", "char", "nvarchar", "nchar")
+_TEXT_TYPES = frozenset(
+    {
+        exp.DataType.Type.TEXT,
+        exp.DataType.Type.VARCHAR,
+        exp.DataType.Type.CHAR,
+        exp.DataType.Type.NVARCHAR,
+        exp.DataType.Type.NCHAR,
+    }
+)
 # Casting these to text changes nothing an index could tell apart (a varchar column, ->>, …).
 _TEXT_VALUED = (exp.Column, exp.JSONExtractScalar, exp.JSONBExtractScalar, exp.Upper, exp.Lower)
 _JSON_EXTRACTS = (exp.JSONExtract, exp.JSONExtractScalar, exp.JSONBExtract, exp.JSONBExtractScalar)
@@ -139,7 +175,7 @@ def _name(identifier: exp.Expression | None) -> str:
 
 
 def _is_text_cast(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Cast) and node.to.is_type(*_TEXT_TYPES)
+    return isinstance(node, exp.Cast) and node.to.this in _TEXT_TYPES
 
 
 def _unparen(node: exp.Expression) -> exp.Expression:
@@ -191,8 +227,15 @@ def _normalise_tree(tree: exp.Expression) -> exp.Expression:
         elif isinstance(node, exp.Paren):
             parent = node.parent
             inner = node.this
-            if isinstance(parent, exp.Func | exp.Cast | exp.Paren) or isinstance(
-                inner, exp.Column | exp.Literal | exp.Func | exp.Paren
+            # Operators (AND, OR, =, +, NOT) are Func nodes in sqlglot too, and the parentheses
+            # around or under them carry meaning: "a AND (b OR c)".
+            operator = (exp.Binary, exp.Not, exp.Unary)
+            if (
+                isinstance(parent, exp.Func | exp.Cast | exp.Paren)
+                and not isinstance(parent, operator)
+            ) or (
+                isinstance(inner, exp.Column | exp.Literal | exp.Func | exp.Paren)
+                and not isinstance(inner, operator)
             ):
                 node.replace(inner)
                 stack.append(inner)
@@ -201,8 +244,13 @@ def _normalise_tree(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _sql(node: exp.Expression) -> str:
-    return node.sql(dialect="postgres")
+_POSTGRES = Dialect.get_or_raise("postgres")
+
+
+def _sql(node: exp.Expression, copy: bool = False) -> str:
+    """PostgreSQL text of a node; ``copy`` for nodes of the statement still to be walked (the
+    generator may rewrite what it prints)."""
+    return _POSTGRES.generate(node, copy=copy)
 
 
 def normalise_expression(sql_or_expr: str | exp.Expression) -> str:
@@ -230,6 +278,8 @@ def normalise_expression(sql_or_expr: str | exp.Expression) -> str:
     "UPPER(context ->> 'k')"
     >>> normalise_expression('LOWER("Name")')
     'LOWER("Name")'
+    >>> normalise_expression("a = 1 AND (b = 2 OR c = 3)")
+    'a = 1 AND (b = 2 OR c = 3)'
     """
     if isinstance(sql_or_expr, str):
         try:
@@ -264,7 +314,7 @@ def _constant(node: exp.Expression) -> str | None:
         inner = _constant(node.this)
         if inner is None:
             return None
-        if node.to.is_type(*_TEXT_TYPES) and inner.startswith("'"):
+        if node.to.this in _TEXT_TYPES and inner.startswith("'"):
             return inner
         return f"CAST({inner} AS {_sql(node.to)})"
     if isinstance(node, exp.Upper | exp.Lower):
@@ -675,6 +725,8 @@ class _Extractor:
     def _key(self, node: exp.Expression, scope: _Scope) -> _Key | None:
         """The single-table indexable side, or None when it is not one table's column(s)."""
         bare = _strip_column_cast(node)
+        if isinstance(bare, exp.Tuple):
+            return None  # a row comparison: no single key
         if isinstance(bare, exp.Column):
             if isinstance(bare.this, exp.Star):
                 return None
@@ -791,17 +843,35 @@ class _Extractor:
                 for k in (left_key, right_key):
                     k.ref.join_columns[k.column] = None
             return None
+        subquery = _unparen(right)
+        if (
+            left_key is not None
+            and operator == "="
+            and isinstance(subquery, exp.Any)
+            and isinstance(_unparen(subquery.this), exp.Query)
+        ):  # x = ANY (SELECT …) is x IN (SELECT …)
+            inner = subquery.this
+            query_sql = _sql(inner, copy=True)
+            if not isinstance(inner, exp.Subquery):
+                query_sql = f"({query_sql})"
+            sql = f"{left_key.sql} = ANY {query_sql}"
+            if negated:
+                sql = f"NOT ({sql})"
+            op = Op.NEQ if negated else Op.IN
+            return left_key, Predicate(left_key.column, op, sql, left_key.expression)
         if left_key is not None and _free(right):
             key, value = left_key, right
         elif right_key is not None and _free(left):
             key, value, operator = right_key, left, _FLIPPED[operator]
         else:
             self._join_sides(left, right, scope, operator, negated)
-            return None
+            return self._fallback(node, scope, negated)
         if negated:
             operator = _NEGATED[operator]
         any_ = _unparen(value)
-        if isinstance(any_, exp.All):
+        if isinstance(any_, exp.All) or (
+            isinstance(any_, exp.Anonymous) and str(any_.this).upper() == "ALL"
+        ):
             return self._other(node, key, negated)
         if isinstance(any_, exp.Any):
             if operator != "=":
@@ -864,7 +934,7 @@ class _Extractor:
         if query is None and not all(_free(v) for v in values):
             return self._other(node, key, negated)
         if query is not None:
-            sql = f"{key.sql} {'NOT ' if negated else ''}IN {_sql(query)}"
+            sql = f"{key.sql} {'NOT ' if negated else ''}IN {_sql(query, copy=True)}"
             op = Op.NEQ if negated else Op.IN
             return key, Predicate(key.column, op, sql, key.expression)
         constants = _constants(values)

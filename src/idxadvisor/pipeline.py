@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from idxadvisor.advisor import advise
 from idxadvisor.advisor.candidate import Advice
@@ -16,6 +17,9 @@ from idxadvisor.patterns import AccessPattern, analyse
 from idxadvisor.project import DjangoProject, find_project, load_project
 from idxadvisor.schema import Schema, from_models
 from idxadvisor.workload import Skipped, Statement, Workload, build_workload
+
+if TYPE_CHECKING:
+    from idxadvisor.live.connection import ReadOnlyDatabase
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,17 @@ class Analysis:
 def run(request: AnalysisRequest) -> Analysis:
     """Run every stage for the request. Raises UsageError for bad input."""
     project = _project(request)
+    url = database_url(request)
+    if url is None:
+        return _analyse(request, project, None)
+    from idxadvisor.live.connection import connect_readonly
+
+    with connect_readonly(url) as db:
+        return _analyse(request, project, db)
+
+
+def _analyse(request: AnalysisRequest, project: DjangoProject | None,
+             db: ReadOnlyDatabase | None) -> Analysis:
     statements: list[Statement] = []
     skipped: list[Skipped] = []
     if project is not None and request.static:
@@ -61,13 +76,27 @@ def run(request: AnalysisRequest) -> Analysis:
         found_statements, found_skipped = read_workload(path)
         statements += found_statements
         skipped += found_skipped
+    if db is not None and request.from_pg_stat_statements:
+        from idxadvisor.live.pgss import read_pg_stat_statements
+
+        found_statements, found_skipped = read_pg_stat_statements(db)
+        statements += found_statements
+        skipped += found_skipped
 
     workload = build_workload(statements, skipped)
     patterns, unparsed = analyse(workload)
     schema = from_models() if project is not None else Schema()
+    if db is not None:
+        from idxadvisor.live.catalog import read_schema
+
+        schema = schema.merged_with(read_schema(db))
     patterns, unknown = _known_tables(patterns, schema, workload)
     workload = Workload(workload.queries, (*workload.skipped, *unparsed, *unknown))
     advice = advise(patterns, schema)
+    if db is not None:
+        from idxadvisor.live.refine import refine
+
+        advice = refine(advice, workload, patterns, schema, db)
     return Analysis(
         request=request,
         root=project.root if project is not None else None,
@@ -77,6 +106,23 @@ def run(request: AnalysisRequest) -> Analysis:
         schema=schema,
         advice=advice,
     )
+
+
+def database_url(request: AnalysisRequest) -> str | None:
+    """``--database-url``, else ``--use-settings-db`` (the Django settings' default database)."""
+    if request.database_url:
+        return request.database_url
+    if request.use_settings_db:
+        from django.conf import settings
+
+        from idxadvisor.live.connection import database_url_from_settings
+
+        if not settings.configured:
+            raise UsageError("--use-settings-db needs a Django project (no settings found)")
+        return database_url_from_settings(settings.DATABASES["default"])
+    if request.from_pg_stat_statements:
+        raise UsageError("--from-pg-stat-statements needs --database-url or --use-settings-db")
+    return None
 
 
 def _known_tables(
@@ -106,7 +152,7 @@ def _known_tables(
 
 def _project(request: AnalysisRequest) -> DjangoProject | None:
     """The Django project, or None for a run on SQL workloads alone."""
-    if request.workload_files and not request.settings:
+    if (request.workload_files or request.from_pg_stat_statements) and not request.settings:
         return find_project(request.project_dir, None)
     return load_project(request.project_dir, request.settings)
 

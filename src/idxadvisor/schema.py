@@ -16,6 +16,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from idxadvisor.patterns import normalise_expression
+
 IndexOrigin = str  # "primary key", "unique", "db_index", "foreign key", "Meta.indexes", …
 
 
@@ -147,8 +149,8 @@ def _merge_index(model: ExistingIndex, live: ExistingIndex) -> ExistingIndex:
 def expression_key(sql: str) -> str:
     """A canonical text for an index or predicate expression, so equal things compare equal.
 
-    Table qualifiers, identifier quotes, redundant parentheses and casts to text are dropped:
-    PostgreSQL stores ``UPPER("email")`` on a varchar column as ``upper((email)::text)``.
+    :func:`idxadvisor.patterns.normalise_expression` (qualifiers, quotes, text casts, needless
+    parentheses), plus one fold: ``flag = TRUE`` is ``flag``, as Django writes it.
 
     >>> expression_key('(UPPER("monitoring_userprofile"."email"::text))')
     'UPPER(email)'
@@ -167,29 +169,10 @@ def expression_key(sql: str) -> str:
 def _canonical(tree: exp.Expression) -> str:
     # A holder above the root, so that the root itself can be replaced like any node.
     holder = exp.Tuple(expressions=[tree.copy()])
-    for col in list(holder.find_all(exp.Column)):
-        col.replace(exp.column(col.name))
     for eq in list(holder.find_all(exp.EQ)):
-        # "flag = TRUE" and "flag" are the same condition; Django writes the latter.
         if isinstance(eq.expression, exp.Boolean):
             eq.replace(eq.this if eq.expression.this else exp.Not(this=eq.this))
-    for cast in list(holder.find_all(exp.Cast)):
-        if cast.to.this in _TEXT_TYPES:
-            cast.replace(cast.this)
-    for paren in list(holder.find_all(exp.Paren)):
-        # Only parentheses around an atom: the ones in "a AND (b OR c)" carry meaning.
-        inner = paren.this
-        if isinstance(inner, exp.Column | exp.Func | exp.Literal | exp.Paren) and not isinstance(
-            inner, exp.Binary | exp.Not
-        ):
-            paren.replace(inner)
-    root = holder.expressions[0]
-    while isinstance(root, exp.Paren):
-        root = root.this
-    return root.sql(dialect="postgres", normalize_functions="upper")
-
-
-_TEXT_TYPES = {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR}
+    return normalise_expression(holder.expressions[0])
 
 
 def parse_index_sql(

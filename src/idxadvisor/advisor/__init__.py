@@ -28,18 +28,15 @@ from idxadvisor.advisor.candidate import (
 from idxadvisor.advisor.composite import composite
 from idxadvisor.advisor.covering import covering
 from idxadvisor.advisor.merge import merge
-from idxadvisor.advisor.partial import row_fraction
 from idxadvisor.advisor.redundant import redundant
 from idxadvisor.advisor.render import recommend
 from idxadvisor.advisor.serving import IndexShape, conjuncts, score
 from idxadvisor.patterns import AccessPattern
 from idxadvisor.schema import ExistingIndex, Schema, Table
+from idxadvisor.stats import is_small_table, selectivity
 
 PatternRule = Callable[[IndexCandidate, AccessPattern, Table | None], IndexCandidate]
 PATTERN_RULES: tuple[PatternRule, ...] = (covering, brin)
-
-# Below this many rows a sequential scan reads a handful of pages: no index pays for itself.
-SMALL_TABLE_ROWS = 1000
 
 
 def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
@@ -59,7 +56,7 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
         ):
             served.append(Served(pattern.query_id, pattern.table, existing.name))
             continue
-        if table is not None and table.rows is not None and table.rows < SMALL_TABLE_ROWS:
+        if table is not None and is_small_table(table):
             rejected.append(Rejected(candidate, f"{table.name} has about {table.rows} rows: "
                                                 "too small for an index to matter"))
             continue
@@ -156,9 +153,7 @@ def estimated_size(candidate: IndexCandidate, table: Table | None) -> int | None
     for p in candidate.condition:
         column = table.column(p.column)
         if column is not None and column.stats is not None:
-            f = row_fraction(p, column.stats)
-            if f is not None:
-                fraction *= f
+            fraction *= selectivity(column.stats, p, table.rows)
     rows = max(table.rows, 0) * fraction
     return int(rows * (widths + 16) / 0.9) + 8192
 

@@ -22,8 +22,7 @@ from dataclasses import replace
 from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.patterns import AccessPattern, Op
 from idxadvisor.schema import Table
-
-MIN_CORRELATION = 0.9
+from idxadvisor.stats import is_append_only_timestamp
 
 
 def brin(candidate: IndexCandidate, pattern: AccessPattern, table: Table | None) -> IndexCandidate:
@@ -39,7 +38,7 @@ def brin(candidate: IndexCandidate, pattern: AccessPattern, table: Table | None)
     if column is None:
         return candidate
     if column.stats is not None and column.stats.correlation is not None:
-        if abs(column.stats.correlation) < MIN_CORRELATION:
+        if not is_append_only_timestamp(column):
             return candidate
         why = (
             f"{column.name} follows the table's physical order (pg_stats correlation "

@@ -22,6 +22,7 @@ from idxadvisor.advisor.partial import split_constants
 from idxadvisor.advisor.serving import lookup_joins
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.schema import IndexElement, Table
+from idxadvisor.stats import order_by_selectivity
 
 EQUALITY_OPS = (Op.EQ, Op.IN)
 RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX)
@@ -138,18 +139,8 @@ def _by_selectivity(preds: list[Predicate], table: Table | None) -> list[Predica
     """Most distinct first when pg_stats knows; otherwise the order the query wrote them."""
     if table is None:
         return preds
-
-    def distinct(p: Predicate) -> float:
-        c = table.column(p.column)
-        if c is None or c.stats is None:
-            return 0.0
-        n = c.stats.n_distinct
-        rows = table.rows or 0
-        return -n * rows if n < 0 else n
-
-    if all(distinct(p) == 0.0 for p in preds):
-        return preds
-    return sorted(preds, key=distinct, reverse=True)
+    order = order_by_selectivity(table, [p.column for p in preds])
+    return sorted(preds, key=lambda p: order.index(p.column))
 
 
 def _names(keys: list[IndexElement]) -> str:

@@ -21,10 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idxadvisor.patterns import AccessPattern, Op, Predicate
-from idxadvisor.schema import ColumnStats, Table
+from idxadvisor.schema import Table
+from idxadvisor.stats import PARTIAL_MAX_FRACTION, selectivity
 
-# A value held by at most this share of rows is worth a partial index of its own.
-PARTIAL_MAX_FRACTION = 0.2
 # A condition matching more than this share of rows is not worth indexing at all.
 USELESS_MIN_FRACTION = 0.5
 
@@ -49,8 +48,8 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
         ):
             continue
         column = table.column(p.column) if table else None
-        fraction = row_fraction(p, column.stats if column else None)
-        if fraction is not None:
+        if column is not None and column.stats is not None:
+            fraction = selectivity(column.stats, p, table.rows if table else None)
             share = f"{fraction:.1%}" if fraction >= 0.001 else "under 0.1%"
             if fraction <= PARTIAL_MAX_FRACTION:
                 condition.append(p)
@@ -87,44 +86,3 @@ def _kind(p: Predicate, column) -> str:
     if p.op is Op.IN:
         return f"a list of values of {p.column}"
     return f"{p.column}, a column with a few fixed choices"
-
-
-def row_fraction(p: Predicate, stats: ColumnStats | None) -> float | None:
-    """Share of rows matching a constant condition, from pg_stats; None when unknown."""
-    if stats is None:
-        return None
-    if p.op is Op.IS_NULL:
-        return stats.null_frac
-    if p.op is Op.NOT_NULL:
-        return 1.0 - stats.null_frac
-    total = 0.0
-    for literal in p.constants:
-        value = _text_of(literal)
-        f = stats.frequency(value)
-        if f is None:
-            f = _rest_fraction(stats)
-            if f is None:
-                return None
-        total += f
-    return min(total, 1.0)
-
-
-def _rest_fraction(stats: ColumnStats) -> float | None:
-    """Frequency of a value outside the most common list (PostgreSQL's own estimate)."""
-    if stats.n_distinct == 0:
-        return None
-    common = sum(stats.most_common_freqs)
-    n = stats.n_distinct
-    if n < 0:
-        return None  # a fraction of rows: unique-ish, the value is rare
-    others = n - len(stats.most_common_vals)
-    if others <= 0:
-        return 0.0
-    return max(0.0, (1.0 - common - stats.null_frac) / others)
-
-
-def _text_of(literal: str) -> str:
-    """``'pending'`` → ``pending``; ``TRUE`` → ``t`` (pg_stats shows values as text)."""
-    if literal.startswith("'") and literal.endswith("'"):
-        return literal[1:-1].replace("''", "'")
-    return {"true": "t", "false": "f"}.get(literal.lower(), literal)

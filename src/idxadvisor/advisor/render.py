@@ -44,7 +44,7 @@ class DjangoForm:
 def recommend(candidate: IndexCandidate, table: Table | None) -> Recommendation:
     name = index_name(candidate)
     form = django_form(candidate, name, table)
-    sql = _django_sql(form, table) if form else None
+    sql = _django_sql(form, table) if form and not candidate.unique else None
     return Recommendation(
         candidate=candidate,
         name=name,
@@ -124,7 +124,13 @@ def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> Dj
         imports.append("from django.db.models import Q")
     if candidate.include:
         args.append("include=[" + ", ".join(f'"{field(c)}"' for c in candidate.include) + "]")
-    if candidate.method == "brin":
+    if candidate.unique:
+        if candidate.method != "btree" or expressions or candidate.include:
+            return None
+        # Built concurrently, then attached as a constraint (see `idxadvisor generate`).
+        cls = "models.UniqueConstraint"
+        args[0] = args[0].replace("-", "")
+    elif candidate.method == "brin":
         cls = "BrinIndex"
         imports.append("from django.contrib.postgres.indexes import BrinIndex")
     elif candidate.method == "btree":
@@ -188,7 +194,7 @@ def _python_literal(sql_literal: str) -> str:
 
 
 def django_index(rec: Recommendation):
-    """The real ``django.db.models.Index`` (or ``BrinIndex``) of a recommendation."""
+    """The real ``models.Index`` (``BrinIndex``, ``UniqueConstraint``) of a recommendation."""
     return _evaluate(rec.django)
 
 

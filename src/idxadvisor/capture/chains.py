@@ -32,7 +32,7 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class QuerysetChain:
     node: ast.expr  # the whole expression, outermost link
-    model_expr: ast.expr  # what precedes the manager: `Rule`, `models.Rule`, `cls`
+    model_expr: ast.expr  # before the manager: `Rule`, `models.Rule`, `cls`, `get_user_model()`
     manager: str
     steps: tuple[Step, ...]
     function: str = ""  # enclosing def, "" at module level
@@ -50,7 +50,9 @@ def unwind(node: ast.AST) -> tuple[ast.expr, str, tuple[Step, ...]] | None:
         elif isinstance(cur, ast.Subscript):
             steps.append(Step("[]", cur))
             cur = cur.value
-        elif isinstance(cur, ast.Attribute) and steps and _is_dotted_name(cur.value):
+        elif isinstance(cur, ast.Attribute) and steps and (
+            _is_dotted_name(cur.value) or is_get_user_model(cur.value)
+        ):
             return cur.value, cur.attr, tuple(reversed(steps))
         else:
             return None
@@ -66,6 +68,16 @@ def dotted_name(node: ast.AST) -> str | None:
         parts.append(node.id)
         return ".".join(reversed(parts))
     return None
+
+
+def is_get_user_model(node: ast.AST) -> bool:
+    """``get_user_model()`` (or ``auth.get_user_model()``): the project's user model."""
+    return (
+        isinstance(node, ast.Call)
+        and not node.args
+        and not node.keywords
+        and (dotted_name(node.func) or "").rpartition(".")[2] == "get_user_model"
+    )
 
 
 def _is_dotted_name(node: ast.AST) -> bool:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from idxadvisor.capture.chains import QuerysetChain, dotted_name
+from idxadvisor.capture.chains import QuerysetChain, dotted_name, is_get_user_model
 from idxadvisor.capture.registry import ModelIndex, imported_object
 from idxadvisor.capture.scope import NO_VALUE, ModuleScope
 from idxadvisor.capture.sql_render import RUNTIME
@@ -53,7 +53,7 @@ _RUNTIME_SLICE_BASE = 10**12  # LIMIT/OFFSET numbers this big stand for run-time
 _NAME_ARG_METHODS = frozenset(
     {
         "order_by", "values", "values_list", "only", "defer", "select_related",
-        "prefetch_related", "distinct", "latest", "earliest", "dates", "datetimes",
+        "distinct", "latest", "earliest", "dates", "datetimes",
     }
 )
 _LOOKUP_METHODS = frozenset({"filter", "exclude", "get"})
@@ -94,6 +94,10 @@ class _Captured(BaseException):  # BaseException: user code's `except Exception`
 
 
 class _DatabaseTouched(BaseException):
+    pass
+
+
+class _InsertReached(BaseException):
     pass
 
 
@@ -152,14 +156,16 @@ def compile_connection() -> Any:
 
 @contextmanager
 def no_database() -> Iterator[None]:
-    """While active: executing a compiler raises :class:`_Captured` with its SQL instead, and
-    opening any connection raises :class:`_DatabaseTouched`. Restored on exit."""
+    """While active: executing a compiler raises :class:`_Captured` with its SQL instead (an
+    INSERT: :class:`_InsertReached`), and opening any connection raises
+    :class:`_DatabaseTouched`. Everything is restored on exit."""
     from django.core.exceptions import EmptyResultSet
     from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler
+    from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler
 
     compile_connection()
     original_execute = SQLCompiler.execute_sql
+    original_insert = SQLInsertCompiler.execute_sql
     original_ensure = BaseDatabaseWrapper.ensure_connection
 
     def capture(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -173,12 +179,17 @@ def no_database() -> Iterator[None]:
     def refuse(self: Any) -> None:
         raise _DatabaseTouched()
 
+    def insert(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise _InsertReached()
+
     SQLCompiler.execute_sql = capture  # type: ignore[method-assign]
+    SQLInsertCompiler.execute_sql = insert  # type: ignore[method-assign]
     BaseDatabaseWrapper.ensure_connection = refuse  # type: ignore[method-assign]
     try:
         yield
     finally:
         SQLCompiler.execute_sql = original_execute  # type: ignore[method-assign]
+        SQLInsertCompiler.execute_sql = original_insert  # type: ignore[method-assign]
         BaseDatabaseWrapper.ensure_connection = original_ensure  # type: ignore[method-assign]
 
 
@@ -192,10 +203,15 @@ class Rebuilder:
     consumed: set[int] = field(default_factory=set)  # id(node) of chains used as subqueries
     _serials: Iterator[int] = field(default_factory=itertools.count)
     _slice_defaults: dict[str, Any] = field(default_factory=dict)
-    _locals: dict[str, ast.expr] = field(default_factory=dict)
+    _function: ast.AST | None = None
+    _locals_by_function: dict[int, dict[str, ast.expr]] = field(default_factory=dict)
     _runtime_numbers: set[int] = field(default_factory=set)
 
     def resolve_model(self, chain: QuerysetChain) -> type | None:
+        if is_get_user_model(chain.model_expr):
+            from django.contrib.auth import get_user_model
+
+            return get_user_model()
         dotted = dotted_name(chain.model_expr) or ""
         head, _, rest = dotted.partition(".")
         if head == "cls" and not rest and chain.class_name:
@@ -206,7 +222,7 @@ class Rebuilder:
         """The statement the chain runs. Raises Unresolvable or NotAQuery."""
         model = self._model_or_fail(chain)
         self._slice_defaults = _literal_defaults(function)
-        self._locals = assigned_chains(function, self.chains)
+        self._function = function
         self._runtime_numbers = set()
         try:
             if chain.steps[0].method == "raw":
@@ -218,6 +234,8 @@ class Rebuilder:
             return CompiledChain(
                 captured.sql, captured.params, frozenset(self._runtime_numbers), model
             )
+        except _InsertReached:
+            raise NotAQuery("insert") from None
         except _DatabaseTouched:
             raise Unresolvable(
                 "rebuilding this queryset would open a database connection"
@@ -229,6 +247,12 @@ class Rebuilder:
         raise Unresolvable(f"no SQL statement: the chain ends in {_describe(result)}")
 
     # --- chains -------------------------------------------------------------------------------
+
+    def _local_chains(self) -> dict[str, ast.expr]:
+        key = id(self._function)  # computed lazily: most chains never look at local names
+        if key not in self._locals_by_function:
+            self._locals_by_function[key] = assigned_chains(self._function, self.chains)
+        return self._locals_by_function[key]
 
     def _model_or_fail(self, chain: QuerysetChain) -> type:
         model = self.resolve_model(chain)
@@ -261,11 +285,14 @@ class Rebuilder:
 
     def _call(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
         if method.startswith("a") and method[1:] in (
-            _LOOKUP_METHODS | _PASSTHROUGH_METHODS | _NAME_ARG_METHODS | {"delete", "contains"}
+            _LOOKUP_METHODS | _PASSTHROUGH_METHODS | _NAME_ARG_METHODS
+            | {"delete", "contains", "get_or_create", "update_or_create"}
         ):
             method = method[1:]  # async twins (acount, aget…) run the same SQL
-        if method in _INSERT_METHODS:
-            raise NotAQuery(method)
+        if method in _INSERT_METHODS or method.startswith("create"):
+            raise NotAQuery(method)  # create(), create_user()…: inserts read no index
+        if method in ("using", "prefetch_related"):
+            return current  # neither changes the statement analysed (prefetches run after it)
         _reject_unpacking(method, node)
         if method in _LOOKUP_METHODS:
             args = [self._condition(model, a) for a in node.args]
@@ -302,9 +329,7 @@ class Rebuilder:
                 for kw in node.keywords
             }
             return current.in_bulk(*args, **kwargs)
-        if method in ("using", "prefetch_related", "contains", "explain", "raw"):
-            if method in ("using", "prefetch_related"):  # don't change the main statement
-                return current
+        if method in ("contains", "explain", "raw"):
             raise Unresolvable(f".{method}() is not analysed statically")
         args = [self._value(model, a) for a in node.args]
         kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
@@ -315,7 +340,7 @@ class Rebuilder:
             return target(*args, **kwargs)
         try:  # a custom manager/queryset method: the project's own code, run with our values
             return target(*args, **kwargs)
-        except (_Captured, _DatabaseTouched):
+        except (_Captured, _DatabaseTouched, _InsertReached):
             raise
         except Exception as exc:
             raise Unresolvable(
@@ -343,6 +368,8 @@ class Rebuilder:
                 raise Unresolvable("slice with a step")
             low = self._bound(node.slice.lower)
             high = self._bound(node.slice.upper)
+            if isinstance(low, _RuntimeMarker) and high is not None:
+                high = _RuntimeMarker()  # LIMIT is `high - low`: unknown when low is
             if isinstance(low, _RuntimeMarker) or isinstance(high, _RuntimeMarker):
                 low_v = _RUNTIME_SLICE_BASE + 1 if isinstance(low, _RuntimeMarker) else low
                 high_v = (
@@ -419,8 +446,8 @@ class Rebuilder:
         """A subquery, Django expression or combination of them, else NO_VALUE."""
         if id(node) in self.chains:
             return self._queryset(node)
-        if isinstance(node, ast.Name) and node.id in self._locals:
-            return self._queryset(self._locals[node.id])  # `paid = X.objects…; Exists(paid)`
+        if isinstance(node, ast.Name) and node.id in self._local_chains():
+            return self._queryset(self._local_chains()[node.id])  # `Exists(paid)`
         if isinstance(node, ast.Call):
             func = self._safe_callable(node.func)
             if func is None:

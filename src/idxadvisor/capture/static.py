@@ -39,6 +39,7 @@ _SKIP_DIRS = frozenset(
     {"migrations", "tests", "node_modules", "site-packages", "venv", "__pycache__"}
 )
 _CODE_LIMIT = 200
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _SPACE_BEFORE_DOT = re.compile(r"\s+\.")
 _SPACE_IN_PARENS = re.compile(r"\(\s+|\s+\)|\[\s+|\s+\]")
 
@@ -110,10 +111,13 @@ def _scan_file(
         return [], [
             Skipped(f"syntax error: {exc.msg}", Origin(display, exc.lineno or 0, exc.offset or 0))
         ]
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        return [], [Skipped(f"cannot parse file: {type(exc).__name__}: {exc}", Origin(display, 0))]
     chains = find_chains(tree, models.manager_names)
     if not chains:
         return [], []
-    functions = _enclosing_functions(tree)
+    functions, bound = _enclosing_functions(tree)
+    lines = _LINES.findall(source)  # the lines as the tokenizer counts them (\n, \r\n, \r)
     rebuilder = Rebuilder(
         models=models,
         scope=ModuleScope.of(tree, module, is_package=is_package),
@@ -121,11 +125,6 @@ def _scan_file(
     )
     # Chains bound to a local name go last: when another chain uses the name as a subquery
     # (`Exists(paid)`), it has consumed them by then and they are not queries of their own.
-    bound = {
-        id(node.value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets)
-    }
     statements: list[Statement] = []
     skipped: list[Skipped] = []
     for chain in sorted(chains, key=lambda c: id(c.node) in bound):
@@ -138,7 +137,7 @@ def _scan_file(
         origin = Origin(
             display, chain.node.lineno, chain.node.col_offset + 1, chain.function
         )
-        code = _code(source, chain)
+        code = _code(lines, chain)
         try:
             compiled = rebuilder.compile(chain, functions.get(id(chain.node)))
             sql = render(compiled.sql, compiled.params, compiled.runtime_numbers)
@@ -179,25 +178,42 @@ def _names(path: Path, root: Path) -> tuple[str, str, bool]:
     return display, ".".join(parts), is_package
 
 
-def _enclosing_functions(tree: ast.AST) -> dict[int, ast.AST]:
-    """id(node) -> innermost def containing it, for every expression node in a function."""
-    out: dict[int, ast.AST] = {}
+def _enclosing_functions(tree: ast.AST) -> tuple[dict[int, ast.AST], set[int]]:
+    """One pass over the file: ``id(node) -> innermost def`` for calls and subscripts in a
+    function, and the ids of values assigned to plain names (``name = <value>``)."""
+    enclosing: dict[int, ast.AST] = {}
+    assigned: set[int] = set()
 
     def visit(node: ast.AST, function: ast.AST | None) -> None:
         for child in ast.iter_child_nodes(node):
             inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
             if inner is not None and isinstance(child, ast.Call | ast.Subscript):
-                out[id(child)] = inner
+                enclosing[id(child)] = inner
+            elif isinstance(child, ast.Assign) and all(
+                isinstance(t, ast.Name) for t in child.targets
+            ):
+                assigned.add(id(child.value))
             visit(child, inner)
 
     visit(tree, None)
-    return out
+    return enclosing, assigned
 
 
-def _code(source: str, chain: QuerysetChain) -> str | None:
-    segment = ast.get_source_segment(source, chain.node)
-    if segment is None:
+def _code(lines: list[str], chain: QuerysetChain) -> str | None:
+    """The chain's source text, whitespace collapsed (like ast.get_source_segment, which would
+    split the whole file again for every chain)."""
+    node = chain.node
+    if node.end_lineno is None or node.end_col_offset is None:
         return None
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if last >= len(lines):
+        return None
+    if first == last:
+        segment = lines[first].encode()[node.col_offset : node.end_col_offset].decode()
+    else:
+        head = lines[first].encode()[node.col_offset :].decode()
+        tail = lines[last].encode()[: node.end_col_offset].decode()
+        segment = "".join([head, *lines[first + 1 : last], tail])
     text = _SPACE_BEFORE_DOT.sub(".", " ".join(segment.split()))
     text = _SPACE_IN_PARENS.sub(lambda m: m.group(0).strip(), text)
     return text if len(text) <= _CODE_LIMIT else text[: _CODE_LIMIT - 1] + "…"

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from idxadvisor import pipeline
 from idxadvisor.config import Config, load_config
 from idxadvisor.errors import UsageError
 from idxadvisor.pipeline import Analysis
@@ -147,8 +148,6 @@ def check(request: CheckRequest) -> CheckResult:
     Raises :class:`UsageError` for a missing file, an unknown check code or a project that
     cannot be loaded.
     """
-    from idxadvisor import pipeline  # the heavy stages load only when a check actually runs
-
     cwd = request.cwd.resolve()
     project_dir = (cwd / request.project_dir).resolve() if request.project_dir else None
     config = load_config(project_dir or cwd)

@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from idxadvisor.advisor.candidate import IndexCandidate, Recommendation
 from idxadvisor.advisor.naming import index_name as advisor_index_name
-from idxadvisor.advisor.serving import IndexShape, conjuncts, element_key, predicate_key, score
+from idxadvisor.advisor.serving import IndexShape, conjuncts, score
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.pipeline import Analysis
 from idxadvisor.schema import ExistingIndex, IndexElement, Schema, expression_key
@@ -26,9 +28,11 @@ _FOLDED_COLUMN = re.compile(
 TRIGRAM_METHODS = frozenset({"gin", "gist"})
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_key(key: str) -> str:
     """An index key or predicate expression in a form that compares across sources (the
-    schema's canonical form: qualifiers, quotes and casts to text dropped)."""
+    schema's canonical form: qualifiers, quotes and casts to text dropped). Cached: it parses
+    SQL, and the same few keys come up for every index of a table."""
     return expression_key(key)
 
 
@@ -36,20 +40,36 @@ def is_case_insensitive(predicate: Predicate) -> bool:
     return bool(predicate.expression and _CASE_FOLD.match(predicate.expression))
 
 
+class _AdviceIndex:
+    """The advice looked up by (query, table), built once per analysis."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.served = {(s.query_id, s.table) for s in analysis.advice.served}
+        self.recommendations: dict[tuple[str, str], list[Recommendation]] = {}
+        for r in analysis.advice.recommendations:
+            for query_id in r.serves:
+                self.recommendations.setdefault((query_id, r.table), []).append(r)
+
+
+_last_index: list[_AdviceIndex] = []
+
+
+def _advice_index(analysis: Analysis) -> _AdviceIndex:
+    if not _last_index or _last_index[0].analysis is not analysis:
+        _last_index[:] = [_AdviceIndex(analysis)]
+    return _last_index[0]
+
+
 def served(analysis: Analysis, pattern: AccessPattern) -> bool:
     """Whether the advisor found an existing index that serves this query on this table."""
-    return any(
-        s.query_id == pattern.query_id and s.table == pattern.table
-        for s in analysis.advice.served
-    )
+    return (pattern.query_id, pattern.table) in _advice_index(analysis).served
 
 
 def recommendations_for(analysis: Analysis, pattern: AccessPattern) -> tuple[Recommendation, ...]:
-    return tuple(
-        r
-        for r in analysis.advice.recommendations
-        if r.table == pattern.table and pattern.query_id in r.serves
-    )
+    """The recommendations that serve this query on this table, in the advisor's order."""
+    found = _advice_index(analysis).recommendations.get((pattern.query_id, pattern.table), ())
+    return tuple(found)
 
 
 def suggestion_of(rec: Recommendation) -> str:
@@ -82,7 +102,7 @@ def usable_indexes(schema: Schema, table: str) -> Iterator[ExistingIndex]:
 def equality_keys(pattern: AccessPattern) -> frozenset[str]:
     """Keys pinned to one value, which an index may put before the order or range keys."""
     return frozenset(
-        predicate_key(p)
+        normalise_key(p.key)
         for p in pattern.predicates
         if p.op in (Op.EQ, Op.IS_NULL) or (p.op is Op.IN and len(p.constants) == 1)
     )
@@ -96,21 +116,36 @@ def delivers_order(
     advisor's own yardstick, :func:`idxadvisor.advisor.serving.score`)."""
     if not pattern.order_by or not elements:
         return False
+    order_columns = {o.column for o in pattern.order_by}
+    if not any(e.expression or e.column in order_columns for e in elements):
+        return False  # cheap answer first: scoring parses SQL
     shape = IndexShape(elements, conjuncts(condition), method)
     return score(shape, pattern).ordered
+
+
+def filter_uses(index: ExistingIndex, pattern: AccessPattern) -> bool:
+    """Whether a scan of the index can use the pattern's WHERE conditions (joins and order
+    aside): it seeks on them, or its partial condition applies some of them."""
+    first = index.elements[0] if index.elements else None
+    if first is None or not (
+        index.condition or first.expression or any(p.column == first.column
+                                                   for p in pattern.predicates)
+    ):
+        return False  # cheap answer first: scoring parses SQL
+    filter_only = replace(pattern, join_columns=(), order_by=())
+    return score(IndexShape.of_existing(index), filter_only).useful
 
 
 def index_leads_with(index: ExistingIndex, pattern: AccessPattern, key: str) -> bool:
     """Whether a scan can seek on ``key``: the index's first key, or one after keys the
     query pins with equality, and the index's partial condition implied by the query."""
-    if not score(IndexShape.of_existing(index), pattern).useful:
-        return False
     fixed = equality_keys(pattern)
     wanted = normalise_key(key)
     for element in index.elements:
-        k = element_key(element)
+        k = normalise_key(element.key)
         if k == wanted:
-            return True
+            # Usable only when the query implies the index's partial condition.
+            return not index.condition or score(IndexShape.of_existing(index), pattern).useful
         if k not in fixed:
             return False
     return False

@@ -14,13 +14,12 @@ https://www.postgresql.org/docs/current/indexes-partial.html.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 from idxadvisor.advisor.candidate import Recommendation
-from idxadvisor.advisor.serving import IndexShape, score
 from idxadvisor.checks import Problem, register
 from idxadvisor.checks._support import (
     TRIGRAM_METHODS,
+    filter_uses,
     normalise_key,
     recommendations_for,
     served,
@@ -51,11 +50,7 @@ def unindexed_filter(analysis: Analysis) -> Iterator[Problem]:
     for pattern in analysis.patterns:
         if not pattern.predicates or served(analysis, pattern):
             continue
-        filter_only = replace(pattern, join_columns=(), order_by=())
-        if any(
-            score(IndexShape.of_existing(i), filter_only).useful
-            for i in usable_indexes(analysis.schema, pattern.table)
-        ):
+        if any(filter_uses(i, pattern) for i in usable_indexes(analysis.schema, pattern.table)):
             continue  # an index serves the filter; a better one is advice, not an error
         recs = [r for r in recommendations_for(analysis, pattern) if is_plain(r)]
         if not recs:

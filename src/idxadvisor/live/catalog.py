@@ -41,7 +41,8 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnot
        s.correlation
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
-LEFT JOIN pg_stats s ON s.schemaname = c.relnamespace::regnamespace::text
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stats s ON s.schemaname = n.nspname
                     AND s.tablename = c.relname AND s.attname = a.attname
                     AND NOT s.inherited
 WHERE a.attrelid = ANY(%(oids)s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped

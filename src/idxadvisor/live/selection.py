@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from idxadvisor.advisor.candidate import IndexCandidate, QueryCost, Rejected
-from idxadvisor.live.stats import SMALL_TABLE_ROWS, is_small_table
 from idxadvisor.live.whatif import (
     HYPOPG_MISSING,
     CandidateError,
@@ -24,6 +23,7 @@ from idxadvisor.live.whatif import (
     describe_candidate,
 )
 from idxadvisor.schema import Schema
+from idxadvisor.stats import SMALL_TABLE_ROWS, is_small_table
 from idxadvisor.workload import Query, Skipped
 
 DEFAULT_MIN_BENEFIT_RATIO = 0.05
@@ -247,8 +247,10 @@ def _below_threshold(ratio: float, query_id: str | None, threshold: float,
     if query_id is None:
         return "no query of the workload reads this table"
     after = ""
-    if chosen:
-        after = " once " + ", ".join(describe_candidate(c) for c in chosen) + " is chosen"
+    if len(chosen) == 1:
+        after = f" once {describe_candidate(chosen[0])} is chosen"
+    elif chosen:
+        after = f" once the {len(chosen)} indexes chosen before it exist"
     if ratio <= 0:
         return (f"the planner does not use it for {query_id}{after} (saves 0% of its cost, "
                 f"below the {threshold:.0%} threshold)")
@@ -263,6 +265,6 @@ def _proxy_worked(candidate: IndexCandidate, queries: Sequence[Query], whatif: W
             est = whatif.cost(q.sql, [candidate])
         except PlanError:
             continue
-        if not est.reliable:
+        if est.proxied:
             return True
     return False

@@ -69,6 +69,7 @@ class PlanEstimate:
     generic: bool = False  # a generic plan ($n parameters)
     reliable: bool = True
     note: str = ""
+    proxied: bool = False  # estimated through the expression's column (pitfall 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,17 +277,24 @@ class WhatIf:
         than the direct estimate.
         """
         swaps: dict[str, str] = {}
+        unprovable: list[str] = []
         for c in candidates:
             for e in c.elements:
-                if e.expression:
-                    column = _single_column(e.expression)
-                    if column:
-                        swaps[expression_key(e.expression)] = column
-        if not swaps:
+                if not e.expression:
+                    continue
+                column = _single_column(e.expression)
+                if column and _keeps_distinct_values(e.expression):
+                    swaps[expression_key(e.expression)] = column
+                else:
+                    unprovable.append(expression_key(e.expression))
+        if not swaps and not unprovable:
             return None
-        proxy_sql = _replace_expressions(query_sql, swaps)
+        proxy_sql = _replace_expressions(query_sql, swaps) if swaps else None
         if proxy_sql is None:
-            return None
+            exprs = ", ".join(sorted(set(unprovable) | set(swaps)))
+            return replace(direct, reliable=False, note=(
+                f"what-if cost unreliable for {exprs}: PostgreSQL has no statistics for the "
+                "expression until the index is built and analysed"))
         proxy_candidates = [_proxy_candidate(c, swaps) for c in candidates]
         try:
             base = self.cost(query_sql, [c for c in candidates if not _has_expression(c)])
@@ -316,7 +324,7 @@ class WhatIf:
                          if p.definition() in back)
             names = tuple(describe_candidate(c) for c in used)
         return replace(direct, total_cost=estimated, candidates_used=used, indexes_used=names,
-                       reliable=False, note=note)
+                       reliable=False, note=note, proxied=True)
 
     def _creatable(self, candidate: IndexCandidate) -> bool:
         try:
@@ -441,6 +449,30 @@ def _one_line(exc: BaseException) -> str:
 
 def _has_expression(candidate: IndexCandidate) -> bool:
     return any(e.expression for e in candidate.elements)
+
+
+# Functions whose result has about as many distinct values as their argument, so the column's
+# statistics are a fair stand-in for the expression's (date_trunc, for one, is not).
+_DISTINCT_KEEPING = {"UPPER", "LOWER", "TRIM", "BTRIM", "LTRIM", "RTRIM", "MD5", "UNACCENT"}
+
+
+def _keeps_distinct_values(expression: str) -> bool:
+    try:
+        tree = sqlglot.parse_one(expression, read="postgres")
+    except sqlglot.errors.SqlglotError:
+        return False
+    for node in tree.walk():
+        if isinstance(node, exp.Column | exp.Paren | exp.DataType | exp.Identifier):
+            continue
+        if isinstance(node, exp.Cast):
+            continue
+        if isinstance(node, exp.Func):
+            name = (node.sql_name() if not isinstance(node, exp.Anonymous) else node.name)
+            if name.upper() not in _DISTINCT_KEEPING:
+                return False
+            continue
+        return False
+    return True
 
 
 def _single_column(expression: str) -> str | None:

@@ -1,0 +1,151 @@
+"""With a database: the heuristic advice checked against the planner and the data.
+
+- What-if (HypoPG): the recommendations go through :func:`~idxadvisor.live.selection.select`;
+  those the planner would not use, or that save too little, move to ``rejected`` with the
+  reason; the kept ones get their estimated size and benefit, each query its cost before and
+  after. Without HypoPG this is said once and the heuristics stand.
+- Uniqueness: a ``.get()`` / ``get_or_create()`` on columns no unique index covers, where the
+  data is unique (``pg_stats`` then an exact duplicate check), becomes a UNIQUE proposal.
+- Housekeeping: unused indexes and duplicate or prefix-redundant ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from idxadvisor.advisor.candidate import Advice, IndexCandidate, QueryCost, Recommendation
+from idxadvisor.advisor.redundant import redundant
+from idxadvisor.advisor.render import recommend
+from idxadvisor.live.connection import ReadOnlyDatabase
+from idxadvisor.live.housekeeping import duplicate_indexes, unused_indexes
+from idxadvisor.live.selection import select
+from idxadvisor.live.unique import confirm_unique
+from idxadvisor.live.whatif import WhatIf
+from idxadvisor.patterns import AccessPattern, Op
+from idxadvisor.schema import IndexElement, Schema
+from idxadvisor.workload import Workload
+
+GET_CALLS = (".get(", "get_or_create(", "update_or_create(")
+
+
+def refine(
+    advice: Advice,
+    workload: Workload,
+    patterns: Sequence[AccessPattern],
+    schema: Schema,
+    db: ReadOnlyDatabase,
+) -> Advice:
+    notes = list(advice.notes)
+    recommendations = list(advice.recommendations)
+    for rec in unique_proposals(workload, patterns, schema, db):
+        # A UNIQUE index serves whatever a plain one on the same keys would.
+        recommendations = [
+            r for r in recommendations
+            if not (r.table == rec.table and r.candidate.keys == rec.candidate.keys
+                    and not r.candidate.condition)
+        ]
+        recommendations.append(rec)
+
+    rejected = list(advice.rejected)
+    costs: dict[str, QueryCost] = dict(advice.costs)
+    skipped = list(advice.skipped)
+    whatif = WhatIf(db)
+    if not whatif.available:
+        notes.append(whatif.unavailable_reason or "HypoPG is not available: heuristics only")
+    else:
+        selection = select([r.candidate for r in recommendations], workload.queries, whatif,
+                           schema=schema)
+        chosen = {c.candidate.definition(): c for c in selection.chosen}
+        unverified = {r.candidate.definition(): r.reason for r in selection.unverified}
+        kept: list[Recommendation] = []
+        for r in recommendations:
+            c = chosen.get(r.candidate.definition())
+            if c is not None:
+                reasons = r.candidate.reasons
+                if not c.reliable and c.note:
+                    reasons = (*reasons, f"What-if: {c.note}.")
+                kept.append(replace(
+                    r, candidate=replace(r.candidate, reasons=reasons),
+                    estimated_size_bytes=c.size_bytes, benefit=round(c.benefit, 2)))
+            elif r.candidate.definition() in unverified:
+                why = unverified[r.candidate.definition()]
+                kept.append(replace(r, candidate=replace(
+                    r.candidate, reasons=(*r.candidate.reasons, f"Kept on heuristics: {why}."))))
+        recommendations = kept
+        rejected += selection.rejected
+        skipped += selection.skipped
+        names = {r.candidate.definition(): r.name for r in recommendations}
+        final = [r.candidate for r in recommendations]
+        queries = workload.by_id()
+        for qid, cost in selection.costs.items():
+            used = whatif.cost(queries[qid].sql, final).candidates_used
+            label = next((names[c.definition()] for c in used if c.definition() in names),
+                         cost.index_used)
+            costs[qid] = replace(cost, index_used=label)
+
+    unused, reset = unused_indexes(db)
+    since = f" since {reset:%Y-%m-%d %H:%M}" if reset else " since the statistics were reset"
+    # Only the tables this workload reads: the rest of the database is not in view.
+    in_view = {p.table for p in patterns}
+    notes += [
+        f"unused index {u.name} on {u.table} ({u.size_bytes:,} bytes): no scans{since}"
+        for u in unused
+        if u.table in in_view
+    ]
+    redundancies = [*redundant(recommendations, schema.indexes), *duplicate_indexes(schema)]
+    recommendations = [
+        replace(r, redundant=tuple(x.index.name for x in redundancies if x.covered_by == r.name))
+        for r in recommendations
+    ]
+    return replace(
+        advice,
+        recommendations=tuple(sorted(recommendations, key=lambda r: (r.table, r.name))),
+        redundant=tuple(dict.fromkeys(redundancies)),
+        rejected=tuple(rejected),
+        skipped=tuple(skipped),
+        costs=costs,
+        notes=tuple(notes),
+    )
+
+
+def unique_proposals(
+    workload: Workload, patterns: Sequence[AccessPattern], schema: Schema,
+    db: ReadOnlyDatabase,
+) -> list[Recommendation]:
+    """UNIQUE indexes for ``.get()`` lookups on columns the data already holds unique."""
+    proposals: list[Recommendation] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    by_query = {q.id: q for q in workload.queries}
+    for p in patterns:
+        q = by_query.get(p.query_id)
+        if q is None or not q.code or not any(call in q.code for call in GET_CALLS):
+            continue
+        columns = tuple(sorted(
+            x.column for x in p.predicates
+            if x.op is Op.EQ and not x.expression and not x.is_constant
+        ))
+        table = schema.tables.get(p.table)
+        if not columns or table is None or (p.table, columns) in seen:
+            continue
+        seen.add((p.table, columns))
+        if any(i.unique and i.valid and not i.condition and set(i.columns) <= set(columns)
+               for i in schema.indexes_on(p.table)):
+            continue  # already unique on (a subset of) these columns
+        check = confirm_unique(db, table, columns)
+        if not check.unique:
+            continue
+        origin = f" at {q.origins[0]}" if q.origins else ""
+        candidate = IndexCandidate(
+            table=p.table,
+            elements=tuple(IndexElement(column=c) for c in columns),
+            unique=True,
+            serves=(p.query_id,),
+            reasons=(
+                f"The code looks a row up with .get(){origin} on ({', '.join(columns)}), which "
+                f"no unique index covers, and the data is unique there ({check.checked}). A "
+                "UNIQUE index serves the lookup and also keeps duplicates out.",
+            ),
+        )
+        proposals.append(recommend(candidate, table))
+    return proposals
