@@ -99,11 +99,17 @@ EMAIL = {  # expression index
     "django": "models.Index(Upper('email'), name='monitoring_up_upper_email_idx')",
     "serves": ["q_email001"], "reasons": ["email__iexact compares UPPER(email)."],
 }
-UNIQUE = {
+UNIQUE = {  # as the advisor writes it: the constraint the model declares
     "table": "monitoring_userprofile", "model": "UserProfile",
     "name": "monitoring_up_org_email_uniq", "fields": ["organisation", "email"], "unique": True,
-    "django": "models.Index(fields=['organisation', 'email'], name='monitoring_up_org_email_uniq')",
+    "django": 'models.UniqueConstraint(fields=["organisation", "email"], '
+              'name="monitoring_up_org_email_uniq")',
     "serves": ["q_email002"], "reasons": ["One profile per email and organisation."],
+}
+UNIQUE_AS_INDEX = {  # an Index source for a unique candidate is made a UniqueConstraint too
+    **UNIQUE,
+    "django": "models.Index(fields=['organisation', '-email'], "
+              "name='monitoring_up_org_email_uniq')",
 }
 QUERIES = {
     "q_retry001": [["monitoring/queries.py", 41]],
@@ -313,8 +319,10 @@ def test_unique_build_with_duplicates_fails_clearly_and_leaves_nothing(example_c
             " (2, 7, 'ann@example.com', 'Ann again', 'UTC', true, '{}', now()),"
             " (3, 8, 'ann@example.com', 'Other org', 'UTC', true, '{}', now())"
         )
-    out = drive(example_copy, db, recs=[UNIQUE], queries=QUERIES)
+    out = drive(example_copy, db, recs=[UNIQUE_AS_INDEX], queries=QUERIES)
     assert out["returncode"] == 0, out
+    models = (example_copy / "monitoring" / "models.py").read_text()
+    assert 'fields=["organisation", "email"],' in models  # "-email": no order in a constraint
     failed = manage(example_copy, db, "migrate", "--no-input")
     assert failed.returncode != 0
     last_line = failed.stderr.strip().splitlines()[-1]

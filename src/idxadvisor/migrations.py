@@ -309,16 +309,22 @@ def _plan_index(
     """The operations for one recommendation (None: already done), editing the model source."""
     from django.contrib.postgres.operations import AddIndexConcurrently
     from django.db import migrations
+    from django.db.models import UniqueConstraint
 
     try:
         evaluated = evaluate_index_source(rec.django)  # checks the source, finds its imports
         index = _django_index(rec)
+        unique = rec.candidate.unique or isinstance(index, UniqueConstraint)
+        element = rec.django
+        if unique and not isinstance(index, UniqueConstraint):
+            # An Index source for a unique candidate: the model declares the constraint.
+            element = _unique_source(rec.django)
+            index = evaluate_index_source(element).value
     except UnsupportedIndexSource as exc:
         return Skip(rec.name, str(exc))
     if getattr(index, "name", None) != rec.name:
         return Skip(rec.name, f"the index source does not name it {rec.name!r}: {rec.django}")
-    attribute = "constraints" if rec.candidate.unique else "indexes"
-    element = _unique_source(rec.django) if rec.candidate.unique else rec.django
+    attribute = "constraints" if unique else "indexes"
     in_model = rec.name in {i.name for i in model._meta.indexes} | {
         c.name for c in model._meta.constraints
     }
@@ -355,7 +361,7 @@ def _plan_index(
         GuardCall(REBUILD, (model._meta.db_table, rec.name)),
         migrations.RunPython.noop,
     )
-    if not rec.candidate.unique:
+    if not unique:
         return [(guard, comment), (AddIndexConcurrently(model_name=model_name, index=index), [])]
     return _unique_operations(rec, model, index, guard, comment)
 
@@ -405,20 +411,23 @@ def _unique_source(index_source: str) -> str:
 
 
 def _unique_operations(
-    rec: Recommendation, model: type, index: Any, guard: Any, comment: list[str]
+    rec: Recommendation, model: type, constraint: Any, guard: Any, comment: list[str]
 ) -> list[tuple[Any, list[str]]] | Skip:
     """CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … USING INDEX (when Django would
     make it a constraint), behind a SeparateDatabaseAndState whose state adds the constraint."""
     from django.db import connection, migrations, models
 
-    constraint = evaluate_index_source(_unique_source(rec.django)).value
+    if constraint.deferrable or getattr(constraint, "nulls_distinct", None) is not None:
+        return Skip(rec.name, "a deferrable or NULLS NOT DISTINCT constraint is not generated")
     editor = connection.schema_editor(collect_sql=True, atomic=False)
+    # The same keys as an Index, for Django's own CREATE INDEX SQL (then made UNIQUE).
     plain = models.Index(
-        *index.expressions,
-        fields=[f.lstrip("-") for f in index.fields],
-        name=index.name,
-        condition=index.condition,
-        include=index.include or None,
+        *constraint.expressions,
+        fields=list(constraint.fields),
+        name=constraint.name,
+        condition=constraint.condition,
+        include=constraint.include or None,
+        opclasses=constraint.opclasses,
     )
     statement = plain.create_sql(model, editor, concurrently=True)
     create_sql = str(statement).replace("CREATE INDEX", "CREATE UNIQUE INDEX", 1)
@@ -439,7 +448,8 @@ def _unique_operations(
     ]
     # Django makes a plain UniqueConstraint an ALTER TABLE constraint and any other one a unique
     # index; the database must match, or RemoveConstraint would not find it later.
-    if not (index.condition or index.include or index.expressions):
+    if not (constraint.condition or constraint.include or constraint.expressions
+            or constraint.opclasses):
         database_ops.append(
             migrations.RunSQL(
                 sql=f"ALTER TABLE {table_sql} ADD CONSTRAINT {name_sql} UNIQUE USING INDEX "

@@ -85,12 +85,16 @@ def _analyse(request: AnalysisRequest, project: DjangoProject | None,
 
     workload = build_workload(statements, skipped)
     patterns, unparsed = analyse(workload)
-    schema = from_models() if project is not None else Schema()
+    touched = {p.table for p in patterns}
+    schema = from_models(tables=touched) if project is not None else Schema()
     if db is not None:
         from idxadvisor.live.catalog import read_schema
 
         schema = schema.merged_with(read_schema(db))
-    patterns, unknown = _known_tables(patterns, schema, workload)
+    if project is not None or db is not None:
+        patterns, unknown = _known_tables(patterns, schema, workload)
+    else:
+        unknown = ()  # SQL only, no database: every table is taken as it comes
     workload = Workload(workload.queries, (*workload.skipped, *unparsed, *unknown))
     advice = advise(patterns, schema)
     if db is not None:
@@ -128,12 +132,7 @@ def database_url(request: AnalysisRequest) -> str | None:
 def _known_tables(
     patterns: tuple[AccessPattern, ...], schema: Schema, workload: Workload
 ) -> tuple[tuple[AccessPattern, ...], tuple[Skipped, ...]]:
-    """Drop the queries that touch a table the schema does not know, each with its reason.
-
-    With no schema at all (SQL only, no database) every table is taken as it comes.
-    """
-    if not schema.tables:
-        return patterns, ()
+    """Drop the queries that touch a table the schema does not know, each with its reason."""
     unknown: dict[str, str] = {}
     for p in patterns:
         if p.table not in schema.tables:

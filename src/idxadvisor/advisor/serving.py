@@ -17,6 +17,7 @@ Score(seek=1, filtered=0, ordered=False)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
@@ -56,6 +57,7 @@ class Score:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def conjuncts(condition: str | None) -> tuple[str, ...]:
     """The AND-ed parts of a predicate, each in canonical form."""
     if not condition:

@@ -1,0 +1,175 @@
+"""`analyze --database-url` and `verify` on the example, on a real database filled with its data.
+
+The live mode must rest on the planner (HypoPG what-if costs agreeing with real EXPLAIN once the
+index exists), on the data (BRIN where the timestamp follows the table, pg_stat_statements as a
+workload) and must leave the database exactly as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.helpers import (
+    EXAMPLE,
+    TempDatabase,
+    create_database,
+    drop_database,
+    require_hypopg,
+    run_cli,
+    run_python,
+)
+
+
+def _indexes(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    return set(conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'").fetchall())
+
+
+@pytest.fixture(scope="module")
+def live_db(pg_server_url: str) -> Iterator[TempDatabase]:
+    db = create_database(pg_server_url, prefix="idxadv_live_cli")
+    try:
+        migrate = run_python("manage.py", "migrate", "-v", "0", cwd=EXAMPLE, env=db.env)
+        assert migrate.returncode == 0, migrate.stderr
+        from benchmarks.datagen import generate
+
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            generate(conn, scale=0.1)
+            require_hypopg(conn)
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        yield db
+    finally:
+        drop_database(pg_server_url, db.name)
+
+
+@pytest.fixture(scope="module")
+def live_report(live_db: TempDatabase) -> dict[str, Any]:
+    with psycopg.connect(live_db.url) as conn:
+        before = _indexes(conn)
+    result = run_cli("analyze", str(EXAMPLE), "--database-url", live_db.url, "--format", "json",
+                     env=live_db.env)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(live_db.url) as conn:
+        assert _indexes(conn) == before, "analysis must not change the database"
+        assert conn.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone()[0] == 0
+    return json.loads(result.stdout)
+
+
+def test_what_if_costs_are_reported_and_every_kept_index_lowers_them(live_report):
+    recs = live_report["recommendations"]
+    assert recs
+    queries = {q["id"]: q for q in live_report["queries"]}
+    for rec in recs:
+        assert rec["estimated_size_bytes"] and rec["estimated_size_bytes"] > 0
+        assert rec["benefit"] is not None and rec["benefit"] > 0
+        for qid in rec["serves"]:
+            q = queries[qid]
+            assert q["cost_after"] < q["cost_before"], q
+
+
+def test_brin_for_the_append_only_timestamp_under_a_range_filter(live_report):
+    [brin] = [r for r in live_report["recommendations"] if r["method"] == "brin"]
+    assert brin["table"] == "monitoring_integrationlog" and brin["fields"] == ["created_at"]
+    assert "correlation" in brin["reason"]
+
+
+def test_what_if_direction_agrees_with_real_explain(live_report, live_db):
+    """Build the indexes for real: each query's generic-plan cost drops as HypoPG said."""
+    queries = {q["id"]: q for q in live_report["queries"]}
+    with psycopg.connect(live_db.url, autocommit=True) as conn:
+        try:
+            for rec in live_report["recommendations"]:
+                conn.execute(rec["sql"])
+            conn.execute("ANALYZE")
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            for rec in live_report["recommendations"]:
+                for qid in rec["serves"]:
+                    q = queries[qid]
+                    conn.execute(f"PREPARE p AS {q['sql']}")
+                    n = q["sql"].count("$")
+                    args = "(" + ", ".join(["NULL"] * n) + ")" if n else ""
+                    plan = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE p{args}").fetchone()[0]
+                    conn.execute("DEALLOCATE p")
+                    real = plan[0]["Plan"]["Total Cost"]
+                    assert real < q["cost_before"], (rec["name"], qid, real, q["cost_before"])
+        finally:
+            for rec in live_report["recommendations"]:
+                conn.execute(f'DROP INDEX IF EXISTS "{rec["name"]}"')
+
+
+def test_candidates_that_do_not_pay_are_dropped_with_a_reason(live_report):
+    for item in live_report["rejected"]:
+        assert item["reason"]
+    reasons = " ".join(item["reason"] for item in live_report["rejected"])
+    assert "threshold" in reasons or "too small" in reasons
+
+
+def test_pg_stat_statements_workload_drives_a_recommendation(live_db):
+    with psycopg.connect(live_db.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+        for code in (500, 502, 503):
+            conn.execute("SELECT id, status FROM monitoring_webhookdelivery "
+                         "WHERE response_code = %s AND attempts > 3", [code]).fetchall()
+    result = run_cli("analyze", str(EXAMPLE), "--no-static", "--from-pg-stat-statements",
+                     "--database-url", live_db.url, "--format", "json", env=live_db.env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    mine = [q for q in report["queries"] if "response_code" in q["sql"]]
+    assert mine and mine[0]["source"] == "pg_stat_statements" and mine[0]["calls"] == 3
+    recs = [r for r in report["recommendations"] if mine[0]["id"] in r["serves"]]
+    assert recs and recs[0]["fields"][0] == "response_code"
+
+
+def test_without_hypopg_it_says_so_once_and_keeps_the_heuristics(pg_server_url):
+    db = create_database(pg_server_url, prefix="idxadv_nohypo")
+    try:
+        assert run_python("manage.py", "migrate", "-v", "0", cwd=EXAMPLE,
+                          env=db.env).returncode == 0
+        from benchmarks.datagen import generate
+
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            generate(conn, scale=0.05)
+        result = run_cli("analyze", str(EXAMPLE), "--database-url", db.url, "--format", "json",
+                         env=db.env)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert sum("HypoPG" in n for n in report["notes"]) == 1
+        assert report["recommendations"]
+        assert all(q["cost_before"] is None for q in report["queries"])
+    finally:
+        drop_database(pg_server_url, db.name)
+
+
+def test_unreachable_database_is_one_line_exit_2_and_no_password():
+    result = run_cli("analyze", str(EXAMPLE), "--database-url",
+                     "postgresql://app:hunter2@127.0.0.1:1/shop")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_verify_needs_allow_writes(live_db):
+    result = run_cli("verify", str(EXAMPLE), "--database-url", live_db.url, env=live_db.env)
+    assert result.returncode == 2
+    assert "--allow-writes" in result.stderr
+
+
+def test_verify_reports_real_timings_and_leaves_the_database_as_it_was(live_db):
+    with psycopg.connect(live_db.url) as conn:
+        before = _indexes(conn)
+    result = run_cli("verify", str(EXAMPLE), "--database-url", live_db.url, "--allow-writes",
+                     "--runs", "1", env=live_db.env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["query", "before", "ms"]
+    timed = [line for line in lines[2:] if line.startswith("q_") and "x " in line]
+    assert timed, result.stdout
+    assert "built and dropped again:" in result.stdout
+    with psycopg.connect(live_db.url) as conn:
+        assert _indexes(conn) == before
