@@ -154,6 +154,7 @@ PARAMS: dict[str, dict[tuple[str, str], str]] = {
     "failed_deliveries_for_organisation": {("organisation", "="): "{small_org}"},
     "rules_due_for_evaluation": {("next_evaluation_at", "<="): NOW},
     "active_channels": {("organisation", "="): "{small_org}"},
+    "channel_by_name": {("organisation", "="): "{small_org}", ("name", "="): "'{channel}'"},
     "profile_by_email": {("UPPER(email)", "="): "UPPER('{email}')"},
     "recently_seen": {("organisation", "="): "{big_org}",
                       ("last_seen_at", ">="): "now() - interval '1 day'"},
@@ -220,6 +221,8 @@ def test_every_recommendation_turns_its_queries_into_index_scans(report, loaded_
             "small_org": str(conn.execute(
                 "SELECT organisation FROM monitoring_notificationchannel GROUP BY 1 "
                 "ORDER BY count(*), organisation LIMIT 1").fetchone()[0]),
+            "channel": conn.execute(
+                "SELECT name FROM monitoring_notificationchannel LIMIT 1").fetchone()[0],
             "email": conn.execute("SELECT email FROM monitoring_userprofile LIMIT 1").fetchone()[0],
         }
         checked: list[tuple[dict, str, str]] = []

@@ -102,6 +102,15 @@ def test_what_if_direction_agrees_with_real_explain(live_report, live_db):
                 conn.execute(f'DROP INDEX IF EXISTS "{rec["name"]}"')
 
 
+def test_get_on_columns_unique_in_the_data_becomes_a_unique_index(live_report):
+    [rec] = [r for r in live_report["recommendations"] if r["unique"]]
+    assert rec["table"] == "monitoring_notificationchannel"
+    assert rec["fields"] == ["name", "organisation"]
+    assert rec["sql"].startswith("CREATE UNIQUE INDEX CONCURRENTLY")
+    assert rec["django"].startswith("models.UniqueConstraint(fields=")
+    assert "no duplicates" in rec["reason"]
+
+
 def test_candidates_that_do_not_pay_are_dropped_with_a_reason(live_report):
     for item in live_report["rejected"]:
         assert item["reason"]

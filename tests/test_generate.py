@@ -26,6 +26,12 @@ from tests.test_migrations import (
 GUARD_CALL = re.compile(r'rebuild_unfinished_index\("(\w+)", "(\w+)"\)')
 
 
+def generate(project, *args: str):
+    """`idxadvisor generate` as a developer runs it: from the source alone, no database (an
+    empty DATABASE_URL keeps a CI-wide one from switching the analysis to live mode)."""
+    return run_cli("generate", str(project), *args, env={"DATABASE_URL": ""})
+
+
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory, pg_server_url):
     project = tmp_path_factory.mktemp("generate") / "alerting"
@@ -37,10 +43,10 @@ def flow(tmp_path_factory, pg_server_url):
 
     try:
         pristine = snapshot(project)
-        dry = run_cli("generate", str(project), "--dry-run", env=db.env)
+        dry = generate(project, "--dry-run")
         after_dry = snapshot(project)
-        generate = run_cli("generate", str(project), env=db.env)
-        assert generate.returncode == 0, generate.stderr
+        generated = generate(project)
+        assert generated.returncode == 0, generated.stderr
         [migration] = (project / "monitoring" / "migrations").glob("0002_*.py")
         builds = GUARD_CALL.findall(migration.read_text())
         base = manage("migrate", "monitoring", "0001", "--no-input")
@@ -58,7 +64,7 @@ def flow(tmp_path_factory, pg_server_url):
         rerun = manage("migrate", "--no-input")
         yield {
             "project": project, "db": db, "manage": manage, "pristine": pristine, "dry": dry,
-            "after_dry": after_dry, "generate": generate, "migration": migration,
+            "after_dry": after_dry, "generate": generated, "migration": migration,
             "builds": builds, "locked_table": locked_table, "interrupted": interrupted,
             "after_interrupt": after_interrupt, "rerun": rerun,
             "oids_after_interrupt": oids_after_interrupt,
@@ -148,7 +154,7 @@ def test_sqlmigrate_shows_concurrent_builds_and_passes_squawk(flow):
 
 def test_second_generate_writes_nothing(flow):
     before = snapshot(flow["project"])
-    again = run_cli("generate", str(flow["project"]), env=flow["db"].env)
+    again = generate(flow["project"])
     assert again.returncode == 0, again.stderr
     assert "idxadvisor: nothing to generate" in again.stderr
     assert snapshot(flow["project"]) == before
@@ -158,8 +164,7 @@ def test_bad_option_is_one_line_and_exit_2(example_copy, tmp_path):
     workload = tmp_path / "q.sql"
     workload.write_text("SELECT * FROM monitoring_integrationlog WHERE organisation = $1;\n")
     before = snapshot(example_copy)
-    run = run_cli("generate", str(example_copy), "--no-static", "--workload", str(workload),
-                  "--app", "nope")
+    run = generate(example_copy, "--no-static", "--workload", str(workload), "--app", "nope")
     assert run.returncode == 2
     assert run.stderr == "idxadvisor: error: --app nope: no installed app with that label\n"
     assert snapshot(example_copy) == before

@@ -81,6 +81,11 @@ def active_channels(org: int) -> list[NotificationChannel]:
     )
 
 
+def channel_by_name(org: int, name: str) -> NotificationChannel:
+    """The channel an alert rule form names (names are unique within an organisation)."""
+    return NotificationChannel.objects.get(organisation=org, name=name)
+
+
 # --- User profile lookups -------------------------------------------------------------------
 
 

@@ -146,6 +146,11 @@ class AlertRuleEvaluationTests(TestCase):
         self.assertEqual([c.name for c in queries.active_channels(ORG)], ["email", "pager"])
         self.assertEqual(queries.active_channels(OTHER_ORG), [])
 
+    def test_channel_by_name(self) -> None:
+        self.assertEqual(queries.channel_by_name(ORG, "pager").pk, self.channel.pk)
+        with self.assertRaises(NotificationChannel.DoesNotExist):
+            queries.channel_by_name(OTHER_ORG, "pager")
+
 
 class UserProfileTests(TestCase):
     @classmethod

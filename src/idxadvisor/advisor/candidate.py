@@ -30,6 +30,9 @@ class IndexCandidate:
     unique: bool = False
     serves: tuple[str, ...] = ()  # query ids
     reasons: tuple[str, ...] = ()
+    # How many leading keys are pinned by equality: their order is free, which lets two
+    # candidates share one index ("(org)" folds into "(name, org)" as "(org, name)").
+    equality_prefix: int = 0
 
     @property
     def keys(self) -> tuple[str, ...]:

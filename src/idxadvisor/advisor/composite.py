@@ -51,6 +51,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     for column in lookup_joins(pattern):
         if column != _primary_key(table):
             add(IndexElement(column=column))
+    equality_prefix = len(keys)
     if keys:
         reasons.append(
             f"Equality on {_names(keys)} first: the scan seeks straight to the matching rows."
@@ -81,6 +82,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         for p in condition:
             add(IndexElement(column=p.column))
         condition = ()
+        equality_prefix = len(keys)
         reasons = [f"Only constant filters ({_names(keys)}): they form the key."]
     if not keys:
         return None
@@ -95,6 +97,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         condition=tuple(sorted(condition, key=lambda p: p.sql)),
         serves=(pattern.query_id,),
         reasons=tuple(reasons),
+        equality_prefix=equality_prefix,
     )
 
 
