@@ -215,3 +215,13 @@ def test_a_partial_candidate_folds_into_a_full_one_on_the_same_keys():
     assert rec.candidate.condition == ()
     assert set(rec.serves) == {"q1", "q2"}
     assert "checked on the rows the seek finds" in rec.reason
+
+
+def test_a_full_index_on_the_same_keys_serves_a_query_with_an_extra_constant_filter():
+    # What merge() folds, serving must accept: otherwise a second run proposes it again.
+    existing = ExistingIndex(HOOK, "hook_org_email", (IndexElement("org"), IndexElement("email")),
+                             "Meta.indexes")
+    advice = _advise("SELECT * FROM hook WHERE org = $1 AND next_retry_at IS NULL "
+                     "ORDER BY email LIMIT 5", _schema(existing))
+    assert advice.recommendations == ()
+    assert advice.served[0].index == "hook_org_email"

@@ -144,13 +144,19 @@ def test_every_statement_of_the_app_is_counted_like_djangos_own_counter(
 
 
 def test_reader_merges_records_into_statements_with_origins(captured: Captured) -> None:
-    statements, skipped = read_workload_file(captured.serial)
-    assert skipped == ()
-    assert all(st.source == "capture" for st in statements)
-    assert sum(st.calls for st in statements) == sum(r["calls"] for r in records(captured.serial))
-    assert all(st.total_time_ms > 0 for st in statements)
-    keys = [(st.sql, st.origin) for st in statements]
+    everything, none_skipped = read_workload_file(captured.serial, unattributed=True)
+    assert none_skipped == ()
+    assert all(st.source == "capture" for st in everything)
+    assert sum(st.calls for st in everything) == sum(r["calls"] for r in records(captured.serial))
+    assert all(st.total_time_ms > 0 for st in everything)
+    keys = [(st.sql, st.origin) for st in everything]
     assert len(keys) == len(set(keys))
+    # Django's own statements (test database set-up) are reported as skipped, not analysed
+    statements, skipped = read_workload_file(captured.serial)
+    assert all(st.origin is not None for st in statements)
+    assert skipped and all(s.reason.startswith("run by Django itself") for s in skipped)
+    assert any('"django_content_type"' in (s.sql or "") for s in skipped)
+    assert len(statements) + len(skipped) == len(everything)
 
 
 def test_parallel_test_run_is_captured_whole(captured: Captured) -> None:

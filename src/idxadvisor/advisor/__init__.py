@@ -30,7 +30,7 @@ from idxadvisor.advisor.covering import covering
 from idxadvisor.advisor.merge import merge
 from idxadvisor.advisor.redundant import redundant
 from idxadvisor.advisor.render import recommend
-from idxadvisor.advisor.serving import IndexShape, conjuncts, score
+from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score
 from idxadvisor.patterns import AccessPattern
 from idxadvisor.schema import ExistingIndex, Schema, Table
 from idxadvisor.stats import is_small_table, selectivity
@@ -50,10 +50,7 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
         if candidate is None:
             continue
         existing = best_existing(pattern, schema.indexes_on(pattern.table))
-        # Without a LIMIT the whole result is read anyway: sorting it is not worth an index.
-        if existing is not None and score(IndexShape.of_existing(existing), pattern).at_least(
-            score(shape(candidate), pattern), order_matters=pattern.limit is not None
-        ):
+        if existing is not None and serves_as_well(existing, candidate, pattern):
             served.append(Served(pattern.query_id, pattern.table, existing.name))
             continue
         if table is not None and is_small_table(table):
@@ -92,6 +89,31 @@ def design(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None
     for rule in PATTERN_RULES:
         candidate = rule(candidate, pattern, table)
     return candidate
+
+
+def serves_as_well(
+    existing: ExistingIndex, candidate: IndexCandidate, pattern: AccessPattern
+) -> bool:
+    """Whether ``existing`` makes ``candidate`` unnecessary for ``pattern``.
+
+    As good a seek, filter and (with a LIMIT; without one the whole result is read anyway)
+    order. A full index on the candidate's keys also counts, even though a partial one would
+    filter more: that is how :mod:`~idxadvisor.advisor.merge` folds them too, and a second
+    index on the same keys would cost every write twice.
+    """
+    have = score(IndexShape.of_existing(existing), pattern)
+    want = score(shape(candidate), pattern)
+    order_matters = pattern.limit is not None
+    if have.at_least(want, order_matters=order_matters):
+        return True
+    if existing.condition or not candidate.condition:
+        return False
+    # The same keys: equality keys in any order, then the rest as they are.
+    lead = tuple(e.key for e in existing.elements[: len(candidate.elements)])
+    k = candidate.equality_prefix
+    same_keys = sorted(lead[:k]) == sorted(candidate.keys[:k]) and lead[k:] == candidate.keys[k:]
+    unfiltered = Score(want.seek, have.filtered, want.ordered)
+    return same_keys and have.at_least(unfiltered, order_matters=order_matters)
 
 
 def shape(candidate: IndexCandidate) -> IndexShape:

@@ -125,7 +125,7 @@ def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> Dj
     if candidate.include:
         args.append("include=[" + ", ".join(f'"{field(c)}"' for c in candidate.include) + "]")
     if candidate.unique:
-        if candidate.method != "btree" or expressions or candidate.include:
+        if candidate.method != "btree" or expressions:
             return None
         # Built concurrently, then attached as a constraint (see `idxadvisor generate`).
         cls = "models.UniqueConstraint"

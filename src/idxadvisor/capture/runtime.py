@@ -73,7 +73,9 @@ _real_exit = os._exit
 _entries: dict[tuple[str, tuple[str, int, str] | None], list[Any]] = {}
 _is_dml: dict[str, bool] = {}
 _user_code: dict[Any, bool] = {}  # code object -> is it the user's code?
-_origins: dict[tuple[Any, int], tuple[str, int, str]] = {}
+_origins: dict[tuple[Any, int], tuple[str, int, str] | None] = {}
+_UNKNOWN: Any = object()
+_MANAGEMENT = os.sep + os.path.join("django", "core", "management") + os.sep
 _module_constants: dict[str, frozenset[tuple[type, Any]]] = {}
 _excluded_roots: tuple[str, ...] | None = None
 
@@ -205,6 +207,7 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
         _ignored += 1
         return
     frame = sys._getframe(2)
+    callee = None
     user_code = _user_code
     while frame is not None:
         code = frame.f_code
@@ -213,14 +216,16 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
             is_user = user_code[code] = _is_user_file(code.co_filename)
         if is_user:
             break
+        callee = frame
         frame = frame.f_back
-    if frame is None:
-        origin = None
-    else:
+    origin = None
+    if frame is not None:
         where = (frame.f_code, frame.f_lineno)
-        origin = _origins.get(where)
+        origin = _origins.get(where, _UNKNOWN)
+        if origin is _UNKNOWN:
+            origin = _origins[where] = _origin_of(frame, callee)
         if origin is None:
-            origin = _origins[where] = _origin_of(frame)
+            frame = None
     key = (sql, origin)
     entry = _entries.get(key)
     if entry is None:
@@ -322,14 +327,28 @@ def _compute_excluded_roots() -> tuple[str, ...]:
         if module_file:
             roots.add(os.path.dirname(os.path.abspath(module_file)))
     paths = sysconfig.get_paths()
-    for key in ("stdlib", "platstdlib"):
+    for key in ("stdlib", "platstdlib", "scripts"):  # scripts: console scripts (bin/pytest)
         if paths.get(key):
             roots.add(os.path.abspath(paths[key]))
+    for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix}:
+        roots.add(os.path.join(os.path.abspath(prefix), "Scripts" if os.name == "nt" else "bin"))
     return tuple(sorted(os.path.normcase(root) for root in roots))
 
 
-def _origin_of(frame: Any) -> tuple[str, int, str]:
+def _origin_of(frame: Any, callee: Any) -> tuple[str, int, str] | None:
+    """``(path, line, function)`` of the user's frame; None when Django itself ran the query.
+
+    ``manage.py``'s ``main()`` is on the stack of every query of a management command, and the
+    only user frame for Django's own ones (migrations, test database set-up, content types):
+    those get no origin.
+    """
     code = frame.f_code
+    if (
+        callee is not None
+        and frame.f_globals.get("__name__") == "__main__"
+        and _MANAGEMENT in os.path.normcase(os.path.abspath(callee.f_code.co_filename))
+    ):
+        return None
     path = os.path.abspath(code.co_filename)
     try:
         relative = os.path.relpath(path, _cwd)

@@ -114,7 +114,7 @@ def create_workload_file(path: str | os.PathLike[str], *, append: bool = False) 
 
 
 def read_workload_file(
-    path: str | os.PathLike[str], *, offset: int = 0
+    path: str | os.PathLike[str], *, offset: int = 0, unattributed: bool = False
 ) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
     """The statements of a capture file, merged across processes and flushes.
 
@@ -122,6 +122,10 @@ def read_workload_file(
     A parameter is inlined as a literal only when every record of that statement agrees on it;
     the remaining placeholders are renumbered ``$1, $2, …``. ``offset`` skips what an earlier
     run appended (used for the summary of one run).
+
+    Statements no frame of the project's code ran (Django's own: migrations, test database
+    set-up, content types and permissions) are returned as :class:`Skipped`, one per SQL, unless
+    ``unattributed``: the project cannot index Django's tables, and they would drown its own.
     """
     merged: dict[tuple[str, Origin | None], list[Any]] = {}
     skipped: list[Skipped] = []
@@ -147,22 +151,24 @@ def read_workload_file(
             seen[0] += calls
             seen[1] += total_ms
             seen[2] = {k: v for k, v in seen[2].items() if constants.get(k) == v}
-    statements = tuple(
-        Statement(
-            sql=inline_constants(sql, constants),
-            origin=origin,
-            source="capture",
-            calls=calls,
+    statements: list[Statement] = []
+    for (sql, origin), (calls, total_ms, constants) in merged.items():
+        text = inline_constants(sql, constants)
+        if origin is None and not unattributed:
+            skipped.append(Skipped(
+                f"run by Django itself, not by the project's code ({calls} calls)", None, text
+            ))
+            continue
+        statements.append(Statement(
+            sql=text, origin=origin, source="capture", calls=calls,
             total_time_ms=round(total_ms, 3),
-        )
-        for (sql, origin), (calls, total_ms, constants) in merged.items()
-    )
-    return statements, tuple(skipped)
+        ))
+    return tuple(statements), tuple(skipped)
 
 
 def summarise_workload_file(path: str | os.PathLike[str], *, offset: int = 0) -> CaptureSummary:
     """Counts for the one-line report of ``idxadvisor capture``."""
-    statements, _ = read_workload_file(path, offset=offset)
+    statements, _ = read_workload_file(path, offset=offset, unattributed=True)
     processes: set[str] = set()
     ignored = 0
     for _, record, problem in _records(path, offset):

@@ -38,14 +38,18 @@ def refine(
 ) -> Advice:
     notes = list(advice.notes)
     recommendations = list(advice.recommendations)
-    for rec in unique_proposals(workload, patterns, schema, db):
-        # A UNIQUE index serves whatever a plain one on the same keys would.
-        recommendations = [
-            r for r in recommendations
-            if not (r.table == rec.table and r.candidate.keys == rec.candidate.keys
-                    and not r.candidate.condition)
-        ]
-        recommendations.append(rec)
+    for unique in unique_candidates(workload, patterns, schema, db):
+        # A plain proposal on the same keys becomes the UNIQUE one: it serves the same lookups.
+        same = next((r for r in recommendations
+                     if r.table == unique.table and set(r.candidate.keys) == set(unique.keys)
+                     and not r.candidate.condition and not r.candidate.unique), None)
+        if same is not None:
+            recommendations.remove(same)
+            unique = replace(
+                same.candidate, unique=True,
+                serves=tuple(dict.fromkeys((*same.candidate.serves, *unique.serves))),
+                reasons=(*unique.reasons, *same.candidate.reasons))
+        recommendations.append(recommend(unique, schema.tables.get(unique.table)))
 
     rejected = list(advice.rejected)
     costs: dict[str, QueryCost] = dict(advice.costs)
@@ -109,26 +113,26 @@ def refine(
     )
 
 
-def unique_proposals(
+def unique_candidates(
     workload: Workload, patterns: Sequence[AccessPattern], schema: Schema,
     db: ReadOnlyDatabase,
-) -> list[Recommendation]:
+) -> list[IndexCandidate]:
     """UNIQUE indexes for ``.get()`` lookups on columns the data already holds unique."""
-    proposals: list[Recommendation] = []
+    found: list[IndexCandidate] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()
     by_query = {q.id: q for q in workload.queries}
     for p in patterns:
         q = by_query.get(p.query_id)
         if q is None or not q.code or not any(call in q.code for call in GET_CALLS):
             continue
-        columns = tuple(sorted(
+        columns = tuple(
             x.column for x in p.predicates
             if x.op is Op.EQ and not x.expression and not x.is_constant
-        ))
+        )
         table = schema.tables.get(p.table)
-        if not columns or table is None or (p.table, columns) in seen:
+        if not columns or table is None or (p.table, tuple(sorted(columns))) in seen:
             continue
-        seen.add((p.table, columns))
+        seen.add((p.table, tuple(sorted(columns))))
         if any(i.unique and i.valid and not i.condition and set(i.columns) <= set(columns)
                for i in schema.indexes_on(p.table)):
             continue  # already unique on (a subset of) these columns
@@ -136,7 +140,7 @@ def unique_proposals(
         if not check.unique:
             continue
         origin = f" at {q.origins[0]}" if q.origins else ""
-        candidate = IndexCandidate(
+        found.append(IndexCandidate(
             table=p.table,
             elements=tuple(IndexElement(column=c) for c in columns),
             unique=True,
@@ -146,6 +150,6 @@ def unique_proposals(
                 f"no unique index covers, and the data is unique there ({check.checked}). A "
                 "UNIQUE index serves the lookup and also keeps duplicates out.",
             ),
-        )
-        proposals.append(recommend(candidate, table))
-    return proposals
+            equality_prefix=len(columns),
+        ))
+    return found
