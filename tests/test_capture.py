@@ -418,3 +418,27 @@ def test_records_that_disagree_on_a_constant_keep_the_placeholder(tmp_path: Path
         read_workload_file(sql_file)
     with pytest.raises(UsageError):
         read_workload_file(tmp_path / "missing.jsonl")
+
+
+def test_analysis_of_the_capture_has_every_static_recommendation_and_more(
+    captured: Captured, tmp_path: Path
+) -> None:
+    """The issue's acceptance test: runtime capture sees all the static scan sees, and more."""
+    fresh = tmp_path / "alerting"
+    shutil.copytree(EXAMPLE, fresh, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    no_database = {"DATABASE_URL": ""}  # advice from the models alone, for both analyses
+
+    def recommendations(*args: str) -> dict[str, dict]:
+        report = tmp_path / f"report{len(list(tmp_path.iterdir()))}.json"
+        run = run_cli("analyze", *args, "--format", "json", "-o", str(report), env=no_database)
+        assert run.returncode == 0, run.stderr
+        return {r["sql"]: r for r in json.loads(report.read_text())["recommendations"]}
+
+    static = recommendations(str(fresh))
+    runtime = recommendations(str(captured.project), "--no-static",
+                              "--workload", str(captured.serial))
+    assert static, "the static scan proposes indexes for the example"
+    assert set(static) <= set(runtime)
+    extra = [r for sql, r in runtime.items() if sql not in static]
+    assert any(r["table"] == "monitoring_webhookdelivery" and "rule_id" in r["fields"]
+               for r in extra), "the dynamic search_deliveries(**criteria) query needs an index"

@@ -14,10 +14,10 @@ from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.live.catalog import read_schema
 from idxadvisor.live.connection import ReadOnlyDatabase, connect_readonly
 from idxadvisor.live.selection import select
-from idxadvisor.stats import is_append_only_timestamp
 from idxadvisor.live.whatif import HYPOPG_MISSING, WhatIf, render_create_index
 from idxadvisor.patterns import Op, Predicate
 from idxadvisor.schema import IndexElement
+from idxadvisor.stats import is_append_only_timestamp
 from idxadvisor.workload import Query
 from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg
 

@@ -54,8 +54,10 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
             served.append(Served(pattern.query_id, pattern.table, existing.name))
             continue
         if table is not None and is_small_table(table):
-            rejected.append(Rejected(candidate, f"{table.name} has about {table.rows} rows: "
-                                                "too small for an index to matter"))
+            size = (f"about {table.rows:,} rows" if table.rows is not None
+                    else f"{table.size_bytes or 0:,} bytes")
+            rejected.append(Rejected(candidate, f"{table.name} has {size}: too small for an "
+                                                "index to matter"))
             continue
         candidates.append(candidate)
 
