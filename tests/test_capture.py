@@ -330,6 +330,11 @@ def test_pytest_plugin_option(captured: Captured, tmp_path: Path) -> None:
         def test_lookup():
             for _ in range(2):
                 assert Group.objects.filter(name="plugin").count() == 0
+
+
+        def test_other_lookup():
+            for _ in range(3):
+                assert not Group.objects.filter(name="xdist").exists()
     '''))
     (tmp_path / "test_inert.py").write_text(textwrap.dedent('''
         import sys
@@ -352,9 +357,23 @@ def test_pytest_plugin_option(captured: Captured, tmp_path: Path) -> None:
     line = next(n for n, text in enumerate(
         (tmp_path / "test_uses_django.py").read_text().splitlines(), start=1) if "count()" in text)
     [lookup] = [st for st in statements if st.origin and st.origin.function == "test_lookup"]
-    assert (lookup.origin.path, lookup.calls) == ("test_uses_django.py", 2)
-    assert lookup.origin.line == line
+    assert (lookup.origin.path, lookup.origin.line, lookup.calls) == ("test_uses_django.py",
+                                                                     line, 2)
     assert "\"name\" = 'plugin'" in lookup.sql
+    # pytest-xdist: every worker appends to the same file; `--dist each` runs all tests in both
+    # workers, so each count doubles whatever the scheduling
+    distributed = subprocess.run([*base, "-n", "2", "--dist", "each",
+                                  f"--idxadvisor-capture={output}",
+                                  "test_uses_django.py"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=120)
+    assert distributed.returncode == 0, distributed.stdout + distributed.stderr
+    calls = {st.origin.function: st.calls for st in read_workload_file(output)[0]
+             if st.origin and st.origin.path == "test_uses_django.py"}
+    assert calls == {"test_lookup": 4, "test_other_lookup": 6}
+    workers = {r["process"] for r in records(output)
+               if r["origin"] and r["origin"]["path"] == "test_uses_django.py"}
+    assert len(workers) == 2
 
 
 def _pg_params(database: TempDatabase) -> dict[str, str]:
@@ -382,6 +401,11 @@ def test_management_command_when_installed_as_an_app(captured: Captured, tmp_pat
     assert app_calls(project / "suite.jsonl") == app_calls(captured.serial)
     helped = run_python("manage.py", "idxadvisor", "capture", "--help", cwd=project, env=env)
     assert helped.returncode == 0 and "-- COMMAND" in helped.stdout
+    # analyze from another directory: the command points the CLI at this project
+    analyzed = run_python(str(project / "manage.py"), "idxadvisor", "analyze", "--format", "json",
+                          cwd=tmp_path, env={**env, "DATABASE_URL": ""})
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert json.loads(analyzed.stdout)["recommendations"]
 
 
 def test_numbered_placeholders_and_inlining() -> None:
@@ -440,5 +464,57 @@ def test_analysis_of_the_capture_has_every_static_recommendation_and_more(
     assert static, "the static scan proposes indexes for the example"
     assert set(static) <= set(runtime)
     extra = [r for sql, r in runtime.items() if sql not in static]
-    assert any(r["table"] == "monitoring_webhookdelivery" and "rule_id" in r["fields"]
-               for r in extra), "the dynamic search_deliveries(**criteria) query needs an index"
+    assert any(r["table"] == "monitoring_webhookdelivery" and "rule" in r["fields"]
+               for r in extra), [(r["table"], r["fields"]) for r in runtime.values()]
+    assert extra, "the dynamic search_deliveries(**criteria) query needs an index"
+
+
+PROCESSES_SCRIPT = '''
+import multiprocessing
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alerting_project.settings")
+import django
+
+django.setup()
+from django.contrib.auth.models import Group
+from django.db import connections
+
+
+def work(n):
+    django.setup()
+    for _ in range(n):
+        Group.objects.filter(name="spawned").count()
+    return n
+
+
+if __name__ == "__main__":
+    Group.objects.filter(name="parent").count()
+    connections.close_all()
+    pid = os.fork()
+    if pid == 0:  # a bare fork that leaves through os._exit, skipping atexit
+        for _ in range(7):
+            Group.objects.filter(name="forked").count()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(work, [5, 6])
+'''
+
+
+def test_forked_and_spawned_processes_are_all_captured(captured: Captured) -> None:
+    (captured.project / "processes.py").write_text(PROCESSES_SCRIPT)
+    output = captured.project / "processes.jsonl"
+    run = run_cli("capture", "-o", str(output), "--", sys.executable, "processes.py",
+                  cwd=captured.project, env=captured.database.env)
+    assert run.returncode == 0, run.stderr
+    calls: Counter[str] = Counter()
+    processes: dict[str, set[str]] = {}
+    for record in records(output):
+        if '"auth_group"' in record["sql"]:
+            name = record["constants"]["1"]
+            calls[name] += record["calls"]
+            processes.setdefault(name, set()).add(record["process"])
+    assert calls == {"'parent'": 1, "'forked'": 7, "'spawned'": 11}
+    assert len(set().union(*processes.values())) >= 3
+    assert not processes["'forked'"] & processes["'parent'"]

@@ -27,6 +27,18 @@ def text_run(project: Path):
     return run_cli("check", QUERIES, cwd=project)
 
 
+def _at(function: str, text: str = ".objects") -> tuple[int, int]:
+    """Line and column (1-based) of ``text`` in ``function`` of the example's queries.py."""
+    lines = (EXAMPLE / QUERIES).read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"def {function}("))
+    i = next(i for i in range(start, len(lines)) if text in lines[i])
+    # The reported column is where the queryset expression starts: the model name.
+    col = lines[i].index(text)
+    while col > 0 and (lines[i][col - 1].isalnum() or lines[i][col - 1] == "_"):
+        col -= 1
+    return i + 1, col + 1
+
+
 def _line(output: str, prefix: str) -> str:
     found = [ln for ln in output.splitlines() if ln.startswith(prefix)]
     assert len(found) == 1, (prefix, output)
@@ -35,18 +47,22 @@ def _line(output: str, prefix: str) -> str:
 
 def test_flags_the_examples_unindexed_querysets(text_run) -> None:
     assert text_run.returncode == 1, text_run.stderr
-    due = _line(text_run.stdout, f"{QUERIES}:31:9: IDX001 ")
+    line, col = _at("due_webhook_deliveries")
+    due = _line(text_run.stdout, f"{QUERIES}:{line}:{col}: IDX001 ")
     assert due.startswith(
-        f"{QUERIES}:31:9: IDX001 WebhookDelivery.objects.filter(...) filters on "
+        f"{QUERIES}:{line}:{col}: IDX001 WebhookDelivery.objects.filter(...) filters on "
         "monitoring_webhookdelivery(status, next_retry_at) with no usable index; suggest "
         "models.Index("
     )
     assert "condition=Q(status__in=" in due  # the advisor's partial index
+    line, col = _at("profile_by_email")
     assert "IDX003 UserProfile.objects.filter(...) compares UPPER(email)" in _line(
-        text_run.stdout, f"{QUERIES}:99:12: IDX003 ")
-    assert "gin_trgm_ops" in _line(text_run.stdout, f"{QUERIES}:142:9: IDX004 ")
+        text_run.stdout, f"{QUERIES}:{line}:{col}: IDX003 ")
+    line, col = _at("logs_matching")
+    assert "gin_trgm_ops" in _line(text_run.stdout, f"{QUERIES}:{line}:{col}: IDX004 ")
     # Served by Django's own indexes: the one-to-one's unique index, the primary key.
-    assert f"{QUERIES}:89:" not in text_run.stdout and f"{QUERIES}:94:" not in text_run.stdout
+    for function in ("profile_for_user", "profile_by_pk"):
+        assert f"{QUERIES}:{_at(function)[0]}:" not in text_run.stdout
     assert "problem(s) found" in text_run.stderr
 
 
@@ -73,14 +89,16 @@ def test_sarif_to_a_file(project: Path, tmp_path: Path) -> None:
         "IDX001", "IDX002", "IDX003", "IDX004"}
     first = run["results"][0]
     assert first["ruleId"] == "IDX001"
+    line, col = _at("due_webhook_deliveries")
     assert first["locations"][0]["physicalLocation"]["region"] == {
-        "startLine": 31, "startColumn": 9}
+        "startLine": line, "startColumn": col}
 
 
 def test_paths_are_relative_to_the_current_directory(project: Path) -> None:
     result = run_cli("check", "--project", "alerting", f"alerting/{QUERIES}", cwd=project.parent)
     assert result.returncode == 1, result.stderr
-    assert result.stdout.startswith(f"alerting/{QUERIES}:31:9: IDX001 ")
+    line, col = _at("due_webhook_deliveries")
+    assert result.stdout.startswith(f"alerting/{QUERIES}:{line}:{col}: IDX001 ")
 
 
 def test_whole_project_when_no_files(project: Path, text_run) -> None:
@@ -115,16 +133,20 @@ def test_inline_suppression_and_configuration(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     queries = root / QUERIES
     source = queries.read_text()
-    # Line 32 ends the due-deliveries expression; line 99 is the iexact lookup.
+    # The due-deliveries expression ends on its `.order_by(...)` line; then the iexact lookup.
     lines = source.splitlines(keepends=True)
-    assert lines[31].rstrip().endswith('.order_by("next_retry_at")[:limit]')
-    lines[31] = lines[31].rstrip("\n") + "  # idxadvisor: ignore[IDX001]\n"
-    lines[98] = lines[98].rstrip("\n") + "  # idxadvisor: ignore\n"
+    due_line, _ = _at("due_webhook_deliveries")
+    end = _at("due_webhook_deliveries", '.order_by("next_retry_at")[:limit]')[0]
+    email_line, _ = _at("profile_by_email")
+    lines[end - 1] = lines[end - 1].rstrip("\n") + "  # idxadvisor: ignore[IDX001]\n"
+    lines[email_line - 1] = lines[email_line - 1].rstrip("\n") + "  # idxadvisor: ignore\n"
     queries.write_text("".join(lines))
     result = run_cli("check", QUERIES, cwd=root)
     assert result.returncode == 1
-    assert f"{QUERIES}:31:" not in result.stdout and f"{QUERIES}:99:" not in result.stdout
-    assert f"{QUERIES}:66:9: IDX001 " in result.stdout
+    assert f"{QUERIES}:{due_line}:" not in result.stdout
+    assert f"{QUERIES}:{email_line}:" not in result.stdout
+    rules_line, rules_col = _at("rules_due_for_evaluation")
+    assert f"{QUERIES}:{rules_line}:{rules_col}: IDX001 " in result.stdout
 
     (root / "pyproject.toml").write_text(
         '[tool.idxadvisor]\nsettings = "alerting_project.settings"\n'

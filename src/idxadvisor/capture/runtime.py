@@ -213,6 +213,9 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
         code = frame.f_code
         is_user = user_code.get(code)
         if is_user is None:
+            if len(user_code) > MAX_CACHE:  # code made by exec() in a loop must not pile up
+                user_code.clear()
+                _origins.clear()
             is_user = user_code[code] = _is_user_file(code.co_filename)
         if is_user:
             break
@@ -396,6 +399,7 @@ class _HookingLoader:
         self._loader.exec_module(module)
         try:
             _hook_django(module)
+            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _DjangoSignalsFinder)]
         except Exception as exc:
             _disable(exc)
 

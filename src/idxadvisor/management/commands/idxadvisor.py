@@ -1,7 +1,8 @@
 """``python manage.py idxadvisor analyze|generate|capture …``: the CLI, inside the project.
 
-``analyze`` and ``generate`` run the ``idxadvisor`` command line with the arguments as given;
-``DJANGO_SETTINGS_MODULE`` is already set by ``manage.py``. ``capture`` without a command
+``analyze`` and ``generate`` run the ``idxadvisor`` command line with the arguments as given,
+plus this project's directory and settings module (``manage.py`` set ``DJANGO_SETTINGS_MODULE``)
+unless the arguments name others. ``capture`` without a command
 records the project's test suite: ``manage.py idxadvisor capture`` is
 ``idxadvisor capture -- python manage.py test``.
 """
@@ -48,6 +49,8 @@ class Command(BaseCommand):
         """Exit status of ``idxadvisor SUBCOMMAND ARGUMENTS``."""
         from idxadvisor.cli import main
 
+        if subcommand in ("analyze", "generate"):
+            arguments = _with_this_project(main, subcommand, arguments, manage_py)
         if subcommand == "capture" and "--" not in arguments:
             options = [a for a in arguments if a not in ("-h", "--help")]
             if len(options) != len(arguments):
@@ -70,3 +73,24 @@ class Command(BaseCommand):
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return result if isinstance(result, int) else 0
+
+
+def _with_this_project(group: click.Group, subcommand: str, arguments: list[str],
+                       manage_py: str) -> list[str]:
+    """Point the command at this project and these settings unless the user chose others."""
+    command = group.commands.get(subcommand)
+    if command is None:
+        return arguments
+    try:
+        ctx = command.make_context(subcommand, list(arguments), resilient_parsing=True)
+    except click.ClickException:
+        return arguments  # let the real run report the mistake
+    params = ctx.params
+    extra: list[str] = []
+    if "settings" in params and not params["settings"] and os.environ.get(
+        "DJANGO_SETTINGS_MODULE"
+    ):
+        extra += ["--settings", os.environ["DJANGO_SETTINGS_MODULE"]]
+    if "project_dir" in params and params["project_dir"] is None:
+        extra.append(os.path.dirname(os.path.abspath(manage_py)))
+    return [*arguments, *extra]
