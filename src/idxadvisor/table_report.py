@@ -75,12 +75,17 @@ def render(analysis: Analysis, console: Console) -> None:
 def _summary(analysis: Analysis) -> str:
     advice = analysis.advice
     analysed = len({p.query_id for p in analysis.patterns})
+    served = len({s.query_id for s in advice.served})
     return (
-        f"{analysis.statements} statements, {len(analysis.workload.queries)} distinct, "
+        f"{_n(analysis.statements, 'statement')}, {len(analysis.workload.queries)} distinct, "
         f"{analysed} analysed, {len(analysis.skipped)} skipped — "
-        f"{len(advice.recommendations)} index(es) proposed, {len(advice.served)} "
-        "quer(y/ies) already served"
+        f"{_n(len(advice.recommendations), 'index', 'indexes')} proposed, "
+        f"{_n(served, 'query', 'queries')} already served"
     )
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def _recommendation(rec: Recommendation, queries: dict[str, Query], analysis: Analysis) -> Group:

@@ -82,7 +82,7 @@ def _kind(p: Predicate, column) -> str:
     if p.op in (Op.IS_NULL, Op.NOT_NULL):
         return f"the nullness of {p.column}"
     if column is not None and column.db_type == "boolean":
-        return f"the boolean {p.column}"
+        return "a boolean column"
     if p.op is Op.IN:
         return f"a list of values of {p.column}"
     return f"{p.column}, a column with a few fixed choices"
