@@ -20,22 +20,17 @@ Stdlib only, and importable on older Pythons (3.8+): it runs in the user's inter
 
 from __future__ import annotations
 
+# Only cheap built-in modules at import time: this module loads in *every* Python process the
+# captured command starts, Django or not. json, re, signal, fcntl… load when first needed.
 import atexit
-import contextlib
-import json
 import os
-import re
-import signal
 import sys
-import threading
 import time
-import uuid
-from typing import Any
 
-try:  # POSIX: processes running in parallel append whole records under an exclusive lock
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: O_APPEND writes of one buffer each
-    fcntl = None  # type: ignore[assignment]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from typing import Any
 
 FORMAT = "idxadvisor-capture"
 VERSION = 1
@@ -47,8 +42,10 @@ MAX_CACHE = 50_000  # per-SQL-string caches are cleared beyond this size
 MAX_CONSTANT_LENGTH = 100
 
 # Statements worth analysing. Transaction control, SET, SAVEPOINT and DDL are counted, not kept.
-_DML = re.compile(r"\s*\(*\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|VALUES)\b", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s|%s")
+_DML_PATTERN = r"\s*\(*\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|VALUES)\b"
+_PLACEHOLDER_PATTERN = r"%%|%\((\w+)\)s|%s"
+_dml: re.Pattern[str] | None = None
+_placeholder: re.Pattern[str] | None = None
 _COMPREHENSION = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>")
 
 # Integers are left out on purpose: an id passed as a variable too often equals some small integer
@@ -91,7 +88,7 @@ def start(output: str) -> None:
         return
     _output = os.path.abspath(output)
     _cwd = os.getcwd()
-    _token = uuid.uuid4().hex[:16]
+    _token = _new_token()
     try:
         _flush_interval = float(os.environ.get(ENV_FLUSH_SECONDS, DEFAULT_FLUSH_SECONDS))
     except ValueError:
@@ -149,8 +146,13 @@ def numbered_sql(sql: str, style: str | None) -> str:
     ``style`` None means the statement ran without parameters: the driver does no ``%``
     interpolation then, so the text is already what PostgreSQL saw.
     """
+    global _placeholder
     if style is None:
         return sql
+    if _placeholder is None:
+        import re
+
+        _placeholder = re.compile(_PLACEHOLDER_PATTERN)
     names: dict[str, int] = {}
 
     def replace(match: re.Match[str]) -> str:
@@ -162,7 +164,7 @@ def numbered_sql(sql: str, style: str | None) -> str:
             names[name] = len(names) + 1
         return f"${names[name]}"
 
-    return _PLACEHOLDER.sub(replace, sql)
+    return _placeholder.sub(replace, sql)
 
 
 def sql_literal(value: object) -> str | None:
@@ -202,7 +204,7 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
     if is_dml is None:
         if len(_is_dml) > MAX_CACHE:
             _is_dml.clear()
-        is_dml = _is_dml[sql] = _DML.match(sql) is not None
+        is_dml = _is_dml[sql] = _dml_pattern().match(sql) is not None
     if not is_dml:
         _ignored += 1
         return
@@ -247,6 +249,20 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
                 break
     if now >= _next_flush:
         _timed_flush(now)
+
+
+def _dml_pattern() -> re.Pattern[str]:
+    global _dml
+    if _dml is None:
+        import re
+
+        _dml = re.compile(_DML_PATTERN, re.IGNORECASE)
+    return _dml
+
+
+def _new_token() -> str:
+    """Names a process in the file; pids get reused, so a random one."""
+    return os.urandom(8).hex()
 
 
 def _timed_flush(now: float) -> None:
@@ -434,6 +450,9 @@ def _wrap(connection: Any) -> None:
 
 def _install_sigterm_flush() -> None:
     """On SIGTERM (``Pool.terminate()``, CI timeouts) flush, then die by SIGTERM as before."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         return
     try:
@@ -445,6 +464,8 @@ def _install_sigterm_flush() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
     flush()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
@@ -460,7 +481,7 @@ def _after_fork_in_child() -> None:
     if not _active:
         return
     _entries.clear()
-    _token = uuid.uuid4().hex[:16]
+    _token = _new_token()
     _header_written = False
     _ignored = 0
     _flushing = False
@@ -518,6 +539,10 @@ def file_header() -> dict[str, Any]:
 def _append(path: str, data: bytes) -> None:
     """Append whole lines: O_APPEND plus an exclusive flock, one open per flush (a forked child
     must not share the parent's open file description, or the lock would not exclude it)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: O_APPEND writes of one buffer each
+        fcntl = None  # type: ignore[assignment]
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         if fcntl is not None:
@@ -533,6 +558,8 @@ def _append(path: str, data: bytes) -> None:
 
 
 def _json(record: dict[str, Any]) -> str:
+    import json
+
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -547,5 +574,7 @@ def _warn(message: str) -> None:
     if _warned:
         return
     _warned = True
-    with contextlib.suppress(Exception):  # a closed stderr must not break the command
+    try:  # noqa: SIM105 - contextlib costs an import in every process; stderr may be closed
         sys.stderr.write(f"idxadvisor capture: warning: {message}\n")
+    except Exception:
+        pass
