@@ -311,6 +311,7 @@ def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
     if data_scale is not None:
         scale = Scale(data_scale, scale.runs, scale.shapes, scale.sqlglotc, scale.collect_repeats)
     started = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     name = f"idxadvisor_bench_{uuid.uuid4().hex[:10]}"
     url = database_url(server, name)
     with psycopg.connect(server, autocommit=True) as admin:
@@ -371,9 +372,12 @@ def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
     results = {
         "version": 1,
         "scale": scale_name,
-        "command": f"python -m benchmarks.run --scale {scale_name}",
+        "command": f"python -m benchmarks.run --scale {scale_name}"
+                   + (f" --data-scale {data_scale}" if data_scale is not None else ""),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "postgresql": server_version,
+                    # other work on the machine moves the timings: the 1-minute load average
+                    "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
                     "cpus": os.cpu_count(), "platform": platform.platform()},
         "data": {"scale": scale.data_scale, "rows": rows,
                  "datagen_seconds": round(datagen_seconds, 2)},
