@@ -259,3 +259,62 @@ def test_every_recommendation_turns_its_queries_into_index_scans(report, loaded_
                 f"{function}: {rec['name']} not used after it was built; plan {nodes}")
             assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == rec["table"]
                            for n in nodes), f"{function}: still a seq scan on {rec['table']}"
+
+
+def test_output_file_is_written_atomically_and_never_over_a_file_of_the_user(tmp_path):
+    report_file = tmp_path / "report.json"
+    first = run_cli("analyze", str(EXAMPLE), "--format", "json", "-o", str(report_file))
+    assert first.returncode == 0, first.stderr
+    assert json.loads(report_file.read_text())["version"] == 1
+    # A report of ours may be replaced by the next run ...
+    again = run_cli("analyze", str(EXAMPLE), "--format", "json", "-o", str(report_file))
+    assert again.returncode == 0, again.stderr
+    # ... a file of the user's may not.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    refused = run_cli("analyze", str(EXAMPLE), "-o", str(notes))
+    assert refused.returncode == 2
+    assert "refusing to overwrite" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert notes.read_text() == "my notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "report.json"]
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "manage.py").write_text(
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "nowhere.settings")\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cases = [
+        (("analyze", str(tmp_path)), "nowhere.settings"),
+        (("analyze", str(tmp_path / "missing")), "no Django project"),
+        (("analyze", "--workload", str(tmp_path / "none.sql")), "none.sql"),
+        (("analyze", "--workload", str(tmp_path / "none.sql"), "--settings", "x.y"), "x.y"),
+    ]
+    for args, expected in cases:
+        result = run_cli(*args, cwd=elsewhere)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, (
+            args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_sql_only_workload_needs_no_project(tmp_path):
+    sql = tmp_path / "slow.sql"
+    sql.write_text(
+        "SELECT * FROM orders WHERE customer_id = %s AND status IN ('new', 'paid') "
+        "ORDER BY created_at DESC LIMIT 20;\n"
+        "SELEC oops;\n"
+        "SELECT * FROM orders WHERE customer_id = $1 AND status = 'new';\n"
+    )
+    result = run_cli("analyze", "--workload", str(sql), "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # One index for both: the second query's status = 'new' implies the first's IN list.
+    [rec] = report["recommendations"]
+    assert rec["fields"] == ["customer_id", "-created_at"]
+    assert rec["condition"] == "status IN ('new', 'paid')"
+    assert len(rec["serves"]) == 2
+    assert rec["table"] == "orders" and rec["model"] is None
+    assert rec["django"].startswith('models.Index(fields=["customer_id", "-created_at"]')
+    assert rec["sql"].startswith('CREATE INDEX CONCURRENTLY "orders_custome_')
+    assert len(report["skipped"]) == 1 and report["skipped"][0]["origin"].endswith("slow.sql:2")

@@ -168,7 +168,7 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
     with a comment `# idxadvisor: ignore[IDX001]`.
     """
     from idxadvisor.checks import CHECKS, CheckRequest, check
-    from idxadvisor.checks.output import render
+    from idxadvisor.checks.output import is_check_report, render
 
     if list_checks:
         for code, c in sorted(CHECKS.items()):
@@ -184,7 +184,7 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
                                 workload_files=workload_files, ignore=ignore))
     report = render(result.findings, output_format, result.skipped)
     if output_file is not None:
-        _write_report(output_file, report + "\n")
+        write_atomic(output_file, report + "\n", ours=is_check_report)
     elif report:
         click.echo(report)
     if result.skipped:
@@ -199,22 +199,6 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
         if output_format == "text":
             click.echo(f"idxadvisor: {len(result.findings)} problem(s) found", err=True)
         sys.exit(1)
-
-
-def _write_report(path: Path, text: str) -> None:
-    """Write atomically: a temp file beside the target, then rename over it."""
-    import os
-    import tempfile
-
-    path = path.resolve()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @main.command(

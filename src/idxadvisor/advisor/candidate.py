@@ -73,7 +73,7 @@ class Recommendation:
     candidate: IndexCandidate
     name: str  # ≤ 30 characters, stable across runs
     sql: str  # complete CREATE INDEX CONCURRENTLY statement
-    django: str  # models.Index(...) source, or "" when no model owns the table
+    django: str  # models.Index(...) source, or "" when Django cannot express it
     app_label: str | None = None
     model: str | None = None  # class name
     fields: tuple[str, ...] = ()  # Django style, "-" prefix for DESC; empty for expressions

@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.advisor.covering import MAX_INCLUDE
+from idxadvisor.advisor.serving import conjuncts, implied
 
 
 def merge(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
@@ -63,9 +64,10 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
         small.elements
     ) > len(big.elements):
         return None
-    # A full index on the same keys serves a partial one's queries, the WHERE then applied as
-    # a filter after the seek; two indexes on the same keys would cost every write twice.
-    if small.condition_sql != big.condition_sql and big.condition:
+    # An index serves a narrower partial one's queries (a full index, or one whose WHERE the
+    # other's implies), the rest of the WHERE then applied as a filter after the seek; two
+    # indexes on the same keys would cost every write twice.
+    if not all(implied(c, small.condition) for c in conjuncts(big.condition_sql)):
         return None
     include = tuple(dict.fromkeys((*big.include, *small.include)))
     include = tuple(c for c in include if c not in big.keys)
@@ -90,7 +92,7 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
     reasons = big.reasons
     if small.elements != big.elements:
         reasons = (*reasons, f"Also serves {', '.join(small.serves)}: its keys lead this index.")
-    if small.condition and not big.condition:
+    if small.condition_sql != big.condition_sql:
         reasons = (*reasons, f"{small.condition_sql} is then checked on the rows the seek "
                              f"finds, rather than by a second, partial index on the same keys.")
     if include != big.include:

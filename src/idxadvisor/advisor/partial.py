@@ -66,8 +66,9 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
                 keys.append(p)
                 reasons.append(f"{p.sql} holds {share} of rows (pg_stats): kept as a key column.")
             continue
+        # With no schema (SQL alone), a literal in the query is most likely a code or a flag.
         low_cardinality = p.op in (Op.IN, Op.IS_NULL, Op.NOT_NULL) or (
-            column is not None and column.choices
+            column.choices if column is not None else table is None
         )
         if low_cardinality:
             condition.append(p)

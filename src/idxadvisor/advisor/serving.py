@@ -18,7 +18,12 @@ Score(seek=1, filtered=0, ordered=False)
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
 
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.schema import ExistingIndex, IndexElement, expression_key
@@ -62,9 +67,6 @@ def conjuncts(condition: str | None) -> tuple[str, ...]:
     """The AND-ed parts of a predicate, each in canonical form."""
     if not condition:
         return ()
-    import sqlglot
-    from sqlglot import exp
-
     tree = sqlglot.parse_one(condition, read="postgres")
     parts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
     return tuple(sorted(expression_key(p.sql(dialect="postgres")) for p in parts))
@@ -82,8 +84,7 @@ def score(index: IndexShape, pattern: AccessPattern) -> Score:
     """How much of ``pattern`` a scan of ``index`` can use (zero when it cannot be used)."""
     if index.method not in ("btree", "brin") or not index.elements:
         return Score()
-    query_conjuncts = {expression_key(p.sql) for p in pattern.predicates}
-    if any(c not in query_conjuncts and not _implied(c, pattern) for c in index.condition):
+    if not all(implied(c, pattern.predicates) for c in index.condition):
         return Score()  # the partial predicate is not implied: PostgreSQL cannot use it
     filtered = len(index.condition)
     keys = [element_key(e) for e in index.elements]
@@ -135,22 +136,26 @@ def _delivers_order(elements: tuple[IndexElement, ...], order: list[OrderKey]) -
     return len(flips) == 1  # a B-tree reads forwards or backwards, not both ways at once
 
 
-def _implied(conjunct: str, pattern: AccessPattern) -> bool:
-    """Cheap implication: ``col IN ('a', 'b')`` implied by ``col = 'a'`` or a narrower IN."""
-    import sqlglot
-    from sqlglot import exp
+def implied(conjunct: str, predicates: Sequence[Predicate]) -> bool:
+    """Whether AND-ed ``predicates`` imply one canonical ``conjunct`` (cheaply: the same
+    condition, or ``col IN ('a', 'b')`` implied by ``col = 'a'`` or a narrower IN).
 
+    >>> from idxadvisor.patterns import Op, Predicate
+    >>> implied("status IN ('a', 'b')", [Predicate("status", Op.EQ, "status = 'a'",
+    ...                                            constants=("'a'",))])
+    True
+    """
+    if any(expression_key(p.sql) == conjunct for p in predicates):
+        return True
     try:
         cond = sqlglot.parse_one(conjunct, read="postgres")
-    except Exception:
+    except (ParseError, TokenError):
         return False
-    if not isinstance(cond, exp.In):
+    if not isinstance(cond, exp.In) or not isinstance(cond.this, exp.Column):
         return False
-    col = cond.this.name if isinstance(cond.this, exp.Column) else None
     allowed = {v.sql(dialect="postgres") for v in cond.expressions}
-    for p in pattern.predicates:
-        if p.column == col and p.op in (Op.EQ, Op.IN) and p.constants and (
-            set(p.constants) <= allowed
-        ):
-            return True
-    return False
+    return any(
+        p.column == cond.this.name and p.op in (Op.EQ, Op.IN) and p.constants
+        and set(p.constants) <= allowed
+        for p in predicates
+    )

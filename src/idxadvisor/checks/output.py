@@ -19,6 +19,7 @@ filters on t(a)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from idxadvisor import __version__
@@ -158,3 +159,22 @@ def _one_paragraph(docs: str) -> str:
     """The docs without their title line, joined into one paragraph."""
     lines = docs.splitlines()[1:] if "\n" in docs else [docs]
     return " ".join(line.strip() for line in lines if line.strip())
+
+
+_TEXT_LINE = re.compile(r"^\S+:\d+:\d+: IDX\d{3} |^::error file=")
+
+
+def is_check_report(text: str) -> bool:
+    """Whether a file holds a report of ours (any format), so ``--output`` may replace it."""
+    if not text.strip():
+        return True
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return all(_TEXT_LINE.match(line) for line in text.splitlines() if line.strip())
+    if not isinstance(data, dict):
+        return False
+    if "findings" in data and data.get("version") == 1:
+        return True
+    runs = data.get("runs") or [{}]
+    return runs[0].get("tool", {}).get("driver", {}).get("name") == "idxadvisor"
