@@ -286,11 +286,21 @@ def from_models(
             continue
         label = f"{meta.app_label}.{meta.object_name}"
         tables[meta.db_table] = _table_of(model, connection)
-        with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-            editor.create_model(model)
-        for statement in editor.collected_sql:
+        for statement in _create_model_ddl(model, connection):
             indexes.extend(_indexes_in_ddl(statement, meta.db_table, label))
     return Schema(tables, tuple(indexes))
+
+
+def _create_model_ddl(model: type, connection) -> list[str]:
+    """The statements ``create_model`` would run, deferred ones (indexes, FKs) included.
+
+    The editor is driven without its ``with`` block: on exit Django 4.2 runs the deferred SQL
+    through ``execute(sql, params=())``, which quotes through a live connection.
+    """
+    editor = connection.schema_editor(collect_sql=True, atomic=False)
+    editor.deferred_sql = []
+    editor.create_model(model)
+    return [*editor.collected_sql, *(str(sql) for sql in editor.deferred_sql)]
 
 
 def _table_of(model: type, connection) -> Table:
