@@ -71,6 +71,7 @@ def test_what_if_costs_are_reported_and_every_kept_index_lowers_them(live_report
         for qid in rec["serves"]:
             q = queries[qid]
             assert q["cost_after"] < q["cost_before"], q
+            assert q["index_used"] in {r["name"] for r in recs}, q
 
 
 def test_brin_for_the_append_only_timestamp_under_a_range_filter(live_report):

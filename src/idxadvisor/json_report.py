@@ -10,7 +10,8 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
                   "recommendations": int},
       "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..], "tables" [..],
                    "source", "calls", "total_time_ms", "served_by" (existing index or null),
-                   "recommended" [names], "cost_before", "cost_after" (null without HypoPG)}],
+                   "recommended" [names], "cost_before", "cost_after", "index_used" (the
+                   index the planner picks with the recommendations; null without HypoPG)}],
       "recommendations": [{"app_label", "model", "table", "name",
                    "fields" (Django style, "-" for DESC), "expressions",
                    "condition" (SQL or null), "include", "method", "unique",
@@ -68,6 +69,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             "recommended": recommended.get(q.id, []),
             "cost_before": cost.cost_before if cost else None,
             "cost_after": cost.cost_after if cost else None,
+            "index_used": cost.index_used if cost else None,
         })
     return {
         "version": SCHEMA_VERSION,

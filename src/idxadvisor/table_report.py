@@ -104,6 +104,8 @@ def _recommendation(rec: Recommendation, queries: dict[str, Query], analysis: An
             line += f" — {q.calls} call(s), {q.total_time_ms:.1f} ms"
         if cost is not None:
             line += f" — cost {cost.cost_before:,.0f} → {cost.cost_after:,.0f}"
+            if cost.index_used and cost.index_used != rec.name:
+                line += f" (planner picks {cost.index_used})"
             if not cost.reliable:
                 line += f" ({cost.note})"
         served.append(line)
