@@ -343,5 +343,5 @@ def verify_command(project_dir, settings, workload_files, no_static, allow_write
     from idxadvisor.pipeline import database_url
 
     report = verify(database_url(request), [(r.name, r.sql) for r in recs], queries,
-                    keep=keep, runs=runs)
+                    keep=keep, runs=runs, extensions=[e for r in recs for e in r.extensions])
     click.echo(report.render())

@@ -211,6 +211,14 @@ def plan_migrations(
             generated.add(rec.name)
             continue
         w = app_work(rec.app_label)
+        if "pg_trgm" in rec.extensions and not any(
+            type(op).__name__ == "TrigramExtension" for op in w.operations
+        ):
+            from django.contrib.postgres.operations import TrigramExtension
+
+            # CREATE EXTENSION IF NOT EXISTS pg_trgm, before the first index that needs it.
+            w.operations.insert(0, TrigramExtension())
+            w.comments.insert(0, ["pg_trgm provides gin_trgm_ops for the trigram indexes."])
         for op, comment in outcome:
             w.operations.append(op)
             w.comments.append(comment)

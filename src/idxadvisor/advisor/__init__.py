@@ -31,12 +31,16 @@ from idxadvisor.advisor.merge import merge
 from idxadvisor.advisor.redundant import redundant
 from idxadvisor.advisor.render import recommend
 from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score
+from idxadvisor.advisor.trigram import trigram
 from idxadvisor.patterns import AccessPattern
 from idxadvisor.schema import ExistingIndex, Schema, Table
 from idxadvisor.stats import is_small_table, selectivity
 
 PatternRule = Callable[[IndexCandidate, AccessPattern, Table | None], IndexCandidate]
 PATTERN_RULES: tuple[PatternRule, ...] = (covering, brin)
+# Rules that propose an index of another kind beside the B-tree design.
+ExtraRule = Callable[[AccessPattern, Table | None], IndexCandidate | None]
+EXTRA_RULES: tuple[ExtraRule, ...] = (trigram,)
 
 
 def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
@@ -46,6 +50,18 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
     rejected: list[Rejected] = []
     for pattern in patterns:
         table = schema.tables.get(pattern.table)
+        for rule in EXTRA_RULES:
+            extra = rule(pattern, table)
+            if extra is None:
+                continue
+            existing = _same_as_existing(extra, schema.indexes_on(pattern.table))
+            if existing is not None:
+                served.append(Served(pattern.query_id, pattern.table, existing.name))
+            elif table is not None and is_small_table(table):
+                rejected.append(Rejected(extra, f"{table.name} is too small for an index to "
+                                                "matter"))
+            else:
+                candidates.append(extra)
         candidate = design(pattern, table)
         if candidate is None:
             continue
@@ -141,9 +157,9 @@ def best_existing(
 def _same_as_existing(
     candidate: IndexCandidate, indexes: Sequence[ExistingIndex]
 ) -> ExistingIndex | None:
-    wanted = shape(candidate)
+    wanted = shape(candidate).signature()
     for index in indexes:
-        if index.valid and IndexShape.of_existing(index) == wanted and (
+        if index.valid and IndexShape.of_existing(index).signature() == wanted and (
             set(candidate.include) <= set(index.include)
         ):
             return index
@@ -154,6 +170,9 @@ def cost_note(candidate: IndexCandidate, table: Table | None) -> str:
     """What the index costs, in words; with table statistics, an estimated size."""
     if candidate.method == "brin":
         return "A few pages whatever the table size; negligible cost on writes."
+    if candidate.method == "gin":
+        return ("A GIN index is large (several entries per row) and slows writes more than a "
+                "B-tree; needs the pg_trgm extension (the generated migration creates it).")
     name = table.name if table else candidate.table
     text = f"Every INSERT into {name}, and UPDATEs of its key columns, also write this index."
     if candidate.condition:

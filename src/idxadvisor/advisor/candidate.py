@@ -95,6 +95,13 @@ class Recommendation:
     def reason(self) -> str:
         return " ".join(self.candidate.reasons)
 
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """PostgreSQL extensions the index needs (``CREATE EXTENSION`` before ``sql``)."""
+        if any((e.opclass or "").startswith("gin_trgm") for e in self.candidate.elements):
+            return ("pg_trgm",)
+        return ()
+
 
 @dataclass(frozen=True, slots=True)
 class Redundancy:

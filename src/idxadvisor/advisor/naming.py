@@ -29,7 +29,9 @@ def index_name(candidate: IndexCandidate) -> str:
     first = candidate.elements[0]
     column = first.column or re.sub(r"\W+", "_", first.key.lower()).strip("_") or "expr"
     keys = [("-" if e.descending else "") + e.key for e in candidate.elements]
-    suffix = "brin" if candidate.method == "brin" else ("uniq" if candidate.unique else "idx")
+    suffix = {"brin": "brin", "gin": "gin"}.get(
+        candidate.method, "uniq" if candidate.unique else "idx"
+    )
     digest = names_digest(
         table, *keys, candidate.condition_sql or "", *candidate.include, candidate.method,
         length=6,

@@ -110,11 +110,17 @@ def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> Dj
                 imports.append(f"from django.db.models.functions import {fn}")
             else:
                 imports.append("from django.db.models import F")
+            if e.opclass:
+                expr = f'OpClass({expr}, name="{e.opclass}")'
+                imports.append("from django.contrib.postgres.indexes import OpClass")
             args.append(expr)
             expressions.append(e.key)
     else:
         fields = [("-" if e.descending else "") + field(e.column or "") for e in candidate.elements]
         args.append("fields=[" + ", ".join(f'"{f}"' for f in fields) + "]")
+        if any(e.opclass for e in candidate.elements):
+            args.append("opclasses=[" + ", ".join(
+                f'"{e.opclass or ""}"' for e in candidate.elements) + "]")
     args.append(f'name="{name}"')
     if candidate.condition:
         q = _q_source(candidate.condition, field)
@@ -133,6 +139,9 @@ def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> Dj
     elif candidate.method == "brin":
         cls = "BrinIndex"
         imports.append("from django.contrib.postgres.indexes import BrinIndex")
+    elif candidate.method == "gin":
+        cls = "GinIndex"
+        imports.append("from django.contrib.postgres.indexes import GinIndex")
     elif candidate.method == "btree":
         cls = "models.Index"
     else:
@@ -199,13 +208,13 @@ def django_index(rec: Recommendation):
 
 
 def _evaluate(source: str):
-    from django.contrib.postgres.indexes import BrinIndex
+    from django.contrib.postgres.indexes import BrinIndex, GinIndex, OpClass
     from django.db import models
     from django.db.models import F, Q
     from django.db.models.functions import Lower, Upper
 
     namespace = {"models": models, "Q": Q, "F": F, "Upper": Upper, "Lower": Lower,
-                 "BrinIndex": BrinIndex}
+                 "BrinIndex": BrinIndex, "GinIndex": GinIndex, "OpClass": OpClass}
     # The source is generated above from literals only; evaluating it keeps one truth.
     return eval(source, namespace)
 

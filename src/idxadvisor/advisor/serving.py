@@ -44,6 +44,11 @@ class IndexShape:
     def of_existing(cls, index: ExistingIndex) -> IndexShape:
         return cls(index.elements, conjuncts(index.condition), index.method)
 
+    def signature(self) -> tuple:
+        """What makes two indexes the same index, however each was described."""
+        keys = tuple((element_key(e), e.descending, e.opclass) for e in self.elements)
+        return keys, self.condition, self.method
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Score:

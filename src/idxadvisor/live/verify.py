@@ -74,6 +74,7 @@ class VerifyReport:
     kept: bool
     failed: tuple[tuple[str, str], ...] = ()  # (index, reason) for builds that failed
     notes: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()  # created by this run
 
     def render(self) -> str:
         """A plain-text table of real timings, before and after."""
@@ -100,6 +101,8 @@ class VerifyReport:
             tail.append(("kept: " if self.kept else "built and dropped again: ")
                         + ", ".join(self.built))
         tail += [f"failed: {name}: {why}" for name, why in self.failed]
+        tail += [f"created extension {e}" + ("" if self.kept else ", dropped again")
+                 for e in self.extensions]
         tail += list(self.notes)
         return "\n".join(lines + tail)
 
@@ -129,11 +132,12 @@ def concurrent(create_sql: str) -> str:
 
 
 def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Sequence[Query],
-           *, keep: bool = False, runs: int = 3,
+           *, keep: bool = False, runs: int = 3, extensions: Sequence[str] = (),
            statement_timeout_ms: int = 60_000) -> VerifyReport:
     """Build, measure before/after, drop (unless ``keep``). The database ends as it started even
     when something fails: indexes this run created are dropped in a ``finally``, including the
-    INVALID leftover of a failed concurrent build."""
+    INVALID leftover of a failed concurrent build, and so are the ``extensions`` (``pg_trgm``
+    for a trigram index) it had to create."""
     plans = [(name, concurrent(stmt)) for name, stmt in recommendations_sql]
     for name, stmt in plans:
         if index_name(stmt) != name:
@@ -144,10 +148,16 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
     except psycopg.Error as exc:
         raise connect_error(url, exc) from None
     built: list[str] = []
+    created: list[str] = []  # extensions this run created
     failed: list[tuple[str, str]] = []
     notes: list[str] = []
     try:
         conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+        installed = {r[0] for r in conn.execute("SELECT extname FROM pg_extension").fetchall()}
+        for extension in dict.fromkeys(extensions):
+            if extension not in installed:
+                conn.execute(sql.SQL("CREATE EXTENSION {}").format(sql.Identifier(extension)))
+                created.append(extension)
         existing = {r[0] for r in conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = ANY(current_schemas(false))"
         ).fetchall()}
@@ -181,13 +191,16 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
         if not keep:
             for name in built:
                 _drop(conn, name)
+            for extension in reversed(created):
+                conn.execute(sql.SQL("DROP EXTENSION IF EXISTS {}").format(
+                    sql.Identifier(extension)))
         conn.close()
     timings = tuple(
         QueryTiming(p.query.id, p.query.sql, p.executable, b[0], a[0], p.described,
                     "; ".join(dict.fromkeys(x for x in (p.note, b[1], a[1]) if x)))
         for p, b, a in zip(prepared, before, after, strict=True)
     )
-    return VerifyReport(timings, tuple(built), keep, tuple(failed), tuple(notes))
+    return VerifyReport(timings, tuple(built), keep, tuple(failed), tuple(notes), tuple(created))
 
 
 @dataclass(frozen=True, slots=True)
