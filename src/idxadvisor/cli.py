@@ -104,6 +104,8 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
     database, compiles them to SQL through Django, reads their WHERE / JOIN /
     ORDER BY / LIMIT and compares them with the indexes the models declare.
     Each proposal names the queries it serves (path:line), why, and its cost.
+    With a database (read-only) it adds the live catalog, pg_stats and HypoPG
+    what-if costs.
 
     \b
     Examples:
@@ -111,6 +113,7 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
       idxadvisor analyze . --format json -o report.json
       idxadvisor analyze --workload slow.sql            # SQL only, no project
       idxadvisor analyze . --workload idxadvisor-workload.jsonl
+      idxadvisor analyze . --database-url postgresql://app@db/app   # read-only
 
     Exit status: 0 when it ran (1 with --fail-on-recommendations and a proposal),
     2 on bad input.

@@ -17,6 +17,7 @@ as literals (they decide partial indexes), values only known at run time as ``$1
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -97,6 +98,7 @@ class Workload:
 _WS = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=8192)  # captured workloads repeat the same text many times
 def fingerprint(sql: str) -> str:
     """The shape of a statement: parsed and re-printed, placeholder lists collapsed.
 
