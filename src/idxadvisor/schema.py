@@ -377,11 +377,14 @@ def _indexes_in_ddl(statement: str, table: str, model: str) -> list[ExistingInde
                 )
     elif isinstance(tree, exp.Alter):
         for action in tree.args.get("actions") or []:
-            node = action.this if isinstance(action, exp.AddConstraint) else action
-            if isinstance(node, exp.Constraint):
-                ix = _constraint_index(table, node, "unique_together", model)
-                if ix:
-                    found.append(ix)
+            nodes = [action]
+            if isinstance(action, exp.AddConstraint):
+                nodes = [action.this, *action.expressions]
+            for node in nodes:
+                if isinstance(node, exp.Constraint):
+                    ix = _constraint_index(table, node, "unique_together", model)
+                    if ix:
+                        found.append(ix)
     return found
 
 
