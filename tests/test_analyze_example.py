@@ -326,3 +326,14 @@ def test_sql_only_workload_needs_no_project(tmp_path):
     assert rec["django"].startswith('models.Index(fields=["customer_id", "-created_at"]')
     assert rec["sql"].startswith('CREATE INDEX CONCURRENTLY "orders_custome_')
     assert len(report["skipped"]) == 1 and report["skipped"][0]["origin"].endswith("slow.sql:2")
+
+
+def test_fail_on_recommendations_exits_1_only_when_something_is_proposed(tmp_path):
+    proposing = run_cli("analyze", str(EXAMPLE), "--format", "json", "--fail-on-recommendations")
+    assert proposing.returncode == 1 and json.loads(proposing.stdout)["recommendations"]
+    sql = tmp_path / "served.sql"
+    sql.write_text("SELECT * FROM monitoring_userprofile WHERE id = %s;\n")
+    served = run_cli("analyze", str(EXAMPLE), "--no-static", "--workload", str(sql),
+                     "--fail-on-recommendations")
+    assert served.returncode == 0, served.stderr
+    assert "No new index proposed" in served.stdout
