@@ -13,7 +13,7 @@ workloads) get SQL rendered here.
 ...               constants=("'pending'", "'failed'")),))
 >>> print(create_index_sql(c, "t_idx"))
 CREATE INDEX CONCURRENTLY "t_idx" ON "t" ("next_retry_at") WHERE "status" IN ('pending', 'failed');
->>> print(django_source(c, "t_idx", None))
+>>> print(django_form(c, "t_idx", None).source)
 models.Index(fields=["next_retry_at"], name="t_idx", condition=Q(status__in=["pending", "failed"]))
 """
 
@@ -86,11 +86,6 @@ def _quoted(sql: str) -> str:
 
 def _quote_table(table: str) -> str:
     return ".".join(f'"{part}"' for part in table.split("."))
-
-
-def django_source(candidate: IndexCandidate, name: str, table: Table | None) -> str:
-    form = django_form(candidate, name, table)
-    return form.source if form else ""
 
 
 def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> DjangoForm | None:
