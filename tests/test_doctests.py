@@ -1,0 +1,38 @@
+"""The examples in the docstrings are documentation: they must stay true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "idxadvisor.workload",
+    "idxadvisor.patterns",
+    "idxadvisor.schema",
+    "idxadvisor.stats",
+    "idxadvisor.project",
+    "idxadvisor.advisor.serving",
+    "idxadvisor.advisor.partial",
+    "idxadvisor.advisor.composite",
+    "idxadvisor.advisor.covering",
+    "idxadvisor.advisor.brin",
+    "idxadvisor.advisor.trigram",
+    "idxadvisor.advisor.merge",
+    "idxadvisor.advisor.redundant",
+    "idxadvisor.advisor.naming",
+    "idxadvisor.advisor.render",
+    "idxadvisor.capture.sqlfile",
+    "idxadvisor.capture.workload_file",
+    "idxadvisor.live.connection",
+    "idxadvisor.live.verify",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
