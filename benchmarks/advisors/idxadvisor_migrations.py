@@ -6,13 +6,11 @@ builds the indexes.
     (PosixPath('.../static/alerting'), 'generated migrations')
 
 Static mode reads only the source; live mode adds ``--database-url`` (catalog, statistics,
-HypoPG). When ``generate`` is not available, ``analyze --format json`` is used and its ``sql``
-statements are applied directly; the result row says so.
+HypoPG).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,21 +20,10 @@ from pathlib import Path
 
 from benchmarks.advisors import Advice, did_not_run
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def _idxadvisor(*args: str, cwd: Path, env: dict[str, str],
                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "idxadvisor", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def has_command(command: str, option: str | None = None) -> bool:
-    """Whether this idxadvisor has a subcommand (and an option of it): the CLI still grows."""
-    env = {**os.environ}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    proc = _idxadvisor(command, "--help", cwd=ROOT, env=env, timeout=60)
-    return proc.returncode == 0 and (option is None or option in proc.stdout)
 
 
 def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
@@ -55,38 +42,12 @@ def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
     migrations = copy / "monitoring" / "migrations"
     before = {p.name for p in migrations.glob("*.py")}
 
-    option = "--database-url" if database_url else None
-    if database_url and not (has_command("generate", option) or has_command("analyze", option)):
-        return did_not_run(name, "this idxadvisor's generate/analyze have no --database-url yet")
-    if has_command("generate", option):
-        started = time.perf_counter()
-        proc = _idxadvisor("generate", str(copy), *live, cwd=copy, env=env)
-        seconds = time.perf_counter() - started
-        if proc.returncode != 0:
-            return did_not_run(name, f"idxadvisor generate failed: {proc.stderr or proc.stdout}")
-        written = sorted({p.name for p in migrations.glob("*.py")} - before)
-        return Advice(advisor=name, migrate_project=copy, advise_seconds=seconds,
-                      applied_via="generated migrations",
-                      details={"migrations": written, "output": proc.stdout[-2000:]})
-
-    if not has_command("analyze", option):
-        return did_not_run(name, "this idxadvisor has neither `generate` nor `analyze` yet")
     started = time.perf_counter()
-    proc = _idxadvisor("analyze", str(copy), "--format", "json", *live, cwd=copy, env=env)
+    proc = _idxadvisor("generate", str(copy), *live, cwd=copy, env=env)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
-        return did_not_run(name, f"idxadvisor analyze failed: {proc.stderr or proc.stdout}")
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        return did_not_run(name, f"analyze --format json printed no JSON: {exc}")
-    recommendations = report.get("recommendations") or []
-    return Advice(
-        advisor=name,
-        statements=tuple(r["sql"] for r in recommendations if r.get("sql")),
-        advise_seconds=seconds,
-        applied_via="SQL (generate unavailable)",
-        details={"recommendations": [
-            {k: r.get(k) for k in ("name", "table", "sql")} for r in recommendations
-        ]},
-    )
+        return did_not_run(name, f"idxadvisor generate failed: {proc.stderr or proc.stdout}")
+    written = sorted({p.name for p in migrations.glob("*.py")} - before)
+    return Advice(advisor=name, migrate_project=copy, advise_seconds=seconds,
+                  applied_via="generated migrations",
+                  details={"migrations": written, "output": proc.stdout[-2000:]})
