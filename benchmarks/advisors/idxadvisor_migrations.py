@@ -20,6 +20,7 @@ from pathlib import Path
 
 from benchmarks.advisors import Advice, did_not_run
 
+
 def _idxadvisor(*args: str, cwd: Path, env: dict[str, str],
                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "idxadvisor", *args], cwd=cwd, env=env,
