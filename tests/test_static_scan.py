@@ -349,3 +349,55 @@ def test_example_dynamic_search_is_skipped(alerting: dict[str, Any]) -> None:
     assert {"reason": "filter() arguments built at run time (**filters)",
             "path": "monitoring/queries.py", "line": line} in alerting["skipped"]
     assert not [s for s in alerting["statements"] if s["function"] == "search_deliveries"]
+
+
+def test_a_queryset_built_over_several_statements_is_one_query(tmp_path: Path) -> None:
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "shop" / "search.py").write_text(textwrap.dedent(
+        """
+        from shop.models import Order
+
+
+        def orders_of(customer, status=None):
+            qs = Order.objects.filter(customer=customer)
+            if status:
+                qs = qs.filter(status="paid")
+            qs = qs.order_by("-placed_at")
+            return list(qs[:20])
+
+
+        def count_new(customer):
+            pending = Order.objects.filter(status="new")
+            return pending.filter(customer=customer).count()
+
+
+        def unrelated(rows):
+            qs = Order.objects.filter(status="new")
+            qs = [r for r in rows]  # rebound to something else: no longer a queryset
+            return qs.count(1)
+        """
+    ))
+    result = run_scan(root, "shop/search.py")
+    by_function = {}
+    for s in result["statements"]:
+        by_function.setdefault(s["function"], []).append(s)
+    # The building statements are not queries of their own: one query, at the line that runs it.
+    [orders] = by_function["orders_of"]
+    assert orders["line"] == 10 and orders["code"].startswith("qs[:20]")
+    assert _where(orders) == "customer_id = $1 AND status = 'paid'"
+    assert tree(orders["sql"]).args["order"].sql("postgres") == 'ORDER BY "placed_at" DESC'
+    assert tree(orders["sql"]).args["limit"].sql("postgres") == "LIMIT 20"
+    [count] = by_function["count_new"]
+    assert count["line"] == 15 and "COUNT(*)" in count["sql"]
+    assert _where(count) == "status = 'new' AND customer_id = $1"
+    # A name rebound to something else stops being that queryset.
+    [unrelated] = by_function["unrelated"]
+    assert unrelated["line"] == 19
+    assert _where(unrelated) == "status = 'new'"
+
+
+def _where(statement: dict[str, Any]) -> str:
+    from idxadvisor.schema import expression_key
+
+    return expression_key(tree(statement["sql"]).find(exp.Where).this.sql("postgres"))

@@ -6,8 +6,9 @@
 (Origin(path='monitoring/queries.py', line=31, col=9, function='due_webhook_deliveries'),
  'SELECT "monitoring_webhookdeli')
 
-Each file is parsed once with :mod:`ast`; :mod:`idxadvisor.capture.chains` finds the queryset
-chains, :mod:`idxadvisor.capture.orm_rebuild` rebuilds each through the ORM and takes the SQL
+Each file is parsed once with :mod:`ast`; :mod:`idxadvisor.capture.rebinding` joins querysets
+built over several statements, :mod:`idxadvisor.capture.chains` finds the queryset chains,
+:mod:`idxadvisor.capture.orm_rebuild` rebuilds each through the ORM and takes the SQL
 Django would send, :mod:`idxadvisor.capture.sql_render` writes it in the project's convention.
 Whatever cannot be rebuilt comes back as :class:`~idxadvisor.workload.Skipped` with the reason.
 
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from idxadvisor.capture.chains import QuerysetChain, find_chains
 from idxadvisor.capture.orm_rebuild import NotAQuery, Rebuilder, Unresolvable, no_database
+from idxadvisor.capture.rebinding import inline_rebound_querysets
 from idxadvisor.capture.registry import ModelIndex
 from idxadvisor.capture.scope import ModuleScope
 from idxadvisor.capture.sql_render import render
@@ -113,7 +115,9 @@ def _scan_file(
         ]
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         return [], [Skipped(f"cannot parse file: {type(exc).__name__}: {exc}", Origin(display, 0))]
-    chains = find_chains(tree, models.manager_names)
+    inlined = inline_rebound_querysets(tree, models.manager_names)
+    # A value that only built a queryset used further on is not a query of its own.
+    chains = [c for c in find_chains(tree, models.manager_names) if id(c.node) not in inlined]
     if not chains:
         return [], []
     functions, bound = _enclosing_functions(tree)
