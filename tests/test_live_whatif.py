@@ -11,10 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from idxadvisor.advisor.candidate import IndexCandidate
+from idxadvisor.advisor.render import create_index_sql
 from idxadvisor.live.catalog import read_schema
 from idxadvisor.live.connection import ReadOnlyDatabase, connect_readonly
 from idxadvisor.live.selection import select
-from idxadvisor.live.whatif import HYPOPG_MISSING, WhatIf, render_create_index
+from idxadvisor.live.whatif import HYPOPG_MISSING, WhatIf
 from idxadvisor.patterns import Op, Predicate
 from idxadvisor.schema import IndexElement
 from idxadvisor.stats import is_append_only_timestamp
@@ -99,8 +100,8 @@ def test_pitfall_1_partial_predicate_is_folded_before_hypopg(ro: ReadOnlyDatabas
     wi = WhatIf(ro)
     partial = IndexCandidate("hook", (col("next_retry_at"),), condition=(STATUS_IN,))
     assert wi.create_sql(partial) == (
-        "CREATE INDEX ON hook USING btree (next_retry_at) "
-        "WHERE ((status)::text = ANY ('{pending,failed}'::text[]))")
+        'CREATE INDEX ON "hook" ("next_retry_at") '
+        "WHERE ((status)::text = ANY ('{pending,failed}'::text[]));")
     before = wi.cost(RETRY_QUERY)
     after = wi.cost(RETRY_QUERY, [partial])
     assert after.candidates_used == (partial,)
@@ -169,7 +170,7 @@ def test_cost_direction_agrees_with_real_explain(ro: ReadOnlyDatabase,
 
     with data_db.connect(autocommit=True) as conn:
         real_before = conn.execute(f"EXPLAIN (FORMAT JSON) {query}").fetchone()[0][0]["Plan"]
-        conn.execute(render_create_index(candidate, name="hook_org_created"))
+        conn.execute(create_index_sql(candidate, "hook_org_created", concurrently=False))
         try:
             real_after = conn.execute(f"EXPLAIN (FORMAT JSON) {query}").fetchone()[0][0]["Plan"]
             real_size = conn.execute("SELECT pg_relation_size('hook_org_created')").fetchone()[0]

@@ -59,17 +59,29 @@ def recommend(candidate: IndexCandidate, table: Table | None) -> Recommendation:
     )
 
 
-def create_index_sql(candidate: IndexCandidate, name: str) -> str:
-    """``CREATE INDEX CONCURRENTLY`` for a candidate, PostgreSQL-ready."""
+def create_index_sql(
+    candidate: IndexCandidate, name: str | None, *, concurrently: bool = True,
+    condition: str | None = None,
+) -> str:
+    """``CREATE INDEX CONCURRENTLY`` for a candidate, PostgreSQL-ready.
+
+    Unnamed and not concurrent for HypoPG, which also passes ``condition``: the predicate as
+    PostgreSQL folds it, in place of the candidate's own.
+    """
     keys = ", ".join(_key_sql(e) for e in candidate.elements)
-    unique = "UNIQUE " if candidate.unique else ""
+    sql = "CREATE UNIQUE INDEX" if candidate.unique else "CREATE INDEX"
+    if concurrently:
+        sql += " CONCURRENTLY"
+    if name:
+        sql += f' "{name}"'
     using = f" USING {candidate.method}" if candidate.method != "btree" else ""
-    sql = f'CREATE {unique}INDEX CONCURRENTLY "{name}" ON {_quote_table(candidate.table)}{using}'
-    sql += f" ({keys})"
+    sql += f" ON {_quote_table(candidate.table)}{using} ({keys})"
     if candidate.include:
         sql += " INCLUDE (" + ", ".join(f'"{c}"' for c in candidate.include) + ")"
-    if candidate.condition:
-        sql += " WHERE " + " AND ".join(_quoted(p.sql) for p in candidate.condition)
+    if condition is None and candidate.condition:
+        condition = " AND ".join(_quoted(p.sql) for p in candidate.condition)
+    if condition:
+        sql += f" WHERE {condition}"
     return sql + ";"
 
 

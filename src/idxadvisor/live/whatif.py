@@ -39,6 +39,7 @@ import sqlglot
 from sqlglot import exp
 
 from idxadvisor.advisor.candidate import IndexCandidate
+from idxadvisor.advisor.render import create_index_sql
 from idxadvisor.live.connection import TOOL_MARK, ReadOnlyDatabase
 from idxadvisor.schema import IndexElement, expression_key
 
@@ -140,7 +141,7 @@ class WhatIf:
         condition = candidate.condition_sql
         if condition:
             condition = self.normalise_condition(candidate.table, condition)
-        return render_create_index(candidate, condition=condition)
+        return create_index_sql(candidate, None, concurrently=False, condition=condition)
 
     def hypothetical(self, candidate: IndexCandidate) -> Hypothetical:
         """Create the candidate once, alone, to check it and learn its size.
@@ -347,39 +348,6 @@ def quote_ident(name: str) -> str:
     if _SAFE_IDENT.match(name):
         return name
     return '"' + name.replace('"', '""') + '"'
-
-
-def render_element(element: IndexElement) -> str:
-    text = f"({element.expression})" if element.expression else quote_ident(element.column or "")
-    if element.opclass:
-        text += f" {element.opclass}"
-    if element.descending:
-        text += " DESC"
-    return text
-
-
-def render_create_index(candidate: IndexCandidate, *, name: str | None = None,
-                        condition: str | None = None, concurrently: bool = False) -> str:
-    """``CREATE INDEX`` for a candidate (``condition`` overrides its predicates' SQL).
-
-    >>> from idxadvisor.schema import IndexElement
-    >>> c = IndexCandidate("hook", (IndexElement(column="next_retry_at"),), include=("id",))
-    >>> render_create_index(c)
-    'CREATE INDEX ON hook USING btree (next_retry_at) INCLUDE (id)'
-    """
-    parts = ["CREATE UNIQUE INDEX" if candidate.unique else "CREATE INDEX"]
-    if concurrently:
-        parts.append("CONCURRENTLY")
-    if name:
-        parts.append(quote_ident(name))
-    parts.append(f"ON {quote_ident(candidate.table)} USING {candidate.method}")
-    parts.append("(" + ", ".join(render_element(e) for e in candidate.elements) + ")")
-    if candidate.include:
-        parts.append("INCLUDE (" + ", ".join(quote_ident(c) for c in candidate.include) + ")")
-    where = condition if condition is not None else candidate.condition_sql
-    if where:
-        parts.append(f"WHERE {where}")
-    return " ".join(parts)
 
 
 def describe_candidate(candidate: IndexCandidate) -> str:
