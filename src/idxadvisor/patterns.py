@@ -423,6 +423,15 @@ class _Scope:
         return None
 
 
+def _only_table(columns: list[exp.Column], scope: _Scope) -> _Ref | None:
+    """The one table reference all ``columns`` resolve to, or None."""
+    refs = {id(r): r for r in (scope.resolve(c) for c in columns)}
+    if len(refs) != 1:
+        return None
+    [ref] = refs.values()
+    return ref if isinstance(ref, _Ref) else None
+
+
 def _scan(node: exp.Expression | None) -> tuple[list[exp.Column], list[exp.Query]]:
     """Columns and nested queries under ``node``, in source order, not entering nested queries."""
     columns: list[exp.Column] = []
@@ -737,11 +746,8 @@ class _Extractor:
         columns, queries = _scan(bare)
         if not columns or queries:
             return None
-        refs = {id(r): r for r in (scope.resolve(c) for c in columns)}
-        if len(refs) != 1:
-            return None
-        [ref] = refs.values()
-        if not isinstance(ref, _Ref):
+        ref = _only_table(columns, scope)
+        if ref is None:
             return None
         json = isinstance(bare, _JSON_EXTRACTS) or any(
             isinstance(n, _JSON_EXTRACTS) for n in bare.walk()
@@ -1004,13 +1010,8 @@ class _Extractor:
         columns, queries = _scan(node)
         if not columns:
             return None
-        refs = {id(r): r for r in (scope.resolve(c) for c in columns)}
-        if len(refs) != 1:
-            return None
-        [ref] = refs.values()
-        if not isinstance(ref, _Ref):
-            return None
-        if queries:
+        ref = _only_table(columns, scope)
+        if ref is None or queries:
             return None
         key = _Key(ref, _name(columns[0].this), None, False)
         return self._other(node, key, negated)
