@@ -33,41 +33,24 @@ def render(analysis: Analysis, console: Console) -> None:
         panels = [_recommendation(rec, queries, analysis) for rec in recs]
         console.print(Panel(Group(*panels), title=title, title_align="left"))
 
-    if advice.served:
-        t = Table(title="Already served by an existing index", title_justify="left",
-                  show_lines=False)
-        t.add_column("query")
-        t.add_column("from")
-        t.add_column("index")
-        for s in advice.served:
-            q = queries.get(s.query_id)
-            t.add_row(s.query_id, _where(q), s.index)
-        console.print(t)
-    if advice.redundant:
-        t = Table(title="Existing indexes made redundant", title_justify="left")
-        t.add_column("index")
-        t.add_column("covered by")
-        t.add_column("why")
-        for r in advice.redundant:
-            t.add_row(r.index.name, r.covered_by, r.reason)
-        console.print(t)
-    if advice.rejected:
-        t = Table(title="Considered and dropped", title_justify="left")
-        t.add_column("table")
-        t.add_column("keys")
-        t.add_column("why")
-        for r in advice.rejected:
-            t.add_row(r.candidate.table, ", ".join(r.candidate.keys), r.reason)
-        console.print(t)
     skipped = analysis.skipped
-    if skipped:
-        t = Table(title=f"Skipped ({len(skipped)})", title_justify="left")
-        t.add_column("where")
-        t.add_column("reason")
-        for s in skipped:
-            where = str(s.origin) if s.origin else _shorten(s.sql or "", 60)
-            t.add_row(where, s.reason)
-        console.print(t)
+    sections = [
+        ("Already served by an existing index", ("query", "from", "index"),
+         [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served]),
+        ("Existing indexes made redundant", ("index", "covered by", "why"),
+         [(r.index.name, r.covered_by, r.reason) for r in advice.redundant]),
+        ("Considered and dropped", ("table", "keys", "why"),
+         [(r.candidate.table, ", ".join(r.candidate.keys), r.reason) for r in advice.rejected]),
+        (f"Skipped ({len(skipped)})", ("where", "reason"),
+         [(str(s.origin) if s.origin else _shorten(s.sql or "", 60), s.reason)
+          for s in skipped]),
+    ]
+    for title, headers, rows in sections:
+        if rows:
+            table = Table(*headers, title=title, title_justify="left")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
     if not advice.recommendations:
         console.print("[green]No new index proposed:[/] every analysed query is served.")
 
