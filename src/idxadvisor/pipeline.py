@@ -6,6 +6,7 @@ frozen dataclasses in and out; this module only wires them and never reaches bac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,24 +65,20 @@ def run(request: AnalysisRequest) -> Analysis:
 
 def _analyse(request: AnalysisRequest, project: DjangoProject | None,
              db: ReadOnlyDatabase | None) -> Analysis:
-    statements: list[Statement] = []
-    skipped: list[Skipped] = []
+    # Every capture source yields (statements, skipped).
+    found: list[tuple[Sequence[Statement], Sequence[Skipped]]] = []
     if project is not None and request.static:
         from idxadvisor.capture.static import scan
 
-        found = scan(project, list(request.paths) if request.paths is not None else None)
-        statements += found.statements
-        skipped += found.skipped
-    for path in request.workload_files:
-        found_statements, found_skipped = read_workload(path)
-        statements += found_statements
-        skipped += found_skipped
+        result = scan(project, list(request.paths) if request.paths is not None else None)
+        found.append((result.statements, result.skipped))
+    found += [read_workload(path) for path in request.workload_files]
     if db is not None and request.from_pg_stat_statements:
         from idxadvisor.live.pgss import read_pg_stat_statements
 
-        found_statements, found_skipped = read_pg_stat_statements(db)
-        statements += found_statements
-        skipped += found_skipped
+        found.append(read_pg_stat_statements(db))
+    statements = [s for batch, _ in found for s in batch]
+    skipped = [s for _, batch in found for s in batch]
 
     workload = build_workload(statements, skipped)
     patterns, unparsed = analyse(workload)
