@@ -30,7 +30,7 @@ from idxadvisor.advisor.covering import covering
 from idxadvisor.advisor.merge import merge
 from idxadvisor.advisor.redundant import redundant
 from idxadvisor.advisor.render import recommend
-from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score
+from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score, unique_lookup
 from idxadvisor.advisor.trigram import trigram
 from idxadvisor.patterns import AccessPattern
 from idxadvisor.schema import ExistingIndex, Schema, Table
@@ -50,6 +50,11 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
     rejected: list[Rejected] = []
     for pattern in patterns:
         table = schema.tables.get(pattern.table)
+        unique = unique_lookup(pattern, schema.indexes_on(pattern.table))
+        if unique is not None:
+            # At most one row matches: no index serves it better, none belongs after its keys.
+            served.append(Served(pattern.query_id, pattern.table, unique.name))
+            continue
         for rule in EXTRA_RULES:
             extra = rule(pattern, table)
             if extra is None:
@@ -124,7 +129,10 @@ def serves_as_well(
     order_matters = pattern.limit is not None
     if have.at_least(want, order_matters=order_matters):
         return True
-    if existing.condition or not candidate.condition:
+    if existing.condition or not candidate.condition or want.seek == 0:
+        # With nothing to seek on, a full index is walked from one end and filtered row by
+        # row: "processed IS NULL ORDER BY id LIMIT 1" on the primary key reads the whole
+        # index when almost every row is processed. Only the partial index serves it.
         return False
     # The same keys: equality keys in any order, then the rest as they are.
     lead = tuple(e.key for e in existing.elements[: len(candidate.elements)])

@@ -22,6 +22,7 @@ from idxadvisor.advisor.partial import split_constants
 from idxadvisor.advisor.serving import lookup_joins
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.schema import IndexElement, Table
+from idxadvisor.sql.literals import has_parameter
 from idxadvisor.stats import order_by_selectivity
 
 EQUALITY_OPS = (Op.EQ, Op.IN)
@@ -36,6 +37,8 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     reasons = list(split.reasons)
     placed = {id(p) for p in (*split.condition, *split.ignored)}
 
+    # An expression holding a parameter ("DATE_TRUNC($1, t)") is no index key as written.
+    placed |= {id(p) for p in pattern.predicates if p.expression and has_parameter(p.expression)}
     equality = [p for p in pattern.predicates if p.op in EQUALITY_OPS and id(p) not in placed]
     equality = _by_selectivity(equality, table)
     keys: list[IndexElement] = []
@@ -47,8 +50,11 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
             keys.append(element)
 
     for p in equality:
-        add(_element(p))
-    for column in lookup_joins(pattern):
+        add(_element(p, table))
+    # A join column is a key only beside a filter of this table's own: a bare join is served by
+    # the other side's index, or by the foreign-key index Django already builds.
+    joins = lookup_joins(pattern) if pattern.predicates else ()
+    for column in joins:
         if column != _primary_key(table):
             add(IndexElement(column=column))
     equality_prefix = len(keys)
@@ -59,6 +65,8 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
 
     ranges = [p for p in pattern.predicates if p.op in RANGE_OPS and id(p) not in placed]
     order = _order_keys(pattern, table, keys, ranges)
+    if any(o.expression and has_parameter(o.expression) for o in order):
+        order = ()  # ORDER BY DATE_TRUNC($1, t): no index holds that expression
     if order:
         before = len(keys)
         for o in order:
@@ -72,7 +80,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     for p in ranges:
         if p.key in seen:
             continue
-        add(_element(p))
+        add(_element(p, table))
         reasons.append(f"Then the range on {p.key}: one contiguous slice of the index.")
         break  # a B-tree seeks on one range only; more columns would only filter
 
@@ -101,10 +109,19 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     )
 
 
-def _element(p: Predicate) -> IndexElement:
+def _element(p: Predicate, table: Table | None) -> IndexElement:
+    opclass = _pattern_opclass(p, table) if p.op is Op.LIKE_PREFIX else None
     if p.expression:
-        return IndexElement(column=p.column, expression=p.expression)
-    return IndexElement(column=p.column)
+        return IndexElement(column=p.column, expression=p.expression, opclass=opclass)
+    return IndexElement(column=p.column, opclass=opclass)
+
+
+def _pattern_opclass(p: Predicate, table: Table | None) -> str:
+    """``LIKE 'abc%'`` seeks on a B-tree only with a pattern operator class (as Django's
+    ``db_index`` builds for text columns), unless the collation is C — assumed not to be."""
+    column = table.column(p.column) if table is not None and not p.expression else None
+    db_type = column.db_type.lower() if column is not None else ""
+    return "varchar_pattern_ops" if db_type.startswith("varchar") else "text_pattern_ops"
 
 
 def _order_keys(

@@ -3,7 +3,11 @@
 A candidate whose keys are a leading prefix of another's (same method, and the same partial
 predicate or the other has none) is served by the longer one: ``(organisation)`` folds into
 ``(organisation, created_at DESC)``.
-Identical definitions fold into one that lists every query.
+Identical definitions fold into one that lists every query. Every fold keeps every promise:
+after it, each query folded in earlier must still be served by the merged keys, or the fold is
+refused; equality keys have no direction (a B-tree is read backwards too); the result does not
+depend on the order candidates come in. Two partial indexes on the same keys whose WHEREs
+together cover every row (``WHERE unread`` and ``WHERE NOT unread``) are one full index.
 
 >>> from idxadvisor.advisor.candidate import IndexCandidate
 >>> from idxadvisor.schema import IndexElement
@@ -26,36 +30,111 @@ becomes ``(org, name)``:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.advisor.covering import MAX_INCLUDE
 from idxadvisor.advisor.serving import conjuncts, implied
+from idxadvisor.errors import UnparsableSQL
+from idxadvisor.schema import IndexElement
+from idxadvisor.sql.canonical import canonical, canonical_key
+
+
+@dataclass(frozen=True, slots=True)
+class _Promise:
+    """What one original candidate asked for, which every fold must still give it."""
+
+    elements: tuple[IndexElement, ...]
+    equality_prefix: int
+    condition: tuple  # Predicates of its partial WHERE
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    candidate: IndexCandidate
+    promises: tuple[_Promise, ...]
 
 
 def merge(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
+    groups = [_Group(c, (_Promise(c.elements, c.equality_prefix, c.condition),))
+              for c in candidates]
     # A fold can reorder an index's equality keys, which may let another fold in: repeat.
-    kept = list(candidates)
     while True:
-        merged = _merge_once(kept)
-        if len(merged) == len(kept):
-            return merged
-        kept = merged
+        merged = _merge_once(groups)
+        if len(merged) == len(groups):
+            return [g.candidate for g in merged]
+        groups = merged
 
 
-def _merge_once(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
-    # Longest first, so that each shorter candidate meets the widest index it could fold into.
-    ordered = sorted(candidates, key=lambda c: (-len(c.elements), c.serves))
-    kept: list[IndexCandidate] = []
-    for cand in ordered:
+def _order_key(c: IndexCandidate) -> tuple:
+    # Longest first, then by definition: the same input in any order gives the same output.
+    return (-len(c.elements), repr(c.definition()), c.serves)
+
+
+def _merge_once(groups: Sequence[_Group]) -> list[_Group]:
+    kept: list[_Group] = []
+    for group in sorted(groups, key=lambda g: _order_key(g.candidate)):
         for i, target in enumerate(kept):
-            folded = _fold(cand, target) or _fold(target, cand)
+            folded = _fold_groups(group, target) or _fold_groups(target, group)
             if folded is not None:
                 kept[i] = folded
                 break
         else:
-            kept.append(cand)
+            kept.append(group)
     return kept
+
+
+def _fold_groups(small: _Group, big: _Group) -> _Group | None:
+    merged = _complement(small.candidate, big.candidate) or _fold(small.candidate, big.candidate)
+    if merged is None:
+        return None
+    promises = (*big.promises, *small.promises)
+    if not all(_keeps(p, merged) for p in promises):
+        return None
+    return _Group(merged, promises)
+
+
+def _keeps(promise: _Promise, index: IndexCandidate) -> bool:
+    """Whether ``index`` still serves what ``promise`` asked for: its WHERE implied by the
+    promise's, its equality keys leading (in any order), then its other keys in order, read in
+    one direction."""
+    if not all(implied(c, promise.condition) for c in conjuncts(index.condition_sql)):
+        return False
+    wanted, k = promise.elements, promise.equality_prefix
+    if len(wanted) > len(index.elements):
+        return False
+    have = index.elements[: len(wanted)]
+    if {e.key for e in wanted[:k]} != {e.key for e in have[:k]}:
+        return False
+    rest = list(zip(wanted[k:], have[k:], strict=True))
+    if any(a.key != b.key or a.opclass != b.opclass for a, b in rest):
+        return False
+    return len({a.descending != b.descending for a, b in rest}) <= 1
+
+
+def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
+    """One full index for two partial ones on the same keys whose WHEREs are each other's
+    negation: together they index every row."""
+    if (a.table, a.method, a.unique, a.keys) != (b.table, b.method, b.unique, b.keys):
+        return None
+    if len(a.condition) != 1 or len(b.condition) != 1:
+        return None
+    try:
+        opposite = canonical(f"NOT ({a.condition[0].sql})") == canonical(b.condition[0].sql)
+    except UnparsableSQL:
+        return None
+    if not opposite:
+        return None
+    include = tuple(dict.fromkeys((*a.include, *b.include)))
+    if len(include) > MAX_INCLUDE:
+        return None
+    return replace(
+        a, condition=(), include=include,
+        serves=tuple(dict.fromkeys((*a.serves, *b.serves))),
+        reasons=(*a.reasons, f"{a.condition[0].sql} and {b.condition[0].sql} together cover "
+                             "every row: one full index serves both instead of two partial "
+                             "ones."),
+    )
 
 
 def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
@@ -66,24 +145,37 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
         return None
     # An index serves a narrower partial one's queries (a full index, or one whose WHERE the
     # other's implies), the rest of the WHERE then applied as a filter after the seek; two
-    # indexes on the same keys would cost every write twice.
+    # indexes on the same keys would cost every write twice. Without a seek, a full index is
+    # walked end to end and filtered: then the partial one is needed.
     if not all(implied(c, small.condition) for c in conjuncts(big.condition_sql)):
         return None
-    include = tuple(dict.fromkeys((*big.include, *small.include)))
+    if small.condition_sql != big.condition_sql and small.equality_prefix == 0:
+        return None
+    small_include = small.include
+    if small_include:
+        # An index-only scan of small's queries also needs the columns of the WHERE part that
+        # the merged index no longer applies.
+        kept = set(conjuncts(big.condition_sql))
+        dropped = [p.column for p in small.condition
+                   if p.column and canonical_key(p.sql) not in kept]
+        small_include = (*small_include, *dropped)
+    include = tuple(dict.fromkeys((*big.include, *small_include)))
     include = tuple(c for c in include if c not in big.keys)
     if len(include) > MAX_INCLUDE:
         return None
     elements = big.elements
+    k = small.equality_prefix
     pairs = list(zip(small.elements, elements[: len(small.elements)], strict=True))
     direct = all(a.key == b.key for a, b in pairs) and (
-        # A B-tree reads forwards or backwards: all directions equal, or all flipped.
-        len({a.descending != b.descending for a, b in pairs}) == 1
+        # A B-tree reads forwards or backwards: the keys after the equalities all in the same
+        # direction, or all flipped. Equality keys have no direction.
+        len({a.descending != b.descending for a, b in pairs[k:]}) <= 1
     )
     if not direct:
         # Equality keys may come in any order: put the smaller candidate's first.
-        k = len(small.elements)
+        n = len(small.elements)
         head = {e.key for e in elements[: big.equality_prefix]}
-        if small.equality_prefix < k or k > big.equality_prefix or not set(small.keys) <= head:
+        if small.equality_prefix < n or n > big.equality_prefix or not set(small.keys) <= head:
             return None
         lead = [e for key in small.keys for e in elements if e.key == key]
         rest = [e for e in elements if e.key not in small.keys]

@@ -26,6 +26,11 @@ from idxadvisor.stats import PARTIAL_MAX_FRACTION, selectivity
 
 # A condition matching more than this share of rows is not worth indexing at all.
 USELESS_MIN_FRACTION = 0.5
+# A longer IN list is data handed over by the code (ids, a batch), not a fixed filter the code
+# writes: it is a key condition, never an index WHERE.
+MAX_PARTIAL_VALUES = 10
+# Constant conditions that can be an index WHERE: equalities and their negations, nullness.
+PARTIAL_OPS = (Op.EQ, Op.IN, Op.NEQ, Op.IS_NULL, Op.NOT_NULL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +48,14 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
     ignored: list[Predicate] = []
     reasons: list[str] = []
     for p in pattern.predicates:
-        if not p.is_constant or p.expression or p.op not in (
-            Op.EQ, Op.IN, Op.IS_NULL, Op.NOT_NULL
-        ):
+        if not p.is_constant or p.expression or p.op not in PARTIAL_OPS:
             continue
+        if len(p.constants) > MAX_PARTIAL_VALUES:
+            continue  # a batch of values, not a condition the code fixes
         column = table.column(p.column) if table else None
+        if p.op is Op.NOT_NULL and column is not None and not column.null:
+            ignored.append(p)  # always true on a NOT NULL column: no condition at all
+            continue
         if column is not None and column.stats is not None:
             fraction = selectivity(column.stats, p, table.rows if table else None)
             share = f"{fraction:.1%}" if fraction >= 0.001 else "under 0.1%"
@@ -57,7 +65,7 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
                     f"{p.sql} holds {share} of rows (pg_stats): it goes in the index WHERE, so "
                     "the index holds only those rows."
                 )
-            elif fraction >= USELESS_MIN_FRACTION:
+            elif fraction >= USELESS_MIN_FRACTION or p.op in (Op.NEQ, Op.NOT_NULL):
                 ignored.append(p)
                 reasons.append(
                     f"{p.sql} holds {share} of rows (pg_stats): too common to be worth indexing."
@@ -67,8 +75,9 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
                 reasons.append(f"{p.sql} holds {share} of rows (pg_stats): kept as a key column.")
             continue
         # With no schema (SQL alone), a literal in the query is most likely a code or a flag.
-        low_cardinality = p.op in (Op.IN, Op.IS_NULL, Op.NOT_NULL) or (
-            column.choices if column is not None else table is None
+        low_cardinality = p.op in (Op.IN, Op.NEQ, Op.IS_NULL, Op.NOT_NULL) or (
+            (column.choices or column.db_type == "boolean") if column is not None
+            else table is None
         )
         if low_cardinality:
             condition.append(p)
@@ -86,4 +95,6 @@ def _kind(p: Predicate, column) -> str:
         return "a boolean column"
     if p.op is Op.IN:
         return f"a list of values of {p.column}"
+    if p.op is Op.NEQ:
+        return f"all but some values of {p.column}"
     return f"{p.column}, a column with a few fixed choices"

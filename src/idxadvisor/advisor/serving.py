@@ -17,7 +17,6 @@ Score(seek=1, filtered=0, ordered=False)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,10 +25,15 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
-from idxadvisor.schema import ExistingIndex, IndexElement, expression_key
+from idxadvisor.schema import ExistingIndex, IndexElement
+from idxadvisor.sql.canonical import canonical_key
+from idxadvisor.sql.canonical import conjuncts as conjuncts
 
 SEEK_OPS = (Op.EQ, Op.IN, Op.IS_NULL)
 RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX, Op.NOT_NULL)
+# Operator classes that compare text byte by byte: the only B-tree keys a ``LIKE 'abc%'`` can
+# seek on (unless the column's collation is C), and keys that cannot deliver an ORDER BY.
+PATTERN_OPCLASSES = frozenset({"varchar_pattern_ops", "text_pattern_ops", "bpchar_pattern_ops"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,22 +71,12 @@ class Score:
         )
 
 
-@functools.lru_cache(maxsize=4096)
-def conjuncts(condition: str | None) -> tuple[str, ...]:
-    """The AND-ed parts of a predicate, each in canonical form."""
-    if not condition:
-        return ()
-    tree = sqlglot.parse_one(condition, read="postgres")
-    parts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
-    return tuple(sorted(expression_key(p.sql(dialect="postgres")) for p in parts))
-
-
 def predicate_key(p: Predicate) -> str:
-    return expression_key(p.expression) if p.expression else p.column
+    return canonical_key(p.expression) if p.expression else p.column
 
 
 def element_key(e: IndexElement) -> str:
-    return expression_key(e.expression) if e.expression else (e.column or "")
+    return canonical_key(e.expression) if e.expression else (e.column or "")
 
 
 def score(index: IndexShape, pattern: AccessPattern) -> Score:
@@ -112,9 +106,42 @@ def score(index: IndexShape, pattern: AccessPattern) -> Score:
         not remaining or _delivers_order(index.elements[i:], remaining)
     )
     # After the prefix, one more key may be sought on: a range or IN.
-    if i < len(keys) and by_key.get(keys[i], set()) & {*RANGE_OPS, Op.IN}:
+    if i < len(keys) and by_key.get(keys[i], set()) & _seekable_after_prefix(index.elements[i]):
         seek += 1
     return Score(seek, filtered, ordered)
+
+
+def _seekable_after_prefix(element: IndexElement) -> set[Op]:
+    """A ``LIKE 'abc%'`` seeks only on a pattern operator class (Django's ``…_like`` index);
+    a pattern operator class serves no other range."""
+    if element.opclass in PATTERN_OPCLASSES:
+        return {Op.LIKE_PREFIX, Op.IN}
+    return {Op.RANGE, Op.NOT_NULL, Op.IN}
+
+
+def unique_lookup(
+    pattern: AccessPattern, indexes: Sequence[ExistingIndex]
+) -> ExistingIndex | None:
+    """A valid unique index whose every key the pattern pins by equality: at most one row
+    matches, so nothing can serve the query better (and nothing belongs after its keys).
+
+    >>> from idxadvisor.patterns import AccessPattern, Op, Predicate
+    >>> pk = ExistingIndex("t", "t_pkey", (IndexElement("id"),), "primary key", unique=True)
+    >>> p = AccessPattern("q1", "t", "select", predicates=(
+    ...     Predicate("id", Op.EQ, "id = $1"), Predicate("status", Op.EQ, "status = $2")))
+    >>> unique_lookup(p, [pk]).name
+    't_pkey'
+    """
+    pinned = {predicate_key(p) for p in pattern.predicates if p.op is Op.EQ}
+    for index in indexes:
+        if not (index.unique and index.valid and index.method == "btree" and index.elements):
+            continue
+        if index.condition and not all(implied(c, pattern.predicates)
+                                       for c in conjuncts(index.condition)):
+            continue
+        if {element_key(e) for e in index.elements} <= pinned:
+            return index
+    return None
 
 
 def lookup_joins(pattern: AccessPattern) -> tuple[str, ...]:
@@ -127,7 +154,7 @@ def lookup_joins(pattern: AccessPattern) -> tuple[str, ...]:
 
 
 def order_key(o: OrderKey) -> str:
-    return expression_key(o.expression) if o.expression else o.column
+    return canonical_key(o.expression) if o.expression else o.column
 
 
 def _delivers_order(elements: tuple[IndexElement, ...], order: list[OrderKey]) -> bool:
@@ -135,7 +162,7 @@ def _delivers_order(elements: tuple[IndexElement, ...], order: list[OrderKey]) -
         return False
     flips = set()
     for e, o in zip(elements, order, strict=False):
-        if element_key(e) != order_key(o):
+        if element_key(e) != order_key(o) or e.opclass in PATTERN_OPCLASSES:
             return False
         flips.add(e.descending != o.descending)
     return len(flips) == 1  # a B-tree reads forwards or backwards, not both ways at once
@@ -150,7 +177,7 @@ def implied(conjunct: str, predicates: Sequence[Predicate]) -> bool:
     ...                                            constants=("'a'",))])
     True
     """
-    if any(expression_key(p.sql) == conjunct for p in predicates):
+    if any(canonical_key(p.sql) == conjunct for p in predicates):
         return True
     try:
         cond = sqlglot.parse_one(conjunct, read="postgres")

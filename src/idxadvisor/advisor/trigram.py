@@ -23,11 +23,17 @@ from idxadvisor.patterns import AccessPattern, Op
 from idxadvisor.schema import IndexElement, Table
 
 OPCLASS = "gin_trgm_ops"
+
+
+def _leading_wildcard(p) -> bool:
+    return any(c.strip("'").startswith(("%", "_")) for c in p.constants)
 _TEXT_TYPES = ("varchar", "text", "char", "citext")
 
 
 def trigram(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None:
-    likes = [p for p in pattern.predicates if p.op is Op.LIKE_ANY]
+    # Only a pattern known to start with a wildcard: a "LIKE $1" of unknown shape is most often
+    # an exact or prefix search, which a trigram index serves worse than a B-tree.
+    likes = [p for p in pattern.predicates if p.op is Op.LIKE_ANY and _leading_wildcard(p)]
     if not likes or pattern.kind == "insert":
         return None
     p = likes[0]

@@ -1,0 +1,283 @@
+"""Precision: the shapes of wrong proposals found on real projects, each now right.
+
+Each test is one class of defect (issue 11): a query through the real parser, a schema of the
+shape the real project had, and what a maintainer would merge — often nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from idxadvisor.advisor import advise
+from idxadvisor.advisor.candidate import IndexCandidate
+from idxadvisor.advisor.merge import merge
+from idxadvisor.patterns import Op, Predicate, extract
+from idxadvisor.schema import Column, ExistingIndex, IndexElement, Schema, Table
+from idxadvisor.workload import Query
+
+T = "app_item"
+
+
+def _schema(*indexes: ExistingIndex, columns: tuple[Column, ...] = ()) -> Schema:
+    columns = columns or (
+        Column("id", "id", "bigint"),
+        Column("number", "number", "varchar(32)", unique=True),
+        Column("user_id", "user", "integer", references="auth_user"),
+        Column("status", "status", "varchar(16)", choices=True),
+        Column("processed", "processed", "timestamp with time zone", null=True),
+        Column("created_at", "created_at", "timestamp with time zone"),
+        Column("name", "name", "varchar(100)"),
+        Column("slug", "slug", "varchar(50)"),
+        Column("message", "message", "text"),
+        Column("payload", "payload", "jsonb"),
+        Column("code", "code", "varchar(8)"),
+        Column("unread", "unread", "boolean"),
+    )
+    pk = ExistingIndex(T, f"{T}_pkey", (IndexElement("id"),), "primary key", unique=True)
+    number = ExistingIndex(T, f"{T}_number_key", (IndexElement("number"),), "unique", unique=True)
+    return Schema({T: Table(T, columns)}, (pk, number, *indexes))
+
+
+def _advise(schema: Schema, *sqls: str):
+    patterns = []
+    for i, sql in enumerate(sqls):
+        patterns.extend(extract(Query(id=f"q{i}", sql=sql, fingerprint=sql, source="sql")))
+    return advise(patterns, schema)
+
+
+def _keys(rec) -> list[tuple[str, bool]]:
+    return [(e.key, e.descending) for e in rec.candidate.elements]
+
+
+# 1. Unique columns end the key ------------------------------------------------------------
+
+@pytest.mark.parametrize("where", [
+    "id = $1 AND status = 'x'",  # primary key
+    "number = $1 AND user_id = $2",  # unique field, then another equality
+    "number = $1 ORDER BY created_at DESC LIMIT 5",  # unique field, then an order
+])
+def test_an_equality_on_a_unique_key_is_served_and_nothing_is_proposed(where):
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE {where}")
+    assert advice.recommendations == ()
+    assert {s.index for s in advice.served} <= {f"{T}_pkey", f"{T}_number_key"}
+    assert advice.served
+
+
+def test_unique_together_and_unconditional_unique_constraints_end_the_key_too():
+    together = ExistingIndex(T, "item_user_slug_uniq",
+                             (IndexElement("user_id"), IndexElement("slug")), "unique_together",
+                             unique=True)
+    advice = _advise(_schema(together),
+                     f"SELECT * FROM {T} WHERE slug = $1 AND user_id = $2 AND status = 'a'")
+    assert advice.recommendations == ()
+    assert [s.index for s in advice.served] == ["item_user_slug_uniq"]
+
+
+def test_a_partial_unique_index_ends_the_key_only_when_the_query_implies_its_where():
+    partial = ExistingIndex(T, "item_slug_live", (IndexElement("slug"),), "UniqueConstraint",
+                            unique=True, condition="status = 'live'")
+    served = _advise(_schema(partial),
+                     f"SELECT * FROM {T} WHERE slug = $1 AND status = 'live'")
+    assert [s.index for s in served.served] == ["item_slug_live"]
+    other = _advise(_schema(partial), f"SELECT * FROM {T} WHERE slug = $1 AND user_id = $2")
+    assert other.recommendations, "slug is unique only among live rows"
+
+
+# 2. INCLUDE only what is small, and only for index-only reads -------------------------------
+
+@pytest.mark.parametrize("column", ["message", "payload"])
+def test_text_and_json_columns_are_never_included(column):
+    advice = _advise(_schema(), f"SELECT {column} FROM {T} WHERE user_id = $1 AND code = $2")
+    [rec] = advice.recommendations
+    assert rec.candidate.include == ()
+
+
+def test_a_full_model_fetch_of_a_narrow_table_gets_no_include():
+    narrow = (Column("id", "id", "bigint"), Column("code", "code", "varchar(8)"),
+              Column("level", "level", "integer"), Column("message", "message", "text"))
+    schema = _schema(columns=narrow)
+    advice = _advise(schema, f"SELECT id, code, level, message FROM {T} WHERE level = $1")
+    [rec] = advice.recommendations
+    assert rec.candidate.include == ()
+
+
+def test_small_columns_of_a_values_query_are_included():
+    advice = _advise(_schema(), f"SELECT code FROM {T} WHERE user_id = $1 AND status = $2")
+    [rec] = advice.recommendations
+    assert rec.candidate.include == ("code",)
+
+
+# 3. Merging keeps every promise ---------------------------------------------------------------
+
+def _c(*keys: str, eq: int = 0, desc: tuple[str, ...] = (), serves: str = "q",
+       condition: tuple[Predicate, ...] = ()) -> IndexCandidate:
+    return IndexCandidate(T, tuple(IndexElement(k, descending=k in desc) for k in keys),
+                          condition=condition, serves=(serves,), equality_prefix=eq)
+
+
+def test_equality_keys_have_no_direction_when_merging():
+    merged = merge([_c("user_id", "created_at", eq=1, serves="q1"),
+                    _c("user_id", "created_at", eq=1, desc=("created_at",), serves="q2")])
+    assert len(merged) == 1
+    assert set(merged[0].serves) == {"q1", "q2"}
+
+
+def test_a_fold_that_would_break_an_earlier_query_is_refused():
+    # q1 seeks user_id, then orders by created_at; q2 pins (status, user_id). Folding q1 into a
+    # reordered (user_id, status, ...) would break q3 = (status, name) pinned on status first.
+    candidates = [
+        _c("status", "user_id", "name", eq=3, serves="q2"),
+        _c("user_id", "created_at", eq=1, serves="q1"),
+        _c("status", "name", eq=1, serves="q3"),
+    ]
+    for merged in (merge(list(p)) for p in itertools.permutations(candidates)):
+        for index in merged:
+            for qid, wanted in (("q1", ["user_id", "created_at"]), ("q3", ["status", "name"])):
+                if qid in index.serves:
+                    keys = [e.key for e in index.elements]
+                    eq = 1
+                    assert set(keys[:eq]) == set(wanted[:eq]) and keys[eq:len(wanted)] == \
+                        wanted[eq:], (qid, keys)
+
+
+def test_the_merge_result_does_not_depend_on_the_order_of_its_input():
+    candidates = [
+        _c("user_id", eq=1, serves="a"),
+        _c("user_id", "created_at", eq=1, desc=("created_at",), serves="b"),
+        _c("name", "user_id", eq=2, serves="c"),
+        _c("status", "user_id", eq=2, serves="d"),
+        _c("user_id", "status", "created_at", eq=2, serves="e"),
+    ]
+    results = {
+        tuple(sorted((tuple(e.key for e in m.elements), tuple(sorted(m.serves)))
+                     for m in merge(list(p))))
+        for p in itertools.permutations(candidates)
+    }
+    assert len(results) == 1
+
+
+def test_the_reason_its_keys_lead_this_index_is_only_given_when_they_do():
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20",
+        f"SELECT * FROM {T} WHERE user_id = $1 AND name = $2",
+    )
+    for rec in advice.recommendations:
+        keys = [e.key for e in rec.candidate.elements]
+        if "its keys lead this index" in rec.reason:
+            assert keys[0] == "user_id"
+
+
+# 4. Negated constants are partial predicates ---------------------------------------------------
+
+@pytest.mark.parametrize("where, condition", [
+    ("NOT (status = 'down')", "status <> 'down'"),
+    ("status <> 'down'", "status <> 'down'"),
+    ("status NOT IN ('down', 'paused')", "NOT status IN ('down', 'paused')"),
+])
+def test_negated_constant_filters_go_into_the_index_where(where, condition):
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE {where} AND user_id = $1")
+    [rec] = advice.recommendations
+    assert _keys(rec) == [("user_id", False)]
+    assert rec.candidate.condition_sql is not None
+    from idxadvisor.sql.canonical import canonical
+    assert canonical(rec.candidate.condition_sql) == canonical(condition)
+
+
+def test_an_existing_partial_index_written_another_way_is_recognised():
+    # ~Q(status="down") in the model, "status <> 'down'" in the query, and the catalog's form.
+    for written in ("NOT (status = 'down')", "((status)::text <> 'down'::text)"):
+        existing = ExistingIndex(T, "item_up", (IndexElement("user_id"),), "Meta.indexes",
+                                 condition=written)
+        advice = _advise(_schema(existing),
+                         f"SELECT * FROM {T} WHERE status <> 'down' AND user_id = $1")
+        assert advice.recommendations == (), written
+        assert [s.index for s in advice.served] == ["item_up"]
+
+
+# 5. A filter walked in primary-key order is not served --------------------------------------
+
+def test_a_rare_filter_in_primary_key_order_needs_its_partial_index():
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE processed IS NULL ORDER BY id LIMIT 1")
+    [rec] = advice.recommendations
+    assert rec.candidate.condition_sql == "processed IS NULL"
+
+
+# 6. LIKE prefix needs the pattern operator class --------------------------------------------
+
+def test_a_like_prefix_gets_the_pattern_operator_class():
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE name LIKE 'abc%' AND user_id = $1")
+    [rec] = advice.recommendations
+    assert [(e.key, e.opclass) for e in rec.candidate.elements] == [
+        ("user_id", None), ("name", "varchar_pattern_ops")]
+
+
+def test_a_plain_btree_does_not_serve_a_like_prefix_but_djangos_like_index_does():
+    plain = ExistingIndex(T, "item_name", (IndexElement("name"),), "db_index")
+    like = ExistingIndex(T, "item_name_like", (IndexElement("name", opclass="varchar_pattern_ops"),),
+                         "db_index")
+    sql = f"SELECT * FROM {T} WHERE name LIKE 'abc%'"
+    assert _advise(_schema(plain), sql).recommendations
+    served = _advise(_schema(plain, like), sql)
+    assert served.recommendations == ()
+    assert [s.index for s in served.served] == ["item_name_like"]
+
+
+def test_a_like_parameter_of_unknown_shape_is_not_a_leading_wildcard():
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE message LIKE $1 AND user_id = $2")
+    assert all(r.candidate.method != "gin" for r in advice.recommendations)
+
+
+# 8. Constants are not shapes ------------------------------------------------------------------
+
+def test_a_long_in_list_of_literals_is_not_a_partial_predicate():
+    values = ", ".join(str(n) for n in range(500))
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE user_id IN ({values}) "
+                                "ORDER BY created_at LIMIT 10")
+    for rec in advice.recommendations:
+        assert rec.candidate.condition == ()
+
+
+# 11. Every proposal is an index PostgreSQL can build ------------------------------------------
+
+@pytest.mark.parametrize("sql", [
+    f"SELECT * FROM {T} WHERE CAST(created_at AT TIME ZONE $1 AS DATE) = $2",
+    f"SELECT * FROM {T} WHERE DATE_TRUNC($1, created_at) = $2",
+    f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY DATE_TRUNC($2, created_at) LIMIT 5",
+])
+def test_an_expression_holding_a_parameter_is_never_an_index_key(sql):
+    for rec in _advise(_schema(), sql).recommendations:
+        assert "$" not in rec.sql, rec.sql
+
+
+def test_is_not_null_on_a_not_null_column_is_no_predicate():
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE created_at IS NOT NULL AND "
+                                "user_id = $1 AND code = $2")
+    [rec] = advice.recommendations
+    assert rec.candidate.condition == ()
+
+
+def test_two_partial_indexes_that_cover_every_row_are_one_full_index():
+    advice = _advise(_schema(),
+                     f"SELECT * FROM {T} WHERE unread AND user_id = $1 AND code = $2",
+                     f"SELECT * FROM {T} WHERE NOT unread AND user_id = $1 AND code = $2")
+    [rec] = advice.recommendations
+    assert rec.candidate.condition == ()
+    assert set(rec.serves) == {"q0", "q1"}
+
+
+def test_a_join_with_no_filter_does_not_make_its_join_column_a_key():
+    other = Table("auth_user", (Column("id", "id", "integer"),))
+    schema = _schema()
+    schema = Schema({**schema.tables, "auth_user": other}, schema.indexes)
+    advice = _advise(schema, f'SELECT * FROM {T} JOIN auth_user ON auth_user.id = {T}.code')
+    assert advice.recommendations == ()
+
+
+def test_predicates_built_by_hand_have_the_negation_op():
+    # The parser's contract these rules rely on.
+    [p] = extract(Query(id="q", sql=f"SELECT * FROM {T} WHERE NOT (status = 'x')",
+                        fingerprint="", source="sql"))
+    assert [(x.op, x.constants) for x in p.predicates] == [(Op.NEQ, ("'x'",))]
