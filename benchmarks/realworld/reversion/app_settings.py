@@ -1,0 +1,2 @@
+APPS = ["reversion"]
+APP_SETTINGS: dict = {}
