@@ -24,6 +24,10 @@ from idxadvisor.schema import Column, ColumnStats, Table
 SMALL_TABLE_ROWS = 1_000
 SMALL_TABLE_BYTES = 8 * 8192
 
+# A UNIQUE proposal needs at least this many rows with its columns set: on a handful of rows
+# "no duplicates found" says nothing about the data the table will hold.
+UNIQUE_MIN_ROWS = 1_000
+
 # |correlation| from which a timestamp counts as append-only (physical order ≈ value order),
 # so a BRIN index of a few pages serves range filters.
 BRIN_MIN_CORRELATION = 0.9

@@ -4,6 +4,10 @@ Indexes come back as :class:`~idxadvisor.schema.ExistingIndex` with ``origin="ca
 ``declared=False``; :meth:`Schema.merged_with` marks the ones the models also declare. Partial,
 expression and INCLUDE indexes, INVALID ones (a failed concurrent build) and scan counts are kept.
 
+A role sees ``pg_stats`` only for the tables it may read, and cannot plan or scan the others:
+:func:`table_access` names those, with the GRANT that would help, so the live steps leave just
+them out.
+
 >>> # with connect_readonly(url) as db: schema = read_schema(db, ["monitoring_hook"])
 """
 
@@ -74,6 +78,66 @@ LEFT JOIN pg_stat_user_indexes st ON st.indexrelid = i.indexrelid
 WHERE i.indrelid = ANY(%(oids)s::oid[])
 ORDER BY i.indrelid, ic.relname
 """
+
+
+_ACCESS = """
+SELECT t.name, quote_ident(t.name), quote_ident(current_user), vis.oid IS NOT NULL,
+       COALESCE(has_table_privilege(vis.oid, 'SELECT'), false),
+       ARRAY(SELECT quote_ident(n.nspname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = t.name AND c.relkind IN ('r', 'p', 'm', 'v', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname !~ '^pg_(toast|temp)'
+             ORDER BY n.nspname),
+       ARRAY(SELECT quote_ident(n.nspname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = t.name AND c.relkind IN ('r', 'p', 'm', 'v', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname !~ '^pg_(toast|temp)'
+               AND NOT has_schema_privilege(n.oid, 'USAGE')
+             ORDER BY n.nspname)
+FROM unnest(%(names)s::text[]) AS t(name)
+LEFT JOIN LATERAL (
+    SELECT c.oid FROM pg_class c
+    WHERE c.relname = t.name AND c.relkind IN ('r', 'p', 'm', 'v', 'f')
+      AND pg_table_is_visible(c.oid)
+    LIMIT 1
+) vis ON true
+ORDER BY t.name
+"""
+
+
+def table_access(db: ReadOnlyDatabase, tables: Iterable[str]) -> dict[str, str]:
+    """The ``tables`` this role cannot read, each with a one-line reason and the fix.
+
+    A readable table is one visible on the role's ``search_path`` with SELECT on it. Anything
+    else hides its statistics and makes every query on it fail ("permission denied", or
+    "relation does not exist" when its schema is not usable): the reason says which GRANT (or
+    search_path) would help. Tables not in the result can be read.
+    """
+    names = sorted(set(tables))
+    if not names:
+        return {}
+    rows = db.fetchall(_ACCESS, {"names": names}, what="checking table privileges")
+    found: dict[str, str] = {}
+    for name, ident, role, visible, readable, schemas, unusable in rows:
+        head = f"cannot read {name} as {role}"
+        if visible and readable:
+            continue
+        if visible:
+            found[name] = (f"{head}: no SELECT privilege, so its statistics, duplicates and "
+                           f"plans are hidden (GRANT SELECT ON {ident} TO {role})")
+        elif unusable:
+            grants = "; ".join(f"GRANT USAGE ON SCHEMA {s} TO {role}" for s in unusable)
+            found[name] = (f"{head}: it is in schema {', '.join(unusable)}, which this role "
+                           f"may not use ({grants}; and SELECT on the table)")
+        elif schemas:
+            found[name] = (f"{head}: it is in schema {', '.join(schemas)}, not on this role's "
+                           f"search_path (ALTER ROLE {role} SET search_path = …)")
+        else:
+            found[name] = (f"{head}: no table {name} in this database "
+                           "(are the migrations applied?)")
+    return found
 
 
 def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Schema:

@@ -5,8 +5,13 @@
   reason; the kept ones get their estimated size and benefit, each query its cost before and
   after. Without HypoPG this is said once and the heuristics stand.
 - Uniqueness: a ``.get()`` / ``get_or_create()`` on columns no unique index covers, where the
-  data is unique (``pg_stats`` then an exact duplicate check), becomes a UNIQUE proposal.
-- Housekeeping: unused indexes and duplicate or prefix-redundant ones.
+  data is unique (enough rows, ``pg_stats``, then an exact duplicate check), becomes a UNIQUE
+  proposal; when the data cannot show it, a note says why and the plain proposal stays.
+- Housekeeping: unused indexes (over statistics old enough) and duplicate or prefix-redundant
+  ones.
+- Privileges: a table the role cannot read (see :func:`~idxadvisor.live.catalog.table_access`)
+  gets none of the above; its proposals are kept on heuristics, saying which GRANT would help,
+  and the rest of the run goes on.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import replace
 from idxadvisor.advisor.candidate import Advice, IndexCandidate, QueryCost, Recommendation
 from idxadvisor.advisor.redundant import redundant
 from idxadvisor.advisor.render import recommend
+from idxadvisor.live.catalog import table_access
 from idxadvisor.live.connection import ReadOnlyDatabase
-from idxadvisor.live.housekeeping import duplicate_indexes, unused_indexes
+from idxadvisor.live.housekeeping import UnusedReport, duplicate_indexes, unused_indexes
 from idxadvisor.live.selection import select
 from idxadvisor.live.unique import confirm_unique
 from idxadvisor.live.whatif import WhatIf
@@ -37,8 +43,24 @@ def refine(
     db: ReadOnlyDatabase,
 ) -> Advice:
     notes = list(advice.notes)
+    # Only the tables this workload reads: the rest of the database is not in view.
+    in_view = {p.table for p in patterns}
+    blocked = table_access(db, in_view)
+    notes += [blocked[t] for t in sorted(blocked)]
     recommendations = list(advice.recommendations)
-    for unique in unique_candidates(workload, patterns, schema, db):
+    found, not_unique = unique_candidates(workload, patterns, schema, db, blocked=blocked)
+    for table, keys, why in not_unique:
+        # Said on the plain proposal serving the same lookup, else run-wide.
+        same = next((i for i, r in enumerate(recommendations)
+                     if r.table == table and set(r.candidate.keys) == set(keys)
+                     and not r.candidate.unique), None)
+        if same is None:
+            notes.append(f"not proposed as UNIQUE: {why}")
+        else:
+            r = recommendations[same]
+            recommendations[same] = replace(r, candidate=replace(
+                r.candidate, reasons=(*r.candidate.reasons, f"Not proposed as UNIQUE: {why}.")))
+    for unique in found:
         # A plain proposal on the same keys becomes the UNIQUE one: it serves the same lookups.
         same = next((r for r in recommendations
                      if r.table == unique.table and set(r.candidate.keys) == set(unique.keys)
@@ -54,18 +76,29 @@ def refine(
     rejected = list(advice.rejected)
     costs: dict[str, QueryCost] = dict(advice.costs)
     skipped = list(advice.skipped)
+    # Queries touching a table the role cannot read cannot be planned: leave them, and the
+    # proposals only they would use, to the heuristics instead of failing on them.
+    blocked_queries = {p.query_id: blocked[p.table] for p in patterns if p.table in blocked}
+    held = {r.candidate.definition(): _blocked_reason(r, blocked, blocked_queries)
+            for r in recommendations}
+    held = {d: why for d, why in held.items() if why}
     whatif = WhatIf(db)
     if not whatif.available:
         notes.append(whatif.unavailable_reason or "HypoPG is not available: heuristics only")
     else:
-        selection = select([r.candidate for r in recommendations], workload.queries, whatif,
-                           schema=schema)
+        selection = select(
+            [r.candidate for r in recommendations if r.candidate.definition() not in held],
+            [q for q in workload.queries if q.id not in blocked_queries], whatif, schema=schema)
         chosen = {c.candidate.definition(): c for c in selection.chosen}
         unverified = {r.candidate.definition(): r.reason for r in selection.unverified}
         kept: list[Recommendation] = []
         for r in recommendations:
             c = chosen.get(r.candidate.definition())
-            if c is not None:
+            if r.candidate.definition() in held:
+                why = held[r.candidate.definition()]
+                kept.append(replace(r, candidate=replace(
+                    r.candidate, reasons=(*r.candidate.reasons, f"Kept on heuristics: {why}."))))
+            elif c is not None:
                 reasons = r.candidate.reasons
                 if not c.reliable and c.note:
                     reasons = (*reasons, f"What-if: {c.note}.")
@@ -80,7 +113,7 @@ def refine(
         rejected += selection.rejected
         skipped += selection.skipped
         names = {r.candidate.definition(): r.name for r in recommendations}
-        final = [r.candidate for r in recommendations]
+        final = [r.candidate for r in recommendations if r.candidate.definition() not in held]
         queries = workload.by_id()
         for qid, cost in selection.costs.items():
             used = whatif.cost(queries[qid].sql, final).candidates_used
@@ -88,15 +121,7 @@ def refine(
                          cost.index_used)
             costs[qid] = replace(cost, index_used=label)
 
-    unused, reset = unused_indexes(db)
-    since = f" since {reset:%Y-%m-%d %H:%M}" if reset else " since the statistics were reset"
-    # Only the tables this workload reads: the rest of the database is not in view.
-    in_view = {p.table for p in patterns}
-    notes += [
-        f"unused index {u.name} on {u.table} ({u.size_bytes:,} bytes): no scans{since}"
-        for u in unused
-        if u.table in in_view
-    ]
+    notes += unused_notes(unused_indexes(db), in_view)
     redundancies = [*redundant(recommendations, schema.indexes), *duplicate_indexes(schema)]
     recommendations = [
         replace(r, redundant=tuple(x.index.name for x in redundancies if x.covered_by == r.name))
@@ -113,12 +138,48 @@ def refine(
     )
 
 
+def unused_notes(report: UnusedReport, in_view: set[str]) -> list[str]:
+    """One note per unused index on a table in view, with how long the counts cover; or the
+    one note saying why none are reported. A foreign-key index says what it serves."""
+    if report.skipped_reason:
+        return [report.skipped_reason]
+    span = report.age.describe()
+    notes = []
+    for u in report.indexes:
+        if u.table not in in_view:
+            continue
+        note = f"unused index {u.name} on {u.table} ({u.size_bytes:,} bytes): no scans in {span}"
+        if u.foreign_key and u.references:
+            fk = f"{u.table}({', '.join(u.foreign_key)}) → {u.references}"
+            note += (f"; it backs the foreign key {fk}: deleting or re-keying a {u.references} "
+                     "row finds the referencing rows through it (ON DELETE CASCADE, the FK "
+                     f"check), and joins from {u.references} use it, so drop it only if "
+                     f"{u.references} rows are never deleted")
+        notes.append(note)
+    return notes
+
+
+def _blocked_reason(r: Recommendation, blocked: dict[str, str],
+                    blocked_queries: dict[str, str]) -> str | None:
+    """Why the planner cannot check ``r``: its table, or every query it serves, is unreadable."""
+    if r.table in blocked:
+        return blocked[r.table]
+    serves = r.candidate.serves
+    if serves and all(q in blocked_queries for q in serves):
+        return blocked_queries[serves[0]]
+    return None
+
+
 def unique_candidates(
     workload: Workload, patterns: Sequence[AccessPattern], schema: Schema,
-    db: ReadOnlyDatabase,
-) -> list[IndexCandidate]:
-    """UNIQUE indexes for ``.get()`` lookups on columns the data already holds unique."""
+    db: ReadOnlyDatabase, *, blocked: dict[str, str] | None = None,
+) -> tuple[list[IndexCandidate], list[tuple[str, tuple[str, ...], str]]]:
+    """UNIQUE indexes for ``.get()`` lookups on columns the data already holds unique, and
+    ``(table, columns, why)`` for the lookups where the data cannot show it (too few rows, no
+    statistics, a timeout). Tables in ``blocked`` (unreadable) are not checked: the caller
+    says so once per table."""
     found: list[IndexCandidate] = []
+    undecided: list[tuple[str, tuple[str, ...], str]] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()
     by_query = {q.id: q for q in workload.queries}
     for p in patterns:
@@ -130,13 +191,16 @@ def unique_candidates(
             if x.op is Op.EQ and not x.expression and not x.is_constant
         )
         table = schema.tables.get(p.table)
-        if not columns or table is None or (p.table, tuple(sorted(columns))) in seen:
+        if (not columns or table is None or p.table in (blocked or {})
+                or (p.table, tuple(sorted(columns))) in seen):
             continue
         seen.add((p.table, tuple(sorted(columns))))
         if any(i.unique and i.valid and not i.condition and set(i.columns) <= set(columns)
                for i in schema.indexes_on(p.table)):
             continue  # already unique on (a subset of) these columns
         check = confirm_unique(db, table, columns)
+        if check.unique is None:
+            undecided.append((p.table, columns, check.checked))
         if not check.unique:
             continue
         origin = f" at {q.origins[0]}" if q.origins else ""
@@ -152,4 +216,4 @@ def unique_candidates(
             ),
             equality_prefix=len(columns),
         ))
-    return found
+    return found, undecided
