@@ -53,15 +53,22 @@ def load_in_subprocess(project_dir: Path, settings: str = "", *more: str) -> dic
 
 def test_settings_come_from_manage_py() -> None:
     project = locate_project(FIXTURE)
-    assert project == DjangoProject(FIXTURE.resolve(), "shopsite.settings", FIXTURE / "manage.py")
+    assert project == DjangoProject(
+        FIXTURE.resolve(), "shopsite.settings", FIXTURE / "manage.py", (FIXTURE.resolve(),)
+    )
     assert locate_project(EXAMPLE).settings == "alerting_project.settings"
 
 
 def test_manage_py_in_an_immediate_subdirectory(tmp_path: Path) -> None:
     shutil.copytree(FIXTURE, tmp_path / "site", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "src").mkdir()
     project = locate_project(tmp_path)
-    assert project.root == (tmp_path / "site").resolve()
+    # The directory given is the root (the scan covers all of it); manage.py's directory is
+    # imported from first, as `python site/manage.py` would, then the root and src/.
+    root = tmp_path.resolve()
+    assert project.root == root
     assert project.manage_py == (tmp_path / "site" / "manage.py").resolve()
+    assert project.import_roots == (root / "site", root, root / "src")
 
 
 def test_explicit_settings_win_and_env_var_acts_like_manage_py(

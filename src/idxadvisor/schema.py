@@ -12,6 +12,7 @@ import functools
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -99,6 +100,11 @@ class Table:
     source_file: str | None = None  # where the model class is defined
     rows: int | None = None  # live estimate (pg_class.reltuples)
     size_bytes: int | None = None
+    # False: Django never creates or migrates it (``managed = False``: a legacy table, a view),
+    # so no migration can add an index to it.
+    managed: bool = True
+    # True: a ManyToManyField's table without ``through``: no model source declares its indexes.
+    auto_created: bool = False
 
     def column(self, name: str) -> Column | None:
         for c in self.columns:
@@ -267,32 +273,41 @@ def from_models(
 
     The indexes are read from the DDL Django itself would run to create each table
     (``schema_editor(collect_sql=True).create_model``), so names, the ``_like`` pattern-ops
-    indexes, FK indexes and constraint-backed unique indexes are exactly Django's. No database
-    connection is opened.
+    indexes, FK indexes and constraint-backed unique indexes are exactly Django's. The DDL is
+    PostgreSQL's whatever the project's ENGINE (:func:`idxadvisor.project.compile_connection`),
+    and no database connection is opened.
+
+    Every table a query can name is known: the auto-created many-to-many tables
+    (``auth_group_permissions``), unmanaged models (legacy tables, views: Django never creates
+    them, but their declared keys are what the query planner sees there), and proxy models,
+    which read their concrete model's table.
     """
     from django.apps import apps
-    from django.db import connection
 
+    from idxadvisor.project import compile_connection
+
+    connection = compile_connection()
     if models is None:
-        models = apps.get_models()
+        models = apps.get_models(include_auto_created=True)
     wanted = set(tables) if tables is not None else None
-    tables: dict[str, Table] = {}
+    found: dict[str, Table] = {}
     indexes: list[ExistingIndex] = []
     for model in models:
         meta = model._meta
-        if not meta.managed or meta.proxy or meta.swapped:
-            continue
+        if meta.proxy or meta.swapped or meta.db_table in found:
+            continue  # a proxy's table is its concrete model's, read with that model
         if wanted is not None and meta.db_table not in wanted:
             continue
         label = f"{meta.app_label}.{meta.object_name}"
-        tables[meta.db_table] = _table_of(model, connection)
+        found[meta.db_table] = _table_of(model, connection)
         for statement in _create_model_ddl(model, connection):
             indexes.extend(_indexes_in_ddl(statement, meta.db_table, label))
-    return Schema(tables, tuple(indexes))
+    return Schema(found, tuple(indexes))
 
 
-def _create_model_ddl(model: type, connection) -> list[str]:
-    """The statements ``create_model`` would run, deferred ones (indexes, FKs) included.
+def _create_model_ddl(model: type, connection: Any) -> list[str]:
+    """The statements ``create_model`` would run for the model's own table, deferred ones
+    (indexes, FKs) included; those of its auto-created m2m tables are left to those models.
 
     The editor is driven without its ``with`` block: on exit Django 4.2 runs the deferred SQL
     through ``execute(sql, params=())``, which quotes through a live connection.
@@ -300,10 +315,40 @@ def _create_model_ddl(model: type, connection) -> list[str]:
     editor = connection.schema_editor(collect_sql=True, atomic=False)
     editor.deferred_sql = []
     editor.create_model(model)
-    return [*editor.collected_sql, *(str(sql) for sql in editor.deferred_sql)]
+    meta = model._meta
+    if not meta.managed:
+        # Django's _model_indexes_sql returns nothing for an unmanaged model (it never creates
+        # one); the field and Meta indexes it declares are what it would be, as for the others.
+        for f in meta.local_fields:
+            editor.deferred_sql.extend(editor._field_indexes_sql(model, f))
+        editor.deferred_sql.extend(index.create_sql(model, editor) for index in meta.indexes)
+    return [
+        statement
+        for statement in (*editor.collected_sql, *(str(sql) for sql in editor.deferred_sql))
+        if _ddl_table(statement) in (meta.db_table, None)
+    ]
 
 
-def _table_of(model: type, connection) -> Table:
+def _ddl_table(statement: str) -> str | None:
+    """The table a CREATE TABLE / CREATE INDEX / ALTER TABLE statement is about.
+
+    >>> _ddl_table('CREATE TABLE "a_b" ("id" integer)'), _ddl_table('CREATE INDEX "x" ON "t" ("c")')
+    ('a_b', 't')
+    """
+    try:
+        tree = sqlglot.parse_one(statement, read="postgres")
+    except (ParseError, TokenError):
+        return None
+    if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
+        table = tree.this.args.get("table")
+        return table.name if table is not None else None
+    if isinstance(tree, exp.Create | exp.Alter):
+        table = tree.find(exp.Table)
+        return table.name if table is not None else None
+    return None
+
+
+def _table_of(model: type, connection: Any) -> Table:
     meta = model._meta
     columns = []
     for f in meta.local_concrete_fields:
@@ -332,6 +377,8 @@ def _table_of(model: type, connection) -> Table:
         app_label=meta.app_label,
         model_name=meta.object_name,
         source_file=source,
+        managed=bool(meta.managed),
+        auto_created=bool(meta.auto_created),
     )
 
 

@@ -22,10 +22,10 @@ Choices made where Django needs a concrete value:
 from __future__ import annotations
 
 import ast
-import copy
 import enum
 import importlib
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,10 +35,7 @@ from idxadvisor.capture.chains import QuerysetChain, dotted_name, is_get_user_mo
 from idxadvisor.capture.registry import ModelIndex, imported_object
 from idxadvisor.capture.scope import NO_VALUE, ModuleScope
 from idxadvisor.capture.sql_render import RUNTIME
-
-# The connection alias statements are compiled for: a PostgreSQL backend that never connects,
-# whatever the project's own DATABASES say (a project may use SQLite in development).
-COMPILE_ALIAS = "__idxadvisor_static__"
+from idxadvisor.project import COMPILE_ALIAS, compile_connection, one_line
 
 # Where callables in arguments may come from: constructing these is side-effect free.
 _SAFE_CALLABLE_PREFIXES = ("django.db.models", "django.contrib.postgres")
@@ -130,30 +127,6 @@ def runtime_value(serial: int, output_field: Any = None) -> Any:
     return _RUNTIME_VALUE_CLASS(serial, output_field)
 
 
-def compile_connection() -> Any:
-    """The never-connecting PostgreSQL connection statements are compiled for (registered once)."""
-    from django.db import DEFAULT_DB_ALIAS, connections
-
-    if COMPILE_ALIAS not in connections.settings:
-        default = connections.settings[DEFAULT_DB_ALIAS]
-        if any(name in default["ENGINE"] for name in ("postgresql", "postgis")):
-            conf = copy.deepcopy(default)
-        else:
-            conf = {**copy.deepcopy(default), "ENGINE": "django.db.backends.postgresql",
-                    "NAME": "idxadvisor_static", "OPTIONS": {}}
-        connections.settings[COMPILE_ALIAS] = conf
-    connection = connections[COMPILE_ALIAS]
-    if "pg_version" not in connection.__dict__:
-        # A few compilers (JSON functions) ask the server version; answering it would connect.
-        # Assume the oldest version this Django supports: its SQL runs on every newer server.
-        major = connection.features.minimum_database_version[0]
-        connection.__dict__["pg_version"] = major * 10000
-        # select_for_update() refuses to compile in autocommit mode, and asking the mode would
-        # connect: statements are compiled as if inside a transaction, where they run.
-        connection.get_autocommit = lambda: False
-    return connection
-
-
 @contextmanager
 def no_database() -> Iterator[None]:
     """While active: executing a compiler raises :class:`_Captured` with its SQL instead (an
@@ -216,7 +189,39 @@ class Rebuilder:
         head, _, rest = dotted.partition(".")
         if head == "cls" and not rest and chain.class_name:
             return self.models.find(f"{self.scope.module}.{chain.class_name}", chain.class_name)
+        if dotted == "self.model" and chain.class_name:
+            return self._model_of_class(chain.class_name)
         return self.models.find(self.scope.qualify(dotted), dotted.rpartition(".")[2])
+
+    def _model_of_class(self, name: str) -> type | None:
+        """What ``self.model`` is in the methods of class ``name``: its ``model = X`` (a
+        class-based view), else the one model that uses it as its manager or queryset class or
+        is registered with it as ModelAdmin (None when none or several do)."""
+        attribute = self.scope.model_attributes.get(name)
+        if attribute is not None:
+            return self.models.find(self.scope.qualify(attribute), attribute.rpartition(".")[2])
+        cls = imported_object(f"{self.scope.module}.{name}")
+        if not isinstance(cls, type):
+            return None  # its module is not imported by the project: nothing uses the class
+        from django.db.models import Manager, QuerySet
+
+        found: set[type] = set()
+        if issubclass(cls, Manager | QuerySet):
+            for model in self.models.by_qualname.values():
+                for manager in model._meta.managers:
+                    if isinstance(manager, cls) or issubclass(manager._queryset_class, cls):
+                        found.add(model)
+        else:
+            # The admin registers in its own ready() (autodiscover); never imported from here.
+            sites = sys.modules.get("django.contrib.admin.sites")
+            for site in getattr(sites, "all_sites", ()):
+                found.update(m for m, admin in site._registry.items() if type(admin) is cls)
+        # A proxy and its concrete model read one table: the concrete model stands for both.
+        tables = {m._meta.concrete_model for m in found}
+        if len(tables) != 1:
+            return None
+        (concrete,) = tables
+        return concrete if concrete in found else found.pop()
 
     def compile(self, chain: QuerysetChain, function: ast.AST | None = None) -> CompiledChain:
         """The statement the chain runs. Raises Unresolvable or NotAQuery."""
@@ -243,7 +248,7 @@ class Rebuilder:
         except (Unresolvable, NotAQuery):
             raise
         except Exception as exc:  # Django's own complaint (FieldError, TypeError…) is the reason
-            raise Unresolvable(_one_line(exc)) from exc
+            raise Unresolvable(one_line(exc)) from exc
         raise Unresolvable(f"no SQL statement: the chain ends in {_describe(result)}")
 
     # --- chains -------------------------------------------------------------------------------
@@ -344,7 +349,7 @@ class Rebuilder:
             raise
         except Exception as exc:
             raise Unresolvable(
-                f"custom queryset method .{method}() failed on static values: {_one_line(exc)}"
+                f"custom queryset method .{method}() failed on static values: {one_line(exc)}"
             ) from exc
 
     def _raw(self, chain: QuerysetChain, model: type) -> CompiledChain:
@@ -727,7 +732,3 @@ def _reject_unpacking(method: str, node: ast.Call) -> None:
 def _describe(value: Any) -> str:
     return type(value).__name__
 
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

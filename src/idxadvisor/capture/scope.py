@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from idxadvisor.capture.chains import dotted_name
 
 _NO_VALUE: Any = object()
 
@@ -22,6 +24,9 @@ class ModuleScope:
     imports: dict[str, str]  # local name -> dotted target ("monitoring.models.Rule")
     classes: frozenset[str]  # classes defined at module level
     constants: dict[str, Any]  # module-level names bound exactly once to a literal
+    # module-level class -> the dotted name its body binds to ``model`` (a class-based view's
+    # ``model = Book``), what ``self.model`` means in its methods
+    model_attributes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tree: ast.Module, module: str, *, is_package: bool) -> ModuleScope:
@@ -48,7 +53,7 @@ class ModuleScope:
                         alias.name
                     )
         classes = frozenset(n.name for n in tree.body if isinstance(n, ast.ClassDef))
-        return cls(module, imports, classes, _literal_constants(tree))
+        return cls(module, imports, classes, _literal_constants(tree), _model_attributes(tree))
 
     def qualify(self, dotted: str) -> str | None:
         """The dotted target a ``name.attr...`` expression refers to, or None if unknown."""
@@ -80,6 +85,25 @@ def _absolute(module: str | None, level: int, package: str) -> str | None:
     if module:
         return f"{base}.{module}" if base else module
     return base
+
+
+def _model_attributes(tree: ast.Module) -> dict[str, str]:
+    """``{"BookList": "Book"}`` for ``class BookList(ListView): model = Book``."""
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id == "model"
+            ):
+                dotted = dotted_name(stmt.value)
+                if dotted:
+                    found[node.name] = dotted
+    return found
 
 
 def _literal_constants(tree: ast.Module) -> dict[str, Any]:

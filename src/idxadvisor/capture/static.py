@@ -10,7 +10,8 @@ Each file is parsed once with :mod:`ast`; :mod:`idxadvisor.capture.rebinding` jo
 built over several statements, :mod:`idxadvisor.capture.chains` finds the queryset chains,
 :mod:`idxadvisor.capture.orm_rebuild` rebuilds each through the ORM and takes the SQL
 Django would send, :mod:`idxadvisor.capture.sql_render` writes it in the project's convention.
-Whatever cannot be rebuilt comes back as :class:`~idxadvisor.workload.Skipped` with the reason.
+Whatever cannot be rebuilt comes back as :class:`~idxadvisor.workload.Skipped` with the reason;
+a file Python cannot parse is one ``Skipped(kind="file")`` and the scan goes on.
 
 Skipped directories when scanning a whole project: migrations, tests (``tests/``, ``test_*.py``,
 ``tests.py``, ``conftest.py``: test code is not the production workload), virtualenvs,
@@ -21,8 +22,10 @@ given.
 from __future__ import annotations
 
 import ast
+import io
 import os
 import re
+import tokenize
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from idxadvisor.capture.rebinding import inline_rebound_querysets
 from idxadvisor.capture.registry import ModelIndex
 from idxadvisor.capture.scope import ModuleScope
 from idxadvisor.capture.sql_render import render
-from idxadvisor.project import DjangoProject, setup_django
+from idxadvisor.project import DjangoProject, one_line, setup_django
 from idxadvisor.workload import Origin, Skipped, Statement
 
 _SKIP_DIRS = frozenset(
@@ -67,7 +70,8 @@ def scan(project: DjangoProject, paths: Sequence[Path] | None = None) -> StaticS
         # e.g. "DateTimeField received a naive datetime" for a literal date in the source
         warnings.simplefilter("ignore")
         for path in files:
-            found, missed = _scan_file(path, root, models)
+            module_root = project.module_root(path.resolve())
+            found, missed = _scan_file(path, root, models, module_root)
             statements.extend(found)
             skipped.extend(missed)
     return StaticScan(tuple(statements), tuple(skipped))
@@ -98,23 +102,15 @@ def _is_test_file(name: str) -> bool:
 
 
 def _scan_file(
-    path: Path, root: Path, models: ModelIndex
+    path: Path, root: Path, models: ModelIndex, module_root: Path | None = None
 ) -> tuple[list[Statement], list[Skipped]]:
-    display, module, is_package = _names(path, root)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [Skipped(f"cannot read file: {exc}", Origin(display, 0))]
+    display, module, is_package = _names(path, root, module_root or root)
+    parsed = _parse(path, display)
+    if isinstance(parsed, Skipped):
+        return [], [parsed]
+    tree, source = parsed
     if not any(f".{name}" in source for name in models.manager_names):
         return [], []  # cheap pre-filter: no manager attribute, no queryset
-    try:
-        tree = ast.parse(source, filename=display)
-    except SyntaxError as exc:
-        return [], [
-            Skipped(f"syntax error: {exc.msg}", Origin(display, exc.lineno or 0, exc.offset or 0))
-        ]
-    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
-        return [], [Skipped(f"cannot parse file: {type(exc).__name__}: {exc}", Origin(display, 0))]
     inlined = inline_rebound_querysets(tree, models.manager_names)
     # A value that only built a queryset used further on is not a query of its own.
     chains = [c for c in find_chains(tree, models.manager_names) if id(c.node) not in inlined]
@@ -165,16 +161,45 @@ def _scan_file(
     return statements, skipped
 
 
-def _names(path: Path, root: Path) -> tuple[str, str, bool]:
-    """(origin path relative to root, dotted module name, is a package __init__)."""
+def _parse(path: Path, display: str) -> tuple[ast.Module, str] | Skipped:
+    """The file's AST and text, or why the whole file is skipped (``kind="file"``).
+
+    Every file is parsed, not only those that look like they hold a queryset: a file Python
+    cannot read is reported, never passed over in silence. The bytes are parsed as Python reads
+    them (a BOM or a ``# -*- coding: latin-1 -*-`` line is honoured), so a file Python imports
+    is never refused here.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Skipped(f"cannot read file: {one_line(exc)}", Origin(display, 0), kind="file")
+    try:
+        tree = ast.parse(data, filename=display)
+    except SyntaxError as exc:  # undecodable bytes come as SyntaxError too, like on import
+        return Skipped(
+            f"cannot parse: SyntaxError: {exc.msg}",
+            Origin(display, exc.lineno or 0, exc.offset or 0),
+            kind="file",
+        )
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        return Skipped(f"cannot parse: {one_line(exc)}", Origin(display, 0), kind="file")
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    # utf-8-sig drops a BOM, so the first line's byte offsets match the AST's.
+    return tree, data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+
+
+def _names(path: Path, root: Path, module_root: Path) -> tuple[str, str, bool]:
+    """(origin path relative to root, dotted module name relative to the import root that
+    holds the file, is a package __init__)."""
     resolved = path.resolve()
     try:
-        relative = resolved.relative_to(root)
+        display = resolved.relative_to(root).as_posix()
+    except ValueError:
+        display = path.as_posix()
+    try:
+        relative = resolved.relative_to(module_root)
     except ValueError:
         relative = Path(resolved.name)
-        display = path.as_posix()
-    else:
-        display = relative.as_posix()
     parts = list(relative.with_suffix("").parts)
     is_package = parts[-1] == "__init__"
     if is_package:
