@@ -231,8 +231,10 @@ def _django_sql(form: DjangoForm, table: Table | None) -> str | None:
     if table is None or table.model is None:
         return None
     from django.apps import apps
-    from django.db import connection
 
+    from idxadvisor.project import compile_connection
+
+    connection = compile_connection()  # PostgreSQL's SQL, and no server is ever asked
     model = apps.get_model(table.model)
     index = _evaluate(form.source)
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
