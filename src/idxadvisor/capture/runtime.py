@@ -12,8 +12,37 @@ e.g. idxadvisor from pipx, tests in the project's venv) and calls :func:`start`.
 * aggregates go to the workload file as JSON Lines, appended under ``flock`` every few seconds,
   when many shapes accumulate, at exit, on SIGTERM and before a forked child's ``os._exit``.
 
+What is left out (counted in the ``ignored`` record, never written as statements), unless
+``IDXADVISOR_CAPTURE_INCLUDE_DJANGO=1``:
+
+* statements that are not SELECT/INSERT/UPDATE/DELETE/WITH/VALUES (``SAVEPOINT``, ``SET``,
+  ``SHOW``, DDL, ``CREATE DATABASE``);
+* Django's own bookkeeping, told apart by *where it runs*, not by its text: everything that runs
+  inside ``migrate`` and ``flush`` (data migrations included: their ``RunPython`` names fields the
+  models may no longer have), ``MigrationExecutor.migrate``, the ``pre_migrate`` /
+  ``post_migrate`` emitters (content types, permissions), and the test database's creation,
+  cloning, serialisation and destruction. These functions are wrapped when Django imports them,
+  so the test is one dict lookup per statement;
+* wherever it runs, catalog introspection (``pg_catalog``, ``information_schema``, ``pg_*``
+  relations) and the ``django_migrations`` table.
+
+The origin of a statement is the innermost frame of the project's own code, skipping frames
+that only pass the request on (a middleware's ``get_response(request)``, a test's
+``self.client.get(...)``, a decorator's wrapper). When no project frame ran the queryset itself
+(a ``TemplateResponse`` of a class-based view renders after the view has returned), the view
+Django's handler is calling is the origin: its ``get_queryset`` (or ``get``, …) for a class.
+
+Each statement record may carry ``"like": {"2": "prefix"}``: for each placeholder (numbered as
+in the record's ``sql``) that is the operand of ``LIKE`` / ``ILIKE``, the shape of the bound
+pattern — ``exact`` (no wildcard), ``prefix`` (``abc%``, ``startswith``), ``suffix``
+(``%abc``, ``endswith``), ``infix`` (``%abc%``, ``contains``, or anything else starting with a
+wildcard). Backslash-escaped ``\\%`` and ``\\_`` are literal. The pattern itself is never
+written. Calls that disagree merge by :func:`merge_like_shapes`.
+
 Stdlib only, and importable on older Pythons (3.8+): it runs in the user's interpreter.
 
+>>> like_shape("abc%"), like_shape("%abc"), like_shape("%a%"), like_shape("50\\\\%")
+('prefix', 'suffix', 'infix', 'exact')
 >>> numbered_sql('SELECT "a" FROM "t" WHERE "b" = %s AND "c" LIKE %s ESCAPE \\'%%\\'', "positional")
 'SELECT "a" FROM "t" WHERE "b" = $1 AND "c" LIKE $2 ESCAPE \\'%\\''
 """
@@ -26,6 +55,7 @@ import atexit
 import os
 import sys
 import time
+from _thread import get_ident as _get_ident
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +66,7 @@ FORMAT = "idxadvisor-capture"
 VERSION = 1
 ENV_OUTPUT = "IDXADVISOR_CAPTURE_FILE"
 ENV_FLUSH_SECONDS = "IDXADVISOR_CAPTURE_FLUSH_SECONDS"
+ENV_INCLUDE_DJANGO = "IDXADVISOR_CAPTURE_INCLUDE_DJANGO"  # "1": keep Django's bookkeeping too
 DEFAULT_FLUSH_SECONDS = 5.0
 MAX_ENTRIES = 20_000  # flush and forget beyond this many (sql, origin) pairs: memory stays bounded
 MAX_CACHE = 50_000  # per-SQL-string caches are cleared beyond this size
@@ -46,7 +77,26 @@ _DML_PATTERN = r"\s*\(*\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|VALUES)\b"
 _PLACEHOLDER_PATTERN = r"%%|%\((\w+)\)s|%s"
 _dml: re.Pattern[str] | None = None
 _placeholder: re.Pattern[str] | None = None
+# Catalog introspection and the migration table: Django's, wherever it runs.
+_BOOKKEEPING_PATTERN = (
+    r"\b(?:pg_catalog|information_schema)\s*\.|\bFROM\s+\"?pg_[a-z_]+\b|\"django_migrations\""
+)
+_bookkeeping_sql: re.Pattern[str] | None = None
+# A placeholder that is the operand of LIKE / ILIKE, as Django writes it (``LIKE UPPER(%s)``).
+_LIKE_OPERAND_PATTERN = r"\bI?LIKE\s+(?:(?:UPPER|LOWER)\s*\(\s*)?$"
+_like_operand: re.Pattern[str] | None = None
 _COMPREHENSION = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>")
+# Names of decorator wrappers (closures): they pass the call on, they do not build the query.
+_WRAPPER_NAMES = frozenset((
+    "wrapper", "_wrapper", "wrapped", "_wrapped", "inner", "_inner", "wrapped_view",
+    "_wrapped_view", "decorated", "_decorated", "wrapper_view", "_view_wrapper",
+))
+# Methods of a class-based view that build its queryset, in the order they are preferred as the
+# origin of a statement the view's deferred response ran.
+_VIEW_METHODS = ("get_queryset", "get_object", "get_context_data", "get", "post", "put", "patch",
+                 "delete", "dispatch")
+# Kinds of code objects, decided once per code object.
+_LIBRARY, _USER, _CHAIN, _HANDLER, _WRAPPER = 0, 1, 2, 3, 4
 
 # Integers are left out on purpose: an id passed as a variable too often equals some small integer
 # literal of the code (``[:1]``, ``ORG = 7``) and would turn into a bogus constant.
@@ -68,24 +118,39 @@ _real_exit = os._exit
 # (sql, origin) -> [calls, total seconds, ((position, first value), ...) of the parameters that
 # are still constant, params style, {position: SQL literal}]
 _entries: dict[tuple[str, tuple[str, int, str] | None], list[Any]] = {}
-_is_dml: dict[str, bool] = {}
-_user_code: dict[Any, bool] = {}  # code object -> is it the user's code?
+_kept: dict[str, bool] = {}  # SQL -> worth recording (DML, not catalog/migration bookkeeping)
+_kinds: dict[Any, int] = {}  # code object -> _LIBRARY, _USER, _CHAIN, _HANDLER or _WRAPPER
+_views: dict[Any, tuple[str, int, str] | None] = {}  # view callable -> origin of its code
+_like_positions: dict[str, tuple[tuple[Any, str], ...]] = {}  # SQL -> ((param key, "$n"), ...)
+# thread ident -> depth inside Django's bookkeeping (migrate, test database set-up)
+_bookkeeping: dict[int, int] = {}
+_include_django = False
 _origins: dict[tuple[Any, int], tuple[str, int, str] | None] = {}
 _UNKNOWN: Any = object()
 _MANAGEMENT = os.sep + os.path.join("django", "core", "management") + os.sep
+# Django code that passes a request on: the handler chain, MiddlewareMixin, the test client.
+_CHAIN_PARTS = tuple(
+    os.sep + os.path.join("django", *parts)
+    for parts in (("core", "handlers", ""), ("utils", "deprecation.py"), ("test", "client.py"))
+)
 _module_constants: dict[str, frozenset[tuple[type, Any]]] = {}
 _excluded_roots: tuple[str, ...] | None = None
 
 
-def start(output: str) -> None:
+def start(output: str, *, include_django: bool | None = None) -> None:
     """Turn capture on in this process, writing to ``output``. Idempotent.
 
     Hooks Django lazily: nothing of Django is imported here, so a command that never touches
-    Django pays only for this module's import.
+    Django pays only for this module's import. ``include_django`` keeps Django's bookkeeping
+    (migrations, test database set-up, catalog introspection); None reads
+    ``IDXADVISOR_CAPTURE_INCLUDE_DJANGO``.
     """
-    global _output, _active, _cwd, _token, _flush_interval, _next_flush
+    global _output, _active, _cwd, _token, _flush_interval, _next_flush, _include_django
     if _active:
         return
+    if include_django is None:
+        include_django = os.environ.get(ENV_INCLUDE_DJANGO, "") not in ("", "0")
+    _include_django = include_django
     _output = os.path.abspath(output)
     _cwd = os.getcwd()
     _token = _new_token()
@@ -98,11 +163,15 @@ def start(output: str) -> None:
     atexit.register(flush)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
-    signals = sys.modules.get("django.db.backends.signals")
-    if signals is not None:
-        _hook_django(signals)
-    else:
-        sys.meta_path.insert(0, _DjangoSignalsFinder())
+    pending = {}
+    for name, hook in _module_hooks().items():
+        module = sys.modules.get(name)
+        if module is not None:  # started late (pytest plugin): Django is already imported
+            _run_hook(hook, module)
+        else:
+            pending[name] = hook
+    if pending:
+        sys.meta_path.insert(0, _DjangoFinder(pending))
 
 
 def flush() -> None:
@@ -146,13 +215,9 @@ def numbered_sql(sql: str, style: str | None) -> str:
     ``style`` None means the statement ran without parameters: the driver does no ``%``
     interpolation then, so the text is already what PostgreSQL saw.
     """
-    global _placeholder
     if style is None:
         return sql
-    if _placeholder is None:
-        import re
-
-        _placeholder = re.compile(_PLACEHOLDER_PATTERN)
+    placeholders = _placeholder_pattern()
     names: dict[str, int] = {}
 
     def replace(match: re.Match[str]) -> str:
@@ -164,7 +229,16 @@ def numbered_sql(sql: str, style: str | None) -> str:
             names[name] = len(names) + 1
         return f"${names[name]}"
 
-    return _placeholder.sub(replace, sql)
+    return placeholders.sub(replace, sql)
+
+
+def _placeholder_pattern() -> re.Pattern[str]:
+    global _placeholder
+    if _placeholder is None:
+        import re
+
+        _placeholder = re.compile(_PLACEHOLDER_PATTERN)
+    return _placeholder
 
 
 def sql_literal(value: object) -> str | None:
@@ -200,30 +274,39 @@ def _execute_wrapper(execute, sql, params, many, context):  # type: ignore[no-un
 
 def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> None:
     global _ignored
-    is_dml = _is_dml.get(sql)
-    if is_dml is None:
-        if len(_is_dml) > MAX_CACHE:
-            _is_dml.clear()
-        is_dml = _is_dml[sql] = _dml_pattern().match(sql) is not None
-    if not is_dml:
+    kept = _kept.get(sql)
+    if kept is None:
+        kept = _keep(sql)
+    if not kept or (_bookkeeping and _get_ident() in _bookkeeping):
         _ignored += 1
         return
     frame = sys._getframe(2)
     callee = None
-    user_code = _user_code
+    kinds = _kinds
+    origin = _UNKNOWN
+    passing = None  # the outermost project frame that only passed the call on
     while frame is not None:
         code = frame.f_code
-        is_user = user_code.get(code)
-        if is_user is None:
-            if len(user_code) > MAX_CACHE:  # code made by exec() in a loop must not pile up
-                user_code.clear()
-                _origins.clear()
-            is_user = user_code[code] = _is_user_file(code.co_filename)
-        if is_user:
-            break
+        kind = kinds.get(code)
+        if kind is None:
+            kind = _kind_of(code)
+        if kind == _USER:
+            if callee is None or kinds.get(callee.f_code) != _CHAIN:
+                break
+            passing = frame  # a middleware's get_response(request), a test's self.client.get()
+        elif kind == _WRAPPER:
+            passing = frame
+        elif kind == _HANDLER and passing is None:
+            origin = _view_origin(frame)  # the view's deferred response ran it (TemplateResponse)
+            if origin is not None:
+                frame = None
+                break
+            origin = _UNKNOWN
         callee = frame
         frame = frame.f_back
-    origin = None
+    if frame is None and passing is not None and origin is _UNKNOWN:
+        frame = passing
+        callee = None
     if frame is not None:
         where = (frame.f_code, frame.f_lineno)
         origin = _origins.get(where, _UNKNOWN)
@@ -231,10 +314,12 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
             origin = _origins[where] = _origin_of(frame, callee)
         if origin is None:
             frame = None
+    elif origin is _UNKNOWN:
+        origin = None
     key = (sql, origin)
     entry = _entries.get(key)
     if entry is None:
-        entry = _entries[key] = _new_entry(params, many, frame)
+        entry = _entries[key] = _new_entry(sql, params, many, frame)
     entry[0] += 1
     entry[1] += elapsed
     firsts = entry[2]
@@ -247,8 +332,95 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
                     if params[pos] is val or (params[pos] == val and type(params[pos]) is type(val))
                 )
                 break
+    if entry[5]:
+        _note_like_shapes(entry, params)
     if now >= _next_flush:
         _timed_flush(now)
+
+
+def _keep(sql: str) -> bool:
+    """Is this statement worth recording? Decided once per SQL text."""
+    global _bookkeeping_sql
+    if len(_kept) > MAX_CACHE:
+        _kept.clear()
+    kept = _dml_pattern().match(sql) is not None
+    if kept and not _include_django:
+        if _bookkeeping_sql is None:
+            import re
+
+            _bookkeeping_sql = re.compile(_BOOKKEEPING_PATTERN, re.IGNORECASE)
+        kept = _bookkeeping_sql.search(sql) is None
+    _kept[sql] = kept
+    return kept
+
+
+def _kind_of(code: Any) -> int:
+    """What a code object is for the origin: the project's, Django's request chain, other."""
+    if len(_kinds) > MAX_CACHE:  # code made by exec() in a loop must not pile up
+        _kinds.clear()
+        _origins.clear()
+        _views.clear()
+    filename = code.co_filename
+    if _is_user_file(filename):
+        kind = _WRAPPER if code.co_freevars and code.co_name in _WRAPPER_NAMES else _USER
+    elif code.co_name in ("_get_response", "_get_response_async") and filename.endswith(
+        os.path.join("core", "handlers", "base.py")
+    ):
+        kind = _HANDLER
+    elif any(part in filename for part in _CHAIN_PARTS):
+        kind = _CHAIN
+    else:
+        kind = _LIBRARY
+    _kinds[code] = kind
+    return kind
+
+
+def _view_origin(frame: Any) -> tuple[str, int, str] | None:
+    """The project's view Django's handler (this frame) is running, as an origin, or None."""
+    callback = frame.f_locals.get("callback")
+    if callback is None:
+        return None
+    try:
+        found = _views.get(callback, _UNKNOWN)
+    except TypeError:  # an unhashable callable
+        return None
+    if found is _UNKNOWN:
+        found = _views[callback] = _code_origin_of_view(callback)
+    return found
+
+
+def _code_origin_of_view(callback: Any) -> tuple[str, int, str] | None:
+    view_class = getattr(callback, "view_class", None)
+    if isinstance(view_class, type):
+        for name in _VIEW_METHODS:
+            for klass in view_class.__mro__:
+                method = klass.__dict__.get(name)
+                code = getattr(method, "__code__", None)
+                if code is not None and _is_user_file(code.co_filename):
+                    return _code_origin(code, _first_body_line(code))
+        return None
+    function = callback
+    found = None
+    for _ in range(10):  # functools.wraps chains: the innermost function of the project
+        code = getattr(function, "__code__", None)
+        if code is not None and _is_user_file(code.co_filename) and not (
+            code.co_freevars and code.co_name in _WRAPPER_NAMES
+        ):
+            found = code
+        function = getattr(function, "__wrapped__", None)
+        if function is None:
+            break
+    return None if found is None else _code_origin(found, _first_body_line(found))
+
+
+def _first_body_line(code: Any) -> int:
+    """The first line of a function's body: there a view builds the queryset it hands on
+    (``co_firstlineno`` is the ``def``, or its first decorator)."""
+    lines = getattr(code, "co_lines", None)
+    if lines is None:  # Python < 3.10
+        return code.co_firstlineno
+    body = [line for _, _, line in lines() if line and line > code.co_firstlineno]
+    return min(body) if body else code.co_firstlineno
 
 
 def _dml_pattern() -> re.Pattern[str]:
@@ -273,7 +445,7 @@ def _timed_flush(now: float) -> None:
         _entries.clear()
 
 
-def _new_entry(params: Any, many: bool, frame: Any) -> list[Any]:
+def _new_entry(sql: str, params: Any, many: bool, frame: Any) -> list[Any]:
     """A fresh aggregate; remembers which parameters are literals of the code that ran it.
 
     A parameter may later be written as a constant only if its value is a literal in the origin's
@@ -294,7 +466,94 @@ def _new_entry(params: Any, many: bool, frame: Any) -> list[Any]:
                 if literal is not None:
                     firsts.append((position, value))
                     literals[position] = literal
-    return [0, 0.0, tuple(firsts), style, literals]
+    likes = _like_operands(sql, style) if params and not many else ()
+    return [0, 0.0, tuple(firsts), style, literals, likes, {}]
+
+
+def _like_operands(sql: str, style: str | None) -> tuple[tuple[Any, str], ...]:
+    """``((parameter key, "n"), ...)`` for the placeholders that are LIKE / ILIKE operands."""
+    found = _like_positions.get(sql)
+    if found is not None:
+        return found
+    if len(_like_positions) > MAX_CACHE:
+        _like_positions.clear()
+    operands: list[tuple[Any, str]] = []
+    if style is not None and ("LIKE" in sql or "like" in sql):
+        global _like_operand
+        import re
+
+        if _like_operand is None:
+            _like_operand = re.compile(_LIKE_OPERAND_PATTERN, re.IGNORECASE)
+        placeholders = _placeholder_pattern()
+        names: dict[str, int] = {}
+        for match in placeholders.finditer(sql):
+            text = match.group(0)
+            if text == "%%":
+                continue
+            name = match.group(1)
+            key: Any = name if name else len(names)
+            label = name or str(len(names))
+            if label not in names:
+                names[label] = len(names) + 1
+            if _like_operand.search(sql, max(0, match.start() - 40), match.start()):
+                operands.append((key, str(names[label])))
+    found = _like_positions[sql] = tuple(operands)
+    return found
+
+
+def _note_like_shapes(entry: list[Any], params: Any) -> None:
+    shapes = entry[6]
+    for key, number in entry[5]:
+        value = params[key]
+        if not isinstance(value, str):
+            continue
+        shape = like_shape(value)
+        seen = shapes.get(number)
+        shapes[number] = shape if seen is None or seen == shape else merge_like_shapes(seen, shape)
+
+
+def like_shape(pattern: str) -> str:
+    """The shape of a LIKE pattern: ``exact``, ``prefix``, ``suffix`` or ``infix``.
+
+    ``prefix`` whenever the pattern starts with a literal (a B-tree can seek on it),
+    ``suffix`` when wildcards only lead, ``infix`` for any other leading wildcard.
+
+    >>> [like_shape(p) for p in ("abc", "abc%", "a%c", "%abc", "_abc", "%abc%", "%", "\\\\%a%")]
+    ['exact', 'prefix', 'prefix', 'suffix', 'suffix', 'infix', 'infix', 'prefix']
+    """
+    wild: list[bool] = []  # one flag per character of the pattern: is it a wildcard?
+    index = 0
+    length = len(pattern)
+    while index < length:
+        char = pattern[index]
+        if char == "\\" and index + 1 < length:
+            wild.append(False)
+            index += 2
+            continue
+        wild.append(char == "%" or char == "_")
+        index += 1
+    if True not in wild:
+        return "exact"
+    if not wild[0]:
+        return "prefix"
+    lead = 0
+    while lead < len(wild) and wild[lead]:
+        lead += 1
+    rest = wild[lead:]
+    return "suffix" if rest and True not in rest else "infix"
+
+
+def merge_like_shapes(first: str, second: str) -> str:
+    """One shape for two calls: the one an index must serve for both.
+
+    >>> merge_like_shapes("exact", "prefix"), merge_like_shapes("prefix", "suffix")
+    ('prefix', 'infix')
+    """
+    if first == second:
+        return first
+    if {first, second} == {"exact", "prefix"}:
+        return "prefix"
+    return "infix"
 
 
 def _literals_of(frame: Any) -> frozenset[tuple[type, Any]]:
@@ -368,6 +627,11 @@ def _origin_of(frame: Any, callee: Any) -> tuple[str, int, str] | None:
         and _MANAGEMENT in os.path.normcase(os.path.abspath(callee.f_code.co_filename))
     ):
         return None
+    return _code_origin(code, frame.f_lineno or 0)
+
+
+def _code_origin(code: Any, line: int) -> tuple[str, int, str]:
+    """``(path relative to the command's directory, line, qualified function name)``."""
     path = os.path.abspath(code.co_filename)
     try:
         relative = os.path.relpath(path, _cwd)
@@ -379,48 +643,129 @@ def _origin_of(frame: Any, callee: Any) -> tuple[str, int, str] | None:
     parts = [part for part in name.split(".") if part != "<locals>"]
     while len(parts) > 1 and parts[-1] in _COMPREHENSION:
         parts.pop()
-    return (relative.replace(os.sep, "/"), frame.f_lineno or 0, ".".join(parts))
+    return (relative.replace(os.sep, "/"), line, ".".join(parts))
 
 
 # --- Django hooks ----------------------------------------------------------------------------
 
 
-class _DjangoSignalsFinder:
-    """Meta path finder that lets ``django.db.backends.signals`` load, then hooks into it.
+class _DjangoFinder:
+    """Meta path finder that lets some Django modules load, then hooks into each one.
 
-    That module defines ``connection_created`` and is imported before any connection can exist.
+    ``django.db.backends.signals`` defines ``connection_created`` and is imported before any
+    connection can exist; the others hold the bookkeeping functions wrapped by
+    :func:`_bracket`. The finder leaves ``sys.meta_path`` once every hook has run.
     """
 
+    def __init__(self, hooks: dict[str, Any]) -> None:
+        self.hooks = hooks
+
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "django.db.backends.signals":
+        hook = self.hooks.get(fullname)
+        if hook is None:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader = _HookingLoader(spec.loader)
+                spec.loader = _HookingLoader(spec.loader, self, fullname, hook)
                 return spec
         return None
 
 
 class _HookingLoader:
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, finder: _DjangoFinder, name: str, hook: Any) -> None:
         self._loader = loader
+        self._finder = finder
+        self._name = name
+        self._hook = hook
 
     def create_module(self, spec: Any) -> Any:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
         self._loader.exec_module(module)
-        try:
-            _hook_django(module)
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _DjangoSignalsFinder)]
-        except Exception as exc:
-            _disable(exc)
+        self._finder.hooks.pop(self._name, None)
+        if not self._finder.hooks:
+            sys.meta_path[:] = [f for f in sys.meta_path if f is not self._finder]
+        _run_hook(self._hook, module)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
+
+
+def _module_hooks() -> dict[str, Any]:
+    """Module name -> what to do once Django has imported it."""
+    hooks: dict[str, Any] = {"django.db.backends.signals": _hook_django}
+    if not _include_django:
+        hooks.update({
+            "django.core.management.commands.migrate": _hook_command,
+            "django.core.management.commands.flush": _hook_command,
+            "django.core.management.sql": _hook_functions(
+                "emit_pre_migrate_signal", "emit_post_migrate_signal"
+            ),
+            "django.db.migrations.executor": _hook_methods("MigrationExecutor", "migrate"),
+            "django.db.backends.base.creation": _hook_methods(
+                "BaseDatabaseCreation", "create_test_db", "clone_test_db", "destroy_test_db",
+                "serialize_db_to_string", "deserialize_db_from_string", "setup_worker_connection",
+            ),
+        })
+    return hooks
+
+
+def _run_hook(hook: Any, module: Any) -> None:
+    try:
+        hook(module)
+    except Exception as exc:
+        _disable(exc)
+
+
+def _hook_command(module: Any) -> None:
+    _hook_methods("Command", "handle")(module)
+
+
+def _hook_functions(*names: str) -> Any:
+    def hook(module: Any) -> None:
+        for name in names:
+            function = getattr(module, name, None)
+            if function is not None:
+                setattr(module, name, _bracket(function))
+
+    return hook
+
+
+def _hook_methods(class_name: str, *names: str) -> Any:
+    def hook(module: Any) -> None:
+        klass = getattr(module, class_name, None)
+        for name in names:
+            function = klass.__dict__.get(name) if klass is not None else None
+            if callable(function):
+                setattr(klass, name, _bracket(function))
+
+    return hook
+
+
+def _bracket(function: Any) -> Any:
+    """``function``, with the statements it runs (in this thread) counted as Django's own."""
+    if getattr(function, "_idxadvisor_bookkeeping", False):
+        return function
+
+    def bookkeeping(*args: Any, **kwargs: Any) -> Any:
+        ident = _get_ident()
+        _bookkeeping[ident] = _bookkeeping.get(ident, 0) + 1
+        try:
+            return function(*args, **kwargs)
+        finally:
+            depth = _bookkeeping.pop(ident, 1) - 1
+            if depth:
+                _bookkeeping[ident] = depth
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(bookkeeping, attribute, getattr(function, attribute, None))
+    bookkeeping.__wrapped__ = function  # type: ignore[attr-defined]
+    bookkeeping._idxadvisor_bookkeeping = True  # type: ignore[attr-defined]
+    return bookkeeping
 
 
 def _hook_django(signals: Any) -> None:
@@ -513,7 +858,7 @@ def _statement_record(
     literals = entry[4]
     # entry[2] keeps the literal parameters that had the same value in every call so far.
     constants = {str(pos + 1): literals[pos] for pos, _ in entry[2]}
-    return {
+    record = {
         "kind": "statement",
         "process": _token,
         "sql": numbered_sql(sql, entry[3]),
@@ -524,6 +869,10 @@ def _statement_record(
         "total_ms": round(total * 1000.0, 3),
         "constants": constants,
     }
+    if entry[6]:  # optional (readers of an older idxadvisor ignore it)
+        record["like"] = dict(sorted(entry[6].items(), key=lambda item: int(item[0])))
+        entry[6] = {}
+    return record
 
 
 def file_header() -> dict[str, Any]:
@@ -570,10 +919,20 @@ def _disable(exc: BaseException) -> None:
 
 
 def _warn(message: str) -> None:
+    """Tell the user once, through the workload file: the captured program's own output stays
+    exactly as without capture. Only when the file cannot be written either does it go to
+    stderr, as the last way left to say it."""
     global _warned
     if _warned:
         return
     _warned = True
+    if _output is not None:
+        try:
+            record = {"kind": "warning", "process": _token, "message": message}
+            _append(_output, (_json(record) + "\n").encode("utf-8"))
+            return
+        except Exception:
+            pass
     try:  # noqa: SIM105 - contextlib costs an import in every process; stderr may be closed
         sys.stderr.write(f"idxadvisor capture: warning: {message}\n")
     except Exception:
