@@ -3,30 +3,78 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from idxadvisor import __version__
-from idxadvisor.errors import UsageError
+from idxadvisor.errors import EXIT_FINDINGS, EXIT_INTERNAL, UsageError, exit_status_help
 from idxadvisor.files import write_atomic
+
+_TRACEBACK_LINES = 120  # --debug: a RecursionError's thousands of frames, cut to head and tail
+_MESSAGE_CHARS = 300
 
 
 class _Group(click.Group):
-    """Turns :class:`UsageError` into one line on stderr and exit 2, never a traceback."""
+    """Bad input → one line and exit 2; a bug → one line and exit 3 (the traceback only with
+    ``--debug`` / ``IDXADVISOR_DEBUG=1``). Click's own usage errors keep their exit 2."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UsageError as exc:
-            click.echo(f"idxadvisor: error: {exc}", err=True)
+            click.echo(f"idxadvisor: error: {_one_line(exc, limit=None)}", err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            debug = bool(ctx.params.get("debug")) or _debug_from_environment()
+            if debug:
+                click.echo(_bounded_traceback(exc), err=True, nl=False)
+            hint = "" if debug else " (rerun with --debug for the traceback)"
+            click.echo(f"idxadvisor: internal error: {type(exc).__name__}: {_one_line(exc)}{hint}",
+                       err=True)
+            sys.exit(EXIT_INTERNAL)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def _debug_from_environment() -> bool:
+    return os.environ.get("IDXADVISOR_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _one_line(exc: BaseException, limit: int | None = _MESSAGE_CHARS) -> str:
+    """The exception's message on one line (cut to ``limit`` characters: a bug's message can be
+    huge), with any database password redacted."""
+    from idxadvisor.live.connection import redact
+
+    text = redact(" ".join(str(exc).split()))
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded_traceback(exc: BaseException) -> str:
+    """The traceback, its middle cut when long (deep recursion), passwords redacted."""
+    from idxadvisor.live.connection import redact
+
+    lines = "".join(traceback.format_exception(exc)).splitlines(keepends=True)
+    if len(lines) > _TRACEBACK_LINES:
+        head, tail = _TRACEBACK_LINES // 3, _TRACEBACK_LINES - _TRACEBACK_LINES // 3
+        omitted = len(lines) - head - tail
+        lines = [*lines[:head], f"  … {omitted} lines left out …\n", *lines[-tail:]]
+    return "".join(redact(line) for line in lines)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=exit_status_help("check: something flagged; analyze: an index proposed, "
+                                     "with --fail-on-recommendations"))
 @click.version_option(__version__, prog_name="idxadvisor")
-def main() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the traceback of an internal error (also IDXADVISOR_DEBUG=1).")
+def main(debug: bool) -> None:
     """Index advice for Django projects on PostgreSQL.
 
     \b
@@ -34,6 +82,12 @@ def main() -> None:
       idxadvisor analyze .              # what indexes would pay off, and why
       idxadvisor generate .             # write AddIndexConcurrently migrations
       idxadvisor check app/views.py     # pre-commit: flag unindexed filters
+
+    \b
+    Live mode (a database) is announced on the first line of stderr. analyze reads
+    --database-url, --use-settings-db, [tool.idxadvisor] database_url_env or
+    use_settings_db, else DATABASE_URL; generate never uses DATABASE_URL unless
+    [tool.idxadvisor] opts in; verify only uses the command line.
     """
 
 
@@ -43,8 +97,16 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-def _analysis_options(f):
-    """Options shared by analyze and generate: where the queries and the schema come from."""
+def _analysis_options(f: Callable[..., Any] | None = None, *,
+                      url_from_environment: bool = False) -> Any:
+    """Options shared by analyze, generate and verify: where the queries and the schema come
+    from. Only analyze (``url_from_environment``) reads ``--database-url`` from DATABASE_URL."""
+    if f is None:
+        return lambda g: _analysis_options(g, url_from_environment=url_from_environment)
+    url_help = (
+        "Use this PostgreSQL database (read-only): catalog indexes, pg_stats, HypoPG what-if "
+        "costs." + (" Also read from DATABASE_URL." if url_from_environment else "")
+    )
     options = [
         click.argument("project_dir", required=False, type=click.Path(path_type=Path)),
         click.option("--settings", metavar="MODULE",
@@ -56,10 +118,8 @@ def _analysis_options(f):
                           "Django project, the analysis runs on the SQL alone."),
         click.option("--no-static", is_flag=True,
                      help="Do not scan the source for querysets; use only --workload files."),
-        click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-                     expose_value=False, callback=_remember,
-                     help="Use this PostgreSQL database (read-only): catalog indexes, pg_stats, "
-                          "HypoPG what-if costs. Also read from DATABASE_URL."),
+        click.option("--database-url", envvar="DATABASE_URL" if url_from_environment else None,
+                     metavar="URL", expose_value=False, callback=_remember, help=url_help),
         click.option("--use-settings-db", is_flag=True, expose_value=False, callback=_remember,
                      help="Use the Django settings' default database, read-only."),
         click.option("--from-pg-stat-statements", is_flag=True, expose_value=False,
@@ -72,23 +132,48 @@ def _analysis_options(f):
     return f
 
 
-def _request(project_dir, settings, workload_files, no_static):
-    from idxadvisor.pipeline import AnalysisRequest
+def _request(project_dir: Path | None, settings: str | None,
+             workload_files: tuple[Path, ...], no_static: bool, *, config_opt_in: bool = True):
+    """The pipeline request; the database from :func:`idxadvisor.pipeline.choose_live`
+    (``config_opt_in`` False: the command line only, for verify)."""
+    from idxadvisor.config import Config, load_config
+    from idxadvisor.pipeline import AnalysisRequest, choose_live
 
-    meta = click.get_current_context().meta
+    ctx = click.get_current_context()
+    meta = ctx.meta
+    url = meta.get("idxadvisor.database_url") or None
+    from_env = ctx.get_parameter_source("database_url") is ParameterSource.ENVIRONMENT
+    config = load_config(project_dir) if config_opt_in else Config()
+    choice = choose_live(database_url=url, url_from_environment=from_env,
+                         use_settings_db=bool(meta.get("idxadvisor.use_settings_db")),
+                         config=config)
+    if choice.note:
+        click.echo(f"idxadvisor: note: {choice.note}", err=True)
     return AnalysisRequest(
         project_dir=project_dir,
         settings=settings,
         workload_files=tuple(workload_files),
         static=not no_static,
-        database_url=meta.get("idxadvisor.database_url") or None,
-        use_settings_db=bool(meta.get("idxadvisor.use_settings_db")),
+        database_url=choice.database_url,
+        use_settings_db=choice.use_settings_db,
         from_pg_stat_statements=bool(meta.get("idxadvisor.from_pg_stat_statements")),
+        database_source=choice.source,
     )
 
 
-@main.command("analyze")
-@_analysis_options
+def _announce(request: Any, writes: str = "") -> Callable[[str], None]:
+    """Print the live-mode line (first on stderr) once the pipeline knows the database."""
+    from idxadvisor.pipeline import live_description
+
+    def announce(url: str) -> None:
+        shown = live_description(url, source=request.database_source, writes=writes)
+        click.echo(f"idxadvisor: {shown}", err=True)
+
+    return announce
+
+
+@main.command("analyze", epilog=exit_status_help("--fail-on-recommendations and an index proposed"))
+@_analysis_options(url_from_environment=True)
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]),
               default="table", show_default=True, help="A report for people, or stable JSON.")
 @click.option("--output", "-o", "output_file", type=click.Path(path_type=Path), metavar="FILE",
@@ -115,12 +200,14 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
       idxadvisor analyze . --workload idxadvisor-workload.jsonl
       idxadvisor analyze . --database-url postgresql://app@db/app   # read-only
 
-    Exit status: 0 when it ran (1 with --fail-on-recommendations and a proposal),
-    2 on bad input.
+    The database comes from --database-url, --use-settings-db, [tool.idxadvisor]
+    database_url_env / use_settings_db, else DATABASE_URL; a live run says so on
+    the first line of stderr (never with the password).
     """
     from idxadvisor.pipeline import run
 
-    analysis = run(_request(project_dir, settings, workload_files, no_static))
+    request = _request(project_dir, settings, workload_files, no_static)
+    analysis = run(request, on_live=_announce(request))
     if output_format == "json":
         from idxadvisor.json_report import dumps, is_json_report
 
@@ -141,10 +228,10 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
         else:
             render(analysis, Console())
     if fail_on_recommendations and analysis.advice.recommendations:
-        sys.exit(1)
+        sys.exit(EXIT_FINDINGS)
 
 
-@main.command("check")
+@main.command("check", epilog=exit_status_help("something is flagged"))
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--project", "project_dir", type=click.Path(path_type=Path),
               help="Django project directory (default: the current one, or the pyproject.toml's).")
@@ -167,8 +254,7 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
                   explain: str | None, verbose: bool) -> None:
     """Flag querysets in FILES (default: the whole project) that no index serves.
 
-    Exit status: 1 when anything is flagged, 0 when clean, 2 on bad input. Silence one line
-    with a comment `# idxadvisor: ignore[IDX001]`.
+    Silence one line with a comment `# idxadvisor: ignore[IDX001]`.
     """
     from idxadvisor.checks import CHECKS, CheckRequest, check
     from idxadvisor.checks.output import is_check_report, render
@@ -190,6 +276,9 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
         write_atomic(output_file, report + "\n", ours=is_check_report)
     elif report:
         click.echo(report)
+    if output_format == "text":  # machine formats keep stderr quiet
+        for note in result.notes:
+            click.echo(f"idxadvisor: {note}", err=True)
     if result.skipped:
         if verbose:
             for s in result.skipped:
@@ -201,13 +290,14 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
     if result.findings:
         if output_format == "text":
             click.echo(f"idxadvisor: {len(result.findings)} problem(s) found", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_FINDINGS)
 
 
 @main.command(
     "capture",
     options_metavar="[OPTIONS] --",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog="\b\nExit status: COMMAND's own; 2 on bad input; 3 on an internal error.",
 )
 @click.option("--output", "-o", default="idxadvisor-workload.jsonl", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path),
@@ -240,7 +330,7 @@ def capture_command(output: Path, append: bool, command: tuple[str, ...]) -> Non
     sys.exit(run.exit_code)
 
 
-@main.command("generate")
+@main.command("generate", epilog=exit_status_help())
 @_analysis_options
 @click.option("--app", "apps_filter", multiple=True, metavar="LABEL",
               help="Only this app's migration (repeatable).")
@@ -265,11 +355,18 @@ def generate_command(project_dir, settings, workload_files, no_static,
     Examples:
       idxadvisor generate . --dry-run
       idxadvisor generate . --app monitoring --only monitoring_organis_1a2b3c_idx
+
+    \b
+    Writes only inside PROJECT_DIR: a model of an installed package (django.contrib.auth,
+    say) or of an app outside the project is skipped, with what to add by hand. No
+    database unless --database-url, --use-settings-db or [tool.idxadvisor]
+    database_url_env / use_settings_db asks for one: DATABASE_URL alone never does.
     """
     from idxadvisor.migrations import plan_migrations, write_plan
     from idxadvisor.pipeline import run
 
-    analysis = run(_request(project_dir, settings, workload_files, no_static))
+    request = _request(project_dir, settings, workload_files, no_static)
+    analysis = run(request, on_live=_announce(request))
     if analysis.root is None:
         raise UsageError("generate needs a Django project (manage.py or --settings)")
     plan = plan_migrations(analysis.advice.recommendations, analysis.advice.redundant,
@@ -305,7 +402,7 @@ def _shown(path: Path, root: Path | None) -> str:
         return str(path)
 
 
-@main.command("verify")
+@main.command("verify", epilog=exit_status_help())
 @_analysis_options
 @click.option("--allow-writes", is_flag=True,
               help="Required: verify builds indexes in the database (use a staging copy).")
@@ -326,17 +423,20 @@ def verify_command(project_dir, settings, workload_files, no_static, allow_write
     \b
     Example:
       idxadvisor verify . --database-url postgresql://staging/app --allow-writes
+
+    The database comes from the command line only (never DATABASE_URL).
     """
     from idxadvisor.live.verify import verify
     from idxadvisor.pipeline import run
 
-    request = _request(project_dir, settings, workload_files, no_static)
+    request = _request(project_dir, settings, workload_files, no_static, config_opt_in=False)
     if not allow_writes:
         raise UsageError("verify builds indexes in the database: pass --allow-writes to confirm "
                          "it is a copy you allow to change")
     if not request.database_url and not request.use_settings_db:
         raise UsageError("verify needs a database: --database-url URL or --use-settings-db")
-    analysis = run(request)
+    writes = "builds indexes (kept: --keep)" if keep else "builds and drops indexes"
+    analysis = run(request, on_live=_announce(request, writes=writes))
     recs = analysis.advice.recommendations
     if not recs:
         click.echo("Nothing to verify: no index is proposed.")

@@ -12,19 +12,30 @@ The file is found by walking up from the start directory (the project directory,
 current one) to the first ``pyproject.toml`` that has a ``[tool.idxadvisor]`` table.
 
 Keys: ``settings`` (Django settings module), ``exclude`` (globs of paths relative to the
-``pyproject.toml``'s directory, never checked), ``ignore`` (check codes never reported).
+``pyproject.toml``'s directory, never checked), ``ignore`` (check codes never reported), and the
+opt-in to live mode for ``analyze`` and ``generate`` (read-only): ``database_url_env`` (the name
+of an environment variable holding the database URL, e.g. ``"DATABASE_URL"``) or
+``use_settings_db = true`` (the Django settings' default database). Without them ``generate``
+never connects unless ``--database-url`` or ``--use-settings-db`` is given.
+
+    >>> _ = (d / "pyproject.toml").write_text(
+    ...     '[tool.idxadvisor]\\ndatabase_url_env = "DATABASE_URL"\\n')
+    >>> load_config(d).database_url_env
+    'DATABASE_URL'
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from idxadvisor.errors import UsageError
 
-KNOWN_KEYS = ("settings", "exclude", "ignore")
+KNOWN_KEYS = ("settings", "exclude", "ignore", "database_url_env", "use_settings_db")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,8 @@ class Config:
     settings: str | None = None
     exclude: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    database_url_env: str | None = None  # live mode from this environment variable (opt-in)
+    use_settings_db: bool = False  # live mode on the settings' default database (opt-in)
 
     @property
     def root(self) -> Path | None:
@@ -92,8 +105,24 @@ def load_config(start: Path | None = None) -> Config:
     settings = table.get("settings")
     if settings is not None and not (isinstance(settings, str) and settings.strip()):
         raise UsageError(f"{path}: [tool.idxadvisor] settings must be a module name string")
+    env_name = table.get("database_url_env")
+    if env_name is not None and not (isinstance(env_name, str) and _ENV_NAME.fullmatch(env_name)):
+        raise UsageError(
+            f"{path}: [tool.idxadvisor] database_url_env must name an environment variable, "
+            'like "DATABASE_URL"'
+        )
+    use_settings_db = table.get("use_settings_db", False)
+    if not isinstance(use_settings_db, bool):
+        raise UsageError(f"{path}: [tool.idxadvisor] use_settings_db must be true or false")
+    if env_name and use_settings_db:
+        raise UsageError(
+            f"{path}: [tool.idxadvisor] sets both database_url_env and use_settings_db; "
+            "choose one"
+        )
     return Config(
         path=path,
+        database_url_env=env_name,
+        use_settings_db=use_settings_db,
         settings=settings.strip() if settings else None,
         exclude=_strings(path, table, "exclude"),
         ignore=tuple(c.upper() for c in _strings(path, table, "ignore")),

@@ -1,8 +1,13 @@
-"""Writing files safely: atomically, and never over a file idxadvisor did not create."""
+"""Writing files safely: atomically, never over a file idxadvisor did not create, and only
+where the project allows (:func:`write_refusal`)."""
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
+import site
+import sysconfig
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,3 +44,82 @@ def write_atomic(path: Path, text: str, *, ours: Callable[[str], bool] | None = 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_refusal(path: Path, root: Path | None) -> str | None:
+    """Why idxadvisor must not write ``path`` for the project at ``root``; None when it may.
+
+    Only files inside the project directory (symlinks resolved) may be written, and never one
+    in a Python library directory or of an installed distribution, even one that lives inside
+    the project (a ``.venv`` there, say). ``root`` None skips the project check only.
+
+    >>> import tempfile
+    >>> project = Path(tempfile.mkdtemp())
+    >>> write_refusal(project / "app" / "models.py", project) is None
+    True
+    >>> "outside the project directory" in write_refusal(Path("/elsewhere/models.py"), project)
+    True
+    >>> import django
+    >>> print(write_refusal(Path(django.__file__), None))  # doctest: +ELLIPSIS
+    it belongs to the installed package Django (...)
+    """
+    target = path.resolve()
+    installed = installed_code(target)
+    if installed is not None:
+        return installed
+    if root is not None:
+        base = root.resolve()
+        if not target.is_relative_to(base):
+            return f"it is outside the project directory {base}"
+    return None
+
+
+def installed_code(path: Path) -> str | None:
+    """Why ``path`` is installed code (a distribution's file, the standard library or a
+    site-packages directory), or None when it is not.
+
+    >>> installed_code(Path(functools.__file__))  # doctest: +ELLIPSIS
+    'it is in the Python library directory ...'
+    """
+    target = path.resolve()
+    for name, location in _installed_roots():
+        if target.is_relative_to(location):
+            return f"it belongs to the installed package {name} ({location})"
+    for library in _library_dirs():
+        if target.is_relative_to(library):
+            return f"it is in the Python library directory {library}"
+    if {"site-packages", "dist-packages"} & set(target.parts):
+        # Another interpreter's packages (on PYTHONPATH, say): installed code all the same.
+        return "it is in a site-packages directory (installed code)"
+    return None
+
+
+@functools.cache
+def _installed_roots() -> tuple[tuple[str, Path], ...]:
+    """(distribution, top-level path) of every installed distribution's files on sys.path."""
+    found: dict[Path, str] = {}
+    for dist in importlib.metadata.distributions():
+        # Only real install records: an egg-info without installed-files.txt (a development
+        # checkout's) lists its sources in SOURCES.txt, which are the user's own files.
+        if dist.read_text("RECORD") is None and dist.read_text("installed-files.txt") is None:
+            continue
+        base = Path(str(dist.locate_file("")))
+        name = None
+        for file in dist.files or ():
+            parts = file.parts
+            if not parts or parts[0] == ".." or parts[0].endswith((".dist-info", ".pth")):
+                continue
+            top = (base / parts[0]).resolve()
+            if top not in found:
+                name = name or dist.metadata["Name"] or "?"
+                found[top] = name
+    return tuple((name, path) for path, name in found.items())
+
+
+@functools.cache
+def _library_dirs() -> tuple[Path, ...]:
+    """The interpreter's library directories: the standard library and site-packages."""
+    dirs = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else ())
+    dirs.add(site.getusersitepackages())
+    return tuple(Path(d).resolve() for d in dirs if d)

@@ -32,6 +32,7 @@ import libcst as cst
 from idxadvisor import __version__
 from idxadvisor.advisor.candidate import Recommendation, Redundancy
 from idxadvisor.errors import UsageError
+from idxadvisor.files import installed_code, write_refusal
 from idxadvisor.migration_ops import (
     GUARDS_SOURCE,
     REBUILD,
@@ -176,7 +177,7 @@ def plan_migrations(
             f"({', '.join(sorted(known)) or 'none'})"
         )
 
-    loader = MigrationLoader(None, ignore_no_migrations=True)
+    loader = _load_migrations(MigrationLoader)
     conflicts = loader.detect_conflicts()
     state = loader.project_state()
     sources: dict[Path, str] = {}  # models files: current (edited) text
@@ -202,7 +203,7 @@ def plan_migrations(
             skipped.append(Skip(rec.name, f"model {rec.app_label}.{rec.model} is not installed"))
             continue
         _refuse_conflicts(rec.app_label, conflicts)
-        outcome = _plan_index(rec, model, state, sources, originals, queries)
+        outcome = _plan_index(rec, model, state, sources, originals, queries, loader, root)
         if isinstance(outcome, Skip):
             skipped.append(outcome)
             continue
@@ -230,7 +231,7 @@ def plan_migrations(
     if drop_redundant:
         for red in redundancies:
             outcome = _plan_drop(
-                red, generated, known, django_apps, state, sources, originals, apps_wanted
+                red, generated, known, django_apps, state, sources, originals, apps_wanted, root
             )
             if isinstance(outcome, Skip):
                 skipped.append(outcome)
@@ -262,6 +263,37 @@ def plan_migrations(
         if text != originals[path]
     )
     return MigrationPlan(tuple(planned), edits, tuple(skipped), tuple(notes), root)
+
+
+def _load_migrations(loader_class: Any) -> Any:
+    """Django's view of every app's migrations on disk; a migrations package Django cannot load
+    (a module that is not a migration, a syntax error, a missing dependency) is bad input."""
+    from django.db.migrations.exceptions import BadMigrationError
+
+    try:
+        return loader_class(None, ignore_no_migrations=True)
+    except BadMigrationError as exc:
+        found = re.fullmatch(r"Migration (\S+) in app (\S+) has no Migration class", str(exc))
+        if found is None:
+            raise GenerateError(f"cannot load the migrations: {exc}") from exc
+        name, label = found.groups()
+        where = _migrations_dir(label)
+        shown = str(where / f"{name}.py") if where is not None else f"{label}.migrations.{name}"
+        raise GenerateError(
+            f"{shown} is not a migration (it has no Migration class), so Django cannot load "
+            f"the migrations of app {label!r} (migrate fails on it too): move it out of the "
+            "migrations package or make it a migration; nothing was written"
+        ) from exc
+    except SyntaxError as exc:
+        raise GenerateError(
+            f"cannot load the migrations: {exc.filename}:{exc.lineno}: {exc.msg}"
+        ) from exc
+    except Exception as exc:
+        # NodeNotFoundError (a dependency on a missing migration), an ImportError in a
+        # migration module…: the project's migrations are broken, which the user must fix.
+        raise GenerateError(
+            f"cannot load the migrations: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        ) from exc
 
 
 def _refuse_conflicts(app_label: str, conflicts: Mapping[str, list[str]]) -> None:
@@ -313,6 +345,8 @@ def _plan_index(
     sources: dict[Path, str],
     originals: dict[Path, str],
     queries: Mapping[str, Query],
+    loader: Any,
+    root: Path | None,
 ) -> list[tuple[Any, list[str]]] | Skip | None:
     """The operations for one recommendation (None: already done), editing the model source."""
     from django.contrib.postgres.operations import AddIndexConcurrently
@@ -348,6 +382,9 @@ def _plan_index(
         f"add to {rec.model}.Meta.{attribute}: {element}; then make its migration with "
         f"`idxadvisor generate --only {rec.name}`"
     )
+    refused = _outside(model, root)
+    if refused is not None:
+        return _boundary_skip(rec, model, attribute, element, refused, loader, root)
     if not in_model:
         try:
             path = _model_source(model, sources, originals)
@@ -372,6 +409,70 @@ def _plan_index(
     if not unique:
         return [(guard, comment), (AddIndexConcurrently(model_name=model_name, index=index), [])]
     return _unique_operations(rec, model, index, guard, comment)
+
+
+def _outside(model: type, root: Path | None) -> tuple[str, str] | None:
+    """(what, why) when the model's source or its app's migrations may not be written: outside
+    the project, or installed code (site-packages); None when both are the project's own."""
+    filename = inspect.getsourcefile(model)
+    label = model._meta.app_label
+    targets = [(f"{model.__name__}'s source {_display(Path(filename), root)}", Path(filename))
+               if filename else None]
+    migrations_dir = _migrations_dir(label)
+    if migrations_dir is not None:
+        targets.append((f"the migrations of app {label!r} ({_display(migrations_dir, root)})",
+                        migrations_dir))
+    for target in targets:
+        if target is not None and (why := write_refusal(target[1], root)) is not None:
+            return f"{target[0]}:", why
+    return None
+
+
+def _migrations_dir(label: str) -> Path | None:
+    """The directory of the app's migrations package, found without importing or creating it
+    (Django's ``MigrationWriter.basedir`` creates missing ``MIGRATION_MODULES`` packages)."""
+    import importlib.util
+
+    from django.apps import apps as django_apps
+    from django.db.migrations.loader import MigrationLoader
+
+    module_name, _ = MigrationLoader.migrations_module(label)
+    if module_name is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(django_apps.get_app_config(label).path) / "migrations"
+
+
+def _boundary_skip(rec: Recommendation, model: type, attribute: str, element: str,
+                   refused: tuple[str, str], loader: Any, root: Path | None) -> Skip:
+    """Why the index is not written, and the honest way for the user to get it."""
+    where, why = refused
+    label = model._meta.app_label
+    reason = (f"not written: {where} {why}; generate writes only the project's own files "
+              f"({_display(root, None) if root is not None else 'the project'})")
+    if installed_code(Path(inspect.getsourcefile(model) or ".")) is not None:
+        leaves = loader.graph.leaf_nodes(label)
+        after = f"({label!r}, {leaves[0][1]!r})" if leaves else f"({label!r}, '<latest>')"
+        drop = f'DROP INDEX CONCURRENTLY IF EXISTS "{rec.name}";'
+        hand = (
+            f"{label}.{rec.model} is not your code, so its Meta.{attribute} cannot take "
+            f"{element} (and a MIGRATION_MODULES override would not help: makemigrations "
+            f"would undo an index the model does not declare). Build it from a migration of "
+            f"one of your own apps, with atomic = False and dependencies = [{after}]: "
+            f"migrations.RunSQL({rec.sql!r}, reverse_sql={drop!r})"
+        )
+    else:
+        hand = (
+            f"add to {rec.model}.Meta.{attribute} in that app: {element}; then run "
+            f"`python manage.py makemigrations {label}` (or `idxadvisor generate` with that "
+            "app's own project directory)"
+        )
+    return Skip(rec.name, reason, hand)
 
 
 def _django_index(rec: Recommendation) -> Any:
@@ -483,6 +584,7 @@ def _plan_drop(
     sources: dict[Path, str],
     originals: dict[Path, str],
     apps_wanted: set[str],
+    root: Path | None = None,
 ) -> tuple[str, Any, list[str], str] | Skip | None:
     from django.contrib.postgres.operations import RemoveIndexConcurrently
 
@@ -502,6 +604,11 @@ def _plan_drop(
             f"redundant ({red.reason}) but it comes from {idx.origin}, not Meta.indexes: "
             "remove it from the model by hand",
         )
+    refused = _outside(model, root)
+    if refused is not None:
+        where, why = refused
+        return Skip(idx.name, f"redundant ({red.reason}) but not written: {where} {why}",
+                    f"DROP INDEX CONCURRENTLY {idx.name}; once nothing needs it")
     try:
         path = _model_source(model, sources, originals)
         sources[path] = remove_from_meta(sources[path], class_name, "indexes", name=idx.name)
@@ -555,21 +662,27 @@ def _render(w: _AppWork, loader: Any) -> PlannedMigration:
             f"{w.app_label}` first"
         )
     leaf = leaves[0]
-    number = MigrationAutodetector.parse_number(leaf[1])
-    name = f"{(number or 0) + 1:04d}_idxadvisor_{_slug(w.slug_parts)}"
-    migration = migrations.Migration(name, w.app_label)
-    migration.dependencies = [leaf]
-    migration.operations = list(w.operations)
-    migration.atomic = False
+    # Django's makemigrations numbering: the latest migration's number plus one. A name taken on
+    # disk by something the loader does not see as a migration (a package of that name, which
+    # would also shadow our module) moves to the next free number: nothing is overwritten.
+    number = (MigrationAutodetector.parse_number(leaf[1]) or 0) + 1
+    slug = _slug(w.slug_parts)
     with _guard_serializer():
-        writer = MigrationWriter(migration)
+        while True:
+            name = f"{number:04d}_idxadvisor_{slug}"
+            migration = migrations.Migration(name, w.app_label)
+            migration.dependencies = [leaf]
+            migration.operations = list(w.operations)
+            migration.atomic = False
+            writer = MigrationWriter(migration)
+            path = Path(writer.path).resolve()
+            if not (os.path.lexists(path) or os.path.lexists(path.with_suffix(""))):
+                break
+            number += 1
         text = writer.as_string()
         rendered = [OperationWriter(op, indentation=2).serialize()[0] for op in w.operations]
-        path = Path(writer.path).resolve()
     text = _annotate(text, rendered, w.comments)
     text = _finish(text)
-    if path.exists():
-        raise GenerateError(f"{path} already exists; not overwriting it")
     return PlannedMigration(w.app_label, name, FileChange(path, None, text), tuple(w.summary))
 
 
@@ -693,6 +806,11 @@ def write_plan(plan: MigrationPlan, dry_run: bool = False) -> WriteResult:
     if dry_run:
         return WriteResult(dry_run=True, preview=preview(plan))
     files = plan.files
+    for change in files:
+        # The planner already leaves such files out; this is the last line of defence.
+        refused = write_refusal(change.path, plan.root)
+        if refused is not None:
+            raise GenerateError(f"refusing to write {change.path}: {refused}")
     for change in files:
         current = _read_or_none(change.path)
         if change.before is None and current is not None:

@@ -6,13 +6,15 @@ frozen dataclasses in and out; this module only wires them and never reaches bac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from idxadvisor.advisor import advise
 from idxadvisor.advisor.candidate import Advice
+from idxadvisor.config import Config
 from idxadvisor.errors import UsageError
 from idxadvisor.patterns import AccessPattern, analyse
 from idxadvisor.project import DjangoProject, find_project, load_project
@@ -33,6 +35,86 @@ class AnalysisRequest:
     database_url: str | None = None
     use_settings_db: bool = False
     from_pg_stat_statements: bool = False
+    # Where the live database came from, for the announcement: "" (the command line),
+    # "DATABASE_URL" (that environment variable), "[tool.idxadvisor] use_settings_db"…
+    database_source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChoice:
+    """Which database a run uses, if any, and where that choice came from."""
+
+    database_url: str | None = None
+    use_settings_db: bool = False
+    source: str = ""  # "" for the command line; else shown as "(from …)"
+    note: str = ""  # an opt-in that found nothing (its variable unset), said once on stderr
+
+
+def choose_live(
+    *,
+    database_url: str | None,
+    url_from_environment: bool,
+    use_settings_db: bool,
+    config: Config,
+    environ: Mapping[str, str] = os.environ,
+) -> LiveChoice:
+    """The database of a run: the command line first, then ``[tool.idxadvisor]``
+    (``database_url_env`` / ``use_settings_db``), then a ``DATABASE_URL`` the caller read from
+    the environment (``url_from_environment``: only ``analyze`` does; ``generate`` and
+    ``verify`` never switch to live mode from the environment alone).
+
+    >>> choose_live(database_url="postgresql://db/app", url_from_environment=True,
+    ...             use_settings_db=False, config=Config(use_settings_db=True)).source
+    '[tool.idxadvisor] use_settings_db'
+    >>> choose_live(database_url=None, url_from_environment=False, use_settings_db=False,
+    ...             config=Config(database_url_env="APP_DB"), environ={}).note
+    '[tool.idxadvisor] database_url_env = "APP_DB" but APP_DB is not set: no database'
+    """
+    if database_url and not url_from_environment:
+        return LiveChoice(database_url=database_url)
+    if use_settings_db:
+        return LiveChoice(use_settings_db=True, source="the Django settings' default database")
+    if config.database_url_env:
+        name = config.database_url_env
+        value = environ.get(name, "").strip()
+        if value:
+            return LiveChoice(database_url=value,
+                              source=f"{name}, per [tool.idxadvisor] database_url_env")
+        if not database_url:
+            return LiveChoice(note=f'[tool.idxadvisor] database_url_env = "{name}" but {name} '
+                                   "is not set: no database")
+    if config.use_settings_db:
+        return LiveChoice(use_settings_db=True, source="[tool.idxadvisor] use_settings_db")
+    if database_url:
+        return LiveChoice(database_url=database_url, source="DATABASE_URL")
+    return LiveChoice()
+
+
+def live_description(url: str, *, source: str = "", writes: str = "") -> str:
+    """How a live run names its database: built from the URL's parsed parts (user, host, port,
+    database), so no password can appear whatever the URL looks like.
+
+    >>> live_description("postgresql://app:s3cret@db:5432/app", source="DATABASE_URL")
+    'live mode: postgresql://app@db:5432/app (from DATABASE_URL), read-only'
+    >>> live_description("host=db user=app password=x dbname=shop", writes="builds indexes")
+    'live mode: postgresql://app@db:5432/shop, writes allowed: builds indexes'
+    >>> live_description("postgresql://u:pw@[::1/x")
+    'live mode: an unparsable database URL, read-only'
+    """
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    from idxadvisor.live.connection import describe_target
+
+    try:
+        user = conninfo_to_dict(url).get("user")
+    except ProgrammingError:
+        shown = "an unparsable database URL"
+    else:
+        shown = f"postgresql://{f'{user}@' if user else ''}{describe_target(url)}"
+    origin = f" (from {source})" if source else ""
+    mode = f"writes allowed: {writes}" if writes else "read-only"
+    return f"live mode: {shown}{origin}, {mode}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +133,17 @@ class Analysis:
         return (*self.workload.skipped, *self.advice.skipped)
 
 
-def run(request: AnalysisRequest) -> Analysis:
-    """Run every stage for the request. Raises UsageError for bad input."""
+def run(request: AnalysisRequest, on_live: Callable[[str], None] | None = None) -> Analysis:
+    """Run every stage for the request. Raises UsageError for bad input.
+
+    ``on_live`` gets the database URL before anything connects to it (the CLI announces it).
+    """
     project = _project(request)
     url = database_url(request)
     if url is None:
         return _analyse(request, project, None)
+    if on_live is not None:
+        on_live(url)
     from idxadvisor.live.connection import connect_readonly
 
     with connect_readonly(url) as db:
