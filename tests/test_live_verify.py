@@ -82,8 +82,10 @@ def test_verify_times_before_and_after_and_leaves_the_database_as_it_was(
     assert t["q_email"].after.indexes == ("hook_email_idx",)
     assert t["q_param"].after.indexes == ("hook_email_idx",)
     assert t["q_upper"].after.indexes == ("hook_upper_email_idx",)
-    assert t["q_param"].parameters.startswith("$1 = '") and "sampled from hook.email" in (
-        t["q_param"].parameters)
+    assert t["q_param"].parameters.startswith("$1 = '") and "pg_stats" in (
+        t["q_param"].parameters) and "hook.email" in t["q_param"].parameters
+    # The bound value comes from the data: the query returns rows on both sides.
+    assert t["q_param"].before.rows == t["q_param"].after.rows == 1
     assert "ANALYZE hook: statistics for the new expression index" in report.notes
 
     # Not a SELECT: never executed, plain EXPLAIN costs only.
@@ -139,3 +141,37 @@ def test_verify_unreachable_is_one_line() -> None:
     with pytest.raises(DatabaseError) as info:
         verify("postgresql://u:hunter22@127.0.0.1:1/db", [EMAIL_IDX], [])
     assert "hunter22" not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT id FROM hook WHERE created_at >= $1 AND created_at < $2",
+    "SELECT id FROM hook WHERE created_at > $1 AND created_at <= $2",
+    "SELECT id FROM hook WHERE $1 <= created_at AND $2 > created_at",
+    "SELECT id FROM hook WHERE created_at BETWEEN $1 AND $2",
+    "SELECT id FROM hook WHERE code >= $1 AND code < $2 AND status = $3",
+    "SELECT id FROM hook h WHERE h.status IN ($1, $2)",
+    "SELECT id FROM hook WHERE email LIKE $1",
+    "SELECT id FROM hook WHERE created_at >= $1 ORDER BY created_at LIMIT $2",
+])
+def test_parameters_are_bound_from_the_data_so_rows_come_back(staging: TempDatabase,
+                                                              sql: str) -> None:
+    """A range gets a lower bound below its upper bound, equality a value that exists: the
+    query returns rows, so its timing is evidence (the 481.2x of an empty range was not)."""
+    report = verify(staging.url, [], [q("q", sql)], runs=1)
+    (t,) = report.timings
+    assert t.executed, t.note
+    assert t.before.rows and t.before.rows > 0, t.parameters
+    assert not t.no_evidence
+    assert t.parameters.count("$") == sql.count("$")
+
+
+def test_empty_result_on_both_sides_is_no_evidence(staging: TempDatabase) -> None:
+    report = verify(staging.url, [EMAIL_IDX],
+                    [q("q_none", "SELECT id FROM hook WHERE email = 'nobody@example.com'")],
+                    runs=1)
+    (t,) = report.timings
+    assert t.executed and t.before.rows == 0 and t.after.rows == 0
+    assert t.no_evidence and t.speedup is None
+    line = next(x for x in report.render().splitlines() if x.startswith("q_none"))
+    assert "no evidence: 0 rows on both sides" in line and "x " not in line.split("  ")[3]
+    assert "(0 rows)" in line

@@ -1,52 +1,115 @@
-"""A read-only connection to the user's database.
+"""A read-only connection to the user's database, and the rules for sending it anything.
 
-Analysis never changes the database: the session is READ ONLY by default, every transaction opens
-with ``SET TRANSACTION READ ONLY`` and local ``statement_timeout``/``lock_timeout``, and always ends
-in a rollback. Errors become one-line :class:`~idxadvisor.errors.DatabaseError` messages that name
-the server (host:port/db) and never the password.
+Guarantees (analysis never changes the database):
+
+* The session is READ ONLY by default (``SET SESSION CHARACTERISTICS``), with
+  ``statement_timeout``, ``lock_timeout``, ``idle_in_transaction_session_timeout`` and
+  ``standard_conforming_strings = on`` (the string syntax the statement lexer assumes); every
+  transaction opens with ``SET TRANSACTION READ ONLY`` and always ends in a rollback.
+* Statements derived from the workload are checked by :mod:`idxadvisor.sql.statements` before
+  they are sent, then sent with :func:`send_one` — the extended query protocol, so the server
+  itself refuses a second statement — after :func:`ensure_read_only` found the transaction still
+  read-only.
+* No text derived from a connection string contains its password: not ours, not psycopg's, not
+  libpq's, for any scheme (``mysql://``, ``postgresql+psycopg://``, typos), a bad
+  percent-encoding, an unencoded ``@`` or ``/`` in the password (refused: libpq would read part
+  of it as the host), or the key=value form. Errors are one-line
+  :class:`~idxadvisor.errors.DatabaseError` messages that name the server (host:port/db).
 
 >>> redact("postgresql://app:s3cret@db.example.com:5432/shop")
 'postgresql://app:***@db.example.com:5432/shop'
+>>> url_problem("postgresql://app:p@ss@db/shop")  # doctest: +ELLIPSIS
+"invalid database URL postgresql://app:***@db/shop: an unencoded '@' or '/' before the host; ..."
 
 HypoPG works inside such a transaction: ``hypopg_create_index`` only touches backend-local memory,
 so it is allowed under READ ONLY (checked on PostgreSQL 15 / HypoPG 1.3.1). Hypothetical indexes
 survive a rollback, though, so :mod:`idxadvisor.live.whatif` calls ``hypopg_reset()`` itself.
 """
-
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import psycopg
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from idxadvisor.errors import DatabaseError
+from idxadvisor.sql.statements import RefusedStatement
 
 # Marks the tool's own statements, so pg_stat_statements readers can leave them out.
 TOOL_MARK = "/* idxadvisor */"
 
+# Redaction works on any text: a scheme typo or another database's URL is no reason to print a
+# password. The URL pattern takes everything up to the *last* "@" of the run, so an unencoded
+# "@" or "/" in the password is hidden too.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)", re.I
+    r"(?P<head>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:/*[^\s:/?#@\"']*:)"
+    r"(?P<pw>[^\s\"']*)(?=@)"
 )
 _KV_PASSWORD = re.compile(
-    r"(?P<head>(?:^|(?<=\s))password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I
+    r"(?P<head>(?<![?&\w])password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*(?:'|$)|(?:\\.|[^\s\\'])+)", re.I
 )
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#\s]*)", re.I)
+# Up to the next "&key=": an unencoded "&" in the password is still part of it.
+_QUERY_PASSWORD = re.compile(
+    r"(?P<head>[?&]password=)(?P<pw>[^#\s]*?)(?=&[A-Za-z_]+=|[#\s]|$)", re.I)
+_SCHEME = re.compile(r"^\s*(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):/*")
+_QUOTED = re.compile(r'"([^"]*)"')
+_FRAGMENT_SPLIT = re.compile(r"[@/:?#&=\s]+")
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (URL, ``?password=`` or key=value form).
+    """``url`` (or any text) with every password replaced by ``***``: URLs of any scheme,
+    ``?password=``, and the key=value form.
 
+    >>> redact("postgresql://app:s3cret@db.example.com:5432/shop")
+    'postgresql://app:***@db.example.com:5432/shop'
     >>> redact("host=db user=app password='x y' dbname=shop")
     'host=db user=app password=*** dbname=shop'
+    >>> redact("bad URL mysql://u:p@ss/w@host/db here")
+    'bad URL mysql://u:***@host/db here'
     """
     out = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", url)
     out = _QUERY_PASSWORD.sub(lambda m: m.group("head") + "***", out)
     return _KV_PASSWORD.sub(lambda m: m.group("head") + "***", out)
+
+
+def _password_candidates(url: str) -> set[str]:
+    """Every string that may be the password of ``url``, however malformed it is: after the
+    user's ":" up to each "@" (libpq stops at the first, a reader means the last), the
+    ``password=`` values, each also percent-decoded, and libpq's own reading."""
+    found: set[str] = set()
+    m = _SCHEME.match(url)
+    if m:
+        rest = url[m.end():]
+        colon = rest.find(":")
+        for at in (i for i, c in enumerate(rest) if c == "@"):
+            if 0 <= colon < at:
+                found.add(rest[colon + 1:at])
+    for pattern in (_QUERY_PASSWORD, _KV_PASSWORD):
+        for hit in pattern.finditer(url):
+            value = hit.group("pw")
+            found.add(value)
+            found.add(value.strip("'").replace("\\'", "'").replace("\\\\", "\\"))
+    try:
+        parsed = conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        parsed = None
+    if parsed:
+        found.add(str(parsed))
+    found |= {unquote(f) for f in found}
+    return {f for f in found if f}
+
+
+def _secrets(url: str) -> list[str]:
+    """Password candidates and their pieces, longest first. Shorter than 3 characters they
+    would blank out ordinary words; the URL patterns of :func:`redact` still hide them."""
+    candidates = _password_candidates(url)
+    pieces = {p for c in candidates for p in _FRAGMENT_SPLIT.split(c)}
+    return sorted((s for s in candidates | pieces if len(s) >= 3), key=len, reverse=True)
 
 
 def describe_target(url: str) -> str:
@@ -54,26 +117,85 @@ def describe_target(url: str) -> str:
 
     >>> describe_target("postgresql://u:pw@db.local:6543/shop")
     'db.local:6543/shop'
+    >>> describe_target("postgresql://u:p@ss@db.local/shop")
+    'the database (URL not shown: it is ambiguous)'
     """
-    try:
-        p = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "the database (unparsable URL)"
+    if url_problem(url):
+        return "the database (URL not shown: it is ambiguous)" if _ambiguous(url) else (
+            "the database (unparsable URL)")
+    p = conninfo_to_dict(url)
     host = p.get("host") or p.get("hostaddr") or "localhost"
     port = p.get("port") or "5432"
     db = p.get("dbname") or p.get("user") or ""
-    return f"{host}:{port}/{db}"
+    return _scrub(f"{host}:{port}/{db}", url)
+
+
+def _ambiguous(url: str) -> bool:
+    """A postgresql:// URL whose user or password holds an unencoded "@" or "/": libpq would read
+    part of the password as the host or database, and print it."""
+    m = _SCHEME.match(url)
+    if not m or "://" not in url[: m.end()]:
+        return False
+    head = re.split(r"[?#]", url[m.end():], maxsplit=1)[0]
+    if head.count("@") > 1:
+        return True
+    return "@" in head and "/" in head[: head.index("@")]
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be used, in one line without its password; None when it can.
+
+    >>> url_problem("mysql://app:s3cret@db/shop")  # doctest: +ELLIPSIS
+    'invalid database URL mysql://app:***@db/shop: only postgresql:// (or postgres://) URLs ...'
+    >>> url_problem("postgresql://app:s3%zz@db/shop")
+    'invalid database URL postgresql://app:***@db/shop: invalid percent-encoded token: "…"'
+    """
+    if not url or not url.strip():
+        return "empty database URL"
+    shown = _scrub(f"invalid database URL {url.strip()}", url)
+    m = _SCHEME.match(url)
+    if m and "=" not in url[: m.end()] and m.group("scheme").lower() not in (
+        "postgresql", "postgres"
+    ) and ("//" in m.group() or "@" in url):
+        return (f"{shown}: only postgresql:// (or postgres://) URLs and key=value strings are "
+                "accepted")
+    if _ambiguous(url):
+        return (f"{shown}: an unencoded '@' or '/' before the host; percent-encode them in the "
+                "user name and password (%40, %2F)")
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        return f"{shown}: {_libpq_reason(str(exc), url)}"
+    return None
+
+
+def _libpq_reason(message: str, url: str) -> str:
+    """libpq's complaint about a connection string, with every quoted piece of the string
+    removed (they may hold part of the password) except libpq option names."""
+    secrets = _secrets(url)
+    keywords = _libpq_keywords()
+
+    def keep(m: re.Match[str]) -> str:
+        value = m.group(1)
+        if value == "=" or (value in keywords and not any(value in s for s in secrets)):
+            return m.group()
+        return '"…"'
+
+    return _scrub(_QUOTED.sub(keep, message), url)
+
+
+def _libpq_keywords() -> frozenset[str]:
+    try:
+        return frozenset(o.keyword.decode() for o in pq.Conninfo.get_defaults() if o.keyword)
+    except Exception:  # a libpq without PQconndefaults: keep no quoted piece at all
+        return frozenset()
 
 
 def _scrub(text: str, url: str) -> str:
     """One line of ``text`` with the URL's password removed wherever it appears."""
     line = " ".join(text.split())
-    try:
-        pw = conninfo_to_dict(url).get("password")
-    except psycopg.ProgrammingError:
-        pw = None
-    if pw:
-        line = line.replace(str(pw), "***")
+    for secret in _secrets(url):
+        line = line.replace(secret, "***")
     return redact(line)
 
 
@@ -216,6 +338,41 @@ class ReadOnlyDatabase:
             )
 
 
+def open_connection(url: str, *, application_name: str = "idxadvisor",
+                    connect_timeout_s: int = 10) -> psycopg.Connection:
+    """An autocommit connection, after :func:`url_problem` found nothing wrong with ``url``.
+
+    Every failure is a one-line DatabaseError without the password.
+    """
+    problem = url_problem(url)
+    if problem:
+        raise DatabaseError(problem)
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s,
+                               application_name=application_name)
+    except psycopg.Error as exc:
+        raise connect_error(url, exc) from None
+    except Exception as exc:  # psycopg raises plain errors for some option values
+        raise DatabaseError(_scrub(f"cannot connect to PostgreSQL at {describe_target(url)}: "
+                                   f"{_libpq_reason(str(exc), url)}", url)) from None
+
+
+def session_settings(statement_timeout_ms: int) -> tuple[str, ...]:
+    """The SETs of a safe session: timeouts, and the string syntax the lexer of
+    :mod:`idxadvisor.sql.statements` assumes (so it and the server split texts alike).
+
+    >>> session_settings(5000)[0]
+    'SET statement_timeout = 5000'
+    """
+    ms = int(statement_timeout_ms)
+    return (
+        f"SET statement_timeout = {ms}",
+        f"SET lock_timeout = {ms}",
+        f"SET idle_in_transaction_session_timeout = {max(ms * 2, 10_000)}",
+        "SET standard_conforming_strings = on",
+    )
+
+
 def connect_readonly(url: str, statement_timeout_ms: int = 5000,
                      connect_timeout_s: int = 10) -> ReadOnlyDatabase:
     """Open a read-only session. Unreachable server, bad credentials → one-line DatabaseError.
@@ -225,28 +382,45 @@ def connect_readonly(url: str, statement_timeout_ms: int = 5000,
     ...
     idxadvisor.errors.DatabaseError: cannot connect to PostgreSQL at 127.0.0.1:1/x: ...
     """
-    if not url or not url.strip():
-        raise DatabaseError("empty database URL")
-    try:
-        conninfo_to_dict(url)
-    except psycopg.ProgrammingError as exc:
-        raise DatabaseError(_scrub(f"invalid database URL {redact(url)}: {exc}", url)) from None
-    try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s,
-                               application_name="idxadvisor")
-    except psycopg.Error as exc:
-        raise connect_error(url, exc) from None
+    conn = open_connection(url, connect_timeout_s=connect_timeout_s)
     try:
         # Session defaults first (autocommit, so a later rollback cannot undo them) …
         conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
-        conn.execute(f"SET lock_timeout = {int(statement_timeout_ms)}")
+        for statement in session_settings(statement_timeout_ms):
+            conn.execute(statement)
         # … then every statement runs in an explicit transaction that we roll back.
         conn.autocommit = False
     except psycopg.Error as exc:
         conn.close()
         raise query_error(url, exc, "setting up the read-only session") from None
     return ReadOnlyDatabase(conn, url, statement_timeout_ms)
+
+
+def send_one(conn: psycopg.Connection, text: str,
+             params: Sequence[Any] | None = None) -> psycopg.Cursor:
+    """Execute ``text`` (marked as the tool's) as exactly one statement.
+
+    psycopg uses the simple query protocol when no parameters are passed, and the server then
+    runs every ``;``-separated statement of the text. Binary results force the extended
+    protocol, whose Parse message the server refuses for more than one statement ("cannot
+    insert multiple commands into a prepared statement"), whatever a lexer missed.
+    ``prepare=False``: no server-side prepared statement is left behind.
+    """
+    return conn.execute(TOOL_MARK + " " + text, params, binary=True, prepare=False)
+
+
+_SAFE_STATE = ("SELECT current_setting('transaction_read_only'), "
+               "current_setting('standard_conforming_strings')")
+
+
+def ensure_read_only(conn: psycopg.Connection) -> None:
+    """Raise :class:`RefusedStatement` unless the current transaction is still READ ONLY (and
+    strings still lex as the guard assumes). Called before each workload statement."""
+    row = send_one(conn, _SAFE_STATE).fetchone()
+    if row is None or tuple(row) != ("on", "on"):
+        raise RefusedStatement(
+            "the transaction is not read-only any more (transaction_read_only, "
+            f"standard_conforming_strings = {tuple(row or ())}): nothing more is sent")
 
 
 def database_url_from_settings(settings: Mapping[str, Any]) -> str:

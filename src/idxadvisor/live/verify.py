@@ -2,15 +2,26 @@
 concurrently, time each query with ``EXPLAIN (ANALYZE, BUFFERS)`` before and after, and drop the
 indexes again unless asked to keep them.
 
-Only SELECT statements are executed, each inside a READ ONLY transaction that is rolled back;
-any other statement gets a plain EXPLAIN (costs, no timings), also rolled back. ``$n``
-parameters are bound to values taken from the table itself (a sampled row, or the middle of the
-``pg_stats`` histogram for a range), and the report says which.
+Guarantees:
+
+* Only the indexes asked for are built: each statement must be exactly one named
+  ``CREATE INDEX`` (:func:`idxadvisor.sql.statements.is_create_index`), sent alone with the
+  extended protocol.
+* Every workload statement passes the guard of :mod:`idxadvisor.sql.statements` first; a refused
+  one (``;``-chains, ``COPY``, DDL, ``SET``, ``DO`` …) is listed with its reason and nothing of it
+  is sent. EXPLAIN ANALYZE runs only on one plain SELECT (no data-modifying ``WITH``, no
+  ``FOR UPDATE``/``SHARE``), inside a READ ONLY transaction with local timeouts, checked to be
+  still read-only before each run, and always rolled back; other statements get a plain
+  EXPLAIN (costs, nothing executed), also rolled back.
+* ``$n`` parameters are bound to values from the data (``pg_stats`` most common values and
+  histogram bounds of the column compared with, or its own rows without statistics): equality
+  matches rows, a range's lower bound is below its upper bound. Rows returned are shown next to
+  each timing, and a query returning no rows on both sides is marked "no evidence" instead of a
+  speed-up.
 
 >>> # report = verify(url, [("hook_retry_idx", "CREATE INDEX CONCURRENTLY ...")], queries)
 >>> # print(report.render())
 """
-
 from __future__ import annotations
 
 import itertools
@@ -26,8 +37,15 @@ from psycopg import sql
 from sqlglot import exp
 
 from idxadvisor.errors import DatabaseError, UsageError
-from idxadvisor.live.connection import TOOL_MARK, connect_error, query_error
+from idxadvisor.live.connection import (
+    ensure_read_only,
+    open_connection,
+    query_error,
+    send_one,
+    session_settings,
+)
 from idxadvisor.live.whatif import _index_names, _plan_json
+from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
 from idxadvisor.workload import Query
 
 _CREATE_INDEX = re.compile(
@@ -47,6 +65,7 @@ class Measurement:
     indexes: tuple[str, ...]
     time_ms: float | None = None  # median execution time; None when not executed
     buffers: int | None = None  # shared blocks hit + read, from the median run
+    rows: int | None = None  # rows the query returned (executed only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +79,15 @@ class QueryTiming:
     note: str = ""
 
     @property
+    def no_evidence(self) -> bool:
+        """Executed, and no rows on either side: an empty result proves no speed-up."""
+        return bool(self.before and self.after and self.before.rows == 0
+                    and self.after.rows == 0)
+
+    @property
     def speedup(self) -> float | None:
+        if self.no_evidence:
+            return None
         if (self.before and self.after and self.before.time_ms and self.after.time_ms
                 and self.after.time_ms > 0):
             return self.before.time_ms / self.after.time_ms
@@ -84,13 +111,17 @@ class VerifyReport:
             def ms(m: Measurement | None) -> str:
                 if m is None:
                     return "-"
-                return f"{m.time_ms:.2f}" if m.time_ms is not None else f"cost {m.cost:.0f}"
+                if m.time_ms is None:
+                    return f"cost {m.cost:.0f}"
+                return f"{m.time_ms:.2f} ({m.rows} rows)" if m.rows is not None else (
+                    f"{m.time_ms:.2f}")
 
+            evidence = "no evidence: 0 rows on both sides" if t.no_evidence else ""
             rows.append((
                 t.query_id, ms(t.before), ms(t.after),
                 f"{t.speedup:.1f}x" if t.speedup else "-",
                 ", ".join(t.after.indexes) if t.after and t.after.indexes else "-",
-                "; ".join(x for x in (t.parameters, t.note) if x),
+                "; ".join(x for x in (evidence, t.parameters, t.note) if x),
             ))
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -137,22 +168,26 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
     """Build, measure before/after, drop (unless ``keep``). The database ends as it started even
     when something fails: indexes this run created are dropped in a ``finally``, including the
     INVALID leftover of a failed concurrent build, and so are the ``extensions`` (``pg_trgm``
-    for a trigram index) it had to create."""
+    for a trigram index) it had to create.
+
+    Only the indexes asked for are built: each statement must be exactly one named
+    ``CREATE INDEX`` (UsageError otherwise). A query the guard refuses is listed with its
+    reason and nothing of it is sent."""
     plans = [(name, concurrent(stmt)) for name, stmt in recommendations_sql]
     for name, stmt in plans:
+        if not is_create_index(stmt):
+            raise UsageError(f"verify only builds named CREATE INDEX statements, one at a time, "
+                             f"not: {' '.join(stmt.split())[:80]}")
         if index_name(stmt) != name:
             raise UsageError(f"the statement for {name} creates {index_name(stmt)}")
-    try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
-                               application_name="idxadvisor verify")
-    except psycopg.Error as exc:
-        raise connect_error(url, exc) from None
+    conn = open_connection(url, application_name="idxadvisor verify")
     built: list[str] = []
     created: list[str] = []  # extensions this run created
     failed: list[tuple[str, str]] = []
     notes: list[str] = []
     try:
-        conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+        for setting in session_settings(statement_timeout_ms):
+            conn.execute(setting)
         installed = {r[0] for r in conn.execute("SELECT extname FROM pg_extension").fetchall()}
         for extension in dict.fromkeys(extensions):
             if extension not in installed:
@@ -162,7 +197,7 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
             "SELECT indexname FROM pg_indexes WHERE schemaname = ANY(current_schemas(false))"
         ).fetchall()}
         prepared = [_prepare(conn, q) for q in queries]
-        before = [_measure(conn, p, runs) for p in prepared]
+        before = [_measure(conn, p, runs, statement_timeout_ms) for p in prepared]
         analyse_tables: set[str] = set()
         for name, stmt in plans:
             if name in existing:
@@ -170,7 +205,7 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
                 continue
             try:
                 conn.execute("SET statement_timeout = 0")  # a build may take long; staging
-                conn.execute(stmt)
+                send_one(conn, stmt)
                 built.append(name)
             except psycopg.Error as exc:
                 failed.append((name, _one_line(exc)))
@@ -184,7 +219,7 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
             # would guess and the "after" plan would not be the one production gets.
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
             notes.append(f"ANALYZE {table}: statistics for the new expression index")
-        after = [_measure(conn, p, runs) for p in prepared]
+        after = [_measure(conn, p, runs, statement_timeout_ms) for p in prepared]
     except psycopg.Error as exc:
         raise query_error(url, exc, "verifying") from None
     finally:
@@ -206,27 +241,34 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     query: Query
-    is_select: bool
+    is_select: bool  # one plain SELECT: EXPLAIN ANALYZE may run it
     values: tuple[str | None, ...] | None  # None: parameters could not be bound
     described: str
     note: str
+    refused: str = ""  # why nothing of it is sent (the guard's reason)
 
     @property
     def executable(self) -> bool:
-        return self.is_select and self.values is not None
+        return self.is_select and self.values is not None and not self.refused
 
 
 def _prepare(conn: psycopg.Connection, query: Query) -> _Prepared:
-    try:
-        tree = sqlglot.parse_one(query.sql, read="postgres")
-    except sqlglot.errors.SqlglotError:
-        tree = None
-    is_select = _is_plain_select(tree, query.sql)
-    note = "" if is_select else "not a SELECT: plain EXPLAIN (costs only), rolled back"
+    refused = explain_refusal(query.sql)
+    if refused is not None:
+        return _Prepared(query, False, None, "", f"skipped, not sent to the server: {refused}",
+                         refused)
+    not_executed = explain_refusal(query.sql, analyze=True)
+    is_select = not_executed is None
+    note = "" if is_select else f"not a SELECT: plain EXPLAIN (costs only), rolled back " \
+        f"({not_executed})"
     count = max((int(n) for n in _PARAM.findall(query.sql)), default=0)
     if not count:
         return _Prepared(query, is_select, (), "", note)
-    if not is_select or tree is None:
+    try:
+        tree = sqlglot.parse_one(query.sql, read="postgres") if is_select else None
+    except sqlglot.errors.SqlglotError:
+        tree = None
+    if tree is None:
         return _Prepared(query, is_select, None, "", note)
     values, described = _bind_parameters(conn, tree, count)
     if values is None:
@@ -234,46 +276,41 @@ def _prepare(conn: psycopg.Connection, query: Query) -> _Prepared:
     return _Prepared(query, is_select, values, described, note)
 
 
-def _is_plain_select(tree: exp.Expression | None, text: str) -> bool:
-    if tree is None:
-        return False
-    if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
-        return False
-    # A data-modifying CTE or a locking clause would change rows or take row locks.
-    if any(tree.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Lock)):
-        return False
-    return not re.search(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY|KEY)\b", text, re.I)
-
-
-def _measure(conn: psycopg.Connection, p: _Prepared,
-             runs: int) -> tuple[Measurement | None, str]:
+def _measure(conn: psycopg.Connection, p: _Prepared, runs: int,
+             statement_timeout_ms: int = 60_000) -> tuple[Measurement | None, str]:
+    """One side's measurement, in a READ ONLY transaction that is always rolled back."""
+    if p.refused:
+        return None, ""
     stmt = f"idxadvisor_v{next(_counter)}"
     try:
         conn.execute("BEGIN READ ONLY")
+        conn.execute(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+        conn.execute(f"SET LOCAL lock_timeout = {int(statement_timeout_ms)}")
+        ensure_read_only(conn)
         if p.values is None or not p.executable:
             if _PARAM.search(p.query.sql):
                 conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                conn.execute(f"PREPARE {stmt} AS {p.query.sql}")
-                (n,) = conn.execute("SELECT cardinality(parameter_types) FROM "
-                                    "pg_prepared_statements WHERE name = %s", [stmt]).fetchone()
+                send_one(conn, f"PREPARE {stmt} AS {p.query.sql}")
+                (n,) = send_one(conn, "SELECT cardinality(parameter_types) FROM "
+                                "pg_prepared_statements WHERE name = %s", [stmt]).fetchone()
                 target = f"EXECUTE {stmt}({', '.join(['NULL'] * int(n or 0))})"
             else:
                 target = p.query.sql
-            plan = _plan_json(conn.execute(f"{TOOL_MARK} EXPLAIN (FORMAT JSON) {target}")
-                              .fetchone())
+            plan = _plan_json(send_one(conn, f"EXPLAIN (FORMAT JSON) {target}").fetchone())
             return Measurement(float(plan["Plan"]["Total Cost"]),
                                tuple(dict.fromkeys(_index_names(plan["Plan"])))), ""
         if p.values:
             args = sql.SQL(", ").join(
                 sql.Literal(v) if v is not None else sql.SQL("NULL") for v in p.values)
-            conn.execute(f"PREPARE {stmt} AS {p.query.sql}")
+            send_one(conn, f"PREPARE {stmt} AS {p.query.sql}")
             target = sql.SQL("EXECUTE {}({})").format(sql.Identifier(stmt), args).as_string(conn)
         else:
             target = p.query.sql
         samples = []
         for _ in range(max(1, runs)):
-            plan = _plan_json(conn.execute(
-                f"{TOOL_MARK} EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {target}").fetchone())
+            ensure_read_only(conn)
+            plan = _plan_json(send_one(
+                conn, f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {target}").fetchone())
             samples.append(plan)
         samples.sort(key=lambda pl: pl["Execution Time"])
         median = samples[len(samples) // 2]
@@ -282,95 +319,179 @@ def _measure(conn: psycopg.Connection, p: _Prepared,
         return Measurement(
             float(node["Total Cost"]), tuple(dict.fromkeys(_index_names(node))),
             statistics.median(pl["Execution Time"] for pl in samples), buffers,
+            int(node.get("Actual Rows", 0)) * max(1, int(node.get("Actual Loops", 1))),
         ), ""
     except psycopg.Error as exc:
         return None, f"failed: {_one_line(exc)}"
+    except RefusedStatement as exc:
+        return None, f"stopped: {exc}"
     finally:
+        _end_measurement(conn, stmt)
+
+
+def _end_measurement(conn: psycopg.Connection, stmt: str) -> None:
+    """Roll back and drop the prepared statement; a broken session is reported, not raised
+    as a traceback."""
+    try:
         conn.execute("ROLLBACK")
         if conn.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s",
                         [stmt]).fetchone():
-            conn.execute(f"DEALLOCATE {stmt}")
+            conn.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(stmt)))
+    except psycopg.Error as exc:
+        raise DatabaseError(f"verify: could not roll back a measurement: {_one_line(exc)}") \
+            from None
 
 
 # -- binding $n to real values -----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Role:
+    """How a parameter is compared with its column: ``eq`` (``=``, ``IN``), ``lower``
+    (``col >= $n``), ``upper`` (``col < $n``), ``like``; ``rank`` tells apart the values of
+    one ``IN`` list."""
+
+    table: str
+    column: str
+    role: str
+    rank: int = 0
+
+
 def _bind_parameters(conn: psycopg.Connection, tree: exp.Expression,
                      count: int) -> tuple[tuple[str | None, ...] | None, str]:
+    """A value for each ``$n`` from the data, so the query returns rows: equality gets a
+    most common value (distinct ones for an ``IN`` list), a range gets histogram bounds with the
+    lower one below the upper one, LIKE a prefix of a common value."""
     aliases = {}
     for t in tree.find_all(exp.Table):
         aliases[t.alias_or_name] = t.name
         aliases[t.name] = t.name
     only_table = next(iter(set(aliases.values()))) if len(set(aliases.values())) == 1 else None
-    values: dict[int, str | None] = {}
-    described: dict[int, str] = {}
+    roles: dict[int, _Role | str] = {}
+    ranks: dict[tuple[str, str], int] = {}
     for node in tree.find_all(exp.Parameter, exp.Placeholder):
         n = _param_number(node)
-        if n is None or n in values:
+        if n is None or n in roles:
             continue
-        value, how = _value_for(conn, node, aliases, only_table)
-        if how is None:
+        role = _role_of(node, aliases, only_table)
+        if role is None:
             return None, ""
-        values[n] = value
-        described[n] = f"${n} = {_show(value)} ({how})"
-    if set(values) != set(range(1, count + 1)):
+        if isinstance(role, _Role) and role.role == "eq":
+            key = (role.table, role.column)
+            role = _Role(role.table, role.column, "eq", ranks.get(key, 0))
+            ranks[key] = role.rank + 1
+        roles[n] = role
+    if set(roles) != set(range(1, count + 1)):
         return None, ""
+    stats: dict[tuple[str, str], _ColumnValues | None] = {}
+    values: dict[int, str | None] = {}
+    described: dict[int, str] = {}
+    for n, role in sorted(roles.items()):
+        if isinstance(role, str):  # LIMIT / OFFSET
+            values[n] = "100" if role == "LIMIT" else "0"
+            described[n] = f"${n} = {values[n]} ({role} {values[n]})"
+            continue
+        key = (role.table, role.column)
+        if key not in stats:
+            stats[key] = _column_values(conn, role.table, role.column)
+        found = stats[key]
+        if found is None:
+            return None, ""
+        value, how = found.pick(role)
+        values[n] = value
+        described[n] = f"${n} = {_show(value)} ({how} {role.table}.{role.column})"
     return (tuple(values[i] for i in range(1, count + 1)),
             ", ".join(described[i] for i in sorted(described)))
 
 
 def _param_number(node: exp.Expression) -> int | None:
-    text = node.sql(dialect="postgres")
-    m = re.fullmatch(r"\$(\d+)", text)
+    text = node.sql(dialect="postgres", comments=False)  # a comment may stick to it
+    m = re.fullmatch(r"\$(\d+)", text.strip())
     return int(m.group(1)) if m else None
 
 
-def _value_for(conn: psycopg.Connection, node: exp.Expression, aliases: dict[str, str],
-               only_table: str | None) -> tuple[str | None, str | None]:
+def _role_of(node: exp.Expression, aliases: dict[str, str],
+             only_table: str | None) -> _Role | str | None:
+    child = node
     parent = node.parent
     while isinstance(parent, exp.Paren | exp.Cast | exp.Tuple | exp.Anonymous | exp.Func) \
             and not isinstance(parent, exp.In | exp.Like | exp.ILike):
-        parent = parent.parent
+        child, parent = parent, parent.parent
     if isinstance(parent, exp.Limit | exp.Fetch):
-        return "100", "LIMIT 100"
+        return "LIMIT"
     if isinstance(parent, exp.Offset):
-        return "0", "OFFSET 0"
-    column = None
-    if isinstance(parent, exp.Binary | exp.In | exp.Between | exp.Like | exp.ILike):
-        column = next((c for c in parent.find_all(exp.Column)), None)
+        return "OFFSET"
+    if not isinstance(parent, exp.Binary | exp.In | exp.Between | exp.Like | exp.ILike):
+        return None
+    column = next((c for c in parent.find_all(exp.Column)), None)
     if column is None:
-        return None, None
+        return None
     table = aliases.get(column.table) if column.table else only_table
     if table is None:
-        return None, None
-    ranged = isinstance(parent, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Between)
-    value = _sample(conn, table, column.name, ranged)
-    if value is None:
-        return None, None
+        return None
     if isinstance(parent, exp.Like | exp.ILike):
-        return value[:3] + "%", f"prefix of a value sampled from {table}.{column.name}"
-    how = "middle of the pg_stats histogram of" if ranged else "sampled from"
-    return value, f"{how} {table}.{column.name}"
+        return _Role(table, column.name, "like")
+    if isinstance(parent, exp.Between):
+        return _Role(table, column.name, "upper" if child is parent.args.get("high") else "lower")
+    on_right = child is parent.expression
+    if isinstance(parent, exp.GT | exp.GTE):
+        return _Role(table, column.name, "lower" if on_right else "upper")
+    if isinstance(parent, exp.LT | exp.LTE):
+        return _Role(table, column.name, "upper" if on_right else "lower")
+    return _Role(table, column.name, "eq")
 
 
-def _sample(conn: psycopg.Connection, table: str, column: str, ranged: bool) -> str | None:
-    if ranged:
-        row = conn.execute(
-            "SELECT (histogram_bounds::text::text[])[cardinality(histogram_bounds::text::text[])"
-            " / 2 + 1] FROM pg_stats WHERE tablename = %s AND attname = %s "
-            "AND schemaname = ANY(current_schemas(false))", [table, column]).fetchone()
-        if row and row[0] is not None:
-            return row[0]
+@dataclass(frozen=True, slots=True)
+class _ColumnValues:
+    """Values of one column from ``pg_stats`` (or, without statistics, from its rows)."""
+
+    common: tuple[str, ...]  # most common first
+    bounds: tuple[str, ...]  # ascending, in the column type's order
+    source: str
+
+    def pick(self, role: _Role) -> tuple[str, str]:
+        if role.role in ("eq", "like"):
+            pool = self.common or self.bounds[len(self.bounds) // 2:] + self.bounds
+            value = pool[min(role.rank, len(pool) - 1)]
+            if role.role == "like":
+                return value[:3] + "%", f"prefix of a {self.source} value of"
+            return value, f"{self.source} value of"
+        lower, upper = self._range()
+        if role.role == "lower":
+            return lower, f"lower bound from the {self.source} of"
+        return upper, f"upper bound from the {self.source} of"
+
+    def _range(self) -> tuple[str, str]:
+        """A lower bound strictly below the upper one, both inside the data."""
+        b = self.bounds
+        lower, upper = b[len(b) // 4], b[(3 * len(b)) // 4]
+        if lower == upper:
+            lower, upper = b[0], b[-1]
+        return lower, upper
+
+
+def _column_values(conn: psycopg.Connection, table: str, column: str) -> _ColumnValues | None:
+    row = send_one(conn, (
+        "SELECT most_common_vals::text::text[], histogram_bounds::text::text[] FROM pg_stats "
+        "WHERE tablename = %s AND attname = %s AND schemaname = ANY(current_schemas(false)) "
+        "LIMIT 1"), [table, column]).fetchone()
+    common = tuple(v for v in (row[0] or ()) if v is not None) if row else ()
+    bounds = tuple(v for v in (row[1] or ()) if v is not None) if row else ()
+    if bounds:
+        return _ColumnValues(common, bounds, "pg_stats histogram" if not common else
+                             "pg_stats")
+    # No histogram (a column of few values, or a table never analysed): its own rows, in
+    # the column type's order, give the bounds.
     query = sql.SQL(
-        TOOL_MARK + " SELECT {c}::text FROM {t} TABLESAMPLE SYSTEM (10) REPEATABLE (42) "
-        "WHERE {c} IS NOT NULL LIMIT 1"
-    ).format(c=sql.Identifier(column), t=sql.Identifier(table))
-    fallback = sql.SQL(
-        TOOL_MARK + " SELECT {c}::text FROM {t} WHERE {c} IS NOT NULL LIMIT 1"
+        "SELECT (percentile_disc(ARRAY[0, 0.25, 0.5, 0.75, 1]) WITHIN GROUP (ORDER BY v))"
+        "::text[] FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL LIMIT 10000) s"
     ).format(c=sql.Identifier(column), t=sql.Identifier(table))
     try:
-        row = conn.execute(query).fetchone() or conn.execute(fallback).fetchone()
+        found = send_one(conn, query.as_string(conn)).fetchone()
     except psycopg.Error:
+        return _ColumnValues(common, common, "pg_stats") if common else None
+    sampled = tuple(dict.fromkeys(v for v in (found[0] or ()) if v is not None)) if found else ()
+    if not sampled and not common:
         return None
-    return row[0] if row else None
+    return _ColumnValues(common, sampled or common, "sampled" if not common else "pg_stats")
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -10,6 +10,14 @@ READ ONLY transaction allows; everything runs in such a transaction and is rolle
 statements) outlive a rollback. HypoPG must already be installed: creating it is a write, which
 analysis never does; without it :attr:`WhatIf.unavailable_reason` says so once.
 
+Every workload text is hostile until checked: before anything is sent, the guard of
+:mod:`idxadvisor.sql.statements` must find exactly one SELECT/INSERT/UPDATE/DELETE/MERGE (plain
+EXPLAIN executes nothing); a refused text raises :class:`PlanError` with the reason ("not sent to
+the server: 3 statements in one text …") and the caller lists it as skipped. What is sent goes
+through :func:`~idxadvisor.live.connection.send_one` (extended protocol: the server refuses a
+second statement), after :func:`~idxadvisor.live.connection.ensure_read_only` found the
+transaction still READ ONLY. Candidates are sent to HypoPG only as one ``CREATE INDEX``.
+
 Two HypoPG 1.3 pitfalls are handled here:
 
 1. A partial predicate is stored as written, not constant-folded, so ``status IN ('a', 'b')`` on a
@@ -40,8 +48,9 @@ from sqlglot import exp
 
 from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.advisor.render import create_index_sql
-from idxadvisor.live.connection import TOOL_MARK, ReadOnlyDatabase
+from idxadvisor.live.connection import ReadOnlyDatabase, ensure_read_only, send_one
 from idxadvisor.schema import IndexElement, expression_key
+from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
 
 HYPOPG_MISSING = (
     "HypoPG not installed in this database: what-if costs unavailable "
@@ -116,6 +125,11 @@ class WhatIf:
         if key in self._conditions:
             return self._conditions[key]
         folded = condition_sql
+        probe = f"SELECT 1 FROM ONLY {quote_ident(table)} WHERE {condition_sql}"
+        if explain_refusal(probe) is not None:
+            # Not one plain predicate: creating the index will report the problem.
+            self._conditions[key] = folded
+            return folded
         with self.db.transaction() as conn:
             try:
                 with conn.transaction() as tx:
@@ -123,15 +137,13 @@ class WhatIf:
                                     "enable_indexonlyscan", "enable_tidscan"):
                         conn.execute(f"SET LOCAL {setting} = off")
                     conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                    row = _run(
-                        conn, f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {quote_ident(table)} "
-                        f"WHERE {condition_sql}"
-                    ).fetchone()
+                    ensure_read_only(conn)
+                    row = _run(conn, f"EXPLAIN (FORMAT JSON) {probe}").fetchone()
                     plan = _plan_json(row)["Plan"]
                     if plan.get("Node Type") == "Seq Scan" and plan.get("Filter"):
                         folded = plan["Filter"]
                     raise psycopg.Rollback(tx)  # drop the SET LOCALs
-            except psycopg.Error:
+            except (psycopg.Error, RefusedStatement):
                 pass  # leave it as written; creating the index will report the problem
         self._conditions[key] = folded
         return folded
@@ -151,6 +163,10 @@ class WhatIf:
         key = candidate.definition()
         if key not in self._hypo:
             sql = self.create_sql(candidate)
+            if not is_create_index(sql):
+                self._hypo[key] = CandidateError(
+                    "not sent to the server: not a single CREATE INDEX statement")
+                raise self._hypo[key]
             with self.db.transaction() as conn:
                 try:
                     with conn.transaction():
@@ -189,6 +205,9 @@ class WhatIf:
         Raises :class:`PlanError` when the query cannot be planned; candidates HypoPG refuses
         are left out (call :meth:`hypothetical` first to learn why).
         """
+        refused = explain_refusal(query_sql)
+        if refused is not None:
+            raise PlanError(f"not sent to the server: {refused}")
         tables = self.tables_of(query_sql)
         relevant = []
         for c in hypothetical:
@@ -229,6 +248,8 @@ class WhatIf:
                     raise psycopg.Rollback(tx)  # drops SET LOCALs
             except psycopg.Error as exc:
                 raise PlanError(_one_line(exc)) from None
+            except RefusedStatement as exc:
+                raise PlanError(f"not sent to the server: {exc}") from None
             finally:
                 # Neither hypothetical indexes nor prepared statements go away on rollback.
                 if candidates:
@@ -251,6 +272,12 @@ class WhatIf:
 
     def _explain(self, conn: psycopg.Connection, query_sql: str,
                  statement: str) -> tuple[dict, bool]:
+        """The plan of exactly one statement: checked by the guard, sent with the extended
+        protocol, inside a transaction checked to be still read-only just before."""
+        refused = explain_refusal(query_sql)
+        if refused is not None:
+            raise RefusedStatement(refused)
+        ensure_read_only(conn)
         if not _PARAM.search(query_sql):
             return _plan_json(_run(conn, f"EXPLAIN (FORMAT JSON) {query_sql}").fetchone()), False
         if self.db.server_version >= 160000:
@@ -259,7 +286,7 @@ class WhatIf:
         # A fresh PREPARE each time: a cached generic plan would not see new hypothetical
         # indexes (they send no invalidation).
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        conn.execute(f"PREPARE {statement} AS {query_sql}")
+        _run(conn, f"PREPARE {statement} AS {query_sql}")
         (count,) = _run(
             conn, "SELECT cardinality(parameter_types) FROM pg_prepared_statements WHERE name = %s",
             [statement],
@@ -371,8 +398,9 @@ def describe_candidate(candidate: IndexCandidate) -> str:
 # -- helpers ---------------------------------------------------------------------------
 def _run(conn: psycopg.Connection, text: str, params: Sequence[Any] | None = None
          ) -> psycopg.Cursor:
-    """Execute with the tool's mark, so pg_stat_statements readers can tell our statements."""
-    return conn.execute(TOOL_MARK + " " + text, params)
+    """Execute one statement with the tool's mark (pg_stat_statements readers leave those out),
+    with the extended protocol: the server refuses a second statement in ``text``."""
+    return send_one(conn, text, params)
 
 
 def _plan_json(row: tuple | None) -> dict[str, Any]:
