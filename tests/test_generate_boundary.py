@@ -233,3 +233,21 @@ def test_name_taken_by_a_package_moves_to_the_next_number(example_copy: Path):
     assert "('monitoring', '0001_initial')" in written.read_text()
     check = run_python("manage.py", "makemigrations", "--check", "--dry-run", cwd=example_copy)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_unmanaged_models_get_no_migration_and_say_why(tmp_path: Path) -> None:
+    # legacy_loans is another system's table (managed = False): no migration of ours may
+    # build on it, and its model's Meta would mislead makemigrations readers.
+    from tests.test_real_layouts import lay_out
+
+    args = lay_out(tmp_path, "tests")
+    (tmp_path / "slow.sql").write_text(
+        "SELECT * FROM legacy_loans WHERE borrower = $1 ORDER BY id DESC LIMIT 20;\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    run = run_cli("generate", *args, "--no-static", "--workload", str(tmp_path / "slow.sql"))
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"skipped \S+: shelf\.LegacyLoan is unmanaged \(managed = False\)",
+                     run.stderr), run.stderr
+    assert "CREATE INDEX CONCURRENTLY" in run.stderr  # what to build where it is managed
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert after == before

@@ -202,6 +202,13 @@ def plan_migrations(
         except LookupError:
             skipped.append(Skip(rec.name, f"model {rec.app_label}.{rec.model} is not installed"))
             continue
+        if not model._meta.managed or model._meta.auto_created:
+            why = ("is unmanaged (managed = False): Django's migrations do not create its table"
+                   if not model._meta.managed else
+                   "is the table Django creates for a many-to-many field: it has no Meta to edit")
+            skipped.append(Skip(rec.name, f"{rec.app_label}.{rec.model} {why}; build the index "
+                                          "where the table is managed", rec.sql))
+            continue
         _refuse_conflicts(rec.app_label, conflicts)
         outcome = _plan_index(rec, model, state, sources, originals, queries, loader, root)
         if isinstance(outcome, Skip):
@@ -524,8 +531,11 @@ def _unique_operations(
 ) -> list[tuple[Any, list[str]]] | Skip:
     """CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … USING INDEX (when Django would
     make it a constraint), behind a SeparateDatabaseAndState whose state adds the constraint."""
-    from django.db import connection, migrations, models
+    from django.db import migrations, models
 
+    from idxadvisor.project import compile_connection
+
+    connection = compile_connection()  # PostgreSQL's SQL whatever the settings' engine
     if constraint.deferrable or getattr(constraint, "nulls_distinct", None) is not None:
         return Skip(rec.name, "a deferrable or NULLS NOT DISTINCT constraint is not generated")
     editor = connection.schema_editor(collect_sql=True, atomic=False)
