@@ -304,8 +304,14 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
               help="Workload file to write (JSON Lines). An existing capture file is replaced.")
 @click.option("--append", is_flag=True,
               help="Add to an existing capture file instead of replacing it.")
+@click.option("--include-django", is_flag=True,
+              help="Also record Django's own bookkeeping: migrations and data migrations run "
+                   "while the test database is set up, catalog introspection, "
+                   "django_migrations (left out by default; also "
+                   "IDXADVISOR_CAPTURE_INCLUDE_DJANGO=1).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def capture_command(output: Path, append: bool, command: tuple[str, ...]) -> None:
+def capture_command(output: Path, append: bool, include_django: bool,
+                    command: tuple[str, ...]) -> None:
     """Run COMMAND and record every SQL statement Django executes in it.
 
     \b
@@ -316,14 +322,21 @@ def capture_command(output: Path, append: bool, command: tuple[str, ...]) -> Non
 
     Nothing in the project changes: every Python process of COMMAND (forked or
     spawned workers too) records each statement's SQL with placeholders, calls,
-    time and origin (the first line of your code on the stack). No parameter
-    values are written, only constants that appear literally in your code.
+    time and origin (the line of your code that ran the queryset: the view, not
+    the middleware or the test client). No parameter values are written, only
+    constants that appear literally in your code and the shape of each LIKE
+    pattern (exact, prefix, infix, suffix). Migrations and Django's bookkeeping
+    are left out unless --include-django. Signals reach the whole command, and
+    if capture itself is killed the command's process group is ended too.
     Exits with COMMAND's exit code. Then: idxadvisor analyze --workload FILE.
     """
     from idxadvisor.capture.launcher import run_capture
 
-    run = run_capture(command, output, append=append)
+    run = run_capture(command, output, append=append,
+                      include_django=True if include_django else None)
     click.echo(f"idxadvisor capture: {run.summary} -> {output}", err=True)
+    for warning in run.warnings:
+        click.echo(f"idxadvisor capture: warning: {warning}", err=True)
     if run.summary.statements == 0:
         click.echo("idxadvisor capture: no queries recorded: is COMMAND a Python program that "
                    "uses Django (and not started with python -I/-S/-E)?", err=True)
