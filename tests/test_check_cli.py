@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def test_sarif_to_a_file(project: Path, tmp_path: Path) -> None:
     log = json.loads(out.read_text())
     [run] = log["runs"]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {
-        "IDX001", "IDX002", "IDX003", "IDX004"}
+        "IDX000", "IDX001", "IDX002", "IDX003", "IDX004"}
     first = run["results"][0]
     assert first["ruleId"] == "IDX001"
     line, col = _at("due_webhook_deliveries")
@@ -198,6 +199,71 @@ def test_list_and_explain() -> None:
     listed = run_cli("check", "--list-checks")
     assert listed.returncode == 0
     assert [ln.split()[0] for ln in listed.stdout.splitlines()] == [
-        "IDX001", "IDX002", "IDX003", "IDX004"]
+        "IDX000", "IDX001", "IDX002", "IDX003", "IDX004"]
     explained = run_cli("check", "--explain", "idx004")
     assert explained.returncode == 0 and "pg_trgm" in explained.stdout
+
+
+BROKEN_FILES = {
+    # name: (source, line, col (1-based, as Python reports it), the error as a regex)
+    "syntax": ("from monitoring.models import AlertRule\n\ndef due(:\n"
+               "    return AlertRule.objects.filter(is_active=True)\n",
+               3, 9, r"SyntaxError: invalid syntax"),
+    "indentation": ("from monitoring.models import AlertRule\n\ndef due():\n"
+                    "return AlertRule.objects.filter(is_active=True)\n",
+                    4, 1, r"(Syntax|Indentation)Error: expected an indented block after "
+                          r"function definition on line 3"),
+    "unclosed": ("from monitoring.models import AlertRule\n\nQS = AlertRule.objects.filter(\n",
+                 3, 30, r"SyntaxError: '\(' was never closed"),
+    "not utf-8": (b"from monitoring.models import AlertRule\nX = '\xff'\n"
+                  b"QS = AlertRule.objects.all()\n",
+                  2, 8, r"SyntaxError: .*can't decode byte 0xff.*"),
+    "null byte": (b"from monitoring.models import AlertRule\nX = 1\0\n"
+                  b"QS = AlertRule.objects.all()\n",
+                  1, 1, r"(SyntaxError|ValueError): .*null bytes.*"),
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN_FILES)
+def test_a_file_that_does_not_parse_fails_the_check(example_copy: Path, kind: str) -> None:
+    """IDX000 at the place of the error, exit 1, in every format; never a silent pass."""
+    source, line, col, error = BROKEN_FILES[kind]
+    broken = example_copy / "monitoring" / "broken.py"
+    if isinstance(source, bytes):
+        broken.write_bytes(source)
+    else:
+        broken.write_text(source)
+    result = run_cli("check", "monitoring/broken.py", cwd=example_copy)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    [reported] = result.stdout.splitlines()
+    prefix = f"monitoring/broken.py:{line}:{col}: IDX000 cannot parse this file: "
+    assert re.fullmatch(re.escape(prefix) + error, reported), reported
+    assert "Traceback" not in result.stderr
+    as_json = run_cli("check", "--format", "json", "monitoring/broken.py", QUERIES,
+                      cwd=example_copy)
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    [finding] = [f for f in report["findings"] if f["code"] == "IDX000"]
+    assert (finding["path"], finding["line"], finding["check"]) == (
+        "monitoring/broken.py", line, "unparsable-file")
+    assert any(f["path"] == QUERIES for f in report["findings"])  # the other file is checked
+    assert [s["kind"] for s in report["skipped"] if s["path"] == "monitoring/broken.py"] == [
+        "file"]
+    sarif = json.loads(run_cli("check", "--format", "sarif", "monitoring/broken.py",
+                               cwd=example_copy).stdout)
+    [res] = sarif["runs"][0]["results"]
+    assert res["ruleId"] == "IDX000"
+
+
+def test_explain_the_unparsable_file_check() -> None:
+    explained = run_cli("check", "--explain", "IDX000")
+    assert explained.returncode == 0
+    assert explained.stdout.startswith("IDX000 — a file the checks could not read")
+
+
+def test_files_without_querysets_pass_and_say_so(project: Path) -> None:
+    result = run_cli("check", "monitoring/models.py", "monitoring/apps.py", cwd=project)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr == "idxadvisor: no querysets found in 2 files\n"
+    machine = run_cli("check", "--format", "json", "monitoring/models.py", cwd=project)
+    assert machine.returncode == 0 and machine.stderr == ""

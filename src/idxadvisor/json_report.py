@@ -7,7 +7,11 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
       "summary": {"statements": int,       # found, before deduplication (incl. skipped)
                   "analysed": int,         # distinct queries read into access patterns
                   "skipped": int,          # items in "skipped"
-                  "recommendations": int},
+                  "files_unparsed": int,   # items in "skipped" of kind "file"
+                  "recommendations": int,
+                  "nothing_to_analyse": str or null},  # why nothing was analysed, e.g.
+                                           # "nothing to analyse: no statements found (…)";
+                                           # null when some query was analysed
       "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..], "tables" [..],
                    "source", "calls", "total_time_ms", "served_by" (existing index or null),
                    "recommended" [names], "cost_before", "cost_after", "index_used" (the
@@ -25,7 +29,9 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
                     "origin", "model", "valid", "declared"}],
       "redundant": [{"table", "name", "covered_by", "reason"}],
       "rejected": [{"table", "columns", "serves", "reason"}],
-      "skipped": [{"origin" or "sql", "reason"}],
+      "skipped": [{"origin" or "sql", "reason",
+                   "kind" ("query": one statement or queryset; "file": a whole source or
+                           workload file that could not be read or parsed)}],
       "notes": [str]
     }
 """
@@ -33,6 +39,7 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from idxadvisor.pipeline import Analysis
@@ -78,7 +85,9 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             "statements": analysis.statements,
             "analysed": len({p.query_id for p in analysis.patterns}),
             "skipped": len(skipped),
+            "files_unparsed": len(unparsed_files(skipped)),
             "recommendations": len(advice.recommendations),
+            "nothing_to_analyse": nothing_to_analyse(analysis),
         },
         "queries": queries,
         "recommendations": [
@@ -143,7 +152,56 @@ def _skipped(s: Skipped) -> dict[str, Any]:
     if s.sql is not None:
         out["sql"] = s.sql
     out["reason"] = s.reason
+    out["kind"] = s.kind
     return out
+
+
+def unparsed_files(skipped: Iterable[Skipped]) -> tuple[Skipped, ...]:
+    """The skipped items that are whole files (a syntax error, undecodable bytes)."""
+    return tuple(s for s in skipped if s.kind == "file")
+
+
+def nothing_to_analyse(analysis: Analysis) -> str | None:
+    """Why a run analysed no query at all, naming what it looked at; None when it analysed some.
+
+    The reports say this instead of "every analysed query is served", which would be true of
+    nothing and read as a clean bill of health.
+    """
+    if analysis.patterns:
+        return None
+    skipped = analysis.skipped
+    files = len(unparsed_files(skipped))
+    statements = len(skipped) - files
+    where = looked_at(analysis)
+    if not analysis.workload.queries and not skipped:
+        return f"nothing to analyse: no statements found ({where})"
+    parts = []
+    if files:
+        parts.append(f"{files} file{'s' if files != 1 else ''} could not be parsed")
+    if statements:
+        parts.append(f"{statements} statement{'s' if statements != 1 else ''} skipped")
+    if not parts:
+        found = len(analysis.workload.queries)
+        parts.append(f"{found} statement{'s' if found != 1 else ''} found, none reads a table")
+    return f"nothing analysed: {', '.join(parts)} ({where})"
+
+
+def looked_at(analysis: Analysis) -> str:
+    """What the run read, in words: the project's source, workload files, pg_stat_statements."""
+    request = analysis.request
+    places: list[str] = []
+    if request.static and analysis.root is not None:
+        if request.paths is not None:
+            n = len(request.paths)
+            places.append(f"{n} Python file{'s' if n != 1 else ''} of the project {analysis.root}")
+        else:
+            places.append(f"the Python files of the project {analysis.root}")
+    if request.workload_files:
+        names = ", ".join(str(w) for w in request.workload_files)
+        places.append(f"workload file{'s' if len(request.workload_files) != 1 else ''} {names}")
+    if request.from_pg_stat_statements:
+        places.append("pg_stat_statements")
+    return "looked at " + "; ".join(places) if places else "no project source or workload given"
 
 
 def dumps(analysis: Analysis) -> str:

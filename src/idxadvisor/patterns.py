@@ -48,10 +48,9 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError, TokenError
 
 from idxadvisor.errors import UnparsableSQL
-from idxadvisor.workload import Query, Skipped, Workload
+from idxadvisor.workload import Query, Skipped, Workload, too_deep, too_deep_reason
 
 
 class Op(StrEnum):
@@ -282,9 +281,14 @@ def normalise_expression(sql_or_expr: str | exp.Expression) -> str:
     'a = 1 AND (b = 2 OR c = 3)'
     """
     if isinstance(sql_or_expr, str):
+        deep = too_deep(sql_or_expr)
+        if deep is not None:
+            raise UnparsableSQL(deep)
         try:
             tree = sqlglot.parse_one(sql_or_expr, read="postgres")
-        except (ParseError, TokenError) as exc:
+        except RecursionError as exc:
+            raise UnparsableSQL(too_deep_reason("parsing")) from exc
+        except Exception as exc:  # sqlglot raises more than ParseError on odd input
             raise UnparsableSQL(_first_line(exc)) from exc
     else:
         tree = sql_or_expr.copy()
@@ -451,19 +455,28 @@ def _scan(node: exp.Expression | None) -> tuple[list[exp.Column], list[exp.Query
 
 
 def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
-    if node is None:
-        return []
-    node = _unparen(node)
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
+    return [] if node is None else _flatten(node, exp.And)
 
 
 def _disjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = _unparen(node)
-    if isinstance(node, exp.Or):
-        return _disjuncts(node.this) + _disjuncts(node.expression)
-    return [node]
+    return _flatten(node, exp.Or)
+
+
+def _flatten(node: exp.Expression, connector: type[exp.Connector]) -> list[exp.Expression]:
+    """The operands of a chain of one connector, in source order.
+
+    Iterative: a chain of a thousand ``OR`` terms (a Django ``Q`` reduced over a list) is a
+    tree a thousand levels deep, deeper than recursion allows.
+    """
+    out: list[exp.Expression] = []
+    stack = [node]
+    while stack:
+        current = _unparen(stack.pop())
+        if isinstance(current, connector):
+            stack.extend((current.expression, current.this))
+        else:
+            out.append(current)
+    return out
 
 
 _COMPARISONS: dict[type, str] = {
@@ -1154,16 +1167,25 @@ def _repaired(sql: str) -> str:
 
 
 def _parse(sql: str) -> list[exp.Expression]:
-    """Parse one statement, trying cheap repairs before giving up."""
+    """Parse one statement, trying cheap repairs before giving up.
+
+    Any failure of sqlglot on the text (it raises ValueError, KeyError, IndexError… besides
+    ParseError on odd input) is :class:`UnparsableSQL` with a one-line message; running out of
+    recursion depth is :class:`RecursionError`, for the caller to name.
+    """
     try:
         trees = sqlglot.parse(sql, read="postgres")
-    except (ParseError, TokenError) as first_error:
+    except RecursionError:
+        raise
+    except Exception as first_error:
         repaired = _repaired(sql)
         if repaired == sql:
             raise UnparsableSQL(_first_line(first_error)) from first_error
         try:
             trees = sqlglot.parse(repaired, read="postgres")
-        except (ParseError, TokenError):
+        except RecursionError:
+            raise
+        except Exception:
             raise UnparsableSQL(_first_line(first_error)) from first_error
     return [t for t in trees if t is not None]
 
@@ -1190,28 +1212,38 @@ def extract(query: Query) -> tuple[AccessPattern, ...]:
     sub-queries and derived tables included; identical patterns are merged. Statements that are
     no query (DDL, ``SET``, ``BEGIN``) give ``()``.
 
-    Raises :class:`idxadvisor.errors.UnparsableSQL` with sqlglot's message when the statement
-    cannot be parsed even after cheap repairs.
+    Raises :class:`idxadvisor.errors.UnparsableSQL` with a one-line reason when the statement
+    cannot be parsed even after cheap repairs, is too deeply nested, or cannot be read.
     """
     if _statement_words(query.sql) not in _QUERY_WORDS:
         return ()
-    return _patterns(query.id, _parse(query.sql))
+    patterns, reason = _read(query)
+    if reason is not None:
+        raise UnparsableSQL(reason)
+    return patterns
 
 
 def analyse(workload: Workload) -> tuple[tuple[AccessPattern, ...], tuple[Skipped, ...]]:
     """Access patterns of every query; unparsable ones come back as skipped with the reason.
+
+    Whatever goes wrong with one statement (a parse error, nesting too deep for the parser, an
+    odd tree) skips that statement with a one-line reason; the others are read.
 
     >>> from idxadvisor.workload import Origin, Statement, build_workload
     >>> wl = build_workload([
     ...     Statement("SELECT id FROM t WHERE a = $1", Origin("q.sql", 1)),
     ...     Statement("CREATE TABLE u (a int)", Origin("q.sql", 2)),
     ...     Statement("SELECT FROM WHERE", Origin("q.sql", 3)),
+    ...     Statement("SELECT * FROM " + "(SELECT * FROM " * 60 + "t" + ") s" * 60,
+    ...               Origin("q.sql", 4)),
     ... ])
     >>> patterns, skipped = analyse(wl)
     >>> [(p.table, p.predicates[0].sql) for p in patterns]
     [('t', 'a = $1')]
     >>> skipped[0].reason, skipped[1].reason.split(":")[0], str(skipped[1].origin)
     ('not a query: CREATE TABLE', 'unparsable SQL', 'q.sql:3')
+    >>> skipped[2].reason
+    'too deeply nested for analysis (60 levels of parentheses; the limit is 32)'
     """
     patterns: list[AccessPattern] = []
     skipped: list[Skipped] = []
@@ -1222,14 +1254,35 @@ def analyse(workload: Workload) -> tuple[tuple[AccessPattern, ...], tuple[Skippe
             reason = f"not a query: {words}" if words else "not a query: empty statement"
             skipped.append(Skipped(reason, origin, query.sql))
             continue
-        try:
-            trees = _parse(query.sql)
-        except UnparsableSQL as exc:
-            skipped.append(Skipped(f"unparsable SQL: {exc}", origin, query.sql))
+        found, problem = _read(query)
+        if problem is not None:
+            skipped.append(Skipped(problem, origin, query.sql))
             continue
-        if not any(_is_query(t) for t in trees):
-            kind = type(trees[0]).__name__.upper() if trees else "empty statement"
-            skipped.append(Skipped(f"not a query: {kind}", origin, query.sql))
-            continue
-        patterns.extend(_patterns(query.id, trees))
+        patterns.extend(found)
     return tuple(patterns), tuple(skipped)
+
+
+def _read(query: Query) -> tuple[tuple[AccessPattern, ...], str | None]:
+    """The access patterns of one query statement, or why there are none (a one-line reason).
+
+    The per-statement boundary: no exception from parsing or walking one statement gets out.
+    """
+    deep = too_deep(query.sql)
+    if deep is not None:
+        return (), deep  # checked first: the parser would run into the interpreter's limit
+    try:
+        trees = _parse(query.sql)
+    except UnparsableSQL as exc:
+        return (), f"unparsable SQL: {exc}"
+    except RecursionError:
+        return (), too_deep_reason("parsing")
+    if not any(_is_query(t) for t in trees):
+        kind = type(trees[0]).__name__.upper() if trees else "empty statement"
+        return (), f"not a query: {kind}"
+    try:
+        return _patterns(query.id, trees), None
+    except RecursionError:
+        return (), too_deep_reason("reading its clauses")
+    # A statement sqlglot parsed into a tree shape the extractor does not expect.
+    except Exception as exc:
+        return (), f"cannot analyse this statement: {type(exc).__name__}: {_first_line(exc)}"

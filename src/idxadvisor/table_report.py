@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from idxadvisor.advisor.candidate import Recommendation
+from idxadvisor.json_report import nothing_to_analyse, unparsed_files
 from idxadvisor.pipeline import Analysis
 from idxadvisor.workload import Query
 
@@ -34,6 +36,8 @@ def render(analysis: Analysis, console: Console) -> None:
         console.print(Panel(Group(*panels), title=title, title_align="left"))
 
     skipped = analysis.skipped
+    files = unparsed_files(skipped)
+    statements = tuple(s for s in skipped if s.kind != "file")
     sections = [
         ("Already served by an existing index", ("query", "from", "index"),
          [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served]),
@@ -41,27 +45,41 @@ def render(analysis: Analysis, console: Console) -> None:
          [(r.index.name, r.covered_by, r.reason) for r in advice.redundant]),
         ("Considered and dropped", ("table", "keys", "why"),
          [(r.candidate.table, ", ".join(r.candidate.keys), r.reason) for r in advice.rejected]),
-        (f"Skipped ({len(skipped)})", ("where", "reason"),
+        (f"Files that could not be parsed ({len(files)})",
+         ("file", "reason"),
+         [(str(s.origin) if s.origin else "", s.reason) for s in files]),
+        (f"Skipped ({len(statements)})", ("where", "reason"),
          [(str(s.origin) if s.origin else _shorten(s.sql or "", 60), s.reason)
-          for s in skipped]),
+          for s in statements]),
     ]
     for title, headers, rows in sections:
         if rows:
             table = Table(*headers, title=title, title_justify="left")
             for row in rows:
-                table.add_row(*row)
+                # Text, not markup: a reason may quote "[" from the user's code or SQL.
+                table.add_row(*(Text(cell) for cell in row))
             console.print(table)
-    if not advice.recommendations:
+    empty = nothing_to_analyse(analysis)
+    if empty is not None:
+        console.print(f"[yellow]{escape(empty[0].upper() + empty[1:])}.[/]")
+    elif not advice.recommendations:
         console.print("[green]No new index proposed:[/] every analysed query is served.")
+    if files and empty is None:
+        console.print(
+            f"[yellow]{_n(len(files), 'file')} could not be parsed:[/] "
+            "their queries were not analysed."
+        )
 
 
 def _summary(analysis: Analysis) -> str:
     advice = analysis.advice
     analysed = len({p.query_id for p in analysis.patterns})
     served = len({s.query_id for s in advice.served})
+    files = len(unparsed_files(analysis.skipped))
+    unparsed = f" ({_n(files, 'file')} could not be parsed)" if files else ""
     return (
         f"{_n(analysis.statements, 'statement')}, {len(analysis.workload.queries)} distinct, "
-        f"{analysed} analysed, {len(analysis.skipped)} skipped — "
+        f"{analysed} analysed, {len(analysis.skipped)} skipped{unparsed} — "
         f"{_n(len(advice.recommendations), 'index', 'indexes')} proposed, "
         f"{_n(served, 'query', 'queries')} already served"
     )

@@ -26,9 +26,9 @@ from typing import Literal
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 
 Source = Literal["static", "capture", "sql", "pg_stat_statements"]
+SkipKind = Literal["query", "file"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -79,11 +79,21 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Something the run could not analyse, and why. Never dropped silently."""
+    """Something the run could not analyse, and why. Never dropped silently.
+
+    ``kind`` says how much was lost: ``"query"`` for one statement or queryset, ``"file"``
+    for a whole source or workload file that could not be read or parsed.
+
+    >>> Skipped("no FROM", Origin("q.sql", 3)).kind
+    'query'
+    >>> Skipped("cannot parse: SyntaxError: invalid syntax", Origin("a.py", 3, 4), kind="file").kind
+    'file'
+    """
 
     reason: str
     origin: Origin | None = None
     sql: str | None = None
+    kind: SkipKind = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +107,83 @@ class Workload:
 
 _WS = re.compile(r"\s+")
 
+# Deeper than this, sqlglot's recursive parser and printer can reach Python's recursion limit
+# (a level costs 10 to 25 frames; the CLI or a test runner sits on top). Django's own SQL stays
+# far below: a filter on a sub-query of a sub-query is about 8.
+MAX_NESTING = 32
+_NESTING_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|[()]", re.S)
+
+
+def nesting_depth(sql: str) -> int:
+    """How deeply parentheses nest in ``sql``, not counting those in strings and comments.
+
+    >>> nesting_depth("SELECT * FROM (SELECT * FROM t WHERE a IN (1, 2)) s WHERE b = '(('")
+    2
+    """
+    depth = deepest = 0
+    for token in _NESTING_TOKENS.finditer(sql):
+        if token.group() == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.group() == ")":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def too_deep(sql: str) -> str | None:
+    """The reason a statement is too deeply nested to analyse, or None when it is not.
+
+    Checked before parsing, so the parser never runs into the interpreter's limit.
+
+    >>> too_deep("SELECT 1") is None
+    True
+    >>> too_deep("SELECT " + "(" * 60 + "1" + ")" * 60)
+    'too deeply nested for analysis (60 levels of parentheses; the limit is 32)'
+    """
+    depth = nesting_depth(sql)
+    if depth > MAX_NESTING:
+        return (
+            f"too deeply nested for analysis ({depth} levels of parentheses; "
+            f"the limit is {MAX_NESTING})"
+        )
+    return None
+
+
+def too_deep_reason(stage: str) -> str:
+    """The one-line reason for a statement whose ``stage`` ran out of recursion depth."""
+    return f"too deeply nested for analysis (Python's recursion limit reached while {stage})"
+
+
+def _whitespace_normalised(sql: str) -> str:
+    return _WS.sub(" ", sql.strip().rstrip(";")).strip()
+
 
 @functools.lru_cache(maxsize=8192)  # captured workloads repeat the same text many times
 def fingerprint(sql: str) -> str:
     """The shape of a statement: parsed and re-printed, placeholder lists collapsed.
 
     Literals stay: ``status = 'pending'`` and ``status = 'failed'`` are different shapes,
-    because they call for different partial indexes.
+    because they call for different partial indexes. A statement that cannot be parsed (or
+    is too deeply nested to) is identified by its text with whitespace normalised; the
+    analysis then skips it with the reason.
 
     >>> fingerprint("select a from t where b in ($1, $2, $3) ")
     'SELECT a FROM t WHERE b IN ($n)'
+    >>> fingerprint("SELECT  (((1)))  FROM")
+    'SELECT (((1))) FROM'
     """
+    if too_deep(sql):
+        return _whitespace_normalised(sql)
     try:
-        tree = sqlglot.parse_one(sql, read="postgres")
-    except (ParseError, TokenError):
-        return _WS.sub(" ", sql.strip().rstrip(";")).strip()
+        return _fingerprint(sql)
+    # sqlglot raises more than ParseError/TokenError on odd input (ValueError, KeyError,
+    # IndexError, RecursionError…): one statement's shape never stops the run.
+    except Exception:
+        return _whitespace_normalised(sql)
+
+
+def _fingerprint(sql: str) -> str:
+    tree = sqlglot.parse_one(sql, read="postgres")
     for node in tree.find_all(exp.In):
         values = node.args.get("expressions") or []
         if values and all(isinstance(v, exp.Placeholder | exp.Parameter) for v in values):

@@ -28,7 +28,15 @@ unknown keys or bad numbers are a usage error). Without it a statement counts on
 
 Each statement's origin is the file (relative to the current directory when it is below it)
 and the line of its first non-comment line. Empty statements are ignored; psql meta-commands
-(``\\timing``) and text left unterminated at the end of a file come back as skipped.
+(``\\timing``, ``\\connect``) and text left unterminated at the end of a file come back as
+skipped.
+
+Dumps: the data of a ``COPY … FROM stdin;`` (``pg_dump`` output) runs to a line ``\\.``; it is
+skipped as a whole, with one reason naming the table and never the rows, and the statement
+after it is read as usual.
+
+Encoding: UTF-8 (a BOM is allowed). A statement holding bytes that are not UTF-8 is skipped
+with the line of the first bad byte; the statements around it are read.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from idxadvisor.errors import UsageError
@@ -54,8 +62,10 @@ class _Chunk:
     line: int  # first non-comment line, 1-based
     directive: str | None  # the text after "idxadvisor:" in the comments before it
     directive_line: int
-    complete: bool  # False when the file ended inside a string or comment
+    complete: bool  # False when the file ended inside a string or comment (or COPY data)
     meta: bool = False  # a psql meta-command line
+    copy_table: str | None = None  # a COPY … FROM stdin and its data: the target table
+    copy_rows: int = 0  # the data lines that followed it
 
 
 def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
@@ -65,20 +75,19 @@ def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[
     for path in paths:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise UsageError(f"cannot read workload file {path}: {reason}") from exc
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read workload file {path}: {exc.strerror or exc}"
+            ) from exc
+        # Undecodable bytes survive as lone surrogates, so one bad byte costs its statement only.
+        text = data.decode("utf-8-sig", errors="surrogateescape")
         shown = _display_path(path)
         for chunk in _split(text):
             origin = Origin(shown, chunk.line)
-            if chunk.meta:
-                skipped.append(Skipped("psql meta-command, not SQL", origin, chunk.sql))
-                continue
-            if not chunk.complete:
-                skipped.append(
-                    Skipped("unterminated string or comment at end of file", origin, chunk.sql)
-                )
+            problem = _problem(chunk)
+            if problem is not None:
+                skipped.append(Skipped(problem, origin, _printable(chunk.sql)))
                 continue
             calls, total_ms = _weights(chunk, shown)
             statements.append(
@@ -91,6 +100,36 @@ def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[
                 )
             )
     return tuple(statements), tuple(skipped)
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _problem(chunk: _Chunk) -> str | None:
+    """Why a chunk is not a statement to analyse, or None when it is one."""
+    if chunk.copy_table is not None:
+        end = (
+            f"{chunk.copy_rows} data line(s) up to its \\. skipped"
+            if chunk.complete
+            else f"no \\. ends its data: the rest of the file ({chunk.copy_rows} line(s)) skipped"
+        )
+        return f"COPY … FROM stdin into {chunk.copy_table}: table data, not a query; {end}"
+    if chunk.meta:
+        command = chunk.sql.split(None, 1)[0] if chunk.sql.strip() else "\\"
+        return f"psql meta-command {_printable(command)}, not SQL"
+    bad = _UNDECODABLE.search(chunk.sql)
+    if bad is not None:
+        byte = ord(bad.group()) - 0xDC00
+        line = chunk.line + chunk.sql.count("\n", 0, bad.start())
+        return f"not valid UTF-8: byte 0x{byte:02x} at line {line}"
+    if not chunk.complete:
+        return "unterminated string or comment at end of file"
+    return None
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable bytes shown as U+FFFD, safe to print and to write as JSON."""
+    return _UNDECODABLE.sub("\ufffd", text)
 
 
 def _display_path(path: Path) -> str:
@@ -193,9 +232,17 @@ def _split(text: str) -> list[_Chunk]:
             first_line = line
             start = i
         if ch == ";":
+            before = len(chunks)
             flush(i)
             i += 1
             start = i
+            if len(chunks) > before and (table := _copy_from_stdin(chunks[-1].sql)):
+                i, rows, terminated = _skip_copy_data(text, i)
+                line += text.count("\n", start, i)
+                start = i
+                chunks[-1] = replace(
+                    chunks[-1], copy_table=table, copy_rows=rows, complete=terminated
+                )
             continue
         end = _quoted_end(text, i)
         if end is None:
@@ -209,6 +256,46 @@ def _split(text: str) -> list[_Chunk]:
     if first_line is not None:
         flush(n)
     return chunks
+
+
+_NAME = r'(?:"(?:[^"]|"")*"|[^\s("]+)'  # an identifier, quoted or not
+_COPY_FROM_STDIN = re.compile(
+    rf"COPY\s+(?P<table>{_NAME}(?:\s*\.\s*{_NAME})?)(?:\s*\([^)]*\))?\s+FROM\s+STDIN\b", re.I
+)
+
+
+def _copy_from_stdin(sql: str) -> str | None:
+    """The target table of a ``COPY … FROM stdin`` statement (its data follows it), else None.
+
+    >>> _copy_from_stdin('COPY public.hook (id, "Note") FROM stdin')
+    'public.hook'
+    >>> _copy_from_stdin("COPY hook TO STDOUT") is None
+    True
+    """
+    found = _COPY_FROM_STDIN.match(_split_comments(sql).strip())
+    return found.group("table") if found else None
+
+
+def _skip_copy_data(text: str, i: int) -> tuple[int, int, bool]:
+    """Skip COPY data from ``i`` (just after its ``;``) up to the line ``\\.``.
+
+    The data starts on the next line and is never tokenised: rows hold quotes, semicolons and
+    backslashes freely. Returns (where reading goes on, data lines skipped, whether ``\\.``
+    was found).
+    """
+    newline = text.find("\n", i)
+    if newline == -1:
+        return len(text), 0, False
+    pos = newline + 1
+    rows = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end == -1 else end
+        if text[pos:end].rstrip("\r") == "\\.":
+            return end, rows, True
+        rows += 1
+        pos = end + 1
+    return len(text), rows, False
 
 
 def _has_code(body: str) -> bool:

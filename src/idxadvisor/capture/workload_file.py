@@ -33,6 +33,7 @@ constants are ever written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -136,13 +137,14 @@ def read_workload_file(
         if record.get("kind") != "statement":
             continue
         try:
-            sql = str(record["sql"])
-            origin = _origin(record.get("origin"))
-            calls = int(record.get("calls", 1))
-            total_ms = float(record.get("total_ms", 0.0))
-            constants = {int(k): str(v) for k, v in (record.get("constants") or {}).items()}
-        except (KeyError, TypeError, ValueError) as exc:
-            skipped.append(Skipped(f"malformed statement record: {exc}", Origin(str(path), number)))
+            sql, origin, calls, total_ms, constants = _statement_record(record)
+        # One odd record (hand-edited, another tool's) is skipped with its reason, whatever
+        # the odd part is; the rest of the file is read.
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, _Malformed) else f"{type(exc).__name__}: {exc}"
+            skipped.append(
+                Skipped(f"malformed statement record: {reason}", Origin(str(path), number))
+            )
             continue
         seen = merged.get((sql, origin))
         if seen is None:
@@ -175,7 +177,8 @@ def summarise_workload_file(path: str | os.PathLike[str], *, offset: int = 0) ->
         if problem is None and record.get("kind") == "process":
             processes.add(str(record.get("process")))
         elif problem is None and record.get("kind") == "ignored":
-            ignored += int(record.get("calls", 0))
+            calls = record.get("calls", 0)
+            ignored += calls if isinstance(calls, int) and calls > 0 else 0
     shapes = {fingerprint(st.sql) for st in statements}
     return CaptureSummary(
         statements=sum(st.calls for st in statements),
@@ -206,10 +209,55 @@ def inline_constants(sql: str, constants: dict[int, str]) -> str:
     return _PARAMETER.sub(replace, sql)
 
 
+class _Malformed(ValueError):
+    """A statement record with a field of the wrong kind."""
+
+
+def _statement_record(
+    record: dict[str, Any],
+) -> tuple[str, Origin | None, int, float, dict[int, str]]:
+    """(sql, origin, calls, total_ms, constants) of a statement record, checked field by field."""
+    sql = record.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        raise _Malformed("'sql' is not a non-empty string")
+    calls = record.get("calls", 1)
+    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+        raise _Malformed(f"'calls' is not a count: {calls!r}")
+    total_ms = record.get("total_ms", 0.0)
+    if isinstance(total_ms, bool) or not isinstance(total_ms, int | float) or not (
+        0 <= total_ms < math.inf
+    ):
+        raise _Malformed(f"'total_ms' is not a duration: {total_ms!r}")
+    raw_constants = record.get("constants") or {}
+    if not isinstance(raw_constants, dict):
+        raise _Malformed("'constants' is not an object")
+    constants = {int(k): str(v) for k, v in raw_constants.items()}
+    origin = _origin(record.get("origin"))
+    texts = [sql, *constants.values(), *((origin.path, origin.function) if origin else ())]
+    if any(_has_lone_surrogate(t) for t in texts):
+        raise _Malformed("holds text that is not valid Unicode (a lone surrogate escape)")
+    return sql, origin, calls, float(total_ms), constants
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _origin(value: Any) -> Origin | None:
     if value is None:
         return None
-    return Origin(str(value["path"]), int(value["line"]), 0, str(value.get("function") or ""))
+    if not isinstance(value, dict):
+        raise _Malformed("'origin' is not an object")
+    line = value.get("line")
+    if isinstance(line, bool) or not isinstance(line, int) or line < 0:
+        raise _Malformed(f"'origin.line' is not a line number: {line!r}")
+    if not isinstance(value.get("path"), str):
+        raise _Malformed("'origin.path' is not a string")
+    return Origin(value["path"], line, 0, str(value.get("function") or ""))
 
 
 def _records(
@@ -232,18 +280,21 @@ def _records(
         number = index + 1 if first_number else 0
         is_last = index == len(lines) - 1  # no newline after it: the writer was cut off
         try:
-            record = json.loads(raw)
+            record = json.loads(raw.decode("utf-8"))  # strict: json would pass surrogates
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            reason = (
-                "truncated last line (the process was killed while writing)"
-                if is_last
-                else f"unreadable line: {exc}"
-            )
+            if is_last:
+                reason = "truncated last line (the process was killed while writing)"
+            elif isinstance(exc, UnicodeDecodeError):
+                bad = exc.object[exc.start]
+                reason = f"not valid UTF-8: byte 0x{bad:02x} at column {exc.start + 1}"
+            else:
+                reason = f"unreadable line: {exc}"
             yield number, {}, reason
             continue
-        if record.get("kind") == "header" and record.get("version", VERSION) > VERSION:
+        version = record.get("version", VERSION)
+        if record.get("kind") == "header" and not (isinstance(version, int) and version <= VERSION):
             raise UsageError(
                 f"{target} is a capture file of format version {record['version']}; "
                 f"this idxadvisor reads version {VERSION}: upgrade idxadvisor"

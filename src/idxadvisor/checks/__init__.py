@@ -7,7 +7,7 @@ objects (a query, a table, a suggested index). The orchestrator turns problems i
 configuration or an inline ``# idxadvisor: ignore[CODE]`` comment suppresses, and sorts them.
 
 >>> sorted(CHECKS)
-['IDX001', 'IDX002', 'IDX003', 'IDX004']
+['IDX000', 'IDX001', 'IDX002', 'IDX003', 'IDX004']
 >>> CHECKS["IDX001"].name
 'unindexed-filter'
 """
@@ -37,7 +37,8 @@ class Problem:
     """What a check found about one query on one table, before it is placed in the code.
 
     ``details`` fills the check's message template beyond the common fields
-    (``subject``, ``table``, ``columns``, ``suggestion``).
+    (``subject``, ``table``, ``columns``, ``suggestion``). ``origin`` places a problem that is
+    about a file rather than a query (IDX000); ``query_id`` is then empty.
     """
 
     query_id: str
@@ -45,6 +46,7 @@ class Problem:
     columns: tuple[str, ...]
     suggestion: str
     details: tuple[tuple[str, str], ...] = ()
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ class CheckResult:
     skipped: tuple[Skipped, ...] = ()
     files: tuple[Path, ...] = ()  # the files that were checked (absolute); empty: all
     suppressed: int = 0
+    notes: tuple[str, ...] = ()  # for the user, not findings: "no querysets found in 3 files"
 
 
 def check(request: CheckRequest) -> CheckResult:
@@ -173,7 +176,25 @@ def check(request: CheckRequest) -> CheckResult:
         if code not in ignore
     }
     findings, suppressed = _place(analysis, problems, files, cwd, config, workload_files)
-    return CheckResult(findings, analysis.skipped, files, suppressed)
+    return CheckResult(findings, analysis.skipped, files, suppressed, _notes(analysis, files))
+
+
+def _notes(analysis: Analysis, files: tuple[Path, ...]) -> tuple[str, ...]:
+    """Say so when the checked files hold no queryset: a clean result that checked nothing."""
+    if analysis.workload.queries or any(s.kind == "query" for s in analysis.skipped):
+        return ()
+    if files:
+        count = len(files)
+    elif analysis.root is not None:
+        from idxadvisor.capture.static import iter_source_files
+
+        count = sum(1 for _ in iter_source_files(analysis.root))
+    else:
+        count = 0
+    parsed = count - sum(1 for s in analysis.skipped if s.kind == "file")
+    if parsed <= 0:
+        return ()  # every file failed to parse: IDX000 says so
+    return (f"no querysets found in {parsed} file{'s' if parsed != 1 else ''}",)
 
 
 def run_checks(
@@ -250,9 +271,13 @@ def _place(
         check_ = CHECKS[code]
         for problem in found:
             query = queries.get(problem.query_id)
-            if query is None:
+            if problem.origin is not None:
+                locations = [(_resolve(problem.origin, root), problem.origin)]
+            elif query is not None:
+                locations = list(_locations(query, root, workload_files))
+            else:
                 continue
-            for path, origin in _locations(query, root, workload_files):
+            for path, origin in locations:
                 if wanted and path not in wanted:
                     continue
                 if config.excludes(path):
@@ -268,14 +293,14 @@ def _place(
                     Finding(
                         code=code,
                         path=_display(path, cwd),
-                        line=origin.line,
+                        line=max(origin.line, 1),  # SARIF and editors count from 1
                         col=max(origin.col, 1),
-                        message=check_.format(problem, subject(query)),
+                        message=check_.format(problem, subject(query) if query else ""),
                         query_id=problem.query_id,
                         table=problem.table,
                         columns=problem.columns,
                         suggestion=problem.suggestion,
-                        sql=query.sql,
+                        sql=query.sql if query else "",
                     )
                 )
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.code, f.message))
@@ -291,8 +316,12 @@ def _locations(
             yield workload_files[0], Origin(str(workload_files[0]), 1, 1)
         return
     for origin in query.origins:
-        path = Path(origin.path)
-        yield (path if path.is_absolute() else (root / path)).resolve(), origin
+        yield _resolve(origin, root), origin
+
+
+def _resolve(origin: Origin, root: Path) -> Path:
+    path = Path(origin.path)
+    return (path if path.is_absolute() else (root / path)).resolve()
 
 
 def _display(path: Path, cwd: Path) -> str:

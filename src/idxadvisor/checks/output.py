@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 
 from idxadvisor import __version__
-from idxadvisor.checks import CHECKS, Finding
+from idxadvisor.checks import CHECKS, CheckResult, Finding
 from idxadvisor.workload import Skipped
 
 FORMATS = ("text", "json", "github", "sarif")
@@ -68,12 +68,44 @@ def _json(findings: Sequence[Finding], skipped: Sequence[Skipped]) -> dict:
         "skipped": [
             {
                 "reason": s.reason,
+                "kind": s.kind,
                 "path": s.origin.path if s.origin else None,
                 "line": s.origin.line if s.origin else None,
             }
             for s in skipped
         ],
     }
+
+
+def stderr_lines(result: CheckResult, fmt: str, verbose: bool = False) -> list[str]:
+    """What ``check`` tells the user on stderr besides the report: skipped items, notes, counts.
+
+    Notes and counts are for people, so only in ``text`` format (machine formats keep stderr
+    quiet); ``verbose`` lists every skipped item in any format.
+
+    >>> from idxadvisor.checks import CheckResult
+    >>> stderr_lines(CheckResult(notes=("no querysets found in 2 files",)), "text")
+    ['idxadvisor: no querysets found in 2 files']
+    """
+    lines: list[str] = []
+    if result.skipped:
+        if verbose:
+            for s in result.skipped:
+                where = f"{s.origin}: " if s.origin else ""
+                lines.append(f"idxadvisor: skipped {where}{s.reason}")
+        elif fmt == "text":
+            files = sum(1 for s in result.skipped if s.kind == "file")
+            queries = len(result.skipped) - files
+            if queries:
+                lines.append(f"idxadvisor: {queries} queryset(s) could not be analysed "
+                             "(-v lists them)")
+            if files:
+                lines.append(f"idxadvisor: {files} file(s) could not be parsed (IDX000)")
+    if fmt == "text":
+        lines.extend(f"idxadvisor: {note}" for note in result.notes)
+        if result.findings:
+            lines.append(f"idxadvisor: {len(result.findings)} problem(s) found")
+    return lines
 
 
 def _escape_data(text: str) -> str:
@@ -126,7 +158,9 @@ def sarif(findings: Sequence[Finding]) -> dict:
                     }
                 }
             ],
-            "partialFingerprints": {"idxadvisorQuery/v1": f"{f.query_id}:{f.table}"},
+            "partialFingerprints": {
+                "idxadvisorQuery/v1": f"{f.query_id}:{f.table}" if f.query_id else f"file:{f.path}"
+            },
             "properties": {"suggestion": f.suggestion, "table": f.table, "sql": f.sql},
         }
         for f in findings
