@@ -216,8 +216,8 @@ def test_a_like_prefix_gets_the_pattern_operator_class():
 
 def test_a_plain_btree_does_not_serve_a_like_prefix_but_djangos_like_index_does():
     plain = ExistingIndex(T, "item_name", (IndexElement("name"),), "db_index")
-    like = ExistingIndex(T, "item_name_like", (IndexElement("name", opclass="varchar_pattern_ops"),),
-                         "db_index")
+    like = ExistingIndex(T, "item_name_like",
+                         (IndexElement("name", opclass="varchar_pattern_ops"),), "db_index")
     sql = f"SELECT * FROM {T} WHERE name LIKE 'abc%'"
     assert _advise(_schema(plain), sql).recommendations
     served = _advise(_schema(plain, like), sql)

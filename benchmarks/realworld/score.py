@@ -14,8 +14,8 @@ rules are unit-tested on small hand-made inputs (``tests/test_realworld_scoring.
 
 >>> key_columns('CREATE INDEX CONCURRENTLY "i" ON "t" ("a", "b" DESC) WHERE "c";')
 ('a', 'b')
->>> normalise_condition('"success" = TRUE AND "group" IS NOT NULL')
-frozenset({'group is not null', 'success'})
+>>> sorted(normalise_condition('"success" = TRUE AND "group" IS NOT NULL'))
+['group is not null', 'success']
 """
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
     Silence one line with a comment `# idxadvisor: ignore[IDX001]`.
     """
     from idxadvisor.checks import CHECKS, CheckRequest, check
-    from idxadvisor.checks.output import is_check_report, render
+    from idxadvisor.checks.output import is_check_report, render, stderr_lines
 
     if list_checks:
         for code, c in sorted(CHECKS.items()):
@@ -276,20 +276,9 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
         write_atomic(output_file, report + "\n", ours=is_check_report)
     elif report:
         click.echo(report)
-    if output_format == "text":  # machine formats keep stderr quiet
-        for note in result.notes:
-            click.echo(f"idxadvisor: {note}", err=True)
-    if result.skipped:
-        if verbose:
-            for s in result.skipped:
-                where = f"{s.origin}: " if s.origin else ""
-                click.echo(f"idxadvisor: skipped {where}{s.reason}", err=True)
-        elif output_format == "text":
-            click.echo(f"idxadvisor: {len(result.skipped)} queryset(s) could not be analysed "
-                       "(-v lists them)", err=True)
+    for line in stderr_lines(result, output_format, verbose):
+        click.echo(line, err=True)
     if result.findings:
-        if output_format == "text":
-            click.echo(f"idxadvisor: {len(result.findings)} problem(s) found", err=True)
         sys.exit(EXIT_FINDINGS)
 
 

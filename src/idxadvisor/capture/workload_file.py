@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idxadvisor.capture.runtime import FORMAT, VERSION, file_header
+from idxadvisor.capture.runtime import FORMAT, VERSION, file_header, merge_like_shapes
 from idxadvisor.errors import UsageError
 from idxadvisor.workload import Origin, Skipped, Statement, fingerprint
 
@@ -146,16 +146,23 @@ def read_workload_file(
                 Skipped(f"malformed statement record: {reason}", Origin(str(path), number))
             )
             continue
+        likes = _like_shapes(record.get("like"))
         seen = merged.get((sql, origin))
         if seen is None:
-            merged[(sql, origin)] = [calls, total_ms, constants]
+            merged[(sql, origin)] = [calls, total_ms, constants, likes]
         else:
             seen[0] += calls
             seen[1] += total_ms
             seen[2] = {k: v for k, v in seen[2].items() if constants.get(k) == v}
+            seen[3] = {k: merge_like_shapes(v, likes[k]) if k in likes else "infix"
+                       for k, v in seen[3].items()}
     statements: list[Statement] = []
-    for (sql, origin), (calls, total_ms, constants) in merged.items():
-        text = inline_constants(sql, constants)
+    for (sql, origin), (calls, total_ms, constants, likes) in merged.items():
+        # A LIKE parameter becomes a pattern of its shape, as the static scan writes it, so the
+        # advisor knows a startswith from an icontains; the value itself was never recorded.
+        shaped = {n: LIKE_SHAPE_LITERALS[shape] for n, shape in likes.items()
+                  if n not in constants and shape in LIKE_SHAPE_LITERALS}
+        text = inline_constants(sql, {**constants, **shaped})
         if origin is None and not unattributed:
             skipped.append(Skipped(
                 f"run by Django itself, not by the project's code ({calls} calls)", None, text
@@ -207,6 +214,19 @@ def inline_constants(sql: str, constants: dict[int, str]) -> str:
         return f"${numbering[position]}"
 
     return _PARAMETER.sub(replace, sql)
+
+
+# The pattern a LIKE parameter of each recorded shape stands for (as the static scan renders a
+# startswith / endswith / contains lookup).
+LIKE_SHAPE_LITERALS = {"exact": "'x'", "prefix": "'x%'", "suffix": "'%x'", "infix": "'%x%'"}
+
+
+def _like_shapes(raw: Any) -> dict[int, str]:
+    """``{"1": "prefix"}`` from a record, read defensively (an odd value is ignored)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {int(k): v for k, v in raw.items()
+            if isinstance(k, str) and k.isdigit() and v in LIKE_SHAPE_LITERALS}
 
 
 class _Malformed(ValueError):
