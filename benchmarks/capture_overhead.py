@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             for _ in range(args.runs):
                 plain_times.append(timed(test, root, env))
                 captured_times.append(timed(captured, root, env))
-            from idxadvisor.capture.workload_file import summarise_workload_file
+            from idxadvisor.sources.capture.workload_file import summarise_workload_file
 
             summary = summarise_workload_file(workload)
     finally:

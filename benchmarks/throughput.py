@@ -38,7 +38,8 @@ from typing import Any
 import sqlglot
 
 from idxadvisor import patterns
-from idxadvisor.workload import Statement, build_workload
+from idxadvisor.types.workload import Statement
+from idxadvisor.workload import build_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "idxadvisor-benchmarks"
@@ -185,7 +186,7 @@ def measure(statements: list[str], repeats: int = 3) -> dict[str, Any]:
         patterns_seconds, (found, skipped) = _best_of(repeats,
                                                       lambda: patterns.analyse(workload))
     except NotImplementedError:
-        result["patterns"] = {"status": "not implemented yet in idxadvisor.patterns"}
+        result["patterns"] = {"status": "not implemented yet in idxadvisor.patterns.extractor"}
         return result
     both = workload_seconds + patterns_seconds
     result["patterns"] = {

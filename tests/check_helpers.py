@@ -11,11 +11,11 @@ import json
 import textwrap
 from pathlib import Path
 
-from idxadvisor.advisor.candidate import Advice, IndexCandidate, Recommendation, Served
-from idxadvisor.patterns import AccessPattern, Predicate
-from idxadvisor.pipeline import Analysis, AnalysisRequest
-from idxadvisor.schema import Column, ExistingIndex, IndexElement, Schema, Table
-from idxadvisor.workload import Origin, Query, Workload
+from idxadvisor.types.access import AccessPattern, Predicate
+from idxadvisor.types.advice import Advice, IndexCandidate, Recommendation, Served
+from idxadvisor.types.analysis import Analysis, AnalysisRequest
+from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
+from idxadvisor.types.workload import Origin, Query, Workload
 from tests.helpers import Run, run_cli
 
 

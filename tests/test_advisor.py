@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from idxadvisor.advisor import advise
-from idxadvisor.patterns import extract
-from idxadvisor.schema import Column, ColumnStats, ExistingIndex, IndexElement, Schema, Table
-from idxadvisor.workload import Query
+from idxadvisor.patterns.extractor import extract
+from idxadvisor.types.schema import Column, ColumnStats, ExistingIndex, IndexElement, Schema, Table
+from idxadvisor.types.workload import Query
 
 HOOK = "hook"
 

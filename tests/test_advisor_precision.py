@@ -11,11 +11,12 @@ import itertools
 import pytest
 
 from idxadvisor.advisor import advise
-from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.advisor.merge import merge
-from idxadvisor.patterns import Op, Predicate, extract
-from idxadvisor.schema import Column, ExistingIndex, IndexElement, Schema, Table
-from idxadvisor.workload import Query
+from idxadvisor.patterns.extractor import extract
+from idxadvisor.types.access import Op, Predicate
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
+from idxadvisor.types.workload import Query
 
 T = "app_item"
 

@@ -16,7 +16,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from idxadvisor.schema import expression_key
+from idxadvisor.schema.models import expression_key
 from tests.helpers import (
     EXAMPLE,
     TempDatabase,

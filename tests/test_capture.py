@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from idxadvisor.capture.runtime import numbered_sql
-from idxadvisor.capture.workload_file import (
+from idxadvisor.errors import UsageError
+from idxadvisor.sources.capture.runtime import numbered_sql
+from idxadvisor.sources.capture.workload_file import (
     inline_constants,
     is_capture_file,
     read_workload_file,
 )
-from idxadvisor.errors import UsageError
-from idxadvisor.workload import Statement
+from idxadvisor.types.workload import Statement
 from tests.helpers import (
     EXAMPLE,
     TempDatabase,
@@ -343,7 +343,7 @@ def test_pytest_plugin_option(captured: Captured, tmp_path: Path) -> None:
 
         def test_plugin_is_inert_without_the_option():
             assert "django" not in sys.modules
-            assert "idxadvisor.capture.runtime" not in sys.modules
+            assert "idxadvisor.sources.capture.runtime" not in sys.modules
     '''))
     base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDXADVISOR_CAPTURE")}

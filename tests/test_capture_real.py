@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from idxadvisor.capture.workload_file import read_workload_file
+from idxadvisor.sources.capture.workload_file import read_workload_file
 from tests.helpers import ROOT, TempDatabase, create_database, drop_database, run_cli
 
 FIXTURE = ROOT / "tests" / "fixtures" / "capture_shop"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from idxadvisor.checks import CHECKS, Finding, subject
-from idxadvisor.checks.output import render, sarif
 from idxadvisor.config import load_config
 from idxadvisor.errors import UsageError
-from idxadvisor.workload import Query
+from idxadvisor.report.findings import render, sarif
+from idxadvisor.types.workload import Query
 
 FINDING = Finding(
     code="IDX001", path="shop/queries.py", line=12, col=5,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from idxadvisor.checks import findings_for
-from idxadvisor.patterns import AccessPattern, Op, Predicate
+from idxadvisor.types.access import AccessPattern, Op, Predicate
 from tests.check_helpers import (
     analysis,
     check_json,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from idxadvisor.advisor.candidate import Served
 from idxadvisor.checks import findings_for
-from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.types.advice import Served
 from tests.check_helpers import (
     analysis,
     check_json,

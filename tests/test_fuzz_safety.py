@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idxadvisor.capture.sqlfile import read_sql_files
-from idxadvisor.capture.workload_file import read_workload_file
 from idxadvisor.errors import UsageError
 from idxadvisor.live.connection import ReadOnlyDatabase, connect_readonly, send_one
 from idxadvisor.live.whatif import PlanError, WhatIf
-from idxadvisor.patterns import analyse
+from idxadvisor.patterns.extractor import analyse
+from idxadvisor.sources.capture.workload_file import read_workload_file
+from idxadvisor.sources.sqlfile import read_sql_files
 from idxadvisor.sql.statements import classify, explain_refusal, split_statements
 from idxadvisor.workload import build_workload
 from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg

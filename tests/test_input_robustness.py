@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from idxadvisor.capture.sqlfile import read_sql_files
-from idxadvisor.capture.workload_file import read_workload_file
-from idxadvisor.patterns import analyse
-from idxadvisor.workload import MAX_NESTING, Origin, Statement, build_workload
+from idxadvisor.patterns.extractor import analyse
+from idxadvisor.sources.capture.workload_file import read_workload_file
+from idxadvisor.sources.sqlfile import read_sql_files
+from idxadvisor.types.workload import Origin, Statement
+from idxadvisor.workload import MAX_NESTING, build_workload
 from tests.helpers import TempDatabase, run_cli
 
 NORMAL = "SELECT id FROM hook WHERE status = 'pending'"

@@ -8,19 +8,19 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from idxadvisor.live.catalog import read_schema
-from idxadvisor.live.connection import connect_readonly
-from idxadvisor.live.housekeeping import duplicate_indexes, invalid_indexes, unused_indexes
-from idxadvisor.live.unique import confirm_unique
-from idxadvisor.patterns import Op, Predicate
-from idxadvisor.schema import IndexElement
-from idxadvisor.stats import (
+from idxadvisor.advisor.statistics import (
     favours_partial,
     is_small_table,
     order_by_selectivity,
     selectivity,
     value_fraction,
 )
+from idxadvisor.live.connection import connect_readonly
+from idxadvisor.live.housekeeping import duplicate_indexes, invalid_indexes, unused_indexes
+from idxadvisor.live.uniqueness import confirm_unique
+from idxadvisor.schema.catalog import read_schema
+from idxadvisor.types.access import Op, Predicate
+from idxadvisor.types.schema import IndexElement
 from tests.helpers import TempDatabase, create_database, drop_database
 
 SETUP = """

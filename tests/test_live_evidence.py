@@ -21,12 +21,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from idxadvisor.live.catalog import read_schema, table_access
+from idxadvisor.advisor.statistics import UNIQUE_MIN_ROWS
 from idxadvisor.live.connection import connect_readonly
 from idxadvisor.live.housekeeping import MIN_STATS_AGE, unused_indexes
 from idxadvisor.live.refine import unused_notes
-from idxadvisor.live.unique import confirm_unique
-from idxadvisor.stats import UNIQUE_MIN_ROWS
+from idxadvisor.live.uniqueness import confirm_unique
+from idxadvisor.schema.catalog import read_schema, table_access
 from tests.helpers import (
     EXAMPLE,
     TempDatabase,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from idxadvisor.advisor.candidate import IndexCandidate
 from idxadvisor.errors import DatabaseError
-from idxadvisor.live.catalog import read_schema
 from idxadvisor.live.connection import connect_readonly
-from idxadvisor.live.pgss import read_pg_stat_statements
 from idxadvisor.live.selection import select
 from idxadvisor.live.whatif import WhatIf
-from idxadvisor.schema import IndexElement
+from idxadvisor.schema.catalog import read_schema
+from idxadvisor.sources.pg_stat_statements import read_pg_stat_statements
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import IndexElement
 from idxadvisor.workload import build_workload
 from tests.helpers import TempDatabase, require_hypopg, url_for_database
 

@@ -38,7 +38,7 @@ from idxadvisor.sql.statements import (
     explain_refusal,
     split_statements,
 )
-from idxadvisor.workload import Query
+from idxadvisor.types.workload import Query
 from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg, run_cli
 
 # -- the statement classifier ------------------------------------------------------------------

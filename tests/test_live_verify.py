@@ -9,7 +9,7 @@ import pytest
 
 from idxadvisor.errors import DatabaseError, UsageError
 from idxadvisor.live.verify import concurrent, index_name, verify
-from idxadvisor.workload import Query
+from idxadvisor.types.workload import Query
 from tests.helpers import TempDatabase, create_database, drop_database
 
 SETUP = """

@@ -10,16 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from idxadvisor.advisor.candidate import IndexCandidate
-from idxadvisor.advisor.render import create_index_sql
-from idxadvisor.live.catalog import read_schema
+from idxadvisor.advisor.django_index import create_index_sql
+from idxadvisor.advisor.statistics import is_append_only_timestamp
 from idxadvisor.live.connection import ReadOnlyDatabase, connect_readonly
 from idxadvisor.live.selection import select
 from idxadvisor.live.whatif import HYPOPG_MISSING, WhatIf
-from idxadvisor.patterns import Op, Predicate
-from idxadvisor.schema import IndexElement
-from idxadvisor.stats import is_append_only_timestamp
-from idxadvisor.workload import Query
+from idxadvisor.schema.catalog import read_schema
+from idxadvisor.types.access import Op, Predicate
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import IndexElement
+from idxadvisor.types.workload import Query
 from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg
 
 SETUP = """

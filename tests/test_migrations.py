@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from idxadvisor.migrations import FileChange, GenerateError, MigrationPlan, PlannedMigration
-from idxadvisor.migrations import write_plan as write_plan_in_process
+from idxadvisor.generate.plan import FileChange, GenerateError, MigrationPlan, PlannedMigration
+from idxadvisor.generate.plan import write_plan as write_plan_in_process
 from tests.helpers import TempDatabase, run_python
 
 DRIVER = r"""
@@ -28,10 +28,10 @@ from idxadvisor.project import load_project
 spec = json.loads(sys.argv[1])
 root = Path.cwd()
 load_project(root, None)
-from idxadvisor.advisor.candidate import IndexCandidate, Recommendation, Redundancy
+from idxadvisor.types.advice import IndexCandidate, Recommendation, Redundancy
 from idxadvisor.errors import UsageError
-from idxadvisor.migrations import plan_migrations, write_plan
-from idxadvisor.schema import ExistingIndex, IndexElement
+from idxadvisor.generate.plan import plan_migrations, write_plan
+from idxadvisor.schema.models import ExistingIndex, IndexElement
 from idxadvisor.workload import Origin, Query
 
 def element(f):

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from idxadvisor.model_edit import (
+from idxadvisor.generate.model_edit import (
     NeededImport,
     UnsafeEdit,
     add_to_meta,

@@ -8,18 +8,12 @@ import doctest
 
 import pytest
 
-import idxadvisor.patterns as patterns_module
+import idxadvisor.patterns.extractor as patterns_module
 from idxadvisor.errors import UnparsableSQL
-from idxadvisor.patterns import (
-    AccessPattern,
-    Op,
-    OrderKey,
-    Predicate,
-    analyse,
-    extract,
-    normalise_expression,
-)
-from idxadvisor.workload import Origin, Query, Statement, build_workload
+from idxadvisor.patterns.extractor import analyse, extract, normalise_expression
+from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.types.workload import Origin, Query, Statement
+from idxadvisor.workload import build_workload
 from tests.helpers import TempDatabase
 
 WD = '"monitoring_webhookdelivery"'

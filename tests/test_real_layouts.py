@@ -294,7 +294,7 @@ KINDS_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from idxadvisor.capture.static import scan
+    from idxadvisor.sources.static.scan import scan
     from idxadvisor.project import load_project
 
     result = scan(load_project(Path(sys.argv[1]), None))

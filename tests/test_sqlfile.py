@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from idxadvisor.capture.sqlfile import read_sql_files
 from idxadvisor.errors import UsageError
-from idxadvisor.patterns import Op, analyse
-from idxadvisor.workload import Origin, build_workload
+from idxadvisor.patterns.extractor import analyse
+from idxadvisor.sources.sqlfile import read_sql_files
+from idxadvisor.types.access import Op
+from idxadvisor.types.workload import Origin
+from idxadvisor.workload import build_workload
 from tests.helpers import TempDatabase
 
 

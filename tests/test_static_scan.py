@@ -27,7 +27,7 @@ SCAN_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from django.db import connections
     from idxadvisor.project import load_project
-    from idxadvisor.capture.static import scan
+    from idxadvisor.sources.static.scan import scan
 
     root, settings, *paths = sys.argv[1:]
     project = load_project(Path(root), settings or None)
@@ -398,6 +398,6 @@ def test_a_queryset_built_over_several_statements_is_one_query(tmp_path: Path) -
 
 
 def _where(statement: dict[str, Any]) -> str:
-    from idxadvisor.schema import expression_key
+    from idxadvisor.schema.models import expression_key
 
     return expression_key(tree(statement["sql"]).find(exp.Where).this.sql("postgres"))

@@ -130,7 +130,7 @@ def capture(app: str, work: Path) -> tuple[Path, float]:
 
 def capture_to_sql(capture_file: Path) -> Path:
     """The captured statements as a ``.sql`` workload, weights kept in idxadvisor comments."""
-    from idxadvisor.capture.workload_file import read_workload_file
+    from idxadvisor.sources.capture.workload_file import read_workload_file
 
     statements, _skipped = read_workload_file(capture_file)
     lines = []

@@ -137,7 +137,8 @@ def _request(project_dir: Path | None, settings: str | None,
     """The pipeline request; the database from :func:`idxadvisor.pipeline.choose_live`
     (``config_opt_in`` False: the command line only, for verify)."""
     from idxadvisor.config import Config, load_config
-    from idxadvisor.pipeline import AnalysisRequest, choose_live
+    from idxadvisor.pipeline import choose_live
+    from idxadvisor.types.analysis import AnalysisRequest
 
     ctx = click.get_current_context()
     meta = ctx.meta
@@ -209,7 +210,7 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
     request = _request(project_dir, settings, workload_files, no_static)
     analysis = run(request, on_live=_announce(request))
     if output_format == "json":
-        from idxadvisor.json_report import dumps, is_json_report
+        from idxadvisor.report.json_report import dumps, is_json_report
 
         text = dumps(analysis)
         if output_file is not None:
@@ -219,7 +220,7 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
     else:
         from rich.console import Console
 
-        from idxadvisor.table_report import is_table_report, render
+        from idxadvisor.report.table import is_table_report, render
 
         if output_file is not None:
             console = Console(record=True, width=120, file=io.StringIO(), color_system=None)
@@ -257,7 +258,7 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
     Silence one line with a comment `# idxadvisor: ignore[IDX001]`.
     """
     from idxadvisor.checks import CHECKS, CheckRequest, check
-    from idxadvisor.checks.output import is_check_report, render, stderr_lines
+    from idxadvisor.report.findings import is_check_report, render, stderr_lines
 
     if list_checks:
         for code, c in sorted(CHECKS.items()):
@@ -319,7 +320,7 @@ def capture_command(output: Path, append: bool, include_django: bool,
     if capture itself is killed the command's process group is ended too.
     Exits with COMMAND's exit code. Then: idxadvisor analyze --workload FILE.
     """
-    from idxadvisor.capture.launcher import run_capture
+    from idxadvisor.sources.capture.launcher import run_capture
 
     run = run_capture(command, output, append=append,
                       include_django=True if include_django else None)
@@ -364,7 +365,7 @@ def generate_command(project_dir, settings, workload_files, no_static,
     database unless --database-url, --use-settings-db or [tool.idxadvisor]
     database_url_env / use_settings_db asks for one: DATABASE_URL alone never does.
     """
-    from idxadvisor.migrations import plan_migrations, write_plan
+    from idxadvisor.generate.plan import plan_migrations, write_plan
     from idxadvisor.pipeline import run
 
     request = _request(project_dir, settings, workload_files, no_static)

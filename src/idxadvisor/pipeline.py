@@ -8,46 +8,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from idxadvisor.advisor import advise
-from idxadvisor.advisor.candidate import Advice
 from idxadvisor.config import Config
 from idxadvisor.errors import UsageError
-from idxadvisor.patterns import AccessPattern, analyse
+from idxadvisor.patterns.extractor import analyse
 from idxadvisor.project import DjangoProject, find_project, load_project
-from idxadvisor.schema import Schema, from_models
-from idxadvisor.workload import Skipped, Statement, Workload, build_workload
+from idxadvisor.schema.models import from_models
+from idxadvisor.types.access import AccessPattern
+from idxadvisor.types.analysis import Analysis, AnalysisRequest, LiveChoice
+from idxadvisor.types.schema import Schema
+from idxadvisor.types.workload import Skipped, Statement, Workload
+from idxadvisor.workload import build_workload
 
 if TYPE_CHECKING:
     from idxadvisor.live.connection import ReadOnlyDatabase
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysisRequest:
-    project_dir: Path | None = None  # None: the current directory, if it holds manage.py
-    settings: str | None = None
-    workload_files: tuple[Path, ...] = ()  # .sql files or capture files
-    paths: tuple[Path, ...] | None = None  # only these source files (check); None: all
-    static: bool = True  # scan the source for querysets
-    database_url: str | None = None
-    use_settings_db: bool = False
-    from_pg_stat_statements: bool = False
-    # Where the live database came from, for the announcement: "" (the command line),
-    # "DATABASE_URL" (that environment variable), "[tool.idxadvisor] use_settings_db"…
-    database_source: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LiveChoice:
-    """Which database a run uses, if any, and where that choice came from."""
-
-    database_url: str | None = None
-    use_settings_db: bool = False
-    source: str = ""  # "" for the command line; else shown as "(from …)"
-    note: str = ""  # an opt-in that found nothing (its variable unset), said once on stderr
 
 
 def choose_live(
@@ -117,22 +94,6 @@ def live_description(url: str, *, source: str = "", writes: str = "") -> str:
     return f"live mode: {shown}{origin}, {mode}"
 
 
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    request: AnalysisRequest
-    root: Path | None  # project root, None for SQL-only runs
-    statements: int  # as found, before deduplication
-    workload: Workload
-    patterns: tuple[AccessPattern, ...]
-    schema: Schema
-    advice: Advice
-
-    @property
-    def skipped(self) -> tuple[Skipped, ...]:
-        """Everything not analysed, from every stage, each with its reason."""
-        return (*self.workload.skipped, *self.advice.skipped)
-
-
 def run(request: AnalysisRequest, on_live: Callable[[str], None] | None = None) -> Analysis:
     """Run every stage for the request. Raises UsageError for bad input.
 
@@ -155,13 +116,13 @@ def _analyse(request: AnalysisRequest, project: DjangoProject | None,
     # Every capture source yields (statements, skipped).
     found: list[tuple[Sequence[Statement], Sequence[Skipped]]] = []
     if project is not None and request.static:
-        from idxadvisor.capture.static import scan
+        from idxadvisor.sources.static.scan import scan
 
         result = scan(project, list(request.paths) if request.paths is not None else None)
         found.append((result.statements, result.skipped))
     found += [read_workload(path) for path in request.workload_files]
     if db is not None and request.from_pg_stat_statements:
-        from idxadvisor.live.pgss import read_pg_stat_statements
+        from idxadvisor.sources.pg_stat_statements import read_pg_stat_statements
 
         found.append(read_pg_stat_statements(db))
     statements = [s for batch, _ in found for s in batch]
@@ -172,7 +133,7 @@ def _analyse(request: AnalysisRequest, project: DjangoProject | None,
     touched = {p.table for p in patterns}
     schema = from_models(tables=touched) if project is not None else Schema()
     if db is not None:
-        from idxadvisor.live.catalog import read_schema
+        from idxadvisor.schema.catalog import read_schema
 
         schema = schema.merged_with(read_schema(db))
     if project is not None or db is not None:
@@ -242,12 +203,12 @@ def _project(request: AnalysisRequest) -> DjangoProject | None:
 
 def read_workload(path: Path) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
     """Statements of one workload file: a capture file (JSON lines) or a ``.sql`` file."""
-    from idxadvisor.capture.workload_file import is_capture_file, read_workload_file
+    from idxadvisor.sources.capture.workload_file import is_capture_file, read_workload_file
 
     if not path.is_file():
         raise UsageError(f"cannot read workload file {path}: no such file")
     if is_capture_file(path):
         return read_workload_file(path)
-    from idxadvisor.capture.sqlfile import read_sql_files
+    from idxadvisor.sources.sqlfile import read_sql_files
 
     return read_sql_files([path])

@@ -31,7 +31,7 @@ def pytest_configure(config: Any) -> None:
     output = config.getoption("idxadvisor_capture", default=None)
     if not output:
         return
-    from idxadvisor.capture import runtime
+    from idxadvisor.sources.capture import runtime
 
     if os.environ.get(runtime.ENV_OUTPUT):
         # Already under `idxadvisor capture`: that recorder sees everything; a second would count
@@ -39,8 +39,8 @@ def pytest_configure(config: Any) -> None:
         return
     path = os.path.abspath(output)
     if not hasattr(config, "workerinput"):  # the xdist controller (or a plain run) owns the file
-        from idxadvisor.capture.workload_file import create_workload_file
         from idxadvisor.errors import UsageError
+        from idxadvisor.sources.capture.workload_file import create_workload_file
 
         try:
             create_workload_file(path)
@@ -53,6 +53,6 @@ def pytest_configure(config: Any) -> None:
 
 def pytest_unconfigure(config: Any) -> None:
     if config.getoption("idxadvisor_capture", default=None):
-        from idxadvisor.capture import runtime
+        from idxadvisor.sources.capture import runtime
 
         runtime.flush()

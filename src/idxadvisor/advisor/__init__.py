@@ -2,8 +2,8 @@
 
 A short orchestrator over small rules, each a module with one pure function:
 
-- per pattern: :func:`~idxadvisor.advisor.composite.composite` designs the index (keys,
-  partial predicate via :mod:`~idxadvisor.advisor.partial`), then each of ``PATTERN_RULES``
+- per pattern: :func:`~idxadvisor.advisor.rules.composite.composite` designs the index (keys,
+  partial predicate via :mod:`~idxadvisor.advisor.rules.partial`), then each of ``PATTERN_RULES``
   refines it (``INCLUDE`` columns, BRIN);
 - a pattern that an existing index already serves as well is reported as served;
 - across the workload: :func:`~idxadvisor.advisor.merge.merge` folds candidates together, and
@@ -17,24 +17,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from idxadvisor.advisor.brin import brin
-from idxadvisor.advisor.candidate import (
-    Advice,
-    IndexCandidate,
-    Recommendation,
-    Rejected,
-    Served,
-)
-from idxadvisor.advisor.composite import composite
-from idxadvisor.advisor.covering import covering
+from idxadvisor.advisor.django_index import recommend
 from idxadvisor.advisor.merge import merge
 from idxadvisor.advisor.redundant import redundant
-from idxadvisor.advisor.render import recommend
+from idxadvisor.advisor.rules.brin import brin
+from idxadvisor.advisor.rules.composite import composite
+from idxadvisor.advisor.rules.covering import covering
+from idxadvisor.advisor.rules.trigram import trigram
 from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score, unique_lookup
-from idxadvisor.advisor.trigram import trigram
-from idxadvisor.patterns import AccessPattern
-from idxadvisor.schema import ExistingIndex, Schema, Table
-from idxadvisor.stats import is_small_table, selectivity
+from idxadvisor.advisor.statistics import is_small_table, selectivity
+from idxadvisor.types.access import AccessPattern
+from idxadvisor.types.advice import Advice, IndexCandidate, Recommendation, Rejected, Served
+from idxadvisor.types.schema import ExistingIndex, Schema, Table
 
 PatternRule = Callable[[IndexCandidate, AccessPattern, Table | None], IndexCandidate]
 PATTERN_RULES: tuple[PatternRule, ...] = (covering, brin)

@@ -9,8 +9,8 @@ refused; equality keys have no direction (a B-tree is read backwards too); the r
 depend on the order candidates come in. Two partial indexes on the same keys whose WHEREs
 together cover every row (``WHERE unread`` and ``WHERE NOT unread``) are one full index.
 
->>> from idxadvisor.advisor.candidate import IndexCandidate
->>> from idxadvisor.schema import IndexElement
+>>> from idxadvisor.types.advice import IndexCandidate
+>>> from idxadvisor.types.schema import IndexElement
 >>> a = IndexCandidate("log", (IndexElement("org"),), serves=("q1",))
 >>> b = IndexCandidate("log", (IndexElement("org"), IndexElement("at", descending=True)),
 ...                    serves=("q2",))
@@ -32,12 +32,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from idxadvisor.advisor.candidate import IndexCandidate
-from idxadvisor.advisor.covering import MAX_INCLUDE
+from idxadvisor.advisor.rules.covering import MAX_INCLUDE
 from idxadvisor.advisor.serving import conjuncts, implied
 from idxadvisor.errors import UnparsableSQL
-from idxadvisor.schema import IndexElement
 from idxadvisor.sql.canonical import canonical, canonical_key
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import IndexElement
 
 
 @dataclass(frozen=True, slots=True)

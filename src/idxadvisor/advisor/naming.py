@@ -5,8 +5,8 @@
 with direction, predicate, INCLUDE, method) so it is stable across runs and two different
 indexes on the same first column never collide.
 
->>> from idxadvisor.advisor.candidate import IndexCandidate
->>> from idxadvisor.schema import IndexElement
+>>> from idxadvisor.types.advice import IndexCandidate
+>>> from idxadvisor.types.schema import IndexElement
 >>> name = index_name(IndexCandidate("monitoring_integrationlog",
 ...     (IndexElement("organisation"), IndexElement("created_at", descending=True))))
 >>> name.startswith("monitoring__organis_"), len(name) <= 30
@@ -19,7 +19,7 @@ import re
 
 from django.db.backends.utils import names_digest, split_identifier
 
-from idxadvisor.advisor.candidate import IndexCandidate
+from idxadvisor.types.advice import IndexCandidate
 
 MAX_NAME_LENGTH = 30
 

@@ -5,8 +5,8 @@ the FK index on ``channel_id`` is redundant next to ``(channel_id, created_at DE
 partial, invalid and non-B-tree indexes are never called redundant here: they carry meaning
 (a constraint, a predicate) or are broken for another reason.
 
->>> from idxadvisor.advisor.candidate import IndexCandidate, Recommendation
->>> from idxadvisor.schema import ExistingIndex, IndexElement
+>>> from idxadvisor.types.advice import IndexCandidate, Recommendation
+>>> from idxadvisor.types.schema import ExistingIndex, IndexElement
 >>> fk = ExistingIndex("hook", "hook_channel_id_1a2b", (IndexElement("channel_id"),),
 ...                    "foreign key")
 >>> rec = Recommendation(IndexCandidate("hook", (IndexElement("channel_id"),
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from idxadvisor.advisor.candidate import Recommendation, Redundancy
-from idxadvisor.schema import ExistingIndex
+from idxadvisor.types.advice import Recommendation, Redundancy
+from idxadvisor.types.schema import ExistingIndex
 
 
 def redundant(

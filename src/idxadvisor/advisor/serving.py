@@ -5,7 +5,7 @@ equality prefix, then at most one range), whether its partial ``WHERE`` is impli
 query and filters rows before the heap is touched, and whether it returns rows already in the
 query's ORDER BY order (which saves a sort and, with a LIMIT, lets the scan stop early).
 
->>> from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
+>>> from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
 >>> p = AccessPattern("q1", "log", "select",
 ...     predicates=(Predicate("org", Op.EQ, "org = $1"),),
 ...     order_by=(OrderKey("created_at", descending=True),), limit=50)
@@ -24,10 +24,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
-from idxadvisor.schema import ExistingIndex, IndexElement
 from idxadvisor.sql.canonical import canonical_key
 from idxadvisor.sql.canonical import conjuncts as conjuncts
+from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.types.schema import ExistingIndex, IndexElement
 
 SEEK_OPS = (Op.EQ, Op.IN, Op.IS_NULL)
 RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX, Op.NOT_NULL)
@@ -125,7 +125,7 @@ def unique_lookup(
     """A valid unique index whose every key the pattern pins by equality: at most one row
     matches, so nothing can serve the query better (and nothing belongs after its keys).
 
-    >>> from idxadvisor.patterns import AccessPattern, Op, Predicate
+    >>> from idxadvisor.types.access import AccessPattern, Op, Predicate
     >>> pk = ExistingIndex("t", "t_pkey", (IndexElement("id"),), "primary key", unique=True)
     >>> p = AccessPattern("q1", "t", "select", predicates=(
     ...     Predicate("id", Op.EQ, "id = $1"), Predicate("status", Op.EQ, "status = $2")))
@@ -172,7 +172,7 @@ def implied(conjunct: str, predicates: Sequence[Predicate]) -> bool:
     """Whether AND-ed ``predicates`` imply one canonical ``conjunct`` (cheaply: the same
     condition, or ``col IN ('a', 'b')`` implied by ``col = 'a'`` or a narrower IN).
 
-    >>> from idxadvisor.patterns import Op, Predicate
+    >>> from idxadvisor.types.access import Op, Predicate
     >>> implied("status IN ('a', 'b')", [Predicate("status", Op.EQ, "status = 'a'",
     ...                                            constants=("'a'",))])
     True

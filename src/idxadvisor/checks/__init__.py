@@ -28,8 +28,8 @@ from pathlib import Path
 from idxadvisor import pipeline
 from idxadvisor.config import Config, load_config
 from idxadvisor.errors import UsageError
-from idxadvisor.pipeline import Analysis
-from idxadvisor.workload import Origin, Query, Skipped
+from idxadvisor.types.analysis import Analysis
+from idxadvisor.types.workload import Origin, Query, Skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +186,7 @@ def _notes(analysis: Analysis, files: tuple[Path, ...]) -> tuple[str, ...]:
     if files:
         count = len(files)
     elif analysis.root is not None:
-        from idxadvisor.capture.static import iter_source_files
+        from idxadvisor.sources.static.scan import iter_source_files
 
         count = sum(1 for _ in iter_source_files(analysis.root))
     else:
@@ -337,7 +337,7 @@ def _display(path: Path, cwd: Path) -> str:
 def subject(query: Query) -> str:
     """The queryset abbreviated to its first call: ``Model.objects.filter(...)``.
 
-    >>> from idxadvisor.workload import Query
+    >>> from idxadvisor.types.workload import Query
     >>> q = Query("q1", "", "", "static", code='Hook.objects.filter(a=1).order_by("b")[:10]')
     >>> subject(q)
     'Hook.objects.filter(...)'

@@ -13,13 +13,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from idxadvisor.advisor.candidate import IndexCandidate, Recommendation
 from idxadvisor.advisor.naming import index_name as advisor_index_name
 from idxadvisor.advisor.serving import IndexShape, conjuncts, score
-from idxadvisor.patterns import AccessPattern, Op, OrderKey, Predicate
-from idxadvisor.pipeline import Analysis
-from idxadvisor.schema import ExistingIndex, IndexElement, Schema, expression_key
-from idxadvisor.workload import Query
+from idxadvisor.schema.models import expression_key
+from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.types.advice import IndexCandidate, Recommendation
+from idxadvisor.types.analysis import Analysis
+from idxadvisor.types.schema import ExistingIndex, IndexElement, Schema
+from idxadvisor.types.workload import Query
 
 _CASE_FOLD = re.compile(r"^\s*(UPPER|LOWER)\s*\(", re.IGNORECASE)
 _FOLDED_COLUMN = re.compile(

@@ -27,9 +27,9 @@ from idxadvisor.checks._support import (
     suggestion_of,
     usable_indexes,
 )
-from idxadvisor.patterns import Op
-from idxadvisor.pipeline import Analysis
-from idxadvisor.schema import IndexElement
+from idxadvisor.types.access import Op
+from idxadvisor.types.analysis import Analysis
+from idxadvisor.types.schema import IndexElement
 
 
 @register(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from idxadvisor.advisor.candidate import Recommendation
 from idxadvisor.checks import Problem, register
 from idxadvisor.checks._support import (
     TRIGRAM_METHODS,
@@ -27,7 +26,8 @@ from idxadvisor.checks._support import (
     suggestion_of,
     usable_indexes,
 )
-from idxadvisor.pipeline import Analysis
+from idxadvisor.types.advice import Recommendation
+from idxadvisor.types.analysis import Analysis
 
 _FOLD = ("UPPER(", "LOWER(")
 

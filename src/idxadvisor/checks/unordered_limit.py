@@ -24,7 +24,7 @@ from idxadvisor.checks._support import (
     suggestion_of,
     usable_indexes,
 )
-from idxadvisor.pipeline import Analysis
+from idxadvisor.types.analysis import Analysis
 
 
 @register(

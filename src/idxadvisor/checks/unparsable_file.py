@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 
 from idxadvisor.checks import Problem, register
-from idxadvisor.pipeline import Analysis
+from idxadvisor.types.analysis import Analysis
 
 # The reason says "cannot parse: SyntaxError: …"; the message adds its own "cannot parse".
 _LEADING = re.compile(r"^\s*(?:cannot (?:parse|read)(?: (?:this |the )?file)?\s*:\s*)", re.I)

@@ -12,7 +12,7 @@
 A unique index is never reported as redundant to a non-unique one: only an identical unique
 index (or the primary key) can stand in for it.
 
->>> from idxadvisor.schema import ExistingIndex, IndexElement as E, Schema
+>>> from idxadvisor.types.schema import ExistingIndex, IndexElement as E, Schema
 >>> a = ExistingIndex("t", "t_a", (E("a"),), "catalog")
 >>> ab = ExistingIndex("t", "t_a_b", (E("a"), E("b")), "catalog")
 >>> [(r.index.name, r.covered_by) for r in duplicate_indexes(Schema({}, (a, ab)))]
@@ -24,10 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from idxadvisor.advisor.candidate import Redundancy
 from idxadvisor.errors import DatabaseError
 from idxadvisor.live.connection import ReadOnlyDatabase
-from idxadvisor.schema import ExistingIndex, Schema
+from idxadvisor.types.advice import Redundancy
+from idxadvisor.types.schema import ExistingIndex, Schema
 
 # Scan counts younger than this cannot tell an unused index from one a weekly job or report
 # needs: below it no index is called unused.

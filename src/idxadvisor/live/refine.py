@@ -9,7 +9,7 @@
   proposal; when the data cannot show it, a note says why and the plain proposal stays.
 - Housekeeping: unused indexes (over statistics old enough) and duplicate or prefix-redundant
   ones.
-- Privileges: a table the role cannot read (see :func:`~idxadvisor.live.catalog.table_access`)
+- Privileges: a table the role cannot read (see :func:`~idxadvisor.schema.catalog.table_access`)
   gets none of the above; its proposals are kept on heuristics, saying which GRANT would help,
   and the rest of the run goes on.
 """
@@ -19,18 +19,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from idxadvisor.advisor.candidate import Advice, IndexCandidate, QueryCost, Recommendation
+from idxadvisor.advisor.django_index import recommend
 from idxadvisor.advisor.redundant import redundant
-from idxadvisor.advisor.render import recommend
-from idxadvisor.live.catalog import table_access
 from idxadvisor.live.connection import ReadOnlyDatabase
 from idxadvisor.live.housekeeping import UnusedReport, duplicate_indexes, unused_indexes
 from idxadvisor.live.selection import select
-from idxadvisor.live.unique import confirm_unique
+from idxadvisor.live.uniqueness import confirm_unique
 from idxadvisor.live.whatif import WhatIf
-from idxadvisor.patterns import AccessPattern, Op
-from idxadvisor.schema import IndexElement, Schema
-from idxadvisor.workload import Workload
+from idxadvisor.schema.catalog import table_access
+from idxadvisor.types.access import AccessPattern, Op
+from idxadvisor.types.advice import Advice, IndexCandidate, QueryCost, Recommendation
+from idxadvisor.types.schema import IndexElement, Schema
+from idxadvisor.types.workload import Workload
 
 GET_CALLS = (".get(", "get_or_create(", "update_or_create(")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from idxadvisor.advisor.candidate import IndexCandidate, QueryCost, Rejected
+from idxadvisor.advisor.statistics import SMALL_TABLE_ROWS, is_small_table
 from idxadvisor.live.whatif import (
     HYPOPG_MISSING,
     CandidateError,
@@ -22,9 +22,9 @@ from idxadvisor.live.whatif import (
     WhatIf,
     describe_candidate,
 )
-from idxadvisor.schema import Schema
-from idxadvisor.stats import SMALL_TABLE_ROWS, is_small_table
-from idxadvisor.workload import Query, Skipped
+from idxadvisor.types.advice import IndexCandidate, QueryCost, Rejected
+from idxadvisor.types.schema import Schema
+from idxadvisor.types.workload import Query, Skipped
 
 DEFAULT_MIN_BENEFIT_RATIO = 0.05
 

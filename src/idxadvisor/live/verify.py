@@ -46,7 +46,7 @@ from idxadvisor.live.connection import (
 )
 from idxadvisor.live.whatif import _index_names, _plan_json
 from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
-from idxadvisor.workload import Query
+from idxadvisor.types.workload import Query
 
 _CREATE_INDEX = re.compile(
     r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?P<conc>CONCURRENTLY\s+)?"

@@ -46,11 +46,12 @@ import psycopg
 import sqlglot
 from sqlglot import exp
 
-from idxadvisor.advisor.candidate import IndexCandidate
-from idxadvisor.advisor.render import create_index_sql
+from idxadvisor.advisor.django_index import create_index_sql
 from idxadvisor.live.connection import ReadOnlyDatabase, ensure_read_only, send_one
-from idxadvisor.schema import IndexElement, expression_key
+from idxadvisor.schema.models import expression_key
 from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import IndexElement
 
 HYPOPG_MISSING = (
     "HypoPG not installed in this database: what-if costs unavailable "
@@ -380,7 +381,7 @@ def quote_ident(name: str) -> str:
 def describe_candidate(candidate: IndexCandidate) -> str:
     """A short label: ``hook(status, next_retry_at) WHERE …`` (``USING brin`` when not btree).
 
-    >>> from idxadvisor.schema import IndexElement
+    >>> from idxadvisor.types.schema import IndexElement
     >>> describe_candidate(IndexCandidate("hook", (IndexElement(column="a", descending=True),)))
     'hook(a DESC)'
     """

@@ -1,0 +1,171 @@
+"""The index one access pattern asks for: equality keys, then ORDER BY, then one range.
+
+A B-tree seeks on an equality prefix, then reads one range; if the keys after the prefix are
+the ORDER BY keys in the query's direction, rows come out sorted and a LIMIT stops the scan
+early. Expression conditions (``UPPER(email::text) = UPPER($1)`` from ``iexact``) become
+expression keys.
+
+>>> from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
+>>> p = AccessPattern("q1", "log", "select", predicates=(
+...     Predicate("organisation", Op.EQ, "organisation = $1"),
+...     Predicate("created_at", Op.RANGE, "created_at >= $2")),
+...     order_by=(OrderKey("created_at", descending=True),), limit=50)
+>>> c = composite(p, None)
+>>> [(e.key, e.descending) for e in c.elements]
+[('organisation', False), ('created_at', True)]
+"""
+
+from __future__ import annotations
+
+from idxadvisor.advisor.rules.partial import split_constants
+from idxadvisor.advisor.serving import lookup_joins
+from idxadvisor.advisor.statistics import order_by_selectivity
+from idxadvisor.sql.literals import has_parameter
+from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import IndexElement, Table
+
+EQUALITY_OPS = (Op.EQ, Op.IN)
+RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX)
+
+
+def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None:
+    """The candidate for one pattern, or None when nothing in it can use a B-tree."""
+    if pattern.kind == "insert":
+        return None
+    split = split_constants(pattern, table)
+    reasons = list(split.reasons)
+    placed = {id(p) for p in (*split.condition, *split.ignored)}
+
+    # An expression holding a parameter ("DATE_TRUNC($1, t)") is no index key as written.
+    placed |= {id(p) for p in pattern.predicates if p.expression and has_parameter(p.expression)}
+    equality = [p for p in pattern.predicates if p.op in EQUALITY_OPS and id(p) not in placed]
+    equality = _by_selectivity(equality, table)
+    keys: list[IndexElement] = []
+    seen: set[str] = set()
+
+    def add(element: IndexElement) -> None:
+        if element.key not in seen:
+            seen.add(element.key)
+            keys.append(element)
+
+    for p in equality:
+        add(_element(p, table))
+    # A join column is a key only beside a filter of this table's own: a bare join is served by
+    # the other side's index, or by the foreign-key index Django already builds.
+    joins = lookup_joins(pattern) if pattern.predicates else ()
+    for column in joins:
+        if column != _primary_key(table):
+            add(IndexElement(column=column))
+    equality_prefix = len(keys)
+    if keys:
+        reasons.append(
+            f"Equality on {_names(keys)} first: the scan seeks straight to the matching rows."
+        )
+
+    ranges = [p for p in pattern.predicates if p.op in RANGE_OPS and id(p) not in placed]
+    order = _order_keys(pattern, table, keys, ranges)
+    if any(o.expression and has_parameter(o.expression) for o in order):
+        order = ()  # ORDER BY DATE_TRUNC($1, t): no index holds that expression
+    if order:
+        before = len(keys)
+        for o in order:
+            add(IndexElement(column=o.column, expression=o.expression, descending=o.descending))
+        if len(keys) > before:
+            limit = f" and the LIMIT {pattern.limit} stops the scan early" if pattern.limit else ""
+            reasons.append(
+                f"Then the ORDER BY key{'s' if len(order) > 1 else ''} "
+                f"{', '.join(_order_text(o) for o in order)}: rows come out sorted{limit}."
+            )
+    for p in ranges:
+        if p.key in seen:
+            continue
+        add(_element(p, table))
+        reasons.append(f"Then the range on {p.key}: one contiguous slice of the index.")
+        break  # a B-tree seeks on one range only; more columns would only filter
+
+    condition = split.condition
+    if not keys and condition:
+        # Nothing else to seek on: the constant columns themselves are the key.
+        for p in condition:
+            add(IndexElement(column=p.column))
+        condition = ()
+        equality_prefix = len(keys)
+        reasons = [f"Only constant filters ({_names(keys)}): they form the key."]
+    if not keys:
+        return None
+    if any(p.expression for p in equality):
+        reasons.append(
+            "An expression index: PostgreSQL uses an index for a function of a column only "
+            "when the index holds that same expression."
+        )
+    return IndexCandidate(
+        table=pattern.table,
+        elements=tuple(keys),
+        condition=tuple(sorted(condition, key=lambda p: p.sql)),
+        serves=(pattern.query_id,),
+        reasons=tuple(reasons),
+        equality_prefix=equality_prefix,
+    )
+
+
+def _element(p: Predicate, table: Table | None) -> IndexElement:
+    opclass = _pattern_opclass(p, table) if p.op is Op.LIKE_PREFIX else None
+    if p.expression:
+        return IndexElement(column=p.column, expression=p.expression, opclass=opclass)
+    return IndexElement(column=p.column, opclass=opclass)
+
+
+def _pattern_opclass(p: Predicate, table: Table | None) -> str:
+    """``LIKE 'abc%'`` seeks on a B-tree only with a pattern operator class (as Django's
+    ``db_index`` builds for text columns), unless the collation is C — assumed not to be."""
+    column = table.column(p.column) if table is not None and not p.expression else None
+    db_type = column.db_type.lower() if column is not None else ""
+    return "varchar_pattern_ops" if db_type.startswith("varchar") else "text_pattern_ops"
+
+
+def _order_keys(
+    pattern: AccessPattern, table: Table | None, keys: list[IndexElement],
+    ranges: list[Predicate],
+) -> tuple[OrderKey, ...]:
+    """The ORDER BY keys worth putting in the index, or none."""
+    order = pattern.order_by
+    if not order:
+        return ()
+    pinned = {k.key for k in keys}
+    order = tuple(o for o in order if o.key not in pinned)
+    if not order:
+        return ()
+    pk = _primary_key(table)
+    if keys and pk and len(order) == 1 and order[0].column == pk and not order[0].expression:
+        # ".first()" orders by the primary key; after an equality lookup few rows remain.
+        return ()
+    range_first = bool(ranges) and ranges[0].key == order[0].key
+    if pattern.limit is None and ranges and not range_first:
+        return ()  # without a LIMIT the whole range is read anyway: seek on the range instead
+    return order
+
+
+def _primary_key(table: Table | None) -> str | None:
+    if table is None:
+        return "id"
+    for c in table.columns:
+        if c.field == "id" or c.name == "id":
+            return c.name
+    return None
+
+
+def _by_selectivity(preds: list[Predicate], table: Table | None) -> list[Predicate]:
+    """Most distinct first when pg_stats knows; otherwise the order the query wrote them."""
+    if table is None:
+        return preds
+    order = order_by_selectivity(table, [p.column for p in preds])
+    return sorted(preds, key=lambda p: order.index(p.column))
+
+
+def _names(keys: list[IndexElement]) -> str:
+    return ", ".join(k.key for k in keys)
+
+
+def _order_text(o: OrderKey) -> str:
+    return f"{o.key} {'DESC' if o.descending else 'ASC'}"

@@ -1,0 +1,67 @@
+"""Model classes of the set-up Django project, looked up by the names source code uses.
+
+>>> index = ModelIndex.build()                      # doctest: +SKIP  (needs Django set up)
+>>> index.find("monitoring.models.AlertRule", "AlertRule")   # doctest: +SKIP
+<class 'monitoring.models.AlertRule'>
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from idxadvisor.sources.static.chains import DEFAULT_MANAGER_NAMES
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIndex:
+    by_qualname: dict[str, type]  # "monitoring.models.AlertRule" -> class
+    by_name: dict[str, tuple[type, ...]]  # "AlertRule" -> every model of that class name
+    manager_names: frozenset[str]  # every manager attribute any model declares, plus defaults
+
+    @classmethod
+    def build(cls) -> ModelIndex:
+        from django.apps import apps
+
+        by_qualname: dict[str, type] = {}
+        by_name: dict[str, list[type]] = {}
+        managers = set(DEFAULT_MANAGER_NAMES)
+        for model in apps.get_models(include_auto_created=True):
+            by_qualname[f"{model.__module__}.{model.__qualname__}"] = model
+            by_name.setdefault(model.__name__, []).append(model)
+            managers.update(m.name for m in model._meta.managers if m.name)
+        return cls(
+            by_qualname,
+            {k: tuple(v) for k, v in by_name.items()},
+            frozenset(managers),
+        )
+
+    def find(self, qualname: str | None, name: str) -> type | None:
+        """The model a qualified name (from the imports) or, failing that, a class name means."""
+        if qualname:
+            model = self.by_qualname.get(qualname)
+            if model is not None:
+                return model
+            obj = imported_object(qualname)
+            if isinstance(obj, type) and obj in self.by_qualname.values():
+                return obj  # re-exported, e.g. `from app.models import X` with models/ a package
+        candidates = self.by_name.get(name, ())
+        return candidates[0] if len(candidates) == 1 else None
+
+
+def imported_object(qualname: str) -> Any:
+    """``a.b.C.D`` looked up among modules already imported; never imports anything new."""
+    parts = qualname.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        obj: Any = module
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None

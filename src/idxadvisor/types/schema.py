@@ -1,0 +1,130 @@
+"""What exists: tables, columns, statistics and indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+IndexOrigin = str  # "primary key", "unique", "db_index", "foreign key", "Meta.indexes", …
+
+@dataclass(frozen=True, slots=True)
+class IndexElement:
+    """One key of an index: a column, or an expression (normalised SQL), and its direction."""
+
+    column: str | None = None
+    expression: str | None = None
+    descending: bool = False
+    opclass: str | None = None  # e.g. varchar_pattern_ops: serves LIKE 'x%' but not ORDER BY
+
+    @property
+    def key(self) -> str:
+        return self.expression or self.column or ""
+
+@dataclass(frozen=True, slots=True)
+class ExistingIndex:
+    table: str
+    name: str
+    elements: tuple[IndexElement, ...]
+    origin: IndexOrigin
+    unique: bool = False
+    condition: str | None = None  # SQL of the partial index predicate, unqualified
+    include: tuple[str, ...] = ()
+    method: str = "btree"
+    model: str | None = None  # "app_label.ModelName" when declared by a model
+    valid: bool = True  # False for an INVALID index left by a failed concurrent build
+    declared: bool = True  # False when only the catalog has it
+    size_bytes: int | None = None
+    scans: int | None = None  # pg_stat_user_indexes.idx_scan
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(e.key for e in self.elements)
+
+@dataclass(frozen=True, slots=True)
+class ColumnStats:
+    """What ``pg_stats`` says of a column (see PostgreSQL's docs for each field's meaning)."""
+
+    null_frac: float = 0.0
+    n_distinct: float = 0.0  # > 0: distinct values; < 0: minus the fraction of rows
+    most_common_vals: tuple[str, ...] = ()  # as text
+    most_common_freqs: tuple[float, ...] = ()
+    correlation: float | None = None
+    avg_width: int | None = None  # bytes
+
+    def frequency(self, value: str) -> float | None:
+        """Fraction of rows holding ``value`` (text form), when it is a most common value."""
+        for v, f in zip(self.most_common_vals, self.most_common_freqs, strict=False):
+            if v == value:
+                return f
+        return None
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str  # database column
+    field: str  # Django field name ("" when unknown)
+    db_type: str
+    null: bool = False
+    unique: bool = False
+    references: str | None = None  # table a FK points to
+    stats: ColumnStats | None = None  # from pg_stats, with a database
+    choices: bool = False  # a Django field with choices: few distinct values
+    insert_timestamp: bool = False  # auto_now_add / default=now: likely append-only
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    model: str | None = None  # "app_label.ModelName"
+    app_label: str | None = None
+    model_name: str | None = None  # class name
+    source_file: str | None = None  # where the model class is defined
+    rows: int | None = None  # live estimate (pg_class.reltuples)
+    size_bytes: int | None = None
+    # False: Django never creates or migrates it (``managed = False``: a legacy table, a view),
+    # so no migration can add an index to it.
+    managed: bool = True
+    # True: a ManyToManyField's table without ``through``: no model source declares its indexes.
+    auto_created: bool = False
+
+    def column(self, name: str) -> Column | None:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        return None
+
+    def field_for(self, column: str) -> str:
+        """The Django field name for a column (``organisation_id`` → ``organisation``)."""
+        c = self.column(column)
+        return c.field if c and c.field else column
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    tables: Mapping[str, Table] = field(default_factory=dict)
+    indexes: tuple[ExistingIndex, ...] = ()
+
+    def indexes_on(self, table: str) -> tuple[ExistingIndex, ...]:
+        return tuple(i for i in self.indexes if i.table == table)
+
+    def merged_with(self, other: Schema) -> Schema:
+        """This schema plus what ``other`` knows (live catalog over models): tables take the
+        live numbers, indexes are unioned by (table, name), the catalog's validity winning."""
+        tables = dict(self.tables)
+        for name, t in other.tables.items():
+            mine = tables.get(name)
+            tables[name] = t if mine is None else _merge_table(mine, t)
+        by_name = {(i.table, i.name): i for i in self.indexes}
+        for i in other.indexes:
+            mine = by_name.get((i.table, i.name))
+            by_name[(i.table, i.name)] = i if mine is None else _merge_index(mine, i)
+        return Schema(tables, tuple(by_name.values()))
+
+def _merge_table(model: Table, live: Table) -> Table:
+    live_cols = {c.name: c for c in live.columns}
+    columns = tuple(
+        replace(c, stats=live_cols[c.name].stats) if c.name in live_cols else c
+        for c in model.columns
+    )
+    return replace(model, columns=columns, rows=live.rows, size_bytes=live.size_bytes)
+
+def _merge_index(model: ExistingIndex, live: ExistingIndex) -> ExistingIndex:
+    return replace(live, origin=model.origin, model=model.model, declared=True)
