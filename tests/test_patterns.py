@@ -10,7 +10,8 @@ import pytest
 
 import idxadvisor.patterns.extractor as patterns_module
 from idxadvisor.errors import UnparsableSQL
-from idxadvisor.patterns.extractor import analyse, extract, normalise_expression
+from idxadvisor.patterns.extractor import analyse, extract
+from idxadvisor.sql.canonical import canonical
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.types.workload import Origin, Query, Statement
 from idxadvisor.workload import build_workload
@@ -272,6 +273,7 @@ CASES: list[tuple[str, str, tuple[AccessPattern, ...]]] = [
                 P("status", Op.EQ, "status = 'pending'", None, ("'pending'",)),
                 kind="update",
                 selected=("attempts", "next_retry_at", "status"),
+                assigned=("status", "attempts"),
             ),
         ),
     ),
@@ -292,6 +294,7 @@ CASES: list[tuple[str, str, tuple[AccessPattern, ...]]] = [
                 ),
                 kind="update",
                 selected=("id",),
+                assigned=("status",),
             ),
             ap(
                 "monitoring_webhookdelivery",
@@ -626,7 +629,7 @@ CASES: list[tuple[str, str, tuple[AccessPattern, ...]]] = [
         "UPDATE … FROM and DELETE … USING: the target is written, the other table read",
         "UPDATE t SET a = u.b FROM u WHERE u.id = t.u_id AND u.z = 3",
         (
-            ap("t", join_columns=("u_id",), kind="update", selected=("u_id",)),
+            ap("t", join_columns=("u_id",), kind="update", selected=("u_id",), assigned=("a",)),
             ap(
                 "u",
                 P("z", Op.EQ, "z = 3", None, ("3",)),
@@ -770,7 +773,7 @@ def test_module_doctests() -> None:
     assert result.attempted >= 8 and result.failed == 0
 
 
-def test_normalise_expression_is_idempotent() -> None:
+def test_canonical_is_idempotent() -> None:
     for sql in [
         "UPPER(email)",
         "context -> 'k'",
@@ -778,8 +781,8 @@ def test_normalise_expression_is_idempotent() -> None:
         'LOWER("Name")',
         '"order" || x',
     ]:
-        assert normalise_expression(normalise_expression(sql)) == normalise_expression(sql)
-    assert normalise_expression('"order" || x') == '"order" || x'
+        assert canonical(canonical(sql)) == canonical(sql)
+    assert canonical('"order" || x') == '"order" || x'
 
 
 # --- against PostgreSQL -----------------------------------------------------------------------
@@ -838,8 +841,8 @@ def test_expression_keys_agree_with_django_and_the_catalog(temp_database: TempDa
             [predicate] = pattern.predicates
             assert (
                 predicate.expression,
-                normalise_expression(django_expression),
-                normalise_expression(catalog),
+                canonical(django_expression),
+                canonical(catalog),
             ) == (key, key, key)
 
 

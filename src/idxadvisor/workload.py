@@ -7,6 +7,13 @@ Every capture source (static scan, SQL files, runtime capture, pg_stat_statement
 SQL convention shared by all stages: PostgreSQL dialect, constants known from the source inlined
 as literals (they decide partial indexes), values only known at run time as ``$1``, ``$2`` …
 
+Literal variants: the shape of a statement is its lexed skeleton
+(:mod:`idxadvisor.sql.fingerprint`). For ``.sql`` files and ``pg_stat_statements`` a literal that
+varies across the statements of one skeleton is a runtime value and becomes a parameter; one that
+never varies stays a constant.
+Static and captured statements hold only the code's constants, so their literals always stay.
+The same ``path:line`` found by two sources is one origin.
+
 >>> wl = build_workload([
 ...     Statement("SELECT * FROM t WHERE a = $1", Origin("app/q.py", 3), source="static"),
 ...     Statement("select *  from t where a = $1", Origin("app/q.py", 9), source="static"),
@@ -17,144 +24,125 @@ as literals (they decide partial indexes), values only known at run time as ``$1
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import re
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
-import sqlglot
-from sqlglot import exp
-
+from idxadvisor.sql.fingerprint import (  # re-exported: the names' home moved to sql/
+    MAX_NESTING,
+    fingerprint,
+    nesting_depth,
+    query_id,
+    shape,
+    too_deep,
+    too_deep_reason,
+)
 from idxadvisor.types.workload import Origin, Query, Skipped, Statement, Workload
 
-_WS = re.compile(r"\s+")
+__all__ = [
+    "MAX_NESTING",
+    "build_workload",
+    "fingerprint",
+    "nesting_depth",
+    "query_id",
+    "too_deep",
+    "too_deep_reason",
+]
 
-# Deeper than this, sqlglot's recursive parser and printer can reach Python's recursion limit
-# (a level costs 10 to 25 frames; the CLI or a test runner sits on top). Django's own SQL stays
-# far below: a filter on a sub-query of a sub-query is about 8.
-MAX_NESTING = 32
-_NESTING_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|[()]", re.S)
-
-
-def nesting_depth(sql: str) -> int:
-    """How deeply parentheses nest in ``sql``, not counting those in strings and comments.
-
-    >>> nesting_depth("SELECT * FROM (SELECT * FROM t WHERE a IN (1, 2)) s WHERE b = '(('")
-    2
-    """
-    depth = deepest = 0
-    for token in _NESTING_TOKENS.finditer(sql):
-        if token.group() == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token.group() == ")":
-            depth = max(depth - 1, 0)
-    return deepest
+# Sources whose texts hold runtime values as literals (a log, a hand-written file).
+_FOLDING_SOURCES = frozenset({"sql", "pg_stat_statements"})
 
 
-def too_deep(sql: str) -> str | None:
-    """The reason a statement is too deeply nested to analyse, or None when it is not.
+@dataclass(slots=True)
+class _Group:
+    """The statements of one shape seen so far: the first one's text, totals, origins."""
 
-    Checked before parsing, so the parser never runs into the interpreter's limit.
+    first: Statement
+    literals: tuple[str, ...]
+    calls: int = 0
+    total_time_ms: float = 0.0
+    model: str | None = None
+    code: str | None = None
+    varies: set[int] = field(default_factory=set)
+    origins: dict[tuple[str, int], Origin] = field(default_factory=dict)
 
-    >>> too_deep("SELECT 1") is None
-    True
-    >>> too_deep("SELECT " + "(" * 60 + "1" + ")" * 60)
-    'too deeply nested for analysis (60 levels of parentheses; the limit is 32)'
-    """
-    depth = nesting_depth(sql)
-    if depth > MAX_NESTING:
-        return (
-            f"too deeply nested for analysis ({depth} levels of parentheses; "
-            f"the limit is {MAX_NESTING})"
-        )
-    return None
-
-
-def too_deep_reason(stage: str) -> str:
-    """The one-line reason for a statement whose ``stage`` ran out of recursion depth."""
-    return f"too deeply nested for analysis (Python's recursion limit reached while {stage})"
-
-
-def _whitespace_normalised(sql: str) -> str:
-    return _WS.sub(" ", sql.strip().rstrip(";")).strip()
+    def add(self, st: Statement, literals: tuple[str, ...]) -> None:
+        self.calls += st.calls
+        self.total_time_ms += st.total_time_ms
+        self.model = self.model or st.model
+        self.code = self.code or st.code
+        if literals != self.literals:
+            self.varies.update(i for i, (a, b) in enumerate(zip(self.literals, literals,
+                                                                strict=True)) if a != b)
+        if st.origin is not None:
+            _add_origin(self.origins, st.origin)
 
 
-@functools.lru_cache(maxsize=8192)  # captured workloads repeat the same text many times
-def fingerprint(sql: str) -> str:
-    """The shape of a statement: parsed and re-printed, placeholder lists collapsed.
-
-    Literals stay: ``status = 'pending'`` and ``status = 'failed'`` are different shapes,
-    because they call for different partial indexes. A statement that cannot be parsed (or
-    is too deeply nested to) is identified by its text with whitespace normalised; the
-    analysis then skips it with the reason.
-
-    >>> fingerprint("select a from t where b in ($1, $2, $3) ")
-    'SELECT a FROM t WHERE b IN ($n)'
-    >>> fingerprint("SELECT  (((1)))  FROM")
-    'SELECT (((1))) FROM'
-    """
-    if too_deep(sql):
-        return _whitespace_normalised(sql)
-    try:
-        return _fingerprint(sql)
-    # sqlglot raises more than ParseError/TokenError on odd input (ValueError, KeyError,
-    # IndexError, RecursionError…): one statement's shape never stops the run.
-    except Exception:
-        return _whitespace_normalised(sql)
-
-
-def _fingerprint(sql: str) -> str:
-    tree = sqlglot.parse_one(sql, read="postgres")
-    for node in tree.find_all(exp.In):
-        values = node.args.get("expressions") or []
-        if values and all(isinstance(v, exp.Placeholder | exp.Parameter) for v in values):
-            node.set("expressions", [exp.Parameter(this=exp.var("n"))])
-    for node in tree.find_all(exp.Parameter):
-        if isinstance(node.this, exp.Literal):
-            node.set("this", exp.var("n"))
-    for node in tree.find_all(exp.Placeholder):
-        node.replace(exp.Parameter(this=exp.var("n")))
-    return tree.sql(dialect="postgres")
-
-
-def query_id(fp: str) -> str:
-    """A short id that stays the same across runs for the same shape."""
-    return "q_" + hashlib.sha1(fp.encode()).hexdigest()[:8]
+def _add_origin(origins: dict[tuple[str, int], Origin], origin: Origin) -> None:
+    """One origin per ``path:line``; the one saying more (column, function) is kept."""
+    key = (origin.path, origin.line)
+    seen = origins.get(key)
+    if seen is None or (not seen.col and not seen.function and (origin.col or origin.function)):
+        origins[key] = origin
 
 
 def build_workload(
     statements: Iterable[Statement], skipped: Iterable[Skipped] = ()
 ) -> Workload:
-    """Deduplicate statements by fingerprint, keeping all origins, summing calls and time."""
-    merged: dict[str, Query] = {}
-    origins: dict[str, set[Origin]] = {}
+    """Deduplicate statements by shape, keeping all origins, summing calls and time.
+
+    ``statements`` is read once, as it comes (a generator is fine): memory grows with the
+    distinct shapes, not with the statements.
+
+    >>> wl = build_workload([
+    ...     Statement(f"SELECT * FROM t WHERE kind = 'a' AND id = {i}", Origin("w.sql", i))
+    ...     for i in range(1, 4)])
+    >>> [(q.sql, len(q.origins)) for q in wl.queries]
+    [("SELECT * FROM t WHERE kind = 'a' AND id = $1", 3)]
+    >>> wl = build_workload([Statement("SELECT 1 FROM t", Origin("a.py", 3, 4), "static"),
+    ...                      Statement("SELECT 1 FROM t", Origin("a.py", 3), "capture")])
+    >>> wl.queries[0].origins
+    (Origin(path='a.py', line=3, col=4, function=''),)
+    """
+    groups: dict[tuple[bool, str], _Group] = {}
     for st in statements:
-        fp = fingerprint(st.sql)
+        s = shape(st.sql)
+        folding = st.source in _FOLDING_SOURCES and bool(s.literals)
+        key = (True, s.skeleton) if folding else (False, s.render())
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(st, s.literals)
+        group.add(st, s.literals)
+    merged: dict[str, Query] = {}
+    origins: dict[str, dict[tuple[str, int], Origin]] = {}
+    for group in groups.values():
+        s = shape(group.first.sql)
+        folded = frozenset(group.varies)
+        fp = s.render(folded)
         seen = merged.get(fp)
         if seen is None:
             merged[fp] = Query(
                 id=query_id(fp),
-                sql=st.sql.strip().rstrip(";").strip(),
+                sql=s.folded_text(folded),
                 fingerprint=fp,
-                source=st.source,
-                calls=st.calls,
-                total_time_ms=st.total_time_ms,
-                model=st.model,
-                code=st.code,
+                source=group.first.source,
+                calls=group.calls,
+                total_time_ms=group.total_time_ms,
+                model=group.model,
+                code=group.code,
             )
-            origins[fp] = set()
-        else:
-            merged[fp] = replace(
-                seen,
-                calls=seen.calls + st.calls,
-                total_time_ms=seen.total_time_ms + st.total_time_ms,
-                model=seen.model or st.model,
-                code=seen.code or st.code,
-            )
-        if st.origin is not None:
-            origins[fp].add(st.origin)
-    queries = [replace(q, origins=tuple(sorted(origins[fp]))) for fp, q in merged.items()]
+            origins[fp] = dict(group.origins)
+            continue
+        # Two groups with one identity: a folded .sql shape equal to a static one.
+        merged[fp] = replace(
+            seen,
+            calls=seen.calls + group.calls,
+            total_time_ms=seen.total_time_ms + group.total_time_ms,
+            model=seen.model or group.model,
+            code=seen.code or group.code,
+        )
+        for origin in group.origins.values():
+            _add_origin(origins[fp], origin)
+    queries = [replace(q, origins=tuple(sorted(origins[fp].values())))
+               for fp, q in merged.items()]
     queries.sort(key=lambda q: (q.origins[:1] or (Origin("~", 0),), q.id))
     return Workload(tuple(queries), tuple(skipped))

@@ -8,7 +8,6 @@ and a catalog index compare equal when they index the same thing.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Iterable
 from dataclasses import replace
@@ -18,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from idxadvisor.patterns.extractor import normalise_expression
+from idxadvisor.sql.canonical import canonical_key, canonical_tree
 from idxadvisor.types.schema import (
     Column,
     ExistingIndex,
@@ -29,34 +28,16 @@ from idxadvisor.types.schema import (
 )
 
 
-@functools.lru_cache(maxsize=4096)
 def expression_key(sql: str) -> str:
-    """A canonical text for an index or predicate expression, so equal things compare equal.
-
-    :func:`idxadvisor.patterns.extractor.normalise_expression` (qualifiers, quotes, text
-    casts, needless parentheses), plus one fold: ``flag = TRUE`` is ``flag``, as Django writes it.
+    """A canonical text for an index or predicate expression, so equal things compare equal:
+    :func:`idxadvisor.sql.canonical.canonical_key` (kept under this name for its importers).
 
     >>> expression_key('(UPPER("monitoring_userprofile"."email"::text))')
-    'UPPER(email)'
-    >>> expression_key("upper((email)::text)")
     'UPPER(email)'
     >>> expression_key('"t"."is_active" = TRUE')
     'is_active'
     """
-    try:
-        tree = sqlglot.parse_one(sql, read="postgres")
-    except (ParseError, TokenError):
-        return sql
-    return _canonical(tree)
-
-
-def _canonical(tree: exp.Expression) -> str:
-    # A holder above the root, so that the root itself can be replaced like any node.
-    holder = exp.Tuple(expressions=[tree.copy()])
-    for eq in list(holder.find_all(exp.EQ)):
-        if isinstance(eq.expression, exp.Boolean):
-            eq.replace(eq.this if eq.expression.this else exp.Not(this=eq.this))
-    return normalise_expression(holder.expressions[0])
+    return canonical_key(sql)
 
 
 def parse_index_sql(
@@ -90,7 +71,7 @@ def parse_index_sql(
         elements=elements,
         origin=origin,
         unique=bool(tree.args.get("unique")),
-        condition=_canonical(where.this) if where is not None else None,
+        condition=canonical_tree(where.this) if where is not None else None,
         include=tuple(i.name for i in params.args.get("include") or []),
         method=using.name.lower() if using is not None else "btree",
         model=model,
@@ -108,7 +89,7 @@ def _element(node: exp.Expression) -> IndexElement:
         target = target.this
     if isinstance(target, exp.Column):
         return IndexElement(column=target.name, descending=descending, opclass=opclass)
-    return IndexElement(expression=_canonical(target), descending=descending, opclass=opclass)
+    return IndexElement(expression=canonical_tree(target), descending=descending, opclass=opclass)
 
 
 def _constraint_index(

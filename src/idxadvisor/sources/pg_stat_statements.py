@@ -10,19 +10,15 @@ catalog queries are left out, and each kind left out is counted in one ``Skipped
 
 from __future__ import annotations
 
-import re
+import itertools
 from collections import Counter
 
-import sqlglot
-from sqlglot import exp
-
 from idxadvisor.live.connection import TOOL_MARK, ReadOnlyDatabase
+from idxadvisor.sql.statements import EXPLAINABLE, classify, tokens
 from idxadvisor.types.workload import Skipped, Statement
 
-_DML = {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "VALUES", "TABLE", "MERGE"}
-_LEADING = re.compile(r"^(?:\s+|--[^\n]*\n|/\*.*?\*/|\()*", re.S)
-_FIRST_WORD = re.compile(r"[A-Za-z]+")
-_CATALOG = re.compile(r"\b(?:pg_catalog|information_schema)\s*\.|\bpg_[a-z_]+\b", re.I)
+# After these a name is a table the statement reads or writes.
+_TABLE_BEFORE = frozenset({"FROM", "JOIN", "UPDATE", "INTO", "USING"})
 
 
 def read_pg_stat_statements(db: ReadOnlyDatabase, *, min_calls: int = 1,
@@ -54,8 +50,7 @@ def read_pg_stat_statements(db: ReadOnlyDatabase, *, min_calls: int = 1,
             continue
         if TOOL_MARK in text or "hypopg_" in text:
             continue  # idxadvisor's own catalog, HypoPG and EXPLAIN queries
-        kind = statement_kind(text)
-        if kind not in _DML:
+        if classify(text).kind not in EXPLAINABLE:
             left_out["utility"] += 1
             continue
         if _reads_catalog(text):
@@ -78,26 +73,21 @@ def read_pg_stat_statements(db: ReadOnlyDatabase, *, min_calls: int = 1,
     return tuple(statements), tuple(skipped)
 
 
-def statement_kind(sql_text: str) -> str:
-    """The statement's first keyword, upper case (``"SELECT"``, ``"SET"`` …).
-
-    >>> statement_kind("/* c */ (SELECT 1)"), statement_kind("  set work_mem = $1")
-    ('SELECT', 'SET')
-    """
-    rest = _LEADING.sub("", sql_text, count=1)
-    m = _FIRST_WORD.match(rest)
-    return m.group(0).upper() if m else ""
-
-
 def _reads_catalog(sql_text: str) -> bool:
-    try:
-        tree = sqlglot.parse_one(sql_text, read="postgres")
-    except sqlglot.errors.SqlglotError:
-        return bool(_CATALOG.search(sql_text))
-    tables = list(tree.find_all(exp.Table))
-    if not tables:
-        return bool(_CATALOG.search(sql_text))
-    return any(
-        t.db in ("pg_catalog", "information_schema") or t.name.startswith("pg_")
-        for t in tables
-    )
+    """Whether a table the statement names is a system catalog (read with the lexer: names in
+    strings and comments do not count).
+
+    >>> _reads_catalog("SELECT c.relname FROM pg_catalog.pg_class c"), _reads_catalog(
+    ...     "SELECT * FROM t WHERE note = 'FROM pg_class'")
+    (True, False)
+    >>> _reads_catalog("SELECT * FROM information_schema.tables")
+    True
+    """
+    toks, _ = tokens(sql_text)
+    for before, name in itertools.pairwise(toks):
+        if name.kind != "word" or not (before.upper in _TABLE_BEFORE or before.text == ","):
+            continue
+        word = name.text.lower()
+        if word in ("pg_catalog", "information_schema") or word.startswith("pg_"):
+            return True
+    return False

@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from idxadvisor.errors import UsageError
+from idxadvisor.sql.literals import number_placeholders
 from idxadvisor.types.workload import Origin, Skipped, Statement
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
@@ -72,6 +73,15 @@ def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[
     """Statements of every file, in file order; see the module docstring for the format."""
     statements: list[Statement] = []
     skipped: list[Skipped] = []
+    for item in iter_sql_files(paths):
+        (skipped if isinstance(item, Skipped) else statements).append(item)
+    return tuple(statements), tuple(skipped)
+
+
+def iter_sql_files(paths: Sequence[Path]) -> Iterator[Statement | Skipped]:
+    """:func:`read_sql_files` one item at a time, as the files are split: what the workload
+    builder reads, so a big file costs its text and the distinct shapes, never a list of all
+    its statements."""
     for path in paths:
         path = Path(path)
         try:
@@ -87,19 +97,16 @@ def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[
             origin = Origin(shown, chunk.line)
             problem = _problem(chunk)
             if problem is not None:
-                skipped.append(Skipped(problem, origin, _printable(chunk.sql)))
+                yield Skipped(problem, origin, _printable(chunk.sql))
                 continue
             calls, total_ms = _weights(chunk, shown)
-            statements.append(
-                Statement(
-                    sql=_number_placeholders(chunk.sql),
-                    origin=origin,
-                    source="sql",
-                    calls=calls,
-                    total_time_ms=total_ms,
-                )
+            yield Statement(
+                sql=number_placeholders(chunk.sql),
+                origin=origin,
+                source="sql",
+                calls=calls,
+                total_time_ms=total_ms,
             )
-    return tuple(statements), tuple(skipped)
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -166,8 +173,9 @@ def _weights(chunk: _Chunk, shown: str) -> tuple[int, float]:
     return calls, total_ms
 
 
-def _split(text: str) -> list[_Chunk]:
-    """Cut ``text`` at top-level semicolons, tracking lines, comments and quotes."""
+def _split(text: str) -> Iterator[_Chunk]:
+    """Cut ``text`` at top-level semicolons, tracking lines, comments and quotes; each chunk is
+    given as soon as it is complete (only the current one is held)."""
     chunks: list[_Chunk] = []
     n = len(text)
     i = 0
@@ -186,6 +194,9 @@ def _split(text: str) -> list[_Chunk]:
         first_line = None
 
     while i < n:
+        if chunks:  # complete: a COPY's data, the one later change, comes in the same step
+            yield from chunks
+            chunks.clear()
         ch = text[i]
         if ch == "\n":
             line += 1
@@ -212,7 +223,8 @@ def _split(text: str) -> list[_Chunk]:
                     flush(n, complete=False)
                 else:
                     chunks.append(_Chunk(text[i:].strip(), start_line, None, 0, False))
-                return chunks
+                yield from chunks
+                return
             i = end
             continue
         if first_line is None:
@@ -251,11 +263,12 @@ def _split(text: str) -> list[_Chunk]:
         line += text.count("\n", i, min(end, n))
         if end > n:
             flush(n, complete=False)
-            return chunks
+            yield from chunks
+            return
         i = end
     if first_line is not None:
         flush(n)
-    return chunks
+    yield from chunks
 
 
 _NAME = r'(?:"(?:[^"]|"")*"|[^\s("]+)'  # an identifier, quoted or not
@@ -369,46 +382,3 @@ def _quoted_end(text: str, i: int) -> int | None:
 
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
-
-
-def _number_placeholders(sql: str) -> str:
-    """Django's ``%s`` → ``$1``, ``$2`` … outside quotes and comments; ``%%`` → ``%``."""
-    pieces: list[str] = []
-    i = 0
-    n = len(sql)
-    plain_from = 0
-    spans: list[tuple[int, int, bool]] = []  # (start, end, is_code)
-    while i < n:
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end == -1 else end
-        elif sql.startswith("/*", i):
-            end = min(_comment_end(sql, i), n)
-        else:
-            quoted = _quoted_end(sql, i)
-            if quoted is None:
-                i += 1
-                continue
-            end = min(quoted, n)
-        spans.append((plain_from, i, True))
-        spans.append((i, end, False))
-        i = plain_from = end
-    spans.append((plain_from, n, True))
-    if not any(is_code and "%s" in sql[a:b] for a, b, is_code in spans):
-        return sql
-    number = 0
-
-    def placeholder(match: re.Match[str]) -> str:
-        nonlocal number
-        if match.group() == "%%":
-            return "%"
-        number += 1
-        return f"${number}"
-
-    for a, b, is_code in spans:
-        part = sql[a:b]
-        if is_code:
-            pieces.append(re.sub(r"%%|%s", placeholder, part))
-        else:
-            pieces.append(part.replace("%%", "%") if part.startswith(("'", "E'", "e'")) else part)
-    return "".join(pieces)

@@ -370,6 +370,8 @@ def _token_end(text: str, token: Token) -> int:
 
 
 def _ascii_upper(word: str) -> str:
+    if word.isascii():  # the common case, without a generator per character
+        return word.upper()
     return "".join(c.upper() if c.isascii() else c for c in word)
 
 

@@ -25,7 +25,8 @@ class Predicate:
     """One AND-ed condition on one table.
 
     ``column`` is the table's column the condition reads; ``expression`` is set when a function or
-    cast wraps it (:func:`normalise_expression` of the indexable side, e.g. ``UPPER(email)``),
+    cast wraps it (:func:`idxadvisor.sql.canonical.canonical` of the indexable side, e.g.
+    ``UPPER(email)``),
     else None. ``constants`` holds the compared values as SQL literals
     when all of them are constants in the statement (``'pending'``, ``TRUE``); empty when any is
     a ``$n`` parameter. ``sql`` is the condition as SQL without table qualifiers, usable in an
@@ -64,7 +65,8 @@ class AccessPattern:
 
     ``order_by`` is only filled when every ORDER BY key is on this table (otherwise no index on
     it can return rows in order). ``selected`` lists the columns read from this table, or None
-    when all are (``SELECT *``) or they cannot be known.
+    when all are (``SELECT *``) or they cannot be known. ``assigned`` lists the columns an
+    UPDATE of this table sets (empty for any other kind): what its write cost depends on.
     """
 
     query_id: str
@@ -75,3 +77,4 @@ class AccessPattern:
     order_by: tuple[OrderKey, ...] = ()
     limit: int | None = None
     selected: tuple[str, ...] | None = None
+    assigned: tuple[str, ...] = ()

@@ -21,6 +21,50 @@ class Origin:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
 
+    @property
+    def is_test(self) -> bool:
+        """Whether the place is test code, a factory, a fixture or a migration: queries from
+        there say nothing of what the site runs.
+
+        >>> [Origin(p, 1).is_test for p in ("shop/tests/test_api.py", "shop/order_tests.py",
+        ...     "conftest.py", "shop/factories.py", "shop/fixtures/x.py",
+        ...     "shop/migrations/0002_x.py", "shop/views.py", "shop/latest.py")]
+        [True, True, True, True, True, True, False, False]
+        """
+        parts = self.path.replace("\\", "/").split("/")
+        name = parts[-1]
+        return (any(p in _TEST_DIRS for p in parts[:-1]) or name in _TEST_FILES
+                or name.startswith("test_") or name.endswith(("_tests.py", "_test.py")))
+
+    @property
+    def is_command(self) -> bool:
+        """Whether the place is a management command or a script: run by hand or by cron, not
+        on a request.
+
+        >>> Origin("shop/management/commands/purge.py", 3).is_command
+        True
+        """
+        parts = self.path.replace("\\", "/").split("/")
+        return "commands" in parts[:-1] or "scripts" in parts[:-1] or parts[-1] == "manage.py"
+
+    @property
+    def is_request_path(self) -> bool:
+        """Whether the place is code a web request runs: views, the admin, APIs, forms.
+
+        >>> [Origin(p, 9).is_request_path for p in ("shop/api/views.py", "shop/tasks.py")]
+        [True, False]
+        """
+        parts = self.path.replace("\\", "/").split("/")
+        stem = parts[-1].removesuffix(".py")
+        return stem in _REQUEST_FILES or any(p in _REQUEST_DIRS for p in parts[:-1])
+
+
+_TEST_DIRS = frozenset({"tests", "test", "fixtures", "migrations"})
+_TEST_FILES = frozenset({"tests.py", "conftest.py", "factories.py"})
+_REQUEST_FILES = frozenset({"views", "admin", "api", "forms", "serializers", "viewsets",
+                            "middleware", "urls", "backends", "handlers", "signals"})
+_REQUEST_DIRS = frozenset({"views", "api", "admin", "templatetags", "handlers", "middleware"})
+
 @dataclass(frozen=True, slots=True)
 class Statement:
     """One statement as a capture source found it, before deduplication."""
@@ -46,6 +90,12 @@ class Query:
     total_time_ms: float = 0.0
     model: str | None = None
     code: str | None = None
+
+    @property
+    def only_from_tests(self) -> bool:
+        """Reached from test code only (see :attr:`Origin.is_test`); a query with no known
+        origin (SQL files, pg_stat_statements) is not."""
+        return bool(self.origins) and all(o.is_test for o in self.origins)
 
     @property
     def weight(self) -> float:

@@ -44,8 +44,8 @@ from typing import Any
 
 from idxadvisor.errors import UsageError
 from idxadvisor.sources.capture.runtime import FORMAT, VERSION, file_header, merge_like_shapes
+from idxadvisor.sql.fingerprint import fingerprint
 from idxadvisor.types.workload import Origin, Skipped, Statement
-from idxadvisor.workload import fingerprint
 
 _PARAMETER = re.compile(r"\$(\d+)\b")
 _SNIFF_BYTES = 64 * 1024

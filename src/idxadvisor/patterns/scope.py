@@ -1,0 +1,160 @@
+"""Scopes: which table reference each column of a statement belongs to.
+
+One :class:`Ref` per base-table reference (a self-join gives two); a :class:`Scope` per SELECT,
+UPDATE, DELETE or INSERT, chained to the enclosing one so correlated sub-queries resolve outward.
+
+>>> import sqlglot
+>>> tree = sqlglot.parse_one("SELECT a.x FROM t a JOIN u ON u.id = a.u_id", read="postgres")
+>>> scope = Scope(None, frozenset())
+>>> scope.sources["a"] = Ref("t", "select")
+>>> scope.sources["u"] = Ref("u", "select")
+>>> [c.sql() for c in scan(tree.args["joins"][0].args["on"])[0]]
+['u.id', 'a.u_id']
+>>> scope.resolve(tree.expressions[0]).table
+'t'
+>>> scope.resolve(sqlglot.parse_one("x", read="postgres")) is AMBIGUOUS
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from idxadvisor.types.access import AccessPattern, OrderKey, Predicate
+
+__all__ = ["AMBIGUOUS", "Ref", "Scope", "conjuncts", "disjuncts", "name_of", "only_table",
+           "scan", "unparen"]
+
+
+def name_of(identifier: exp.Expression | None) -> str:
+    """An identifier as PostgreSQL resolves it: unquoted names fold to lower case."""
+    if identifier is None:
+        return ""
+    if isinstance(identifier, exp.Identifier):
+        return identifier.this if identifier.quoted else identifier.this.lower()
+    return identifier.name.lower()
+
+
+def unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+AMBIGUOUS = object()
+
+
+@dataclass(eq=False, slots=True)
+class Ref:
+    """One base-table reference of the statement, collecting what the statement asks of it."""
+
+    table: str
+    kind: str
+    predicates: dict[Predicate, None] = field(default_factory=dict)
+    join_columns: dict[str, None] = field(default_factory=dict)
+    order_by: tuple[OrderKey, ...] = ()
+    limit: int | None = None
+    selected: dict[str, None] | None = field(default_factory=dict)
+    assigned: dict[str, None] = field(default_factory=dict)  # columns an UPDATE sets
+
+    def read(self, column: str) -> None:
+        if self.selected is not None:
+            self.selected[column] = None
+
+    def pattern(self, query_id: str) -> AccessPattern:
+        return AccessPattern(
+            query_id=query_id,
+            table=self.table,
+            kind=self.kind,  # type: ignore[arg-type]
+            predicates=tuple(self.predicates),
+            join_columns=tuple(self.join_columns),
+            order_by=self.order_by,
+            limit=self.limit,
+            selected=None if self.selected is None else tuple(self.selected),
+            assigned=tuple(self.assigned),
+        )
+
+
+@dataclass(eq=False, slots=True)
+class Scope:
+    parent: Scope | None
+    ctes: frozenset[str]
+    sources: dict[str, Ref | None] = field(default_factory=dict)  # None: derived/opaque
+    aliases: dict[str, exp.Expression] = field(default_factory=dict)  # select-list aliases
+
+    def refs(self) -> list[Ref]:
+        return [r for r in self.sources.values() if r is not None]
+
+    def resolve(self, column: exp.Column) -> Ref | object | None:
+        """The reference a column belongs to; None when it is not a base table's (or unknown),
+        AMBIGUOUS when unqualified with several tables in scope."""
+        qualifier = column.args.get("table")
+        scope: Scope | None = self
+        if qualifier is not None:
+            key = name_of(qualifier)
+            while scope is not None:
+                if key in scope.sources:
+                    return scope.sources[key]
+                scope = scope.parent
+            return None
+        while scope is not None:
+            if len(scope.sources) == 1:
+                return next(iter(scope.sources.values()))
+            if len(scope.sources) > 1:
+                return AMBIGUOUS
+            scope = scope.parent
+        return None
+
+
+def only_table(columns: list[exp.Column], scope: Scope) -> Ref | None:
+    """The one table reference all ``columns`` resolve to, or None."""
+    refs = {id(r): r for r in (scope.resolve(c) for c in columns)}
+    if len(refs) != 1:
+        return None
+    [ref] = refs.values()
+    return ref if isinstance(ref, Ref) else None
+
+
+def scan(node: exp.Expression | None) -> tuple[list[exp.Column], list[exp.Query]]:
+    """Columns and nested queries under ``node``, in source order, not entering nested queries."""
+    columns: list[exp.Column] = []
+    queries: list[exp.Query] = []
+    if node is None:
+        return columns, queries
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, exp.Column):
+            columns.append(n)
+        elif isinstance(n, exp.Query):
+            queries.append(n)
+        else:
+            stack.extend(reversed(list(n.iter_expressions())))
+    return columns, queries
+
+
+def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+    return [] if node is None else _flatten(node, exp.And)
+
+
+def disjuncts(node: exp.Expression) -> list[exp.Expression]:
+    return _flatten(node, exp.Or)
+
+
+def _flatten(node: exp.Expression, connector: type[exp.Connector]) -> list[exp.Expression]:
+    """The operands of a chain of one connector, in source order.
+
+    Iterative: a chain of a thousand ``OR`` terms (a Django ``Q`` reduced over a list) is a
+    tree a thousand levels deep, deeper than recursion allows.
+    """
+    out: list[exp.Expression] = []
+    stack = [node]
+    while stack:
+        current = unparen(stack.pop())
+        if isinstance(current, connector):
+            stack.extend((current.expression, current.this))
+        else:
+            out.append(current)
+    return out
