@@ -1,80 +1,93 @@
 """The advisor: from access patterns and existing indexes to the indexes that pay off.
 
-A short orchestrator over small rules, each a module with one pure function:
+A short orchestrator over small rules, each a module of :mod:`idxadvisor.advisor.rules` with
+one pure function, applied like an optimizer's passes:
 
-- per pattern: :func:`~idxadvisor.advisor.rules.composite.composite` designs the index (keys,
-  partial predicate via :mod:`~idxadvisor.advisor.rules.partial`), then each of ``PATTERN_RULES``
-  refines it (``INCLUDE`` columns, BRIN);
-- a pattern that an existing index already serves as well is reported as served;
-- across the workload: :func:`~idxadvisor.advisor.merge.merge` folds candidates together, and
-  :func:`~idxadvisor.advisor.redundant.redundant` names existing indexes made unnecessary.
+1. ``PROPOSERS``, in order, each turn one pattern into an index candidate or None:
+   :func:`~idxadvisor.advisor.rules.composite.composite` designs the B-tree (keys, partial
+   predicate via :mod:`~idxadvisor.advisor.rules.partial`);
+   :func:`~idxadvisor.advisor.rules.trigram.trigram` a GIN beside it for a leading wildcard.
+2. ``REFINERS``, in order, each rewrite a candidate for its pattern: ``INCLUDE`` columns
+   (:mod:`~idxadvisor.advisor.rules.covering`) before BRIN
+   (:mod:`~idxadvisor.advisor.rules.brin`), which only takes a candidate left bare.
+3. A candidate an existing index already serves as well is reported as served; one on a small
+   table is rejected with the reason.
+4. Across the workload: :func:`~idxadvisor.advisor.merge.merge` folds candidates together, and
+   :func:`~idxadvisor.advisor.redundant.redundant` names existing indexes made unnecessary.
 
-Adding a rule means adding a module and one line in ``PATTERN_RULES``.
+Adding a rule means one module, one line in ``PROPOSERS`` or ``REFINERS``, one test file in
+``tests/advisor/``. What each index method can do is one table,
+:mod:`~idxadvisor.advisor.methods`.
+
+>>> from idxadvisor.patterns.extractor import extract
+>>> from idxadvisor.types.workload import Query
+>>> sql = "SELECT * FROM log WHERE org = $1 ORDER BY created_at DESC LIMIT 50"
+>>> advice = advise(extract(Query("q1", sql, sql, "sql")), Schema())
+>>> [(e.key, e.descending) for e in advice.recommendations[0].candidate.elements]
+[('org', False), ('created_at', True)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from idxadvisor.advisor.cost import cost_note
 from idxadvisor.advisor.django_index import recommend
 from idxadvisor.advisor.merge import merge
-from idxadvisor.advisor.redundant import redundant
+from idxadvisor.advisor.methods import method
+from idxadvisor.advisor.redundant import with_redundancy
 from idxadvisor.advisor.rules.brin import brin
 from idxadvisor.advisor.rules.composite import composite
 from idxadvisor.advisor.rules.covering import covering
 from idxadvisor.advisor.rules.trigram import trigram
 from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score, unique_lookup
-from idxadvisor.advisor.statistics import is_small_table, selectivity
+from idxadvisor.advisor.statistics import is_small_table
+from idxadvisor.advisor.value import updated_columns, value
 from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import Advice, IndexCandidate, Recommendation, Rejected, Served
 from idxadvisor.types.schema import ExistingIndex, Schema, Table
+from idxadvisor.types.workload import Query
 
-PatternRule = Callable[[IndexCandidate, AccessPattern, Table | None], IndexCandidate]
-PATTERN_RULES: tuple[PatternRule, ...] = (covering, brin)
-# Rules that propose an index of another kind beside the B-tree design.
-ExtraRule = Callable[[AccessPattern, Table | None], IndexCandidate | None]
-EXTRA_RULES: tuple[ExtraRule, ...] = (trigram,)
+Proposer = Callable[[AccessPattern, Table | None], IndexCandidate | None]
+Refiner = Callable[[IndexCandidate, AccessPattern, Table | None], IndexCandidate]
+PROPOSERS: tuple[Proposer, ...] = (composite, trigram)
+REFINERS: tuple[Refiner, ...] = (covering, brin)
 
 
-def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
-    """Recommendations for the patterns, given what the schema already has."""
+def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
+           queries: Mapping[str, Query] | None = None) -> Advice:
+    """Recommendations for the patterns, given what the schema already has; ``queries`` (the
+    workload by id) tell where each query runs and how often, for each proposal's value and
+    the write cost of columns the workload updates."""
+    queries = queries or {}
+    updated = updated_columns(patterns, queries)
     candidates: list[IndexCandidate] = []
     served: list[Served] = []
     rejected: list[Rejected] = []
     for pattern in patterns:
         table = schema.tables.get(pattern.table)
-        unique = unique_lookup(pattern, schema.indexes_on(pattern.table))
+        indexes = schema.indexes_on(pattern.table)
+        unique = unique_lookup(pattern, indexes)
         if unique is not None:
             # At most one row matches: no index serves it better, none belongs after its keys.
             served.append(Served(pattern.query_id, pattern.table, unique.name))
             continue
-        for rule in EXTRA_RULES:
-            extra = rule(pattern, table)
-            if extra is None:
-                continue
-            existing = _same_as_existing(extra, schema.indexes_on(pattern.table))
+        for candidate in proposals(pattern, table):
+            existing = _same_as_existing(candidate, indexes)
+            if existing is None and method(candidate.method).seeks:
+                best = best_existing(pattern, indexes)
+                if best is not None and serves_as_well(best, candidate, pattern):
+                    existing = best
             if existing is not None:
                 served.append(Served(pattern.query_id, pattern.table, existing.name))
             elif table is not None and is_small_table(table):
-                rejected.append(Rejected(extra, f"{table.name} is too small for an index to "
-                                                "matter"))
+                size = (f"about {table.rows:,} rows" if table.rows is not None
+                        else f"{table.size_bytes or 0:,} bytes")
+                rejected.append(Rejected(candidate, f"{table.name} has {size}: too small for "
+                                                    "an index to matter"))
             else:
-                candidates.append(extra)
-        candidate = design(pattern, table)
-        if candidate is None:
-            continue
-        existing = best_existing(pattern, schema.indexes_on(pattern.table))
-        if existing is not None and serves_as_well(existing, candidate, pattern):
-            served.append(Served(pattern.query_id, pattern.table, existing.name))
-            continue
-        if table is not None and is_small_table(table):
-            size = (f"about {table.rows:,} rows" if table.rows is not None
-                    else f"{table.size_bytes or 0:,} bytes")
-            rejected.append(Rejected(candidate, f"{table.name} has {size}: too small for an "
-                                                "index to matter"))
-            continue
-        candidates.append(candidate)
+                candidates.append(candidate)
 
     recommendations: list[Recommendation] = []
     for candidate in merge(candidates):
@@ -82,14 +95,10 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
         if duplicate is not None:
             served.extend(Served(q, candidate.table, duplicate.name) for q in candidate.serves)
             continue
-        table = schema.tables.get(candidate.table)
-        rec = recommend(candidate, table)
-        recommendations.append(replace(rec, cost=cost_note(candidate, table)))
-    redundancies = redundant(recommendations, schema.indexes)
-    recommendations = [
-        replace(r, redundant=tuple(x.index.name for x in redundancies if x.covered_by == r.name))
-        for r in recommendations
-    ]
+        candidate = _not_hot_included(candidate, updated)
+        recommendations.append(recommendation(
+            candidate, schema.tables.get(candidate.table), queries=queries, updated=updated))
+    recommendations, redundancies = with_redundancy(recommendations, schema.indexes)
     return Advice(
         recommendations=tuple(sorted(recommendations, key=lambda r: (r.table, r.name))),
         redundant=tuple(redundancies),
@@ -98,13 +107,51 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema) -> Advice:
     )
 
 
+def recommendation(
+    candidate: IndexCandidate, table: Table | None, *,
+    queries: Mapping[str, Query] | None = None,
+    updated: Mapping[tuple[str, str], float] | None = None,
+) -> Recommendation:
+    """The candidate as a recommendation: its name, SQL, Django form, cost and value."""
+    on_table = {c: n for (t, c), n in (updated or {}).items() if t == candidate.table}
+    strength, why = value(candidate, queries or {}, table)
+    return replace(recommend(candidate, table), cost=cost_note(candidate, table, on_table),
+                   strength=strength, value=why)
+
+
+def _not_hot_included(candidate: IndexCandidate,
+                      updated: Mapping[tuple[str, str], float]) -> IndexCandidate:
+    """INCLUDE only buys an index-only scan; a column the workload updates would make every
+    such UPDATE write the index too (no HOT update): leave it out."""
+    hot = [c for c in candidate.include if updated.get((candidate.table, c))]
+    if not hot:
+        return candidate
+    return replace(
+        candidate, include=tuple(c for c in candidate.include if c not in hot),
+        reasons=(*candidate.reasons, f"Not INCLUDE ({', '.join(hot)}): the workload updates "
+                                     "it, and every such UPDATE would write this index too."))
+
+
+def proposals(pattern: AccessPattern, table: Table | None) -> list[IndexCandidate]:
+    """Every proposer's candidate for one pattern, each refined by every refiner."""
+    found: list[IndexCandidate] = []
+    for propose in PROPOSERS:
+        candidate = propose(pattern, table)
+        if candidate is None:
+            continue
+        for refine in REFINERS:
+            candidate = refine(candidate, pattern, table)
+        found.append(candidate)
+    return found
+
+
 def design(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None:
-    """The index one pattern asks for, every pattern rule applied."""
+    """The B-tree one pattern asks for (the first proposer), every refiner applied."""
     candidate = composite(pattern, table)
     if candidate is None:
         return None
-    for rule in PATTERN_RULES:
-        candidate = rule(candidate, pattern, table)
+    for refine in REFINERS:
+        candidate = refine(candidate, pattern, table)
     return candidate
 
 
@@ -168,48 +215,5 @@ def _same_as_existing(
     return None
 
 
-def cost_note(candidate: IndexCandidate, table: Table | None) -> str:
-    """What the index costs, in words; with table statistics, an estimated size."""
-    if candidate.method == "brin":
-        return "A few pages whatever the table size; negligible cost on writes."
-    if candidate.method == "gin":
-        return ("A GIN index is large (several entries per row) and slows writes more than a "
-                "B-tree; needs the pg_trgm extension (the generated migration creates it).")
-    name = table.name if table else candidate.table
-    text = f"Every INSERT into {name}, and UPDATEs of its key columns, also write this index."
-    if candidate.condition:
-        text += " Only rows matching its WHERE are indexed, so it stays small."
-    size = estimated_size(candidate, table)
-    if size is not None:
-        text = f"About {_human(size)} (estimated from row counts). " + text
-    return text
-
-
-def estimated_size(candidate: IndexCandidate, table: Table | None) -> int | None:
-    """A rough B-tree size: rows * (key widths + tuple overhead), with leaf-page slack."""
-    if table is None or table.rows is None:
-        return None
-    widths = 0
-    for key in (*[e.column for e in candidate.elements], *candidate.include):
-        column = table.column(key or "")
-        stats = column.stats if column else None
-        widths += stats.avg_width if stats and stats.avg_width else 8
-    fraction = 1.0
-    for p in candidate.condition:
-        column = table.column(p.column)
-        if column is not None and column.stats is not None:
-            fraction *= selectivity(column.stats, p, table.rows)
-    rows = max(table.rows, 0) * fraction
-    return int(rows * (widths + 16) / 0.9) + 8192
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"
-
-
-__all__ = ["PATTERN_RULES", "advise", "best_existing", "design"]
+__all__ = ["PROPOSERS", "REFINERS", "advise", "best_existing", "design", "proposals",
+           "recommendation"]

@@ -19,6 +19,7 @@ import re
 
 from django.db.backends.utils import names_digest, split_identifier
 
+from idxadvisor.advisor.methods import BTREE, method
 from idxadvisor.types.advice import IndexCandidate
 
 MAX_NAME_LENGTH = 30
@@ -29,9 +30,9 @@ def index_name(candidate: IndexCandidate) -> str:
     first = candidate.elements[0]
     column = first.column or re.sub(r"\W+", "_", first.key.lower()).strip("_") or "expr"
     keys = [("-" if e.descending else "") + e.key for e in candidate.elements]
-    suffix = {"brin": "brin", "gin": "gin"}.get(
-        candidate.method, "uniq" if candidate.unique else "idx"
-    )
+    suffix = method(candidate.method).name_suffix
+    if candidate.method == BTREE and candidate.unique:
+        suffix = "uniq"
     digest = names_digest(
         table, *keys, candidate.condition_sql or "", *candidate.include, candidate.method,
         length=6,

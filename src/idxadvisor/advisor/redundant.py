@@ -18,7 +18,9 @@ partial, invalid and non-B-tree indexes are never called redundant here: they ca
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from idxadvisor.advisor.methods import BTREE
 from idxadvisor.types.advice import Recommendation, Redundancy
 from idxadvisor.types.schema import ExistingIndex
 
@@ -28,13 +30,13 @@ def redundant(
 ) -> list[Redundancy]:
     found: list[Redundancy] = []
     for index in existing:
-        if index.unique or index.condition or index.method != "btree" or not index.valid:
+        if index.unique or index.condition or index.method != BTREE or not index.valid:
             continue
         if any(e.opclass for e in index.elements) or index.include:
             continue
         for rec in recommendations:
             c = rec.candidate
-            if c.table != index.table or c.condition or c.method != "btree" or c.unique:
+            if c.table != index.table or c.condition or c.method != BTREE or c.unique:
                 continue
             if len(c.elements) <= len(index.elements):
                 continue
@@ -60,3 +62,17 @@ def redundant(
                 )
                 break
     return found
+
+
+def with_redundancy(
+    recommendations: Sequence[Recommendation], existing: Sequence[ExistingIndex],
+    found: Sequence[Redundancy] = (),
+) -> tuple[list[Recommendation], list[Redundancy]]:
+    """Every redundancy (those :func:`redundant` finds, then ``found`` elsewhere, e.g. duplicate
+    existing indexes), and each recommendation naming the existing ones it makes redundant."""
+    redundancies = list(dict.fromkeys((*redundant(recommendations, existing), *found)))
+    recs = [
+        replace(r, redundant=tuple(x.index.name for x in redundancies if x.covered_by == r.name))
+        for r in recommendations
+    ]
+    return recs, redundancies

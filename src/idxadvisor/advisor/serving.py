@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from idxadvisor.advisor.methods import BTREE, method
 from idxadvisor.sql.canonical import canonical_key
 from idxadvisor.sql.canonical import conjuncts as conjuncts
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
@@ -42,7 +43,7 @@ class IndexShape:
 
     elements: tuple[IndexElement, ...]
     condition: tuple[str, ...] = ()  # canonical conjuncts of the partial predicate
-    method: str = "btree"
+    method: str = BTREE
 
     @classmethod
     def of_existing(cls, index: ExistingIndex) -> IndexShape:
@@ -81,7 +82,8 @@ def element_key(e: IndexElement) -> str:
 
 def score(index: IndexShape, pattern: AccessPattern) -> Score:
     """How much of ``pattern`` a scan of ``index`` can use (zero when it cannot be used)."""
-    if index.method not in ("btree", "brin") or not index.elements:
+    kind = method(index.method)
+    if not kind.seeks or not index.elements:
         return Score()
     if not all(implied(c, pattern.predicates) for c in index.condition):
         return Score()  # the partial predicate is not implied: PostgreSQL cannot use it
@@ -90,8 +92,9 @@ def score(index: IndexShape, pattern: AccessPattern) -> Score:
     by_key: dict[str, set[Op]] = {}
     for p in pattern.predicates:
         by_key.setdefault(predicate_key(p), set()).add(p.op)
-    if index.method == "brin":
-        return Score(seek=int(bool(by_key.get(keys[0], set()) & set(RANGE_OPS))), filtered=filtered)
+    if not kind.ordered:
+        # BRIN, hash: the first key only, with the operators the method can use.
+        return Score(seek=int(bool(by_key.get(keys[0], set()) & kind.seek_ops)), filtered=filtered)
 
     joins = set(lookup_joins(pattern))
     order = [order_key(o) for o in pattern.order_by]
@@ -134,7 +137,8 @@ def unique_lookup(
     """
     pinned = {predicate_key(p) for p in pattern.predicates if p.op is Op.EQ}
     for index in indexes:
-        if not (index.unique and index.valid and index.method == "btree" and index.elements):
+        if not (index.unique and index.valid and index.elements
+                and method(index.method).supports_unique):
             continue
         if index.condition and not all(implied(c, pattern.predicates)
                                        for c in conjuncts(index.condition)):

@@ -19,20 +19,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from idxadvisor.advisor.django_index import recommend
-from idxadvisor.advisor.redundant import redundant
+from idxadvisor.advisor import recommendation
+from idxadvisor.advisor.redundant import with_redundancy
+from idxadvisor.advisor.rules.unique import adopt_unique, unique, unique_lookups
 from idxadvisor.live.connection import ReadOnlyDatabase
 from idxadvisor.live.housekeeping import UnusedReport, duplicate_indexes, unused_indexes
 from idxadvisor.live.selection import select
 from idxadvisor.live.uniqueness import confirm_unique
 from idxadvisor.live.whatif import WhatIf
 from idxadvisor.schema.catalog import table_access
-from idxadvisor.types.access import AccessPattern, Op
+from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import Advice, IndexCandidate, QueryCost, Recommendation
-from idxadvisor.types.schema import IndexElement, Schema
+from idxadvisor.types.schema import Schema
 from idxadvisor.types.workload import Workload
-
-GET_CALLS = (".get(", "get_or_create(", "update_or_create(")
 
 
 def refine(
@@ -47,32 +46,12 @@ def refine(
     in_view = {p.table for p in patterns}
     blocked = table_access(db, in_view)
     notes += [blocked[t] for t in sorted(blocked)]
-    recommendations = list(advice.recommendations)
-    found, not_unique = unique_candidates(workload, patterns, schema, db, blocked=blocked)
-    for table, keys, why in not_unique:
-        # Said on the plain proposal serving the same lookup, else run-wide.
-        same = next((i for i, r in enumerate(recommendations)
-                     if r.table == table and set(r.candidate.keys) == set(keys)
-                     and not r.candidate.unique), None)
-        if same is None:
-            notes.append(f"not proposed as UNIQUE: {why}")
-        else:
-            r = recommendations[same]
-            recommendations[same] = replace(r, candidate=replace(
-                r.candidate, reasons=(*r.candidate.reasons, f"Not proposed as UNIQUE: {why}.")))
-    for unique in found:
-        # A plain proposal on the same keys becomes the UNIQUE one: it serves the same lookups.
-        same = next((r for r in recommendations
-                     if r.table == unique.table and set(r.candidate.keys) == set(unique.keys)
-                     and not r.candidate.condition and not r.candidate.unique), None)
-        if same is not None:
-            recommendations.remove(same)
-            unique = replace(
-                same.candidate, unique=True,
-                serves=tuple(dict.fromkeys((*same.candidate.serves, *unique.serves))),
-                reasons=(*unique.reasons, *same.candidate.reasons))
-        recommendations.append(recommend(unique, schema.tables.get(unique.table)))
-
+    found, not_unique = unique_evidence(workload, patterns, schema, db, blocked=blocked)
+    proposed = {r.candidate: r for r in advice.recommendations}
+    candidates, unique_notes = adopt_unique(list(proposed), found, not_unique)
+    recommendations = [proposed.get(c) or recommendation(c, schema.tables.get(c.table))
+                       for c in candidates]
+    notes += unique_notes
     rejected = list(advice.rejected)
     costs: dict[str, QueryCost] = dict(advice.costs)
     skipped = list(advice.skipped)
@@ -122,15 +101,12 @@ def refine(
             costs[qid] = replace(cost, index_used=label)
 
     notes += unused_notes(unused_indexes(db), in_view)
-    redundancies = [*redundant(recommendations, schema.indexes), *duplicate_indexes(schema)]
-    recommendations = [
-        replace(r, redundant=tuple(x.index.name for x in redundancies if x.covered_by == r.name))
-        for r in recommendations
-    ]
+    recommendations, redundancies = with_redundancy(
+        recommendations, schema.indexes, duplicate_indexes(schema))
     return replace(
         advice,
         recommendations=tuple(sorted(recommendations, key=lambda r: (r.table, r.name))),
-        redundant=tuple(dict.fromkeys(redundancies)),
+        redundant=tuple(redundancies),
         rejected=tuple(rejected),
         skipped=tuple(skipped),
         costs=costs,
@@ -170,50 +146,23 @@ def _blocked_reason(r: Recommendation, blocked: dict[str, str],
     return None
 
 
-def unique_candidates(
+def unique_evidence(
     workload: Workload, patterns: Sequence[AccessPattern], schema: Schema,
     db: ReadOnlyDatabase, *, blocked: dict[str, str] | None = None,
 ) -> tuple[list[IndexCandidate], list[tuple[str, tuple[str, ...], str]]]:
-    """UNIQUE indexes for ``.get()`` lookups on columns the data already holds unique, and
-    ``(table, columns, why)`` for the lookups where the data cannot show it (too few rows, no
-    statistics, a timeout). Tables in ``blocked`` (unreadable) are not checked: the caller
-    says so once per table."""
+    """The data's answer for each lookup :func:`~idxadvisor.advisor.rules.unique.unique_lookups`
+    names: the UNIQUE candidates :func:`~idxadvisor.advisor.rules.unique.unique` makes of them,
+    and ``(table, columns, why)`` where the data cannot show it (too few rows, no statistics, a
+    timeout). Tables in ``blocked`` (unreadable) are not checked: the caller says so once."""
     found: list[IndexCandidate] = []
     undecided: list[tuple[str, tuple[str, ...], str]] = []
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    by_query = {q.id: q for q in workload.queries}
-    for p in patterns:
-        q = by_query.get(p.query_id)
-        if q is None or not q.code or not any(call in q.code for call in GET_CALLS):
+    for lookup in unique_lookups(patterns, workload.by_id(), schema):
+        if lookup.table in (blocked or {}):
             continue
-        columns = tuple(
-            x.column for x in p.predicates
-            if x.op is Op.EQ and not x.expression and not x.is_constant
-        )
-        table = schema.tables.get(p.table)
-        if (not columns or table is None or p.table in (blocked or {})
-                or (p.table, tuple(sorted(columns))) in seen):
-            continue
-        seen.add((p.table, tuple(sorted(columns))))
-        if any(i.unique and i.valid and not i.condition and set(i.columns) <= set(columns)
-               for i in schema.indexes_on(p.table)):
-            continue  # already unique on (a subset of) these columns
-        check = confirm_unique(db, table, columns)
+        check = confirm_unique(db, schema.tables[lookup.table], lookup.columns)
         if check.unique is None:
-            undecided.append((p.table, columns, check.checked))
-        if not check.unique:
-            continue
-        origin = f" at {q.origins[0]}" if q.origins else ""
-        found.append(IndexCandidate(
-            table=p.table,
-            elements=tuple(IndexElement(column=c) for c in columns),
-            unique=True,
-            serves=(p.query_id,),
-            reasons=(
-                f"The code looks a row up with .get(){origin} on ({', '.join(columns)}), which "
-                f"no unique index covers, and the data is unique there ({check.checked}). A "
-                "UNIQUE index serves the lookup and also keeps duplicates out.",
-            ),
-            equality_prefix=len(columns),
-        ))
+            undecided.append((lookup.table, lookup.columns, check.checked))
+        candidate = unique(lookup, check.unique, check.checked)
+        if candidate is not None:
+            found.append(candidate)
     return found, undecided

@@ -82,6 +82,9 @@ class Recommendation:
     estimated_size_bytes: int | None = None
     benefit: float | None = None  # weighted cost saved across the workload (what-if)
     cost: str = ""  # what the index costs: size, write overhead
+    # "strong": worth building now; "possible": worth a look (commands only, a small table…)
+    strength: str = "strong"
+    value: tuple[str, ...] = ()  # why it is worth it: call sites, runs, request path, table
 
     @property
     def table(self) -> str:
@@ -110,6 +113,9 @@ class Redundancy:
     index: ExistingIndex
     covered_by: str
     reason: str
+    # Live statistics show nothing needs it that ``covered_by`` cannot do: safe to drop in the
+    # migration that builds ``covered_by`` (``reason`` says why; else why it stays).
+    removable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +144,4 @@ class Advice:
     skipped: tuple[Skipped, ...] = ()
     costs: Mapping[str, QueryCost] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # run-wide remarks ("HypoPG not installed: heuristics only")
+    whatif_calls: int | None = None  # EXPLAINs sent for what-if costs; None: not live

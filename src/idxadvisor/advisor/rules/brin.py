@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from idxadvisor.advisor.methods import BRIN, BTREE
 from idxadvisor.advisor.statistics import is_append_only_timestamp
 from idxadvisor.types.access import AccessPattern, Op
 from idxadvisor.types.advice import IndexCandidate
@@ -26,7 +27,10 @@ from idxadvisor.types.schema import Table
 
 
 def brin(candidate: IndexCandidate, pattern: AccessPattern, table: Table | None) -> IndexCandidate:
-    if table is None or len(candidate.elements) != 1 or candidate.condition or pattern.order_by:
+    """``candidate`` as a BRIN index when its one key is an append-only column only ranged on."""
+    if candidate.method != BTREE or table is None or len(candidate.elements) != 1:
+        return candidate
+    if candidate.condition or pattern.order_by:
         return candidate
     element = candidate.elements[0]
     if element.expression or element.column is None:
@@ -53,7 +57,7 @@ def brin(candidate: IndexCandidate, pattern: AccessPattern, table: Table | None)
         return candidate
     return replace(
         candidate,
-        method="brin",
+        method=BRIN,
         elements=(replace(element, descending=False),),
         reasons=(
             f"A range filter on {column.name} alone, and {why}: a BRIN index keeps one "

@@ -30,7 +30,7 @@ RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX)
 
 
 def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None:
-    """The candidate for one pattern, or None when nothing in it can use a B-tree."""
+    """The B-tree candidate for one pattern, or None when nothing in it can use a B-tree."""
     if pattern.kind == "insert":
         return None
     split = split_constants(pattern, table)
@@ -55,7 +55,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     # the other side's index, or by the foreign-key index Django already builds.
     joins = lookup_joins(pattern) if pattern.predicates else ()
     for column in joins:
-        if column != _primary_key(table):
+        if not _unique_column(table, column):
             add(IndexElement(column=column))
     equality_prefix = len(keys)
     if keys:
@@ -144,6 +144,16 @@ def _order_keys(
     if pattern.limit is None and ranges and not range_first:
         return ()  # without a LIMIT the whole range is read anyway: seek on the range instead
     return order
+
+
+def _unique_column(table: Table | None, column: str) -> bool:
+    """A join on the primary key or a unique column (a OneToOne key) is looked up through its
+    unique index, one row per key: putting it before this table's own filter only widens the
+    index."""
+    if column == _primary_key(table):
+        return True
+    found = table.column(column) if table is not None else None
+    return found is not None and found.unique
 
 
 def _primary_key(table: Table | None) -> str | None:

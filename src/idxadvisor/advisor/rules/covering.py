@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from idxadvisor.advisor.methods import method
 from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import Table
@@ -55,7 +56,9 @@ def is_small_column(db_type: str) -> bool:
 def covering(
     candidate: IndexCandidate, pattern: AccessPattern, table: Table | None
 ) -> IndexCandidate:
-    if pattern.kind != "select" or pattern.selected is None or candidate.method != "btree":
+    """``candidate`` with the few small columns a narrow SELECT also reads as ``INCLUDE``."""
+    if (pattern.kind != "select" or pattern.selected is None
+            or not method(candidate.method).supports_include):
         return candidate
     if table is None or set(pattern.selected) >= {c.name for c in table.columns}:
         return candidate  # types unknown, or a full model fetch: no index-only scan to win

@@ -18,19 +18,23 @@ than a B-tree, so it is proposed beside the B-tree candidate of the same query, 
 
 from __future__ import annotations
 
-from idxadvisor.types.access import AccessPattern, Op
+from idxadvisor.advisor.methods import GIN
+from idxadvisor.types.access import AccessPattern, Op, Predicate
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement, Table
 
 OPCLASS = "gin_trgm_ops"
 
 
-def _leading_wildcard(p) -> bool:
-    return any(c.strip("'").startswith(("%", "_")) for c in p.constants)
 _TEXT_TYPES = ("varchar", "text", "char", "citext")
 
 
+def _leading_wildcard(p: Predicate) -> bool:
+    return any(c.strip("'").startswith(("%", "_")) for c in p.constants)
+
+
 def trigram(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None:
+    """A trigram GIN index for the pattern's leading-wildcard ``LIKE``, or None."""
     # Only a pattern known to start with a wildcard: a "LIKE $1" of unknown shape is most often
     # an exact or prefix search, which a trigram index serves worse than a B-tree.
     likes = [p for p in pattern.predicates if p.op is Op.LIKE_ANY and _leading_wildcard(p)]
@@ -43,7 +47,7 @@ def trigram(pattern: AccessPattern, table: Table | None) -> IndexCandidate | Non
     return IndexCandidate(
         table=pattern.table,
         elements=(IndexElement(column=p.column, expression=p.expression, opclass=OPCLASS),),
-        method="gin",
+        method=GIN,
         serves=(pattern.query_id,),
         reasons=(
             f"{p.sql} has a leading wildcard: no B-tree can seek on it, so every row is read. "

@@ -1,0 +1,87 @@
+"""What a proposal is worth: how often and from where its queries run, and on what table.
+
+A proposal is ``"strong"`` unless the evidence says it matters little: every query it serves
+runs only from management commands or scripts (by hand or cron, not on a request), or its
+table is a small lookup table. The reasons say which call sites, how many runs, whether a
+request path reaches it, and what kind of table it is.
+
+>>> from idxadvisor.types.advice import IndexCandidate
+>>> from idxadvisor.types.schema import IndexElement
+>>> from idxadvisor.types.workload import Origin, Query
+>>> c = IndexCandidate("log", (IndexElement("org"),), serves=("q1",))
+>>> q = Query("q1", "", "", "static", origins=(Origin("shop/views.py", 4),))
+>>> value(c, {"q1": q}, None)[0]
+'strong'
+>>> q = Query("q1", "", "", "static", origins=(Origin("shop/management/commands/x.py", 4),))
+>>> strength, why = value(c, {"q1": q}, None)
+>>> strength, why[-1]
+('possible', 'Only management commands or scripts run it, not a request.')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from idxadvisor.types.access import AccessPattern
+from idxadvisor.types.advice import IndexCandidate
+from idxadvisor.types.schema import Table
+from idxadvisor.types.workload import Query
+
+STRONG = "strong"
+POSSIBLE = "possible"
+# Below this many rows (live estimate) a table is a lookup table: a scan of it is cheap.
+LOOKUP_TABLE_ROWS = 10_000
+MAX_SITES_SHOWN = 3
+
+
+def value(
+    candidate: IndexCandidate, queries: Mapping[str, Query], table: Table | None,
+) -> tuple[str, tuple[str, ...]]:
+    """The strength (``"strong"`` / ``"possible"``) and the reasons for it."""
+    served = [queries[q] for q in candidate.serves if q in queries]
+    origins = list(dict.fromkeys(o for q in served for o in q.origins))
+    reasons: list[str] = []
+    weak = False
+    if origins:
+        shown = ", ".join(str(o) for o in origins[:MAX_SITES_SHOWN])
+        n = len(origins)
+        more = f" and {n - MAX_SITES_SHOWN} more" if n > MAX_SITES_SHOWN else ""
+        reasons.append(f"{n} call site{'s' if n != 1 else ''} ({shown}{more}).")
+    measured = [q for q in served if q.source in ("capture", "pg_stat_statements")]
+    if measured:
+        runs = sum(q.calls for q in measured)
+        reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the captured workload.")
+    if any(o.is_request_path for o in origins):
+        reasons.append("A request path reaches it (views, admin, API, handlers).")
+    elif origins and all(o.is_command or o.is_test for o in origins):
+        weak = True
+        reasons.append("Only management commands or scripts run it, not a request.")
+    if table is not None:
+        if table.rows is not None and table.rows < LOOKUP_TABLE_ROWS:
+            weak = True
+            reasons.append(f"{table.name} is a small lookup table (about {table.rows:,} rows).")
+        elif any(c.insert_timestamp for c in table.columns):
+            reasons.append(f"{table.name} keeps growing (rows stamped on insert: a log or events "
+                           "table), so a scan only gets slower.")
+    return (POSSIBLE if weak else STRONG), tuple(reasons)
+
+
+def updated_columns(patterns: Sequence[AccessPattern],
+                    queries: Mapping[str, Query]) -> dict[tuple[str, str], float]:
+    """How often the workload updates each ``(table, column)``: the summed weight of the
+    UPDATEs setting it (their runs when captured, else their call sites).
+
+    >>> from idxadvisor.types.access import AccessPattern
+    >>> p = AccessPattern("q1", "t", "update", assigned=("status",))
+    >>> updated_columns([p], {})
+    {('t', 'status'): 1.0}
+    """
+    found: dict[tuple[str, str], float] = {}
+    for p in patterns:
+        if p.kind != "update":
+            continue
+        q = queries.get(p.query_id)
+        weight = float(q.calls) if q is not None else 1.0
+        for column in p.assigned:
+            found[(p.table, column)] = found.get((p.table, column), 0.0) + weight
+    return found

@@ -1,0 +1,46 @@
+"""partial: constant filters into the index WHERE or the key.
+
+Mirrors ``idxadvisor.advisor.rules.partial``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from idxadvisor.types.schema import ColumnStats
+from tests.advisor.hook import _advise, _keys, _schema
+
+
+def test_constant_in_list_goes_into_the_partial_predicate_not_the_key():
+    # (next_retry_at) WHERE status IN (...) returns rows in order and stops at the LIMIT;
+    # (status, next_retry_at) would need two ranges merged and sorted.
+    advice = _advise(
+        "SELECT * FROM hook WHERE status IN ('pending', 'failed') AND next_retry_at <= $1 "
+        "ORDER BY next_retry_at LIMIT 100", _schema())
+    [rec] = advice.recommendations
+    assert _keys(rec) == [("next_retry_at", False)]
+    assert rec.candidate.condition_sql == "status IN ('pending', 'failed')"
+    assert "partial index" in rec.reason
+    assert rec.sql.startswith('CREATE INDEX CONCURRENTLY "hook_next_re_')
+    assert rec.sql.endswith(""" ("next_retry_at") WHERE "status" IN ('pending', 'failed');""")
+
+
+@pytest.mark.parametrize(
+    ("frequency", "expected"),
+    [(0.02, "condition"), (0.35, "key"), (0.95, "neither")],
+)
+def test_statistics_decide_partial_predicate_or_key(frequency, expected):
+    stats = {"status": ColumnStats(n_distinct=4, most_common_vals=("failed", "other"),
+                                   most_common_freqs=(frequency, 1 - frequency))}
+    advice = _advise("SELECT * FROM hook WHERE status = 'failed' AND org = $1",
+                     _schema(stats=stats, rows=10**6))
+    [rec] = advice.recommendations
+    keys = [k for k, _ in _keys(rec)]
+    if expected == "condition":
+        assert rec.candidate.condition_sql == "status = 'failed'" and keys == ["org"]
+        assert "2.0% of rows" in rec.reason
+    elif expected == "key":
+        assert rec.candidate.condition == () and set(keys) == {"org", "status"}
+    else:
+        assert rec.candidate.condition == () and keys == ["org"]
+        assert "too common" in rec.reason

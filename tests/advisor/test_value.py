@@ -1,0 +1,90 @@
+"""value: each proposal's strength and why; where a query comes from matters.
+
+Mirrors ``idxadvisor.advisor.value`` and the test-origin rule (``Origin.is_test``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from idxadvisor.advisor import advise
+from idxadvisor.patterns.extractor import extract
+from idxadvisor.pipeline import _without_test_queries
+from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
+from idxadvisor.types.workload import Origin, Query, Workload
+
+SQL = "SELECT * FROM shop_order WHERE customer = $1 ORDER BY placed DESC LIMIT 20"
+UPDATE = "UPDATE shop_order SET status = $1 WHERE id = $2"
+
+
+def _table(rows: int | None = None) -> Table:
+    return Table("shop_order", (Column("id", "id", "bigint"), Column("customer", "", "integer"),
+                                Column("status", "", "varchar(16)"),
+                                Column("placed", "", "timestamptz", insert_timestamp=True)),
+                 rows=rows)
+
+
+def _run(*queries: Query, rows: int | None = None):
+    patterns = tuple(p for q in queries for p in extract(q))
+    pk = ExistingIndex("shop_order", "shop_order_pkey", (IndexElement("id"),), "primary key",
+                       unique=True)
+    return advise(patterns, Schema({"shop_order": _table(rows)}, (pk,)),
+                  queries={q.id: q for q in queries})
+
+
+@pytest.mark.parametrize(("paths", "strength"), [
+    (("shop/views.py",), "strong"),
+    (("shop/admin.py", "shop/management/commands/report.py"), "strong"),
+    (("shop/management/commands/report.py",), "possible"),
+    (("scripts/nightly.py",), "possible"),
+])
+def test_strength_follows_where_the_queries_run(paths, strength):
+    q = Query("q1", SQL, SQL, "static", origins=tuple(Origin(p, 3) for p in paths))
+    [rec] = _run(q).recommendations
+    assert rec.strength == strength
+    assert rec.value[0].startswith(f"{len(paths)} call site")
+    assert any("keeps growing" in v for v in rec.value)  # an insert-stamped table
+
+
+def test_a_small_lookup_table_is_only_possible_and_measured_runs_are_counted():
+    q = Query("q1", SQL, SQL, "capture", origins=(Origin("shop/views.py", 3),), calls=250)
+    [rec] = _run(q, rows=5_000).recommendations
+    assert rec.strength == "possible"
+    assert "Ran 250 times in the captured workload." in rec.value
+    assert any("small lookup table" in v for v in rec.value)
+
+
+def test_a_key_the_workload_updates_says_so_in_the_cost():
+    read = Query("q1", "SELECT * FROM shop_order WHERE status = $1 AND customer = $2",
+                 "a", "capture", calls=10)
+    write = Query("q2", UPDATE, "b", "capture", calls=500)
+    [rec] = _run(read, write).recommendations
+    assert "The workload updates status (500 runs or call sites)" in rec.cost
+    assert "HOT update" in rec.cost
+    [rec] = _run(read).recommendations
+    assert "HOT" not in rec.cost
+
+
+def test_a_column_the_workload_updates_is_not_included():
+    read = Query("q1", "SELECT customer, status FROM shop_order WHERE customer = $1", "a",
+                 "capture")
+    assert _run(read).recommendations[0].candidate.include == ("status",)
+    write = Query("q2", UPDATE, "b", "capture")
+    [rec] = _run(read, write).recommendations
+    assert rec.candidate.include == ()
+    assert any("Not INCLUDE (status)" in r for r in rec.candidate.reasons)
+
+
+@pytest.mark.parametrize("path", ["shop/tests/test_views.py", "shop/factories.py",
+                                  "conftest.py", "shop/migrations/0003_fill.py",
+                                  "shop/order_tests.py", "shop/fixtures/load.py"])
+def test_queries_only_from_tests_are_listed_but_drive_no_proposal(path):
+    from_tests = Query("q1", SQL, SQL, "static", origins=(Origin(path, 3),))
+    both = Query("q2", "SELECT * FROM shop_order WHERE status = $1", "b", "static",
+                 origins=(Origin(path, 9), Origin("shop/views.py", 4)))
+    workload = Workload((from_tests, both))
+    patterns = tuple(p for q in workload.queries for p in extract(q))
+    kept, skipped = _without_test_queries(patterns, workload)
+    assert {p.query_id for p in kept} == {"q2"}
+    assert [(s.origin, s.sql) for s in skipped] == [(Origin(path, 3), SQL)]
+    assert "--include-test-queries" in skipped[0].reason
