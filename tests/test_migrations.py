@@ -28,6 +28,7 @@ from idxadvisor.project import load_project
 spec = json.loads(sys.argv[1])
 root = Path.cwd()
 load_project(root, None)
+from idxadvisor.types.access import Op, Predicate
 from idxadvisor.types.advice import IndexCandidate, Recommendation, Redundancy
 from idxadvisor.errors import UsageError
 from idxadvisor.generate.plan import plan_migrations, write_plan
@@ -35,12 +36,20 @@ from idxadvisor.schema.models import ExistingIndex, IndexElement
 from idxadvisor.workload import Origin, Query
 
 def element(f):
+    if "(" in f:  # an expression key, as the advisor writes it: UPPER(email)
+        return IndexElement(expression=f)
     return IndexElement(column=f.lstrip("-"), descending=f.startswith("-"))
+
+def predicate(column, op, constants):
+    sql = f"{column} IN ({', '.join(constants)})" if op == "IN" else f"{column} = {constants[0]}"
+    return Predicate(column, Op[op], sql, constants=tuple(constants))
 
 recs = [
     Recommendation(
         candidate=IndexCandidate(
-            table=r["table"], elements=tuple(element(f) for f in r.get("fields", ["x"])),
+            table=r["table"],
+            elements=tuple(element(f) for f in r.get("keys", r.get("fields", ["x"]))),
+            condition=tuple(predicate(*c) for c in r.get("condition", ())),
             unique=r.get("unique", False), serves=tuple(r.get("serves", ())),
             reasons=tuple(r.get("reasons", ())),
         ),
@@ -84,6 +93,7 @@ RETRY = {  # partial index on a small table
     "name": "monitoring_whd_retry_idx", "fields": ["status", "next_retry_at"],
     "django": "models.Index(fields=['status', 'next_retry_at'], name='monitoring_whd_retry_idx', "
               "condition=Q(status__in=['pending', 'failed']))",
+    "condition": [["status", "IN", ["'pending'", "'failed'"]]],
     "serves": ["q_retry001"], "reasons": ["status IN (...) is constant: partial index."],
 }
 LOG = {  # composite with a descending key
@@ -95,7 +105,7 @@ LOG = {  # composite with a descending key
 }
 EMAIL = {  # expression index
     "table": "monitoring_userprofile", "model": "UserProfile",
-    "name": "monitoring_up_upper_email_idx", "fields": [],
+    "name": "monitoring_up_upper_email_idx", "fields": [], "keys": ["UPPER(email)"],
     "django": "models.Index(Upper('email'), name='monitoring_up_upper_email_idx')",
     "serves": ["q_email001"], "reasons": ["email__iexact compares UPPER(email)."],
 }
@@ -106,8 +116,8 @@ UNIQUE = {  # as the advisor writes it: the constraint the model declares
               'name="monitoring_up_org_email_uniq")',
     "serves": ["q_email002"], "reasons": ["One profile per email and organisation."],
 }
-UNIQUE_AS_INDEX = {  # an Index source for a unique candidate is made a UniqueConstraint too
-    **UNIQUE,
+UNIQUE_AS_INDEX = {  # a unique candidate with a descending key: a constraint has no order
+    **UNIQUE, "fields": ["organisation", "-email"],
     "django": "models.Index(fields=['organisation', '-email'], "
               "name='monitoring_up_org_email_uniq')",
 }
@@ -393,7 +403,7 @@ def test_model_that_cannot_be_edited_is_skipped_with_what_to_add(example_copy, t
     [(name, reason, by_hand)] = out["skipped"]
     assert name == "monitoring_il_org_created_idx"
     assert "IntegrationLog.Meta.indexes is not a literal list (LOG_INDEXES + [])" in reason
-    assert "models.Index(fields=['organisation', '-created_at'], " in by_hand
+    assert 'models.Index(fields=["organisation", "-created_at"], ' in by_hand  # from the object
     assert "IntegrationLog.Meta.indexes" in by_hand
     migration = Path(next(p for p in out["written"] if "/migrations/" in p)).read_text()
     assert "monitoring_il_org_created_idx" not in migration

@@ -16,7 +16,8 @@ Keys: ``settings`` (Django settings module), ``exclude`` (globs of paths relativ
 opt-in to live mode for ``analyze`` and ``generate`` (read-only): ``database_url_env`` (the name
 of an environment variable holding the database URL, e.g. ``"DATABASE_URL"``) or
 ``use_settings_db = true`` (the Django settings' default database). Without them ``generate``
-never connects unless ``--database-url`` or ``--use-settings-db`` is given.
+never connects unless ``--database-url`` or ``--use-settings-db`` is given. ``partitioned``
+(table names) tells ``generate`` which tables are partitioned when it reads no catalog.
 
     >>> _ = (d / "pyproject.toml").write_text(
     ...     '[tool.idxadvisor]\\ndatabase_url_env = "DATABASE_URL"\\n')
@@ -34,7 +35,9 @@ from pathlib import Path, PurePosixPath
 
 from idxadvisor.errors import UsageError
 
-KNOWN_KEYS = ("settings", "exclude", "ignore", "database_url_env", "use_settings_db")
+KNOWN_KEYS = (
+    "settings", "exclude", "ignore", "database_url_env", "use_settings_db", "partitioned",
+)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -46,6 +49,9 @@ class Config:
     ignore: tuple[str, ...] = ()
     database_url_env: str | None = None  # live mode from this environment variable (opt-in)
     use_settings_db: bool = False  # live mode on the settings' default database (opt-in)
+    # Tables partitioned in the database, for generate without one (static mode): their
+    # indexes are built partition by partition (CONCURRENTLY is refused on the parent).
+    partitioned: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path | None:
@@ -126,6 +132,7 @@ def load_config(start: Path | None = None) -> Config:
         settings=settings.strip() if settings else None,
         exclude=_strings(path, table, "exclude"),
         ignore=tuple(c.upper() for c in _strings(path, table, "ignore")),
+        partitioned=_strings(path, table, "partitioned"),
     )
 
 

@@ -16,12 +16,26 @@ from idxadvisor.errors import UsageError
 
 
 def write_atomic(path: Path, text: str, *, ours: Callable[[str], bool] | None = None) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
+    """Write ``text`` to ``path`` through a temporary file and a rename: the only writer of
+    project files (reports, migrations, models), so a reader never sees half a file.
 
     An existing file is replaced only when ``ours`` recognises its content as something
-    idxadvisor wrote; otherwise the write is refused and the file left alone.
+    idxadvisor wrote (or, for a models file it edits, as what it read); otherwise the write is
+    refused and the file left alone. A replaced file keeps its permissions; a new one gets the
+    umask's, as ``open()`` would give, and is never put over a file that appears meanwhile.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "report.txt"
+    >>> write_atomic(target, "one\\n")
+    >>> write_atomic(target, "two\\n", ours=lambda current: current == "one\\n")
+    >>> target.read_text()
+    'two\\n'
+    >>> write_atomic(target, "three\\n")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    idxadvisor.errors.UsageError: refusing to overwrite ...: it was not written by idxadvisor; ...
     """
-    if path.exists():
+    existing = path.exists()
+    if existing:
         try:
             current = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -36,14 +50,44 @@ def write_atomic(path: Path, text: str, *, ours: Callable[[str], bool] | None = 
         raise UsageError(f"cannot write {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        # mkstemp makes the file private (0600); give it the mode the user expects.
+        mode = path.stat().st_mode & 0o7777 if existing else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+        if existing:
+            os.replace(tmp, path)
+        else:
+            _create(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` only if nothing is there (a hard link fails on any entry)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise UsageError(
+            f"cannot write {path}: something is already there (a file or a link); "
+            "not overwriting it"
+        ) from exc
+    except OSError:
+        # No hard links on this filesystem: check once more, then rename.
+        if os.path.lexists(path):
+            raise UsageError(f"cannot write {path}: something is already there") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_refusal(path: Path, root: Path | None) -> str | None:

@@ -1,9 +1,12 @@
-"""A candidate as the user will use it: a name, Django source, a real ``Index``, and SQL.
+"""A candidate as the user will use it: a name, a real Django ``Index``, its source, and SQL.
 
-The Django source is the single truth: :func:`django_index` evaluates it, and when a model owns
-the table the SQL comes from Django's own ``Index.create_sql(..., concurrently=True)``, so the
-report, the migration and ``sqlmigrate`` agree to the character. Tables no model owns (SQL-only
-workloads) get SQL rendered here.
+Django's direction: the candidate becomes a Django object (``models.Index``, ``BrinIndex``,
+``GinIndex``, ``models.UniqueConstraint``, built with ``Q``, ``OpClass``, ``Upper``…); the
+``Meta.indexes`` line is rendered from that object's ``deconstruct()`` and the migration by
+Django's own serializer, so nothing is ever parsed back or evaluated. When a model owns the
+table the SQL comes from Django's ``Index.create_sql(..., concurrently=True)``, so the report, the
+migration and ``sqlmigrate`` agree to the character. Tables no model owns (SQL-only workloads)
+get SQL rendered here.
 
 >>> from idxadvisor.types.advice import IndexCandidate
 >>> from idxadvisor.types.access import Op, Predicate
@@ -13,13 +16,21 @@ workloads) get SQL rendered here.
 ...               constants=("'pending'", "'failed'")),))
 >>> print(create_index_sql(c, "t_idx"))
 CREATE INDEX CONCURRENTLY "t_idx" ON "t" ("next_retry_at") WHERE "status" IN ('pending', 'failed');
->>> print(django_form(c, "t_idx", None).source)
+>>> form = django_form(c, "t_idx", None)
+>>> print(form.source)
 models.Index(fields=["next_retry_at"], name="t_idx", condition=Q(status__in=["pending", "failed"]))
+>>> form.index.condition
+<Q: (AND: ('status__in', ['pending', 'failed']))>
+>>> e = IndexCandidate("t", (IndexElement(expression="UPPER(email)", descending=True),))
+>>> print(index_source(build_index(e, "t_email_idx")).source)
+models.Index(Upper("email").desc(), name="t_email_idx")
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -29,16 +40,37 @@ from idxadvisor.types.access import Op, Predicate
 from idxadvisor.types.advice import IndexCandidate, Recommendation
 from idxadvisor.types.schema import IndexElement, Table
 
+FieldFor = Callable[[str], str]  # database column → Django field name
+
 # Functions of a column that have a Django counterpart in django.db.models.functions.
 _DJANGO_FUNCTIONS = {exp.Upper: "Upper", exp.Lower: "Lower"}
 
 
 @dataclass(frozen=True, slots=True)
-class DjangoForm:
+class Import:
+    """``from <module> import <name>``; ``models`` (``models.Index``) is ``django.db``'s."""
+
+    module: str
+    name: str
+
+    @property
+    def line(self) -> str:
+        return f"from {self.module} import {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSource:
     source: str  # models.Index(...) as it goes into Meta.indexes
+    imports: tuple[Import, ...]  # what the source names, in order of first use
+
+
+@dataclass(frozen=True, slots=True)
+class DjangoForm:
+    index: Any  # the Django object: Index, BrinIndex, GinIndex or UniqueConstraint
+    source: str
     fields: tuple[str, ...]
     expressions: tuple[str, ...]
-    imports: tuple[str, ...]  # import lines the source needs
+    imports: tuple[Import, ...]
 
 
 def recommend(candidate: IndexCandidate, table: Table | None) -> Recommendation:
@@ -101,129 +133,253 @@ def _quote_table(table: str) -> str:
 
 
 def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> DjangoForm | None:
-    """The ``models.Index(...)`` for a candidate, or None when Django cannot express it."""
-    field = table.field_for if table else (lambda c: c)
-    imports = ["from django.db import models"]
-    args: list[str] = []
-    fields: list[str] = []
-    expressions: list[str] = []
+    """The Django object for a candidate and its ``Meta.indexes`` source, or None when Django
+    cannot express it."""
+    field = table.field_for if table else _same
+    index = build_index(candidate, name, field)
+    if index is None:
+        return None
+    rendered = index_source(index)
+    expressions = any(e.expression for e in candidate.elements)
+    return DjangoForm(
+        index=index,
+        source=rendered.source,
+        fields=() if expressions else tuple(
+            ("-" if e.descending else "") + field(e.column or "") for e in candidate.elements
+        ),
+        expressions=tuple(e.key for e in candidate.elements) if expressions else (),
+        imports=rendered.imports,
+    )
+
+
+def _same(column: str) -> str:
+    return column
+
+
+def build_index(candidate: IndexCandidate, name: str, field: FieldFor = _same) -> Any | None:
+    """The Django ``Index`` (``BrinIndex``, ``GinIndex``, ``UniqueConstraint``) of a candidate,
+    built directly; None when Django cannot express it. ``field`` maps columns to field names.
+
+    >>> from idxadvisor.types.advice import IndexCandidate
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> u = IndexCandidate("t", (IndexElement("org_id"), IndexElement("email", descending=True)),
+    ...                    unique=True)
+    >>> build_index(u, "t_uniq", {"org_id": "org"}.get).fields  # direction: not for uniqueness
+    ('org', 'email')
+    """
+    field = _total(field)
+    kwargs: dict[str, Any] = {"name": name}
+    expressions: list[Any] = []
     if any(e.expression for e in candidate.elements):
         for e in candidate.elements:
             expr = _django_expression(e, field)
             if expr is None:
                 return None
-            fn = expr.split("(", 1)[0]
-            if fn in _DJANGO_FUNCTIONS.values():
-                imports.append(f"from django.db.models.functions import {fn}")
-            else:
-                imports.append("from django.db.models import F")
-            if e.opclass:
-                expr = f'OpClass({expr}, name="{e.opclass}")'
-                imports.append("from django.contrib.postgres.indexes import OpClass")
-            args.append(expr)
-            expressions.append(e.key)
+            expressions.append(expr)
     else:
-        fields = [("-" if e.descending else "") + field(e.column or "") for e in candidate.elements]
-        args.append("fields=[" + ", ".join(f'"{f}"' for f in fields) + "]")
+        kwargs["fields"] = [
+            ("-" if e.descending and not candidate.unique else "") + field(e.column or "")
+            for e in candidate.elements
+        ]
         if any(e.opclass for e in candidate.elements):
-            args.append("opclasses=[" + ", ".join(
-                f'"{e.opclass or ""}"' for e in candidate.elements) + "]")
-    args.append(f'name="{name}"')
+            kwargs["opclasses"] = [e.opclass or "" for e in candidate.elements]
     if candidate.condition:
-        q = _q_source(candidate.condition, field)
+        q = _q(candidate.condition, field)
         if q is None:
             return None
-        args.append(f"condition={q}")
-        imports.append("from django.db.models import Q")
+        kwargs["condition"] = q
     if candidate.include:
-        args.append("include=[" + ", ".join(f'"{field(c)}"' for c in candidate.include) + "]")
-    if candidate.unique:
-        if candidate.method != "btree" or expressions:
-            return None
-        # Built concurrently, then attached as a constraint (see `idxadvisor generate`).
-        cls = "models.UniqueConstraint"
-        args[0] = args[0].replace("-", "")
-    elif candidate.method == "brin":
-        cls = "BrinIndex"
-        imports.append("from django.contrib.postgres.indexes import BrinIndex")
-    elif candidate.method == "gin":
-        cls = "GinIndex"
-        imports.append("from django.contrib.postgres.indexes import GinIndex")
-    elif candidate.method == "btree":
-        cls = "models.Index"
-    else:
+        kwargs["include"] = [field(c) for c in candidate.include]
+    cls = _index_class(candidate, bool(expressions))
+    if cls is None:
         return None
-    return DjangoForm(
-        source=f"{cls}({', '.join(args)})",
-        fields=tuple(fields),
-        expressions=tuple(expressions),
-        imports=tuple(dict.fromkeys(imports)),
-    )
+    return cls(*expressions, **kwargs)
 
 
-def _django_expression(e: IndexElement, field) -> str | None:
+def _total(field: Callable[[str], str | None]) -> FieldFor:
+    """``field`` that falls back to the column itself (a dict's ``get``, say)."""
+    return lambda column: field(column) or column
+
+
+def _index_class(candidate: IndexCandidate, expressions: bool) -> type | None:
+    from django.contrib.postgres.indexes import BrinIndex, GinIndex
+    from django.db import models
+
+    if candidate.unique:
+        # Built concurrently, then attached as a constraint (see `idxadvisor generate`).
+        ok = candidate.method == "btree" and not expressions
+        return models.UniqueConstraint if ok else None
+    return {"btree": models.Index, "brin": BrinIndex, "gin": GinIndex}.get(candidate.method)
+
+
+def _django_expression(e: IndexElement, field: FieldFor) -> Any | None:
+    from django.contrib.postgres.indexes import OpClass
+    from django.db.models import F
+    from django.db.models.functions import Lower, Upper
+
     if not e.expression:
-        text = f'F("{field(e.column)}")'
+        expr: Any = F(field(e.column or ""))
     else:
         tree = sqlglot.parse_one(e.expression, read="postgres")
-        fn = _DJANGO_FUNCTIONS.get(type(tree))
+        fn = {"Upper": Upper, "Lower": Lower}.get(_DJANGO_FUNCTIONS.get(type(tree), ""))
         arg = tree.this
         while isinstance(arg, exp.Cast):
             arg = arg.this
         if fn is None or not isinstance(arg, exp.Column):
             return None
-        text = f'{fn}("{field(arg.name)}")'
-    return text + (".desc()" if e.descending else "")
+        expr = fn(field(arg.name))
+    if e.descending:
+        expr = expr.desc()
+    if e.opclass:
+        expr = OpClass(expr, name=e.opclass)
+    return expr
 
 
-def _q_source(condition: tuple[Predicate, ...], field) -> str | None:
-    parts = []
+def _q(condition: tuple[Predicate, ...], field: FieldFor) -> Any | None:
+    from django.db.models import Q
+
+    lookups: dict[str, Any] = {}
     for p in sorted(condition, key=lambda p: p.column):
         name = field(p.column)
-        if p.op is Op.IS_NULL:
-            parts.append(f"{name}__isnull=True")
-        elif p.op is Op.NOT_NULL:
-            parts.append(f"{name}__isnull=False")
-        elif p.op is Op.EQ and len(p.constants) == 1:
-            parts.append(f"{name}={_python_literal(p.constants[0])}")
-        elif p.op is Op.IN and p.constants:
-            values = ", ".join(_python_literal(c) for c in p.constants)
-            parts.append(f"{name}__in=[{values}]")
-        else:
+        try:
+            if p.op is Op.IS_NULL:
+                lookups[f"{name}__isnull"] = True
+            elif p.op is Op.NOT_NULL:
+                lookups[f"{name}__isnull"] = False
+            elif p.op is Op.EQ and len(p.constants) == 1:
+                lookups[name] = python_value(p.constants[0])
+            elif p.op is Op.IN and p.constants:
+                lookups[f"{name}__in"] = [python_value(c) for c in p.constants]
+            else:
+                return None
+        except ValueError:
             return None
-    return "Q(" + ", ".join(parts) + ")"
+    # Keyword lookups, which Q sorts: the models file's Q(...) evaluates to the same children in
+    # the same order, so the migration's index equals the model's (makemigrations sees none).
+    return Q(**lookups)
 
 
-def _python_literal(sql_literal: str) -> str:
+def python_value(sql_literal: str) -> Any:
+    """The Python value of a SQL literal (``'a'``, ``TRUE``, ``-3``, ``1.5``, ``NULL``).
+
+    >>> python_value("'it''s'"), python_value("TRUE"), python_value("-3"), python_value("2.5")
+    ("it's", True, -3, 2.5)
+    """
     node = sqlglot.parse_one(sql_literal, read="postgres")
-    if isinstance(node, exp.Boolean):
-        return "True" if node.this else "False"
-    if isinstance(node, exp.Null):
-        return "None"
-    if isinstance(node, exp.Literal) and node.is_string:
-        return '"' + node.this.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(node, exp.Literal):
+    negative = isinstance(node, exp.Neg)
+    if negative:
+        node = node.this
+    if isinstance(node, exp.Boolean) and not negative:
+        return bool(node.this)
+    if isinstance(node, exp.Null) and not negative:
+        return None
+    if isinstance(node, exp.Literal) and node.is_string and not negative:
         return node.this
-    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
-        return "-" + node.this.this
+    if isinstance(node, exp.Literal):
+        text = ("-" if negative else "") + node.this
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return float(text)
+            except ValueError:
+                pass
     raise ValueError(f"no Python literal for {sql_literal}")
 
 
-def django_index(rec: Recommendation):
-    """The real ``models.Index`` (``BrinIndex``, ``UniqueConstraint``) of a recommendation."""
-    return _evaluate(rec.django)
+# --- source from deconstruct() -------------------------------------------------------------
+
+# Keyword order of the Meta.indexes line: keys first, then name, then what narrows the index.
+_KWARG_ORDER = ("fields", "opclasses", "name", "condition", "include")
+_POSTGRES_INDEXES = "django.contrib.postgres.indexes"
 
 
-def _evaluate(source: str):
-    from django.contrib.postgres.indexes import BrinIndex, GinIndex, OpClass
-    from django.db import models
-    from django.db.models import F, Q
-    from django.db.models.functions import Lower, Upper
+def index_source(obj: Any) -> IndexSource:
+    """``obj`` (an Index, constraint or expression) as the source a person writes in
+    ``Meta.indexes``, from its ``deconstruct()``: short names, double quotes, ``Q(a=1)``.
 
-    namespace = {"models": models, "Q": Q, "F": F, "Upper": Upper, "Lower": Lower,
-                 "BrinIndex": BrinIndex, "GinIndex": GinIndex, "OpClass": OpClass}
-    # The source is generated above from literals only; evaluating it keeps one truth.
-    return eval(source, namespace)
+    >>> from django.db import models
+    >>> from django.db.models import Q
+    >>> found = index_source(models.Index(fields=["a"], name="n", condition=Q(b__isnull=True)))
+    >>> found.source
+    'models.Index(fields=["a"], name="n", condition=Q(b__isnull=True))'
+    >>> [i.line for i in found.imports]
+    ['from django.db import models', 'from django.db.models import Q']
+    """
+    imports: dict[Import, None] = {}
+    return IndexSource(_render(obj, imports), tuple(imports))
+
+
+def _render(value: Any, imports: dict[Import, None]) -> str:
+    from django.db.models import Q
+    from django.db.models.expressions import F, OrderBy
+
+    if isinstance(value, str):
+        return _py_string(value)
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v, imports) for v in value) + "]"
+    if isinstance(value, tuple):
+        items = [_render(v, imports) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, Q):
+        return _render_q(value, imports)
+    if isinstance(value, F):
+        imports[Import("django.db.models", "F")] = None
+        return f"F({_py_string(value.name)})"
+    if isinstance(value, OrderBy) and not value.nulls_first and not value.nulls_last:
+        return _render(value.expression, imports) + (".desc()" if value.descending else ".asc()")
+    if hasattr(value, "deconstruct"):
+        path, args, kwargs = value.deconstruct()
+        name = _callee(path, imports)
+        ordered = sorted(kwargs, key=lambda k: (
+            _KWARG_ORDER.index(k) if k in _KWARG_ORDER else len(_KWARG_ORDER), k))
+        parts = [_render(a, imports) for a in args]
+        # Index keeps include as a tuple; the Meta line says a list, as people write it.
+        parts += [f"{k}={_render(_listed(kwargs[k]), imports)}" for k in ordered]
+        return f"{name}({', '.join(parts)})"
+    raise ValueError(f"cannot write {value!r} as source")
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _render_q(q: Any, imports: dict[Import, None]) -> str:
+    imports[Import("django.db.models", "Q")] = None
+    plain = q.connector == q.AND and not q.negated and all(
+        isinstance(c, tuple) and c[0].isidentifier() for c in q.children
+    )
+    if plain and len({c[0] for c in q.children}) == len(q.children):
+        return "Q(" + ", ".join(f"{k}={_render(v, imports)}" for k, v in q.children) + ")"
+    _, args, kwargs = q.deconstruct()
+    parts = [_render(a, imports) for a in args]
+    parts += [f"{k}={_render(v, imports)}" for k, v in sorted(kwargs.items())]
+    return "Q(" + ", ".join(parts) + ")"
+
+
+def _callee(path: str, imports: dict[Import, None]) -> str:
+    """The name a models file uses for the class at ``path``, recording its import."""
+    module, _, name = path.rpartition(".")
+    if module in ("django.db.models", "django.db.models.indexes",
+                  "django.db.models.constraints") and name in ("Index", "UniqueConstraint"):
+        imports[Import("django.db", "models")] = None
+        return f"models.{name}"
+    if module.startswith("django.db.models.functions"):
+        imports[Import("django.db.models.functions", name)] = None
+    elif module == _POSTGRES_INDEXES:
+        imports[Import(_POSTGRES_INDEXES, name)] = None
+    else:
+        raise ValueError(f"no source form for {path}")
+    return name
+
+
+def _py_string(text: str) -> str:
+    """A double-quoted literal, as black would write it (repr picks single quotes)."""
+    if '"' in text and "'" not in text:
+        return repr(text)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _django_sql(form: DjangoForm, table: Table | None) -> str | None:
@@ -236,6 +392,5 @@ def _django_sql(form: DjangoForm, table: Table | None) -> str | None:
 
     connection = compile_connection()  # PostgreSQL's SQL, and no server is ever asked
     model = apps.get_model(table.model)
-    index = _evaluate(form.source)
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        return str(index.create_sql(model, editor, concurrently=True)) + ";"
+        return str(form.index.create_sql(model, editor, concurrently=True)) + ";"

@@ -20,7 +20,20 @@ from idxadvisor.schema.models import expression_key, parse_index_sql
 from idxadvisor.types.schema import Column, ColumnStats, ExistingIndex, IndexElement, Schema, Table
 
 _TABLES = """
-SELECT c.oid, c.relname, c.reltuples::bigint, pg_table_size(c.oid), c.relpages
+SELECT c.oid, c.relname,
+       -- A partitioned parent holds no rows itself: its rows and size are its leaves'.
+       CASE WHEN c.relkind = 'p' THEN (
+           SELECT CASE WHEN bool_and(l.reltuples < 0) THEN -1
+                       ELSE sum(greatest(l.reltuples, 0)) END
+           FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
+       ELSE c.reltuples END::bigint,
+       CASE WHEN c.relkind = 'p' THEN (
+           SELECT sum(pg_table_size(t.relid)) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+       ELSE pg_table_size(c.oid) END,
+       c.relpages,
+       c.relkind = 'p',
+       ARRAY(SELECT ch.relname::text FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid
+             WHERE i.inhparent = c.oid ORDER BY ch.relname)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'm')
@@ -172,11 +185,13 @@ def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Sc
             references=references.get((oid, name)), stats=stats,
         ))
     result = {}
-    for oid, relname, reltuples, size, _relpages in table_rows:
+    for oid, relname, reltuples, size, _relpages, partitioned, partitions in table_rows:
         # reltuples is -1 until the first VACUUM/ANALYZE: unknown, not empty.
         rows = None if reltuples is None or reltuples < 0 else int(reltuples)
         result[relname] = Table(name=relname, columns=tuple(cols_by_table[oid]), rows=rows,
-                                size_bytes=int(size) if size is not None else None)
+                                size_bytes=int(size) if size is not None else None,
+                                partitioned=bool(partitioned),
+                                partitions=tuple(partitions or ()))
     return Schema(result, indexes)
 
 

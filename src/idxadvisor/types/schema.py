@@ -85,6 +85,10 @@ class Table:
     managed: bool = True
     # True: a ManyToManyField's table without ``through``: no model source declares its indexes.
     auto_created: bool = False
+    # Declaratively partitioned (pg_partitioned_table, live mode, or --partitioned): no
+    # CREATE INDEX CONCURRENTLY on it; ``partitions`` are its direct children (pg_inherits).
+    partitioned: bool = False
+    partitions: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column | None:
         for c in self.columns:
@@ -124,7 +128,8 @@ def _merge_table(model: Table, live: Table) -> Table:
         replace(c, stats=live_cols[c.name].stats) if c.name in live_cols else c
         for c in model.columns
     )
-    return replace(model, columns=columns, rows=live.rows, size_bytes=live.size_bytes)
+    return replace(model, columns=columns, rows=live.rows, size_bytes=live.size_bytes,
+                   partitioned=live.partitioned, partitions=live.partitions)
 
 def _merge_index(model: ExistingIndex, live: ExistingIndex) -> ExistingIndex:
     return replace(live, origin=model.origin, model=model.model, declared=True)
