@@ -385,19 +385,145 @@ def test_a_queryset_built_over_several_statements_is_one_query(tmp_path: Path) -
     # The building statements are not queries of their own: one query, at the line that runs it.
     [orders] = by_function["orders_of"]
     assert orders["line"] == 10 and orders["code"].startswith("qs[:20]")
-    assert _where(orders) == "customer_id = $1 AND status = 'paid'"
+    assert _where(orders) == _canonical("customer_id = $1 AND status = 'paid'")
     assert tree(orders["sql"]).args["order"].sql("postgres") == 'ORDER BY "placed_at" DESC'
     assert tree(orders["sql"]).args["limit"].sql("postgres") == "LIMIT 20"
     [count] = by_function["count_new"]
     assert count["line"] == 15 and "COUNT(*)" in count["sql"]
-    assert _where(count) == "status = 'new' AND customer_id = $1"
+    assert _where(count) == _canonical("status = 'new' AND customer_id = $1")
     # A name rebound to something else stops being that queryset.
     [unrelated] = by_function["unrelated"]
     assert unrelated["line"] == 19
-    assert _where(unrelated) == "status = 'new'"
+    assert _where(unrelated) == _canonical("status = 'new'")
 
 
 def _where(statement: dict[str, Any]) -> str:
+    return _canonical(tree(statement["sql"]).find(exp.Where).this.sql("postgres"))
+
+
+def _canonical(condition: str) -> str:
+    """The canonical text of a condition (AND-ed terms in a canonical order)."""
     from idxadvisor.schema.models import expression_key
 
-    return expression_key(tree(statement["sql"]).find(exp.Where).this.sql("postgres"))
+    return expression_key(condition)
+
+
+# --- querysets followed through real code: custom methods, related managers, views, admin ---
+
+BLOG = ROOT / "tests" / "fixtures" / "blogproj"
+LIVE = "NOT deleted"  # ArticleManager.get_queryset(): in every query through Article.objects
+
+
+@pytest.fixture(scope="module")
+def blog() -> dict[str, Any]:
+    return run_scan(BLOG)
+
+
+def at(scan: dict[str, Any], path: str, text: str) -> dict[str, Any]:
+    """The one statement reported at the line of ``path`` holding ``text``."""
+    line = source_line(BLOG / path, text)
+    found = [s for s in scan["statements"] if s["path"] == path and s["line"] == line]
+    assert len(found) == 1, (path, text, found)
+    return found[0]
+
+
+def terms(*conditions: str) -> set[str]:
+    return {norm(c).replace('"', "") for c in conditions}
+
+
+def plain_where(sql: str) -> set[str]:
+    """:func:`where_terms` without identifier quotes, to compare with :func:`terms`."""
+    return {t.replace('"', "") for t in where_terms(sql)}
+
+
+def table_of(statement: dict[str, Any]) -> str:
+    return tree(statement["sql"]).find(exp.Table).name  # the FROM table comes first
+
+
+def test_custom_queryset_methods_compose_through_the_manager(blog: dict[str, Any]) -> None:
+    # Article.objects = ArticleManager.from_queryset(ArticleQuerySet)(): the manager's
+    # get_queryset() filter, then published() and by_author() (both `self.filter`), composed.
+    chained = at(blog, "blog/services.py", "published().by_author(author)")
+    assert chained["model"] == "blog.Article"
+    assert plain_where(chained["sql"]) == terms(LIVE, "status = 'published'", "author_id = $1")
+    assert order_keys(chained["sql"]) == keys('"published_at" DESC')
+    assert limit(chained["sql"]) == "5"
+    # Inside the queryset class: `self` is the queryset the model's manager starts from.
+    recent = at(blog, "blog/models.py", 'self.published().order_by("-published_at")[:limit]')
+    assert plain_where(recent["sql"]) == terms(LIVE, "status = 'published'")
+    assert limit(recent["sql"]) == "10"  # the method's literal default
+    drafts = at(blog, "blog/models.py", "self.exclude(")
+    assert plain_where(drafts["sql"]) == terms(LIVE, "NOT (status = 'published')", "author_id = $1")
+    # Inside the manager: self.get_queryset() is the manager's own override.
+    featured = at(blog, "blog/models.py", "self.get_queryset().filter(featured=True)")
+    assert plain_where(featured["sql"]) == terms(LIVE, "featured")
+    # as_manager(): self in CommentQuerySet is a Comment queryset; self.all() too.
+    for text, condition in (("self.filter(approved=True)", "approved"),
+                            ("self.all().filter(approved=False)", "NOT approved")):
+        found = at(blog, "blog/models.py", text)
+        assert table_of(found) == "blog_comment" and plain_where(found["sql"]) == terms(condition)
+    # A manager's get_queryset() is the base of the queries above, not one of its own.
+    assert not [s for s in blog["statements"] if s["function"] == "get_queryset"
+                and s["path"] == "blog/models.py"]
+
+
+def test_related_managers_of_known_instances(blog: dict[str, Any]) -> None:
+    cases = {
+        # (path, text): (table, WHERE terms)
+        ("blog/services.py", "article.comments.filter"): (
+            "blog_comment", ("article_id = $1", "approved",)),          # parameter: Article
+        ("blog/services.py", "article.comments.count()"): (
+            "blog_comment", ("article_id = $1",)),                     # "Article | None"
+        ("blog/services.py", "author.articles.filter"): (
+            "blog_article", (LIVE, "author_id = $1", "status = 'published'",)),  # from get()
+        ("blog/services.py", "request.user.bookmark_set"): (
+            "blog_bookmark", ("user_id = $1",)),                       # the user model
+        ("blog/models.py", "self.comments.filter"): (
+            "blog_comment", ("article_id = $1", "approved",)),          # self in a model method
+    }
+    for (path, text), (table, written) in cases.items():
+        conditions = terms(*written)
+        found = at(blog, path, text)
+        assert table_of(found) == table, (path, text)
+        assert plain_where(found["sql"]) == conditions, (path, text, found["sql"])
+    # The get() that bound `author` is still a query of its own.
+    got = at(blog, "blog/services.py", "Author.objects.get(pk=author_id)")
+    assert plain_where(got["sql"]) == terms("id = $1")
+    # Many-to-many, forward (article.tags, from get_object_or_404) and reverse (tag.articles):
+    # through the join table, by the instance's key.
+    tags = at(blog, "blog/services.py", "article.tags.order_by")
+    assert table_of(tags) == "blog_tag"
+    assert plain_where(tags["sql"]) == terms("blog_article_tags.article_id = $1").__class__(
+        {t for t in plain_where(tags["sql"])}) and "article_id = $1" in tags["sql"].replace(
+        '"blog_article_tags"."article_id"', "article_id")
+    assert any(j.this.name == "blog_article_tags" for j in tree(tags["sql"]).args["joins"])
+    tagged = at(blog, "blog/services.py", "tag.articles.filter")
+    assert plain_where(tagged["sql"]) == terms(LIVE, "tag_id = $1", "featured")
+    assert limit(tagged["sql"]) == "1"  # exists()
+    # Something whose model the source does not say is passed over: it may be no queryset.
+    assert not [s for s in blog["statements"] if s["function"] == "unknown"]
+    assert not [k for k in blog["skipped"] if k["path"] == "blog/services.py"]
+
+
+def test_class_based_views_and_admin_get_queryset(blog: dict[str, Any]) -> None:
+    # model = Article + ordering: Django's default queryset, then the override's filter.
+    listed = at(blog, "blog/views.py", 'filter(status="published", author=')
+    assert plain_where(listed["sql"]) == terms(LIVE, "author_id = $1", "status = 'published'")
+    assert order_keys(listed["sql"]) == keys('"published_at" DESC')
+    # queryset = Article.objects.filter(...): a query itself, and the base of get_queryset().
+    attribute = at(blog, "blog/views.py", "queryset = Article.objects.filter(featured=True)")
+    assert plain_where(attribute["sql"]) == terms(LIVE, "featured")
+    ordered = at(blog, "blog/views.py", 'super().get_queryset().order_by("title")')
+    assert plain_where(ordered["sql"]) == terms(LIVE, "featured")
+    assert order_keys(ordered["sql"]) == keys('"title" ASC')
+    # self.get_queryset() elsewhere in the view: the class's own override.
+    counted = at(blog, "blog/views.py", "self.get_queryset().count()")
+    assert "COUNT(*)" in counted["sql"] and plain_where(counted["sql"]) == terms(LIVE, "featured")
+    detail = at(blog, "blog/views.py", "self.get_queryset().filter(article=")
+    assert plain_where(detail["sql"]) == terms("approved", "article_id = $1")
+    # The admin: the registered ModelAdmin's default queryset (its ordering), then the filter.
+    admin = at(blog, "blog/admin.py", "super().get_queryset(request)")
+    assert table_of(admin) == "blog_comment"
+    assert plain_where(admin["sql"]) == terms("NOT approved")
+    assert order_keys(admin["sql"]) == keys('"created_at" DESC')
+    assert blog["skipped"] == [] and blog["connected"] == []

@@ -6,7 +6,11 @@
 >>> (ast.unparse(c.model_expr), c.manager, [s.method for s in c.steps], c.function, c.node.lineno)
 ('Rule', 'objects', ['filter', 'order_by', '[]'], 'f', 2)
 
-A chain is ``<model>.<manager>.<call or slice>...``. Only the outermost expression of a chain is
+A chain is ``<model>.<manager>.<call or slice>...``, or, in a method, one that starts from the
+object itself: ``self.filter(...)``, ``self.get_queryset().filter(...)``,
+``super().get_queryset()...`` (``manager == ""``; what ``self`` is — a manager, a queryset, a
+ModelAdmin, a view — is for the ORM rebuild to say). ``<model>`` may also be an instance
+(``order.items.filter(...)``, a related manager). Only the outermost expression of a chain is
 reported (``Rule.objects.filter(a=1)`` inside the example above is not a chain of its own).
 Chains nested in another chain's arguments (subqueries) are reported too; the ORM rebuild
 consumes them as part of their outer query.
@@ -19,6 +23,16 @@ from dataclasses import dataclass, field
 
 # Managers every model has, whatever the project declares.
 DEFAULT_MANAGER_NAMES = frozenset({"objects", "_default_manager", "_base_manager"})
+# Queryset methods a chain on ``self`` / ``super()`` may start with (besides the class's own
+# methods): what managers, querysets, views and admins call on themselves to build a query.
+SELF_ENTRY_METHODS = frozenset(
+    {
+        "get_queryset", "all", "filter", "exclude", "order_by", "annotate", "alias", "values",
+        "values_list", "select_related", "prefetch_related", "distinct", "only", "defer",
+        "count", "exists", "get", "first", "last", "earliest", "latest", "update", "delete",
+        "aggregate", "in_bulk", "select_for_update", "none",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +52,11 @@ class QuerysetChain:
     function: str = ""  # enclosing def, "" at module level
     class_name: str | None = None  # enclosing class, for `cls.objects` in class methods
 
+    @property
+    def on_self(self) -> bool:
+        """Starts from the method's own object: ``self.filter()``, ``super().get_queryset()``."""
+        return not self.manager
+
 
 def unwind(node: ast.AST) -> tuple[ast.expr, str, tuple[Step, ...]] | None:
     """``(model_expr, manager, steps)`` when ``node`` reads like a queryset chain, else None."""
@@ -54,8 +73,21 @@ def unwind(node: ast.AST) -> tuple[ast.expr, str, tuple[Step, ...]] | None:
             _is_dotted_name(cur.value) or is_get_user_model(cur.value)
         ):
             return cur.value, cur.attr, tuple(reversed(steps))
+        elif steps and (is_self(cur) or is_super(cur)) and isinstance(steps[-1].node, ast.Call):
+            return cur, "", tuple(reversed(steps))  # type: ignore[arg-type]
         else:
             return None
+
+
+def is_self(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
+def is_super(node: ast.AST) -> bool:
+    """``super()`` (or ``super(Cls, self)``)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+        node.func.id == "super"
+    )
 
 
 def dotted_name(node: ast.AST) -> str | None:
@@ -90,6 +122,7 @@ class _Finder(ast.NodeVisitor):
     found: list[QuerysetChain] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
     classes: list[str | None] = field(default_factory=list)
+    methods: list[frozenset[str]] = field(default_factory=list)  # each class's own methods
     inner: set[int] = field(default_factory=set)  # id() of links that continue into a chain
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
@@ -103,13 +136,19 @@ class _Finder(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.classes.append(node.name)
+        self.methods.append(frozenset(
+            n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        ))
         self.generic_visit(node)
+        self.methods.pop()
         self.classes.pop()
 
     def generic_visit(self, node: ast.AST) -> None:
         if isinstance(node, ast.Call | ast.Subscript) and id(node) not in self.inner:
             unwound = unwind(node)
-            if unwound is not None and unwound[1] in self.manager_names:
+            if unwound is not None and (
+                unwound[1] in self.manager_names or self._starts_on_self(unwound[1], unwound[2])
+            ):
                 model_expr, manager, steps = unwound
                 for step in steps[:-1]:
                     self.inner.add(id(step.node))
@@ -124,6 +163,12 @@ class _Finder(ast.NodeVisitor):
                     )
                 )
         super().generic_visit(node)
+
+    def _starts_on_self(self, manager: str, steps: tuple[Step, ...]) -> bool:
+        # Only directly in a method, and only a queryset method or one of the class's own.
+        return not manager and self._method_class() is not None and (
+            steps[0].method in SELF_ENTRY_METHODS or steps[0].method in self.methods[-1]
+        )
 
     def _method_class(self) -> str | None:
         # Inside `def` directly in `class`: classes == [..., "Cls", None]

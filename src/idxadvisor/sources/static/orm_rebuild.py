@@ -27,15 +27,37 @@ import importlib
 import itertools
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from idxadvisor.project import COMPILE_ALIAS, compile_connection, one_line
-from idxadvisor.sources.static.chains import QuerysetChain, dotted_name, is_get_user_model
+from idxadvisor.project import one_line
+from idxadvisor.sources.static import roots
+from idxadvisor.sources.static.chains import (
+    DEFAULT_MANAGER_NAMES,
+    QuerysetChain,
+    Step,
+    dotted_name,
+    is_get_user_model,
+    is_self,
+)
+from idxadvisor.sources.static.lookups import (
+    LookupShape,
+    field_or_none,
+    is_expression,
+    lookup_shape,
+)
+from idxadvisor.sources.static.offline import (
+    Captured,
+    DatabaseTouched,
+    InsertReached,
+    no_database,
+    runtime_value,
+)
 from idxadvisor.sources.static.registry import ModelIndex, imported_object
 from idxadvisor.sources.static.scope import NO_VALUE, ModuleScope
 from idxadvisor.sources.static.sql_render import RUNTIME
+
+__all__ = ["CompiledChain", "NotAQuery", "Rebuilder", "Unresolvable", "no_database"]
 
 # Where callables in arguments may come from: constructing these is side-effect free.
 _SAFE_CALLABLE_PREFIXES = ("django.db.models", "django.contrib.postgres")
@@ -61,6 +83,10 @@ _PASSTHROUGH_METHODS = frozenset(
         "intersection", "difference", "update",
     }
 )
+_ASYNC_TWINS = (
+    _LOOKUP_METHODS | _PASSTHROUGH_METHODS | _NAME_ARG_METHODS
+    | {"delete", "contains", "get_or_create", "update_or_create"}
+)
 _INSERT_METHODS = frozenset({"create", "bulk_create", "bulk_update", "acreate", "abulk_create",
                              "abulk_update"})
 
@@ -83,89 +109,6 @@ class CompiledChain:
     model: type | None = None
 
 
-class _Captured(BaseException):  # BaseException: user code's `except Exception` can't eat it
-    def __init__(self, sql: str | None, params: tuple[Any, ...]) -> None:
-        super().__init__("statement captured")
-        self.sql = sql
-        self.params = params
-
-
-class _DatabaseTouched(BaseException):
-    pass
-
-
-class _InsertReached(BaseException):
-    pass
-
-
-def _runtime_value_class() -> type:
-    from django.db.models import Field, Value
-
-    class RuntimeValue(Value):
-        """A value only known at run time: compiles to one ``%s`` whose param is RUNTIME.
-
-        A ``Value`` subclass so lookups don't wrap it in parentheses and fields don't try to
-        convert it.
-        """
-
-        def __init__(self, serial: int, output_field: Any = None) -> None:
-            super().__init__(serial, output_field=output_field or Field())
-
-        def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-            return "%s", [RUNTIME]
-
-    return RuntimeValue
-
-
-_RUNTIME_VALUE_CLASS: type | None = None
-
-
-def runtime_value(serial: int, output_field: Any = None) -> Any:
-    global _RUNTIME_VALUE_CLASS
-    if _RUNTIME_VALUE_CLASS is None:
-        _RUNTIME_VALUE_CLASS = _runtime_value_class()
-    return _RUNTIME_VALUE_CLASS(serial, output_field)
-
-
-@contextmanager
-def no_database() -> Iterator[None]:
-    """While active: executing a compiler raises :class:`_Captured` with its SQL instead (an
-    INSERT: :class:`_InsertReached`), and opening any connection raises
-    :class:`_DatabaseTouched`. Everything is restored on exit."""
-    from django.core.exceptions import EmptyResultSet
-    from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler
-
-    compile_connection()
-    original_execute = SQLCompiler.execute_sql
-    original_insert = SQLInsertCompiler.execute_sql
-    original_ensure = BaseDatabaseWrapper.ensure_connection
-
-    def capture(self: Any, *args: Any, **kwargs: Any) -> Any:
-        compiler = self.query.get_compiler(using=COMPILE_ALIAS, elide_empty=self.elide_empty)
-        try:
-            sql, params = compiler.as_sql()
-        except EmptyResultSet:
-            raise _Captured(None, ()) from None
-        raise _Captured(sql or None, tuple(params))
-
-    def refuse(self: Any) -> None:
-        raise _DatabaseTouched()
-
-    def insert(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise _InsertReached()
-
-    SQLCompiler.execute_sql = capture  # type: ignore[method-assign]
-    SQLInsertCompiler.execute_sql = insert  # type: ignore[method-assign]
-    BaseDatabaseWrapper.ensure_connection = refuse  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        SQLCompiler.execute_sql = original_execute  # type: ignore[method-assign]
-        SQLInsertCompiler.execute_sql = original_insert  # type: ignore[method-assign]
-        BaseDatabaseWrapper.ensure_connection = original_ensure  # type: ignore[method-assign]
-
-
 @dataclass
 class Rebuilder:
     """Rebuilds the chains of one module. Call inside :func:`no_database`."""
@@ -179,6 +122,8 @@ class Rebuilder:
     _function: ast.AST | None = None
     _locals_by_function: dict[int, dict[str, ast.expr]] = field(default_factory=dict)
     _runtime_numbers: set[int] = field(default_factory=set)
+    _building: set[int] = field(default_factory=set)  # id(node) of chains being rebuilt
+    _model: type | None = None  # the model of the chain being compiled, once its root is known
 
     def resolve_model(self, chain: QuerysetChain) -> type | None:
         if is_get_user_model(chain.model_expr):
@@ -191,15 +136,22 @@ class Rebuilder:
             return self.models.find(f"{self.scope.module}.{chain.class_name}", chain.class_name)
         if dotted == "self.model" and chain.class_name:
             return self._model_of_class(chain.class_name)
+        return self._model_named(dotted)
+
+    def _model_named(self, dotted: str) -> type | None:
         return self.models.find(self.scope.qualify(dotted), dotted.rpartition(".")[2])
 
     def _model_of_class(self, name: str) -> type | None:
         """What ``self.model`` is in the methods of class ``name``: its ``model = X`` (a
-        class-based view), else the one model that uses it as its manager or queryset class or
-        is registered with it as ModelAdmin (None when none or several do)."""
+        class-based view) or the model of its ``queryset = X.objects...``, else the one model
+        that uses it as its manager or queryset class or is registered with it as ModelAdmin
+        (None when none or several do)."""
         attribute = self.scope.model_attributes.get(name)
         if attribute is not None:
-            return self.models.find(self.scope.qualify(attribute), attribute.rpartition(".")[2])
+            return self._model_named(attribute)
+        queryset = roots.view_attributes(self.scope.class_defs.get(name)).get("queryset")
+        if queryset is not None and id(queryset) in self.chains:
+            return self.resolve_model(self.chains[id(queryset)])
         cls = imported_object(f"{self.scope.module}.{name}")
         if not isinstance(cls, type):
             return None  # its module is not imported by the project: nothing uses the class
@@ -212,10 +164,7 @@ class Rebuilder:
                     if isinstance(manager, cls) or issubclass(manager._queryset_class, cls):
                         found.add(model)
         else:
-            # The admin registers in its own ready() (autodiscover); never imported from here.
-            sites = sys.modules.get("django.contrib.admin.sites")
-            for site in getattr(sites, "all_sites", ()):
-                found.update(m for m, admin in site._registry.items() if type(admin) is cls)
+            found.update(model for model, _ in _registered_admins(cls))
         # A proxy and its concrete model read one table: the concrete model stands for both.
         tables = {m._meta.concrete_model for m in found}
         if len(tables) != 1:
@@ -225,23 +174,23 @@ class Rebuilder:
 
     def compile(self, chain: QuerysetChain, function: ast.AST | None = None) -> CompiledChain:
         """The statement the chain runs. Raises Unresolvable or NotAQuery."""
-        model = self._model_or_fail(chain)
         self._slice_defaults = _literal_defaults(function)
         self._function = function
         self._runtime_numbers = set()
+        self._model = None
         try:
-            if chain.steps[0].method == "raw":
-                return self._raw(chain, model)
-            result = self._apply(chain, model, evaluate=True)
-        except _Captured as captured:
+            if chain.steps[0].method == "raw" and not chain.on_self:
+                return self._raw(chain, self._model_or_fail(chain))
+            result = self._apply(chain, evaluate=True)[1]
+        except Captured as captured:
             if captured.sql is None:
                 raise Unresolvable("the queryset is always empty: Django sends no SQL") from None
             return CompiledChain(
-                captured.sql, captured.params, frozenset(self._runtime_numbers), model
+                captured.sql, captured.params, frozenset(self._runtime_numbers), self._model
             )
-        except _InsertReached:
+        except InsertReached:
             raise NotAQuery("insert") from None
-        except _DatabaseTouched:
+        except DatabaseTouched:
             raise Unresolvable(
                 "rebuilding this queryset would open a database connection"
             ) from None
@@ -267,85 +216,243 @@ class Rebuilder:
 
     def _queryset(self, node: ast.AST) -> Any:
         """A chain used as a value (subquery): the unevaluated queryset."""
-        chain = self.chains[id(node)]
         self.consumed.add(id(node))
-        return self._apply(chain, self._model_or_fail(chain), evaluate=False)
+        return self._apply(self.chains[id(node)], evaluate=False)[1]
 
-    def _apply(self, chain: QuerysetChain, model: type, *, evaluate: bool) -> Any:
+    def _apply(self, chain: QuerysetChain, *, evaluate: bool) -> tuple[type, Any]:
+        """``(model, result)``: the chain's steps run on what it starts from."""
         from django.db.models.query import QuerySet
 
-        current: Any = getattr(model, chain.manager)
-        for step in chain.steps:
-            if step.method == "[]":
-                current = current[self._slice(step.node)]  # type: ignore[arg-type]
-                continue
-            current = self._call(current, model, step.method, step.node)  # type: ignore[arg-type]
-        if not evaluate:
-            return current
-        if isinstance(current, QuerySet):
-            list(current)
-        elif isinstance(current, Iterator):
-            next(current, None)
-        return current
+        if id(chain.node) in self._building:
+            raise Unresolvable("the queryset is built from itself (recursion)")
+        self._building.add(id(chain.node))
+        try:
+            model, current, steps = self._root(chain)
+            if evaluate:
+                self._model = model
+            for step in steps:
+                if step.method == "[]":
+                    current = current[self._slice(step.node)]  # type: ignore[arg-type]
+                    continue
+                current = self._call(current, model, step.method, step.node)  # type: ignore[arg-type]
+        finally:
+            self._building.discard(id(chain.node))
+        if evaluate:
+            if isinstance(current, QuerySet):
+                list(current)
+            elif isinstance(current, Iterator):
+                next(current, None)
+        return model, current
+
+    def _root(self, chain: QuerysetChain) -> tuple[type, Any, tuple[Step, ...]]:
+        """``(model, start object, steps to run on it)``; NotAQuery when the chain only looks
+        like one (``x.<a manager's name>`` on something that is not that model)."""
+        if chain.on_self:
+            return self._self_root(chain)
+        model = self.resolve_model(chain)
+        if model is not None:
+            if chain.manager in DEFAULT_MANAGER_NAMES or chain.manager in {
+                m.name for m in model._meta.managers
+            }:
+                return model, getattr(model, chain.manager), chain.steps
+            raise NotAQuery(f"{model.__name__}.{chain.manager} is not a manager")
+        owner = self._instance_model(chain)
+        if owner is not None and roots.is_related_accessor(owner, chain.manager):
+            manager = roots.related_manager(owner, chain.manager, self._field_runtime)
+            return manager.model, manager, chain.steps
+        if chain.manager in DEFAULT_MANAGER_NAMES:
+            raise Unresolvable(f"cannot resolve model {ast.unparse(chain.model_expr)!r}")
+        raise NotAQuery(f"{ast.unparse(chain.model_expr)}.{chain.manager}: no known model")
+
+    def _field_runtime(self, output_field: Any) -> Any:
+        return runtime_value(next(self._serials), output_field)
+
+    def _instance_model(self, chain: QuerysetChain) -> type | None:
+        """The model ``chain.model_expr`` is an instance of, when the source says."""
+        expr = chain.model_expr
+        dotted = dotted_name(expr)
+        if dotted in roots.USER_EXPRESSIONS:
+            from django.contrib.auth import get_user_model
+
+            return get_user_model()
+        if dotted == "self" and chain.class_name:
+            return self.models.by_qualname.get(f"{self.scope.module}.{chain.class_name}")
+        if not isinstance(expr, ast.Name):
+            return None
+        return self._type_of(roots.binding(self._function, expr.id))
+
+    def _type_of(self, node: ast.expr | None) -> type | None:
+        """The model an annotation or a bound value says a name holds an instance of."""
+        if node is None:
+            return None
+        if isinstance(node, ast.Tuple | ast.Starred):  # first of a pair / item of an iterable
+            inner = node.elts[0] if isinstance(node, ast.Tuple) else node.value
+            chain = self.chains.get(id(inner))
+            if chain is None:
+                return None
+            last = chain.steps[-1].method
+            wanted = roots.PAIR_METHODS if isinstance(node, ast.Tuple) else {"all", "filter",
+                                                                              "exclude", "[]"}
+            return self._chain_model(chain) if last in wanted or (
+                isinstance(node, ast.Starred) and last in ("order_by", "select_related")
+            ) else None
+        chain = self.chains.get(id(node))
+        if chain is not None:
+            return self._chain_model(chain) if chain.steps[-1].method in roots.ROW_METHODS else (
+                None
+            )
+        if isinstance(node, ast.Call):
+            name = (dotted_name(node.func) or "").rpartition(".")[2]
+            if name in ("get_object_or_404", "aget_object_or_404") and node.args:
+                first = node.args[0]
+                inner = self.chains.get(id(first))
+                if inner is not None:
+                    return self._chain_model(inner)
+                return self._model_named(dotted_name(first) or "")
+            return self._model_named(dotted_name(node.func) or "")  # Model(...)
+        for dotted in roots.annotation_names(node):
+            model = self._model_named(dotted) or self.models.by_label.get(dotted)
+            if model is not None:
+                return model
+        return None
+
+    def _chain_model(self, chain: QuerysetChain) -> type | None:
+        try:
+            return self._root(chain)[0]
+        except (Unresolvable, NotAQuery):
+            return None
+
+    def _self_root(self, chain: QuerysetChain) -> tuple[type, Any, tuple[Step, ...]]:
+        """``self.filter()`` in a manager or queryset class, ``self.get_queryset()`` /
+        ``super().get_queryset()`` in those, a ModelAdmin or a class-based view."""
+        from django.db.models import Manager, QuerySet
+
+        name = chain.class_name or ""
+        on_super = not is_self(chain.model_expr)
+        cls = imported_object(f"{self.scope.module}.{name}")
+        if isinstance(cls, type) and issubclass(cls, Manager | QuerySet):
+            if issubclass(cls, Manager) and chain.function == "get_queryset" and not self._model:
+                # The base of every query through the manager, rebuilt inside each of them
+                # (`Book.published.filter(...)`); on its own it is no query.
+                raise NotAQuery(f"{name}.get_queryset() is the manager's base queryset")
+            model = self._model_of_class(name)
+            own = None if model is None else _own_object(model, cls)
+            if own is None:
+                raise Unresolvable(f"cannot resolve model of {name} ('self')")
+            return model, super(cls, own) if on_super else own, chain.steps
+        if chain.steps[0].method != "get_queryset":
+            raise NotAQuery(f"{name} is not a manager or queryset")
+        admins = _registered_admins(cls) if isinstance(cls, type) else []
+        if len(admins) == 1:  # the instance the admin site runs
+            model, admin = admins[0]
+            return model, super(cls, admin) if on_super else admin, chain.steps
+        queryset = self._view_queryset(name, own=not on_super)
+        return queryset.model, queryset, chain.steps[1:]
+
+    def _view_queryset(self, name: str, *, own: bool) -> Any:
+        """What a class-based view's get_queryset() returns: its own override's one return
+        value (``self.get_queryset()``), else Django's default from ``queryset`` / ``model``
+        and ``ordering``."""
+        class_def = self.scope.class_defs.get(name)
+        if own:
+            returned = roots.own_method_return(class_def, "get_queryset")
+            if returned is not None and id(returned) in self.chains:
+                return self._apply(self.chains[id(returned)], evaluate=False)[1]
+        attributes = roots.view_attributes(class_def)
+        queryset = attributes.get("queryset")
+        if queryset is not None and id(queryset) in self.chains:
+            result = self._apply(self.chains[id(queryset)], evaluate=False)[1].all()
+        elif "model" in attributes and (model := self._model_named(
+            dotted_name(attributes["model"]) or ""
+        )) is not None:
+            result = model._default_manager.all()
+        else:
+            raise Unresolvable(f"cannot resolve model of {name}.get_queryset()")
+        ordering = self._literal(attributes["ordering"]) if "ordering" in attributes else None
+        if isinstance(ordering, str):
+            ordering = (ordering,)
+        return result.order_by(*ordering) if isinstance(ordering, list | tuple) else result
+
+    # --- one queryset method ------------------------------------------------------------------
 
     def _call(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
-        if method.startswith("a") and method[1:] in (
-            _LOOKUP_METHODS | _PASSTHROUGH_METHODS | _NAME_ARG_METHODS
-            | {"delete", "contains", "get_or_create", "update_or_create"}
-        ):
+        if method.startswith("a") and method[1:] in _ASYNC_TWINS:
             method = method[1:]  # async twins (acount, aget…) run the same SQL
         if method in _INSERT_METHODS or method.startswith("create"):
             raise NotAQuery(method)  # create(), create_user()…: inserts read no index
         if method in ("using", "prefetch_related"):
             return current  # neither changes the statement analysed (prefetches run after it)
         _reject_unpacking(method, node)
-        if method in _LOOKUP_METHODS:
-            args = [self._condition(model, a) for a in node.args]
-            kwargs = dict(self._lookup(model, kw.arg, kw.value) for kw in node.keywords)  # type: ignore[arg-type]
-            return getattr(current, method)(*args, **kwargs)
-        if method in ("get_or_create", "update_or_create"):
-            lookup = dict(
-                self._lookup(model, kw.arg, kw.value)  # type: ignore[arg-type]
-                for kw in node.keywords
-                if kw.arg not in ("defaults", "create_defaults")
+        handler = _HANDLERS.get(method)
+        if handler is None:
+            handler = Rebuilder._passthrough if method in _PASSTHROUGH_METHODS else (
+                Rebuilder._custom
             )
-            base = current.all()
-            if method == "update_or_create":  # Django locks the row it may update
-                base = base.select_for_update()
-            return base.get(**lookup)
-        if method == "delete":
-            return _delete(current.all())
-        if method in _NAME_ARG_METHODS:
-            args = [self._name_arg(model, method, a) for a in node.args]
-            kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
-            return getattr(current, method)(*args, **kwargs)
-        if method == "update":
-            kwargs = {
-                kw.arg: self._value(model, kw.value, _field_or_none(model, kw.arg))
-                for kw in node.keywords
-            }
-            return current.update(**kwargs)
-        if method == "in_bulk":
-            args = [self._in_list(a) for a in node.args[:1]]
-            kwargs = {
-                kw.arg: self._in_list(kw.value) if kw.arg == "id_list" else self._value(
-                    model, kw.value
-                )
-                for kw in node.keywords
-            }
-            return current.in_bulk(*args, **kwargs)
-        if method in ("contains", "explain", "raw"):
-            raise Unresolvable(f".{method}() is not analysed statically")
-        args = [self._value(model, a) for a in node.args]
+        return handler(self, current, model, method, node)
+
+    def _lookups(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        args = [self._condition(model, a) for a in node.args]
+        kwargs = dict(self._lookup(model, kw.arg, kw.value) for kw in node.keywords)  # type: ignore[arg-type]
+        return getattr(current, method)(*args, **kwargs)
+
+    def _get_or_create(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        lookup = dict(
+            self._lookup(model, kw.arg, kw.value)  # type: ignore[arg-type]
+            for kw in node.keywords
+            if kw.arg not in ("defaults", "create_defaults")
+        )
+        base = current.all()
+        if method == "update_or_create":  # Django locks the row it may update
+            base = base.select_for_update()
+        return base.get(**lookup)
+
+    def _delete(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        return _delete(current.all())
+
+    def _names(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        args = [self._name_arg(model, method, a) for a in node.args]
         kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
+        return getattr(current, method)(*args, **kwargs)
+
+    def _update(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        kwargs = {
+            kw.arg: self._value(model, kw.value, field_or_none(model, kw.arg))
+            for kw in node.keywords
+        }
+        return current.update(**kwargs)
+
+    def _in_bulk(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        args = [self._in_list(a) for a in node.args[:1]]
+        kwargs = {
+            kw.arg: self._in_list(kw.value) if kw.arg == "id_list" else self._value(
+                model, kw.value
+            )
+            for kw in node.keywords
+        }
+        return current.in_bulk(*args, **kwargs)
+
+    def _not_analysed(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        raise Unresolvable(f".{method}() is not analysed statically")
+
+    def _target(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
         target = getattr(current, method, None)
         if target is None or not callable(target):
             raise Unresolvable(f"unknown queryset method .{method}() on {model.__name__}")
-        if method in _PASSTHROUGH_METHODS:
+        return target
+
+    def _passthrough(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        args = [self._value(model, a) for a in node.args]
+        kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
+        return self._target(current, model, method, node)(*args, **kwargs)
+
+    def _custom(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+        """A custom manager/queryset method: the project's own code, run with our values."""
+        args = [self._value(model, a) for a in node.args]
+        kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
+        target = self._target(current, model, method, node)
+        try:
             return target(*args, **kwargs)
-        try:  # a custom manager/queryset method: the project's own code, run with our values
-            return target(*args, **kwargs)
-        except (_Captured, _DatabaseTouched, _InsertReached):
+        except (Captured, DatabaseTouched, InsertReached):
             raise
         except Exception as exc:
             raise Unresolvable(
@@ -524,7 +631,7 @@ class Rebuilder:
 
     def _lookup(self, model: type, key: str, node: ast.expr) -> tuple[str, Any]:
         """``(key, value)`` for one ``filter(key=value)`` keyword, value shaped by the lookup."""
-        shape = _lookup_shape(model, key)
+        shape = lookup_shape(model, key)
         value = self._literal(node)
         if value is not NO_VALUE:
             return key, value
@@ -544,21 +651,21 @@ class Rebuilder:
             return key, (self._runtime(shape), self._runtime(shape))
         return key, self._runtime(shape)
 
-    def _item(self, model: type, node: ast.expr, shape: _LookupShape) -> Any:
+    def _item(self, model: type, node: ast.expr, shape: LookupShape) -> Any:
         value = self._literal(node)
         if value is not NO_VALUE:
             return value
         built = self._build(model, node)
         return built if built is not NO_VALUE else self._runtime(shape)
 
-    def _in_key(self, key: str, shape: _LookupShape, items: list[Any] | None) -> str:
+    def _in_key(self, key: str, shape: LookupShape, items: list[Any] | None) -> str:
         # Django converts each value of `fk__in=[...]` with the target field (int(value)), which
         # an expression cannot pass; `fk__<target>__in` is the same condition on the same column.
-        if shape.relation_target and (items is None or any(_is_expression(i) for i in items)):
+        if shape.relation_target and (items is None or any(is_expression(i) for i in items)):
             return f"{shape.field_path}__{shape.relation_target}__in"
         return key
 
-    def _runtime(self, shape: _LookupShape) -> Any:
+    def _runtime(self, shape: LookupShape) -> Any:
         return runtime_value(next(self._serials), shape.output_field)
 
     def _in_list(self, node: ast.expr) -> Any:
@@ -582,78 +689,58 @@ class Rebuilder:
         return obj if callable(obj) else None
 
 
+_Handler = Callable[[Rebuilder, Any, type, str, ast.Call], Any]
+# Method name -> how its arguments are read. Others: _PASSTHROUGH_METHODS run with their
+# values, anything else is a custom manager/queryset method (Rebuilder._custom).
+_HANDLERS: dict[str, _Handler] = {
+    **dict.fromkeys(_LOOKUP_METHODS, Rebuilder._lookups),
+    **dict.fromkeys(("get_or_create", "update_or_create"), Rebuilder._get_or_create),
+    **dict.fromkeys(_NAME_ARG_METHODS, Rebuilder._names),
+    **dict.fromkeys(("contains", "explain", "raw"), Rebuilder._not_analysed),
+    "delete": Rebuilder._delete,
+    "update": Rebuilder._update,
+    "in_bulk": Rebuilder._in_bulk,
+}
+
+
+def _registered_admins(cls: type) -> list[tuple[type, Any]]:
+    """``(model, admin instance)`` for every admin site registration made with ``cls``."""
+    # The admin registers in its own ready() (autodiscover); never imported from here.
+    sites = sys.modules.get("django.contrib.admin.sites")
+    return [
+        (model, admin)
+        for site in getattr(sites, "all_sites", ())
+        for model, admin in site._registry.items()
+        if type(admin) is cls
+    ]
+
+
+def _own_object(model: type, cls: type) -> Any:
+    """What ``self`` is in a method of manager or queryset class ``cls`` used by ``model``:
+    the model's manager of that class, or the queryset its manager of that queryset class
+    starts from (a proxy's managers count for its concrete model)."""
+    from django.db.models import Manager
+
+    candidates = [model, *(m for m in _models_sharing(model) if m is not model)]
+    for owner in candidates:
+        for manager in owner._meta.managers:
+            if issubclass(cls, Manager) and isinstance(manager, cls):
+                return manager
+            if not issubclass(cls, Manager) and issubclass(manager._queryset_class, cls):
+                return manager.get_queryset()
+    return None
+
+
+def _models_sharing(model: type) -> list[type]:
+    from django.apps import apps
+
+    concrete = model._meta.concrete_model  # type: ignore[attr-defined]
+    return [m for m in apps.get_models() if m._meta.concrete_model is concrete]
+
+
+
 class _RuntimeMarker:
     """A slice bound or in_bulk list known only at run time."""
-
-
-@dataclass(frozen=True, slots=True)
-class _LookupShape:
-    lookup: str  # the final lookup name ("exact" when implicit)
-    output_field: Any  # the compared field, when no transform changes the type
-    field_path: str  # the key up to and including the last field, e.g. "channel"
-    relation_target: str | None  # for a relation field: the related field it points at
-    text_like: bool  # a LIKE on text (not array/JSON/range containment)
-
-
-def _lookup_shape(model: type, key: str) -> _LookupShape:
-    from django.core.exceptions import FieldDoesNotExist
-    from django.db.models import lookups
-
-    parts = key.split("__")
-    opts = model._meta  # type: ignore[attr-defined]
-    found = None
-    used = 0
-    for i, part in enumerate(parts):
-        name = opts.pk.name if part == "pk" else part
-        try:
-            found = opts.get_field(name)
-        except FieldDoesNotExist:
-            break
-        used = i + 1
-        related = getattr(found, "related_model", None)
-        if found.is_relation and related is not None and used < len(parts):
-            if parts[used] in _lookup_names(found):
-                break
-            opts = related._meta
-        elif used < len(parts):
-            break
-    rest = parts[used:]
-    lookup = rest[-1] if rest else "exact"
-    transformed = len(rest) > 1
-    field_path = "__".join(parts[:used])
-    target = None
-    output_field = None
-    text_like = True
-    if found is not None and not transformed:
-        if found.is_relation and getattr(found, "related_model", None) is not None:
-            if getattr(found, "concrete", False) and (found.many_to_one or found.one_to_one):
-                output_field = found.target_field  # forward FK / one-to-one: its own column
-            else:
-                output_field = found.related_model._meta.pk  # reverse relation, many-to-many
-            target = output_field.name
-        else:
-            output_field = found
-            lookup_class = found.get_lookup(lookup)
-            text_like = lookup_class is not None and issubclass(lookup_class, lookups.PatternLookup)
-    return _LookupShape(lookup, output_field, field_path, target, text_like)
-
-
-def _lookup_names(found: Any) -> set[str]:
-    try:
-        return set(found.get_lookups())
-    except Exception:
-        return set()
-
-
-def _is_expression(value: Any) -> bool:
-    return hasattr(value, "resolve_expression")
-
-
-def _field_or_none(model: type, name: str | None) -> Any:
-    try:
-        return model._meta.get_field(name)  # type: ignore[attr-defined]
-    except Exception:
-        return None
 
 
 def _delete(queryset: Any) -> Any:

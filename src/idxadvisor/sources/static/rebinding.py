@@ -35,6 +35,16 @@ import copy
 
 from idxadvisor.sources.static.chains import unwind
 
+# A chain ending in one of these holds a row or a number, not a queryset: `order.items`,
+# `order.total` on such a name is no continuation of the query (and the query is its own).
+_ROW_METHODS = frozenset(
+    {
+        "get", "first", "last", "earliest", "latest", "count", "exists", "aggregate", "in_bulk",
+        "get_or_create", "update_or_create", "create", "update", "delete", "contains",
+        "explain", "iterator",
+    }
+)
+
 
 def inline_rebound_querysets(tree: ast.AST, manager_names: frozenset[str]) -> set[int]:
     """Rewrite ``tree`` in place (see the module docstring); the ids of the inlined values."""
@@ -112,4 +122,7 @@ class _Inliner(ast.NodeTransformer):
 
     def _is_chain(self, value: ast.expr) -> bool:
         unwound = unwind(value)
-        return unwound is not None and unwound[1] in self.manager_names
+        if unwound is None or unwound[1] not in self.manager_names:
+            return False
+        last = unwound[2][-1].method
+        return last not in _ROW_METHODS and not (last.startswith("a") and last[1:] in _ROW_METHODS)

@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from idxadvisor.sources.static.chains import DEFAULT_MANAGER_NAMES
+from idxadvisor.sources.static.roots import related_accessors
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,9 @@ class ModelIndex:
     by_qualname: dict[str, type]  # "monitoring.models.AlertRule" -> class
     by_name: dict[str, tuple[type, ...]]  # "AlertRule" -> every model of that class name
     manager_names: frozenset[str]  # every manager attribute any model declares, plus defaults
+    by_label: dict[str, type] = field(default_factory=dict)  # "monitoring.AlertRule" -> class
+    # every related manager name (`order.items`) of any model: chains may start from those too
+    related_names: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls) -> ModelIndex:
@@ -31,10 +35,13 @@ class ModelIndex:
             by_qualname[f"{model.__module__}.{model.__qualname__}"] = model
             by_name.setdefault(model.__name__, []).append(model)
             managers.update(m.name for m in model._meta.managers if m.name)
+        models = list(by_qualname.values())
         return cls(
             by_qualname,
             {k: tuple(v) for k, v in by_name.items()},
             frozenset(managers),
+            {m._meta.label: m for m in models},
+            related_accessors(models),
         )
 
     def find(self, qualname: str | None, name: str) -> type | None:

@@ -110,11 +110,14 @@ def _scan_file(
     if isinstance(parsed, Skipped):
         return [], [parsed]
     tree, source = parsed
-    if not any(f".{name}" in source for name in models.manager_names):
-        return [], []  # cheap pre-filter: no manager attribute, no queryset
-    inlined = inline_rebound_querysets(tree, models.manager_names)
+    names = models.manager_names | models.related_names
+    if "self." not in source and "super()" not in source and not any(
+        f".{name}" in source for name in names
+    ):
+        return [], []  # cheap pre-filter: no manager attribute, no method, no queryset
+    inlined = inline_rebound_querysets(tree, names)
     # A value that only built a queryset used further on is not a query of its own.
-    chains = [c for c in find_chains(tree, models.manager_names) if id(c.node) not in inlined]
+    chains = [c for c in find_chains(tree, names) if id(c.node) not in inlined]
     if not chains:
         return [], []
     functions, bound = _enclosing_functions(tree)
@@ -131,10 +134,6 @@ def _scan_file(
     for chain in sorted(chains, key=lambda c: id(c.node) in bound):
         if id(chain.node) in rebuilder.consumed:
             continue  # a subquery of a chain already compiled
-        if chain.manager not in ("objects", "_default_manager", "_base_manager"):
-            model = rebuilder.resolve_model(chain)
-            if model is None or chain.manager not in {m.name for m in model._meta.managers}:
-                continue  # `x.<custom name>.filter()` on something that is not that model
         origin = Origin(
             display, chain.node.lineno, chain.node.col_offset + 1, chain.function
         )
@@ -143,7 +142,10 @@ def _scan_file(
             compiled = rebuilder.compile(chain, functions.get(id(chain.node)))
             sql = render(compiled.sql, compiled.params, compiled.runtime_numbers)
         except NotAQuery:
-            continue  # inserts (create, bulk_create) read no index: out of scope, not a failure
+            # Inserts (create, bulk_create) read no index: out of scope, not a failure; and
+            # `x.<a manager's name>.filter()` / `self.filter()` on something that is no model,
+            # manager or queryset is no queryset at all.
+            continue
         except (Unresolvable, ValueError) as exc:
             skipped.append(Skipped(str(exc), origin))
             continue

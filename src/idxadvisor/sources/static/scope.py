@@ -27,6 +27,7 @@ class ModuleScope:
     # module-level class -> the dotted name its body binds to ``model`` (a class-based view's
     # ``model = Book``), what ``self.model`` means in its methods
     model_attributes: dict[str, str] = field(default_factory=dict)
+    class_defs: dict[str, ast.ClassDef] = field(default_factory=dict)  # module-level classes
 
     @classmethod
     def of(cls, tree: ast.Module, module: str, *, is_package: bool) -> ModuleScope:
@@ -52,8 +53,11 @@ class ModuleScope:
                     imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else (
                         alias.name
                     )
-        classes = frozenset(n.name for n in tree.body if isinstance(n, ast.ClassDef))
-        return cls(module, imports, classes, _literal_constants(tree), _model_attributes(tree))
+        class_defs = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        return cls(
+            module, imports, frozenset(class_defs), _literal_constants(tree),
+            _model_attributes(tree), class_defs,
+        )
 
     def qualify(self, dotted: str) -> str | None:
         """The dotted target a ``name.attr...`` expression refers to, or None if unknown."""
