@@ -70,3 +70,23 @@ def test_a_plain_proposal_on_the_same_keys_becomes_the_unique_one() -> None:
     assert out[:2] == [other, partial_same] and out[2] == found
     _, notes = adopt_unique([], [], [(T, ("number",), "no statistics")])
     assert notes == ["not proposed as UNIQUE: no statistics"]
+
+
+def test_a_unique_proposal_renders_without_a_django_project() -> None:
+    # SQL-only runs have no settings module; the Django objects must still be built.
+    import subprocess
+    import sys
+
+    code = (
+        "from idxadvisor.types.advice import IndexCandidate\n"
+        "from idxadvisor.types.schema import IndexElement\n"
+        "from idxadvisor.advisor.django_index import recommend\n"
+        "c = IndexCandidate('t', (IndexElement('a'),), unique=True, serves=('q',))\n"
+        "r = recommend(c, None)\n"
+        "print(r.sql)\nprint(r.django)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith('CREATE UNIQUE INDEX CONCURRENTLY "t_a_')
+    assert "models.UniqueConstraint(fields=[\"a\"]" in out.stdout

@@ -132,10 +132,20 @@ def _quote_table(table: str) -> str:
     return ".".join(f'"{part}"' for part in table.split("."))
 
 
+def _settings_for_objects() -> None:
+    """With SQL alone there is no Django project: index objects still need settings to exist
+    (a ``UniqueConstraint`` reads its translated default message), so give them empty ones."""
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(USE_I18N=False)
+
+
 def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> DjangoForm | None:
     """The Django object for a candidate and its ``Meta.indexes`` source, or None when Django
     cannot express it."""
     field = table.field_for if table else _same
+    _settings_for_objects()
     index = build_index(candidate, name, field)
     if index is None:
         return None
