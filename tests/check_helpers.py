@@ -1,9 +1,6 @@
-"""Builders for the check tests: small hand-made analyses, and tiny Django projects on disk.
-
-Hand-made :class:`Analysis` objects test each check as the pure function of the analysis it is;
-the project writer lets the same before/after snippets run through the real pipeline, Django
-and all, via ``idxadvisor check`` in a subprocess.
-"""
+"""Builders for the check tests: tiny Django projects on disk, checked through the real
+pipeline, Django and all, via ``idxadvisor check`` in a subprocess; and the before/after of
+applying a finding's suggestion to the model."""
 
 from __future__ import annotations
 
@@ -11,66 +8,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from idxadvisor.types.access import AccessPattern, Predicate
-from idxadvisor.types.advice import Advice, IndexCandidate, Recommendation, Served
-from idxadvisor.types.analysis import Analysis, AnalysisRequest
-from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
-from idxadvisor.types.workload import Origin, Query, Workload
 from tests.helpers import Run, run_cli
-
-
-def query(qid: str, code: str, path: str = "app/queries.py", line: int = 1, col: int = 5,
-          sql: str = "") -> Query:
-    return Query(id=qid, sql=sql or f"SELECT 1 /* {qid} */", fingerprint=qid, source="static",
-                 origins=(Origin(path, line, col),), code=code)
-
-
-def table(name: str, model: str, *columns: str | tuple[str, str]) -> Table:
-    """A table whose columns are given as ``"column"`` or ``("column", "field")``."""
-    cols = tuple(
-        Column(c, c, "text") if isinstance(c, str) else Column(c[0], c[1], "text")
-        for c in columns
-    )
-    app, _, cls = model.partition(".")
-    return Table(name, cols, model=model, app_label=app, model_name=cls)
-
-
-def index(table_name: str, name: str, *keys: str, method: str = "btree",
-          condition: str | None = None, origin: str = "Meta.indexes") -> ExistingIndex:
-    """An existing index; a key ``"-col"`` is descending, ``"UPPER(x)"`` an expression."""
-    return ExistingIndex(table_name, name, tuple(element(k) for k in keys), origin,
-                         method=method, condition=condition)
-
-
-def element(key: str) -> IndexElement:
-    desc = key.startswith("-")
-    key = key.lstrip("-")
-    if "(" in key:
-        return IndexElement(expression=key, descending=desc)
-    return IndexElement(column=key, descending=desc)
-
-
-def recommendation(table_name: str, keys: tuple[str, ...], serves: tuple[str, ...], django: str,
-                   method: str = "btree", condition: tuple[Predicate, ...] = ()) -> Recommendation:
-    candidate = IndexCandidate(table_name, tuple(element(k) for k in keys), method=method,
-                               serves=serves, condition=condition)
-    return Recommendation(candidate, name="rec", django=django,
-                          sql=f"CREATE INDEX CONCURRENTLY rec ON {table_name}")
-
-
-def analysis(root: Path, queries: tuple[Query, ...], patterns: tuple[AccessPattern, ...],
-             tables: tuple[Table, ...] = (), indexes: tuple[ExistingIndex, ...] = (),
-             recommendations: tuple[Recommendation, ...] = (),
-             served: tuple[Served, ...] = ()) -> Analysis:
-    return Analysis(
-        request=AnalysisRequest(project_dir=root),
-        root=root,
-        statements=len(queries),
-        workload=Workload(queries),
-        patterns=patterns,
-        schema=Schema({t.name: t for t in tables}, indexes),
-        advice=Advice(recommendations=recommendations, served=served),
-    )
 
 
 def write_source(root: Path, relpath: str, text: str) -> Path:
@@ -116,8 +54,35 @@ def write_project(root: Path, models: str, queries: str) -> Path:
     return root
 
 
-def check_json(root: Path, *files: str) -> tuple[Run, list[dict]]:
+def check_json(root: Path, *files: str, args: tuple[str, ...] = ()) -> tuple[Run, list[dict]]:
     """``idxadvisor check --format json FILES`` in ``root``; the findings parsed."""
-    result = run_cli("check", "--format", "json", *(files or ("shop/queries.py",)), cwd=root)
+    result = run_cli("check", "--format", "json", *args, *(files or ("shop/queries.py",)),
+                     cwd=root)
     assert result.returncode in (0, 1), result.stderr
+    assert result.returncode == (1 if json.loads(result.stdout)["findings"] else 0)
     return result, json.loads(result.stdout)["findings"]
+
+
+INDEX_IMPORTS = (
+    "from django.contrib.postgres.indexes import BrinIndex, GinIndex, OpClass  # noqa: F401\n"
+    "from django.db.models import Q  # noqa: F401\n"
+    "from django.db.models.functions import Lower, Upper  # noqa: F401\n"
+)
+
+
+def with_index(models: str, suggestion: str) -> str:
+    """The models source with ``suggestion`` (Django source of an index) added to the last
+    model's ``Meta.indexes``, as a developer following the message would."""
+    body = textwrap.dedent(models).rstrip("\n")
+    return INDEX_IMPORTS + body + f"\n\n    class Meta:\n        indexes = [{suggestion}]\n"
+
+
+def before_after(root: Path, models: str, queries: str) -> tuple[list[dict], list[dict]]:
+    """Check the project, apply the first finding's suggestion to the model, check again:
+    (findings before, findings after)."""
+    write_project(root, models, queries)
+    _, before = check_json(root)
+    assert before, "nothing flagged before the index"
+    write_source(root, "shop/models.py", with_index(models, before[0]["suggestion"]))
+    _, after = check_json(root)
+    return before, after

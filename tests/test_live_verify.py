@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from idxadvisor.errors import DatabaseError, UsageError
-from idxadvisor.live.verify import concurrent, index_name, verify
+from idxadvisor.live.verify import build_statement, verify
+from idxadvisor.types.advice import IndexCandidate, Recommendation
+from idxadvisor.types.schema import IndexElement
 from idxadvisor.types.workload import Query
 from tests.helpers import TempDatabase, create_database, drop_database
 
@@ -28,9 +30,15 @@ FROM generate_series(1, 60000) g;
 ANALYZE hook;
 """
 
-EMAIL_IDX = ("hook_email_idx", 'CREATE INDEX CONCURRENTLY "hook_email_idx" ON "hook" ("email")')
-UPPER_IDX = ("hook_upper_email_idx",
-             "CREATE INDEX hook_upper_email_idx ON hook ((UPPER(email::text)))")
+
+
+def rec(name: str, *elements: IndexElement, unique: bool = False) -> Recommendation:
+    """A recommendation as the advisor hands it over: verify builds from its structure."""
+    return Recommendation(IndexCandidate("hook", elements, unique=unique), name, "", "")
+
+
+EMAIL_IDX = rec("hook_email_idx", IndexElement("email"))
+UPPER_IDX = rec("hook_upper_email_idx", IndexElement(expression="UPPER(email::text)"))
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +127,7 @@ def test_keep_leaves_the_index_and_existing_ones_are_not_dropped(staging: TempDa
 
 def test_failed_build_leaves_no_invalid_index(staging: TempDatabase) -> None:
     before = snapshot(staging)
-    bad = ("hook_code_uniq", "CREATE UNIQUE INDEX CONCURRENTLY hook_code_uniq ON hook (code)")
+    bad = rec("hook_code_uniq", IndexElement("code"), unique=True)
     report = verify(staging.url, [bad, EMAIL_IDX],
                     [q("q", "SELECT * FROM hook WHERE email = 'user9@example.com'")], runs=1)
     assert report.failed and report.failed[0][0] == "hook_code_uniq"
@@ -128,13 +136,21 @@ def test_failed_build_leaves_no_invalid_index(staging: TempDatabase) -> None:
     assert snapshot(staging) == before
 
 
-def test_verify_refuses_anything_but_create_index(staging: TempDatabase) -> None:
+@pytest.mark.parametrize("name", ["", 'x"; DROP TABLE hook; --'])
+def test_verify_builds_only_one_named_create_index(staging: TempDatabase, name: str) -> None:
+    """The statement comes from the structure; a name that would make it anything but one
+    named CREATE INDEX is refused before connecting."""
+    before = snapshot(staging)
     with pytest.raises(UsageError, match="only builds named CREATE INDEX"):
-        verify(staging.url, [("x", "DROP TABLE hook")], [])
-    with pytest.raises(UsageError, match="creates other_name"):
-        verify(staging.url, [("x", "CREATE INDEX other_name ON hook (code)")], [])
-    assert index_name('CREATE UNIQUE INDEX "Odd ""name""" ON t (a)') == 'Odd "name"'
-    assert concurrent("CREATE INDEX ix ON t (a);") == "CREATE INDEX CONCURRENTLY ix ON t (a)"
+        verify(staging.url, [rec(name, IndexElement("code"))], [])
+    assert snapshot(staging) == before
+
+
+def test_statement_is_rendered_from_the_recommendation() -> None:
+    stmt = build_statement(rec("hook_upper_email_idx", IndexElement(expression="UPPER(email)"),
+                               IndexElement("created_at", descending=True), unique=True))
+    assert stmt == ('CREATE UNIQUE INDEX CONCURRENTLY "hook_upper_email_idx" ON "hook" '
+                    '((UPPER("email")), "created_at" DESC)')
 
 
 def test_verify_unreachable_is_one_line() -> None:

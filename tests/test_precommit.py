@@ -1,9 +1,10 @@
 """The pre-commit hook, run by the real ``pre-commit`` tool on real commits.
 
-A temporary git repository holds a copy of the example project with the hook installed
-(``pre-commit install``). The hook repository is a git copy of this working tree, installed by
-pre-commit into its own virtualenv (from PyPI, once per test session: ``PRE_COMMIT_HOME`` is
-shared by the module).
+The hook repository is a ``git clone`` of this repository with the working tree's uncommitted
+changes committed into the clone; pre-commit installs it into its own virtualenv (from PyPI,
+once per module: ``PRE_COMMIT_HOME`` is shared). The project is a small Django project in a
+git repository whose ``.pre-commit-config.yaml`` is the README's snippet, exactly as written,
+with only the repository URL and ``rev:`` pointed at the clone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLE, ROOT
+from tests.check_helpers import INDEX_IMPORTS, write_project, write_source
+from tests.helpers import ROOT
 
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 GIT_ENV = {
@@ -27,14 +29,30 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1", "HOME": "",  # filled per module: no user git config leaks in
 }
 
+MODELS = '''
+from django.db import models
+
+
+class AlertRule(models.Model):
+    organisation = models.PositiveIntegerField(db_index=True)
+    severity = models.CharField(max_length=16)
+    name = models.CharField(max_length=100)
+'''
+CLEAN = '''
+from shop.models import AlertRule
+
+
+def rules_of(org):
+    return list(AlertRule.objects.filter(organisation=org))
+'''
 NEW_QUERY = '''"""Weekly report of critical rules."""
 
-from monitoring.models import AlertRule
+from shop.models import AlertRule
 
 
-def critical_rules(org: int) -> list[AlertRule]:
-    """The organisation's critical rules, for the weekly report."""
-    return list(AlertRule.objects.filter(organisation=org, severity="critical"))
+def named(name: str) -> list[AlertRule]:
+    """The rules of that name in every organisation, for the weekly report."""
+    return list(AlertRule.objects.filter(name=name))
 '''
 
 
@@ -49,6 +67,18 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True,
     return proc
 
 
+def readme_config(repo: Path, rev: str) -> str:
+    """The README's ``.pre-commit-config.yaml`` snippet, pointed at ``repo`` and ``rev``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```yaml\n(# \.pre-commit-config\.yaml\n.*?)```", readme, re.S)
+    assert found, "README has no ```yaml block starting with # .pre-commit-config.yaml"
+    snippet, n_repo = re.subn(r"(- repo: )https://github\.com/\S+", rf"\g<1>{repo}",
+                              found.group(1))
+    snippet, n_rev = re.subn(r"(\n\s+rev: )\S+", rf"\g<1>{rev}", snippet, count=1)
+    assert n_repo == 1 and n_rev == 1, snippet
+    return snippet
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if not PRE_COMMIT.exists():
@@ -61,18 +91,21 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> tuple[Path, str]:
-    """A git repository with this working tree's package and hook definition; (path, commit)."""
-    repo = tmp_path_factory.mktemp("idxadvisor-hook")
-    for name in ("pyproject.toml", ".pre-commit-hooks.yaml", "README.md", "LICENSE"):
-        if (ROOT / name).exists():
-            shutil.copy2(ROOT / name, repo / name)
-    if not (repo / "README.md").exists():
-        (repo / "README.md").write_text("idxadvisor\n")  # pyproject's readme must exist
-    shutil.copytree(ROOT / "src", repo / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-    _run(["git", "init", "-q", "-b", "main"], repo, env)
+    """A clone of this repository with the working tree's changes committed; (path, sha)."""
+    repo = tmp_path_factory.mktemp("hook") / "idxadvisor"
+    _run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)], ROOT.parent, env)
+    listed = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                  ROOT, env).stdout
+    for name in filter(None, listed.split("\0")):
+        source, target = ROOT / name, repo / name
+        if source.is_file() and not source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        elif not source.exists():
+            target.unlink(missing_ok=True)  # deleted in the working tree
     _run(["git", "add", "-A"], repo, env)
-    _run(["git", "commit", "-q", "-m", "hook"], repo, env)
+    if _run(["git", "status", "--porcelain"], repo, env).stdout.strip():
+        _run(["git", "commit", "-q", "-m", "working tree"], repo, env)
     sha = _run(["git", "rev-parse", "HEAD"], repo, env).stdout.strip()
     return repo, sha
 
@@ -80,80 +113,114 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str],
             hook_repo: tuple[Path, str]) -> Iterator[Path]:
-    """A git repository holding the example project, with the hook installed."""
-    repo = tmp_path_factory.mktemp("alerting-repo")
-    shutil.copytree(EXAMPLE, repo, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (repo / "pyproject.toml").write_text(
-        '[tool.idxadvisor]\nsettings = "alerting_project.settings"\n'
-    )
-    path, sha = hook_repo
-    (repo / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {path}\n    rev: {sha}\n    hooks:\n      - id: idxadvisor-check\n"
-    )
+    """A git repository holding a small Django project, with the README's hook installed."""
+    repo = tmp_path_factory.mktemp("shop-repo")
+    write_project(repo, MODELS, CLEAN)
+    (repo / ".pre-commit-config.yaml").write_text(readme_config(*hook_repo))
     _run(["git", "init", "-q", "-b", "main"], repo, env)
     _run(["git", "add", "-A"], repo, env)
-    _run(["git", "commit", "-q", "-m", "example as it is"], repo, env)  # before the hook exists
+    _run(["git", "commit", "-q", "-m", "shop as it is"], repo, env)  # before the hook exists
     _run([str(PRE_COMMIT), "install"], repo, env)
     # Build the hook's environment once (pip installs idxadvisor and Django into it).
     _run([str(PRE_COMMIT), "install-hooks"], repo, env)
     yield repo
 
 
+def _commits(project: Path, env: dict[str, str]) -> int:
+    return int(_run(["git", "rev-list", "--count", "HEAD"], project, env).stdout)
+
+
+def test_clean_code_passes(project: Path, env: dict[str, str]) -> None:
+    before = _commits(project, env)
+    write_source(project, "shop/queries.py", CLEAN + "\n\ndef count_of(org):\n"
+                 "    return AlertRule.objects.filter(organisation=org).count()\n")
+    _run(["git", "add", "shop/queries.py"], project, env)
+    passed = _run(["git", "commit", "-m", "count"], project, env, check=False)
+    output = passed.stdout + passed.stderr
+    assert passed.returncode == 0, output
+    assert re.search(r"^idxadvisor check\.+Passed$", output, re.MULTILINE), output
+    assert _commits(project, env) == before + 1
+
+
 def test_commit_adding_an_unindexed_filter_is_blocked_then_passes_with_the_index(
     project: Path, env: dict[str, str]
 ) -> None:
-    (project / "monitoring" / "reports.py").write_text(NEW_QUERY)
-    _run(["git", "add", "monitoring/reports.py"], project, env)
+    before = _commits(project, env)
+    (project / "shop" / "reports.py").write_text(NEW_QUERY)
+    _run(["git", "add", "shop/reports.py"], project, env)
     blocked = _run(["git", "commit", "-m", "weekly report"], project, env, check=False)
     output = blocked.stdout + blocked.stderr
     assert blocked.returncode != 0, output
     assert "idxadvisor check" in output and "Failed" in output
-    line = next(
-        (ln for ln in output.splitlines() if ln.startswith("monitoring/reports.py:8:17: IDX001 ")),
-        None,
-    )
+    line = next((ln for ln in output.splitlines()
+                 if ln.startswith("shop/reports.py:8:17: IDX001 ")), None)
     assert line is not None, output
-    assert "AlertRule.objects.filter(...) filters on monitoring_alertrule(" in line
-    head = _run(["git", "rev-list", "--count", "HEAD"], project, env).stdout.strip()
-    assert head == "1"  # nothing was committed
+    assert "AlertRule.objects.filter(...) filters on shop_alertrule(name) " in line
+    assert _commits(project, env) == before  # nothing was committed
 
     # Do what the message says: add the suggested index to AlertRule's Meta.indexes.
     suggestion = re.search(r"suggest (models\.Index\(.*\))$", line)
     assert suggestion, line
-    models_py = project / "monitoring" / "models.py"
-    source = models_py.read_text()
-    anchor = "    def __str__(self) -> str:\n        return self.name\n"
-    assert source.count(anchor) == 1
-    models_py.write_text(
-        "from django.db.models import Q  # noqa: F401\n"
-        + source.replace(
-            anchor,
-            f"    class Meta:\n        indexes = [{suggestion.group(1)}]\n\n" + anchor,
-        )
-    )
-    _run(["git", "add", "monitoring/models.py", "monitoring/reports.py"], project, env)
+    models = INDEX_IMPORTS + MODELS.strip("\n") + (
+        f"\n\n    class Meta:\n        indexes = [{suggestion.group(1)}]\n")
+    (project / "shop" / "models.py").write_text(models)
+    _run(["git", "add", "shop/models.py", "shop/reports.py"], project, env)
     passed = _run(["git", "commit", "-m", "weekly report, indexed"], project, env, check=False)
     output = passed.stdout + passed.stderr
     assert passed.returncode == 0, output
     assert re.search(r"^idxadvisor check\.+Passed$", output, re.MULTILINE), output
-    assert _run(["git", "rev-list", "--count", "HEAD"], project, env).stdout.strip() == "2"
+    assert _commits(project, env) == before + 1
 
 
 def test_inline_ignore_lets_the_commit_through(project: Path, env: dict[str, str]) -> None:
-    digest = project / "monitoring" / "digest.py"
+    digest = project / "shop" / "digest.py"
     code = (
-        "from monitoring.models import IntegrationLog\n\n\n"
-        "def warnings(org):\n"
-        "    return list(IntegrationLog.objects.filter(organisation=org, level='warning'))\n"
+        "from shop.models import AlertRule\n\n\n"
+        "def warnings(severity):\n"
+        "    return list(AlertRule.objects.filter(severity=severity))\n"
     )
     digest.write_text(code)
-    _run(["git", "add", "monitoring/digest.py"], project, env)
+    _run(["git", "add", "shop/digest.py"], project, env)
     blocked = _run(["git", "commit", "-m", "digest"], project, env, check=False)
     assert blocked.returncode != 0
-    assert "monitoring/digest.py:5:17: IDX001 " in blocked.stdout + blocked.stderr
+    assert "shop/digest.py:5:17: IDX001 " in blocked.stdout + blocked.stderr
 
     digest.write_text(code.replace("))\n", "))  # idxadvisor: ignore[IDX001]\n"))
-    _run(["git", "add", "monitoring/digest.py"], project, env)
+    _run(["git", "add", "shop/digest.py"], project, env)
     result = _run(["git", "commit", "-m", "digest"], project, env, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_with_a_baseline_a_comment_only_change_passes(project: Path, env: dict[str, str]) -> None:
+    """An existing codebase: old problems are in the baseline, only new ones block."""
+    legacy = project / "shop" / "legacy.py"
+    legacy.write_text("from shop.models import AlertRule\n\n\ndef by_severity(s):\n"
+                      "    return list(AlertRule.objects.filter(severity=s, name='x'))\n")
+    idxadvisor = PRE_COMMIT.with_name("idxadvisor")
+    _run([str(idxadvisor), "check", "--write-baseline", "idxadvisor-baseline.json"], project,
+         env)
+    config = project / ".pre-commit-config.yaml"
+    original = config.read_text()
+    config.write_text(original.replace(
+        "- id: idxadvisor-check\n",
+        "- id: idxadvisor-check\n        args: [--baseline, idxadvisor-baseline.json]\n", 1))
+    try:
+        _run(["git", "add", "-A"], project, env)
+        _run(["git", "commit", "-q", "-m", "legacy", "--no-verify"], project, env)
+        legacy.write_text("# Kept for the old reports.\n" + legacy.read_text())
+        _run(["git", "add", "shop/legacy.py"], project, env)
+        ok = _run(["git", "commit", "-m", "comment"], project, env, check=False)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        legacy.write_text(legacy.read_text() + "\n\ndef named(n):\n"
+                          "    return list(AlertRule.objects.filter(name=n, severity='y'))\n")
+        _run(["git", "add", "shop/legacy.py"], project, env)
+        blocked = _run(["git", "commit", "-m", "new query"], project, env, check=False)
+        output = blocked.stdout + blocked.stderr
+        assert blocked.returncode != 0, output
+        flagged = [ln for ln in output.splitlines() if " IDX00" in ln]
+        assert len(flagged) == 1 and flagged[0].startswith("shop/legacy.py:10:"), output
+    finally:
+        _run(["git", "reset", "-q", "--hard", "HEAD"], project, env, check=False)
+        config.write_text(original)
+        _run(["git", "commit", "-q", "-am", "no baseline", "--no-verify"], project, env,
+             check=False)

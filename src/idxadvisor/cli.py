@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import traceback
@@ -15,7 +14,8 @@ from click.core import ParameterSource
 
 from idxadvisor import __version__
 from idxadvisor.errors import EXIT_FINDINGS, EXIT_INTERNAL, UsageError, exit_status_help
-from idxadvisor.files import write_atomic
+from idxadvisor.report import get as report_format
+from idxadvisor.report import names as report_formats
 
 _TRACEBACK_LINES = 120  # --debug: a RecursionError's thousands of frames, cut to head and tail
 _MESSAGE_CHARS = 300
@@ -74,7 +74,9 @@ def _bounded_traceback(exc: BaseException) -> str:
 @click.version_option(__version__, prog_name="idxadvisor")
 @click.option("--debug", is_flag=True,
               help="Show the traceback of an internal error (also IDXADVISOR_DEBUG=1).")
-def main(debug: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bars on stderr (they show only on a terminal, after a second).")
+def main(debug: bool, quiet: bool) -> None:
     """Index advice for Django projects on PostgreSQL.
 
     \b
@@ -89,12 +91,28 @@ def main(debug: bool) -> None:
     use_settings_db, else DATABASE_URL; generate never uses DATABASE_URL unless
     [tool.idxadvisor] opts in; verify only uses the command line.
     """
+    from idxadvisor.progress import set_quiet
+
+    set_quiet(quiet)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
     """Keep a live-database option in the context for :func:`_request`."""
     ctx.meta[f"idxadvisor.{param.name}"] = value
     return value
+
+
+def _byte_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--max-index-bytes``: a size (``500MB``), kept in the context like the database."""
+    from idxadvisor.live.selection import parse_byte_size
+
+    if value is None:
+        return None
+    try:
+        size = parse_byte_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return _remember(ctx, param, size)
 
 
 def _analysis_options(f: Callable[..., Any] | None = None, *,
@@ -126,6 +144,15 @@ def _analysis_options(f: Callable[..., Any] | None = None, *,
                      callback=_remember,
                      help="Add the database's pg_stat_statements queries to the workload, "
                           "weighted by total time."),
+        click.option("--include-test-queries", is_flag=True, expose_value=False,
+                     callback=_remember,
+                     help="Let queries reached only from tests, factories, fixtures or "
+                          "migrations drive proposals too (by default they are listed only)."),
+        click.option("--max-index-bytes", metavar="SIZE", expose_value=False,
+                     callback=_byte_size,
+                     help="With a database: propose at most this much index, by estimated "
+                          "size (500MB, 2GiB; PostgreSQL's units, powers of 1024). The ones "
+                          "left out are listed with the reason."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -159,6 +186,8 @@ def _request(project_dir: Path | None, settings: str | None,
         use_settings_db=choice.use_settings_db,
         from_pg_stat_statements=bool(meta.get("idxadvisor.from_pg_stat_statements")),
         database_source=choice.source,
+        max_index_bytes=meta.get("idxadvisor.max_index_bytes"),
+        include_test_queries=bool(meta.get("idxadvisor.include_test_queries")),
     )
 
 
@@ -175,8 +204,9 @@ def _announce(request: Any, writes: str = "") -> Callable[[str], None]:
 
 @main.command("analyze", epilog=exit_status_help("--fail-on-recommendations and an index proposed"))
 @_analysis_options(url_from_environment=True)
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]),
-              default="table", show_default=True, help="A report for people, or stable JSON.")
+@click.option("--format", "output_format", type=click.Choice(report_formats("analyze")),
+              default=report_formats("analyze")[0], show_default=True,
+              help="A report for people, or stable JSON.")
 @click.option("--output", "-o", "output_file", type=click.Path(path_type=Path), metavar="FILE",
               help="Write the report to FILE (atomically) instead of stdout.")
 @click.option("--fail-on-recommendations", is_flag=True,
@@ -209,25 +239,7 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
 
     request = _request(project_dir, settings, workload_files, no_static)
     analysis = run(request, on_live=_announce(request))
-    if output_format == "json":
-        from idxadvisor.report.json_report import dumps, is_json_report
-
-        text = dumps(analysis)
-        if output_file is not None:
-            write_atomic(output_file, text, ours=is_json_report)
-        else:
-            click.echo(text, nl=False)
-    else:
-        from rich.console import Console
-
-        from idxadvisor.report.table import is_table_report, render
-
-        if output_file is not None:
-            console = Console(record=True, width=120, file=io.StringIO(), color_system=None)
-            render(analysis, console)
-            write_atomic(output_file, console.export_text(), ours=is_table_report)
-        else:
-            render(analysis, Console())
+    report_format("analyze", output_format).emit(analysis, output_file)
     if fail_on_recommendations and analysis.advice.recommendations:
         sys.exit(EXIT_FINDINGS)
 
@@ -240,25 +252,35 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
               help="Django settings module (default: [tool.idxadvisor] or manage.py).")
 @click.option("--workload", "workload_files", multiple=True, type=click.Path(path_type=Path),
               help="A captured workload file to check as well (repeatable).")
-@click.option("--format", "output_format", default="text", show_default=True,
-              type=click.Choice(["text", "json", "github", "sarif"]))
+@click.option("--format", "output_format", default=report_formats("check")[0],
+              show_default=True, type=click.Choice(report_formats("check")))
 @click.option("--output", "-o", "output_file", type=click.Path(path_type=Path),
               help="Write the report to this file instead of stdout.")
 @click.option("--ignore", multiple=True, metavar="CODES",
               help="Check codes not to report, comma-separated (adds to [tool.idxadvisor] ignore).")
+@click.option("--baseline", "baseline", type=click.Path(path_type=Path), metavar="FILE",
+              help="Report only findings not in this baseline (default: [tool.idxadvisor] "
+                   "baseline).")
+@click.option("--write-baseline", "write_baseline", type=click.Path(path_type=Path),
+              metavar="FILE", help="Record the current findings as the baseline and exit 0.")
 @click.option("--list-checks", is_flag=True, help="List the checks and exit.")
 @click.option("--explain", metavar="CODE", help="Print a check's documentation and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print querysets that were skipped.")
+@click.option("--include-test-queries", is_flag=True,
+              help="Also flag queries reached only from tests, factories, fixtures or "
+                   "migrations (by default they drive no proposal).")
 def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: str | None,
                   workload_files: tuple[Path, ...], output_format: str,
-                  output_file: Path | None, ignore: tuple[str, ...], list_checks: bool,
-                  explain: str | None, verbose: bool) -> None:
+                  output_file: Path | None, ignore: tuple[str, ...], baseline: Path | None,
+                  write_baseline: Path | None, list_checks: bool, explain: str | None,
+                  verbose: bool, include_test_queries: bool) -> None:
     """Flag querysets in FILES (default: the whole project) that no index serves.
 
     Silence one line with a comment `# idxadvisor: ignore[IDX001]`.
     """
-    from idxadvisor.checks import CHECKS, CheckRequest, check
-    from idxadvisor.report.findings import is_check_report, render, stderr_lines
+    from idxadvisor import checks
+    from idxadvisor.checks import CHECKS, CheckRequest
+    from idxadvisor.report.findings import stderr_lines
 
     if list_checks:
         for code, c in sorted(CHECKS.items()):
@@ -270,13 +292,23 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
             raise UsageError(f"unknown check code {explain} (known: {', '.join(sorted(CHECKS))})")
         click.echo(found.docs)
         return
-    result = check(CheckRequest(files=files, project_dir=project_dir, settings=settings,
-                                workload_files=workload_files, ignore=ignore))
-    report = render(result.findings, output_format, result.skipped)
-    if output_file is not None:
-        write_atomic(output_file, report + "\n", ours=is_check_report)
-    elif report:
-        click.echo(report)
+    plan = checks.plan(CheckRequest(files=files, project_dir=project_dir, settings=settings,
+                                    workload_files=workload_files, ignore=ignore,
+                                    baseline=baseline, use_baseline=write_baseline is None,
+                                    include_test_queries=include_test_queries))
+    if plan.analysis_request is None:
+        analysis = None  # every named file is excluded: nothing to set up Django for
+    else:
+        from idxadvisor.pipeline import run
+
+        analysis = run(plan.analysis_request)
+    result = checks.run(analysis, plan)
+    if write_baseline is not None:
+        count = checks.write_baseline(result, write_baseline, plan)
+        click.echo(f"idxadvisor: wrote {count} finding(s) to the baseline {write_baseline}",
+                   err=True)
+        return
+    report_format("check", output_format).emit(result, output_file)
     for line in stderr_lines(result, output_format, verbose):
         click.echo(line, err=True)
     if result.findings:
@@ -343,9 +375,13 @@ def capture_command(output: Path, append: bool, include_django: bool,
               help="Print the migrations and a diff of the models; write nothing.")
 @click.option("--drop-redundant", is_flag=True,
               help="Also drop redundant Meta.indexes (RemoveIndexConcurrently).")
+@click.option("--partitioned", "partitioned", multiple=True, metavar="TABLE",
+              help="This table is partitioned (repeatable; also [tool.idxadvisor] partitioned, "
+                   "and read from the catalog in live mode): its indexes are built per "
+                   "partition, then attached.")
 def generate_command(project_dir, settings, workload_files, no_static,
                      apps_filter: tuple[str, ...], only: tuple[str, ...], dry_run: bool,
-                     drop_redundant: bool) -> None:
+                     drop_redundant: bool, partitioned: tuple[str, ...] = ()) -> None:
     """Write one AddIndexConcurrently migration per app and add the indexes to Meta.indexes.
 
     \b
@@ -365,6 +401,7 @@ def generate_command(project_dir, settings, workload_files, no_static,
     database unless --database-url, --use-settings-db or [tool.idxadvisor]
     database_url_env / use_settings_db asks for one: DATABASE_URL alone never does.
     """
+    from idxadvisor.config import load_config
     from idxadvisor.generate.plan import plan_migrations, write_plan
     from idxadvisor.pipeline import run
 
@@ -374,7 +411,10 @@ def generate_command(project_dir, settings, workload_files, no_static,
         raise UsageError("generate needs a Django project (manage.py or --settings)")
     plan = plan_migrations(analysis.advice.recommendations, analysis.advice.redundant,
                            queries=analysis.workload.by_id(), apps_filter=apps_filter,
-                           only=only, drop_redundant=drop_redundant, root=analysis.root)
+                           only=only, drop_redundant=drop_redundant, root=analysis.root,
+                           partitioned={*partitioned, *load_config(project_dir).partitioned,
+                                        *(t.name for t in analysis.schema.tables.values()
+                                          if t.partitioned)})
     result = write_plan(plan, dry_run=dry_run)
     if dry_run and result.preview:
         click.echo(result.preview, nl=False)
@@ -448,6 +488,5 @@ def verify_command(project_dir, settings, workload_files, no_static, allow_write
     queries = [q for q in analysis.workload.queries if q.id in served]
     from idxadvisor.pipeline import database_url
 
-    report = verify(database_url(request), [(r.name, r.sql) for r in recs], queries,
-                    keep=keep, runs=runs, extensions=[e for r in recs for e in r.extensions])
+    report = verify(database_url(request), recs, queries, keep=keep, runs=runs)
     click.echo(report.render())

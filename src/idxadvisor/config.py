@@ -37,6 +37,7 @@ from idxadvisor.errors import UsageError
 
 KNOWN_KEYS = (
     "settings", "exclude", "ignore", "database_url_env", "use_settings_db", "partitioned",
+    "baseline",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -52,6 +53,8 @@ class Config:
     # Tables partitioned in the database, for generate without one (static mode): their
     # indexes are built partition by partition (CONCURRENTLY is refused on the parent).
     partitioned: tuple[str, ...] = ()
+    # `check`'s baseline file (relative to the pyproject.toml): only new problems are reported.
+    baseline: str | None = None
 
     @property
     def root(self) -> Path | None:
@@ -125,8 +128,12 @@ def load_config(start: Path | None = None) -> Config:
             f"{path}: [tool.idxadvisor] sets both database_url_env and use_settings_db; "
             "choose one"
         )
+    baseline = table.get("baseline")
+    if baseline is not None and not (isinstance(baseline, str) and baseline.strip()):
+        raise UsageError(f"{path}: [tool.idxadvisor] baseline must be a file path string")
     return Config(
         path=path,
+        baseline=baseline.strip() if baseline else None,
         database_url_env=env_name,
         use_settings_db=use_settings_db,
         settings=settings.strip() if settings else None,

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 
 from idxadvisor import __version__
 from idxadvisor.checks import CHECKS, CheckResult, Finding
+from idxadvisor.report import get
 from idxadvisor.types.workload import Skipped
 
-FORMATS = ("text", "json", "github", "sarif")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/idxadvisor/"
 
@@ -34,16 +34,25 @@ INFORMATION_URI = "https://pypi.org/project/idxadvisor/"
 def render(
     findings: Sequence[Finding], fmt: str, skipped: Sequence[Skipped] = ()
 ) -> str:
-    """The report in one of :data:`FORMATS` (no trailing newline; empty text when clean)."""
-    if fmt == "text":
-        return "\n".join(str(f) for f in findings)
-    if fmt == "json":
-        return json.dumps(_json(findings, skipped), indent=2)
-    if fmt == "github":
-        return "\n".join(_github(f) for f in findings)
-    if fmt == "sarif":
-        return json.dumps(sarif(findings), indent=2)
-    raise ValueError(f"unknown format {fmt!r}")
+    """The report in one of the ``check`` formats of :mod:`idxadvisor.report` (no trailing
+    newline; empty text when clean)."""
+    return get("check", fmt).render(CheckResult(tuple(findings), tuple(skipped))).rstrip("\n")
+
+
+def text(result: CheckResult) -> str:
+    return "\n".join(str(f) for f in result.findings)
+
+
+def json_text(result: CheckResult) -> str:
+    return json.dumps(_json(result.findings, result.skipped), indent=2)
+
+
+def github(result: CheckResult) -> str:
+    return "\n".join(_github(f) for f in result.findings)
+
+
+def sarif_text(result: CheckResult) -> str:
+    return json.dumps(sarif(result.findings), indent=2)
 
 
 def _json(findings: Sequence[Finding], skipped: Sequence[Skipped]) -> dict:
@@ -103,6 +112,9 @@ def stderr_lines(result: CheckResult, fmt: str, verbose: bool = False) -> list[s
                 lines.append(f"idxadvisor: {files} file(s) could not be parsed (IDX000)")
     if fmt == "text":
         lines.extend(f"idxadvisor: {note}" for note in result.notes)
+        if result.baselined:
+            lines.append(f"idxadvisor: {result.baselined} known problem(s) in the baseline "
+                         "not shown")
         if result.findings:
             lines.append(f"idxadvisor: {len(result.findings)} problem(s) found")
     return lines

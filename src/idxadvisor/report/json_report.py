@@ -9,9 +9,10 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
                   "skipped": int,          # items in "skipped"
                   "files_unparsed": int,   # items in "skipped" of kind "file"
                   "recommendations": int,
-                  "nothing_to_analyse": str or null},  # why nothing was analysed, e.g.
+                  "nothing_to_analyse": str or null,  # why nothing was analysed, e.g.
                                            # "nothing to analyse: no statements found (…)";
                                            # null when some query was analysed
+                  "whatif_calls": int or null},  # EXPLAINs sent for HypoPG costs (live)
       "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..], "tables" [..],
                    "source", "calls", "total_time_ms", "served_by" (existing index or null),
                    "recommended" [names], "cost_before", "cost_after", "index_used" (the
@@ -24,10 +25,14 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
                    "django" (models.Index(...) source; column names when no model owns the table,
                    "" when Django cannot express the index),
                    "serves" [query ids], "reason", "cost", "redundant" [existing index names],
-                   "estimated_size_bytes", "benefit"}],
+                   "estimated_size_bytes", "benefit",
+                   "strength" ("strong": worth building; "possible": commands only, a small
+                   lookup table…), "value" [why it is worth it: call sites, runs, request
+                   path, kind of table]}],
       "existing": [{"table", "name", "columns", "unique", "condition", "include", "method",
                     "origin", "model", "valid", "declared"}],
-      "redundant": [{"table", "name", "covered_by", "reason"}],
+      "redundant": [{"table", "name", "covered_by", "reason", "removable" (live statistics show
+                    nothing needs it that covered_by cannot do; the reason says why or why not)}],
       "rejected": [{"table", "columns", "serves", "reason"}],
       "skipped": [{"origin" or "sql", "reason",
                    "kind" ("query": one statement or queryset; "file": a whole source or
@@ -88,6 +93,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             "files_unparsed": len(unparsed_files(skipped)),
             "recommendations": len(advice.recommendations),
             "nothing_to_analyse": nothing_to_analyse(analysis),
+            "whatif_calls": advice.whatif_calls,
         },
         "queries": queries,
         "recommendations": [
@@ -111,6 +117,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
                 "redundant": list(r.redundant),
                 "estimated_size_bytes": r.estimated_size_bytes,
                 "benefit": r.benefit,
+                "strength": r.strength,
+                "value": list(r.value),
             }
             for r in advice.recommendations
         ],
@@ -132,7 +140,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         ],
         "redundant": [
             {"table": x.index.table, "name": x.index.name, "covered_by": x.covered_by,
-             "reason": x.reason}
+             "reason": x.reason, "removable": x.removable}
             for x in advice.redundant
         ],
         "rejected": [

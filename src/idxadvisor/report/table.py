@@ -26,14 +26,23 @@ def render(analysis: Analysis, console: Console) -> None:
     for note in advice.notes:
         console.print(f"[yellow]note:[/] {note}")
 
+    # The strong proposals first, in full; the possible ones in a short list after them.
     by_table: dict[str, list[Recommendation]] = defaultdict(list)
+    possible = [r for r in advice.recommendations if r.strength != "strong"]
     for rec in advice.recommendations:
-        by_table[rec.table].append(rec)
+        if rec.strength == "strong":
+            by_table[rec.table].append(rec)
     for table, recs in by_table.items():
         model = recs[0].model
         title = f"{recs[0].app_label}.{model} ({table})" if model else table
         panels = [_recommendation(rec, queries, analysis) for rec in recs]
         console.print(Panel(Group(*panels), title=title, title_align="left"))
+    if possible:
+        also = Table("index", "SQL", "why only possible", title="Also possible",
+                     title_justify="left")
+        for rec in possible:
+            also.add_row(Text(rec.name), Text(rec.sql), Text(" ".join(rec.value)))
+        console.print(also)
 
     skipped = analysis.skipped
     files = unparsed_files(skipped)
@@ -139,3 +148,17 @@ def _shorten(text: str, n: int) -> str:
 def is_table_report(text: str) -> bool:
     """Whether a file's content is a report this module wrote (safe to overwrite)."""
     return text.startswith(REPORT_TITLE)
+
+
+def to_text(analysis: Analysis) -> str:
+    """The report as plain text, 120 columns wide, no colour (for ``--output``)."""
+    import io
+
+    console = Console(record=True, width=120, file=io.StringIO(), color_system=None)
+    render(analysis, console)
+    return console.export_text()
+
+
+def show(analysis: Analysis) -> None:
+    """The report on the terminal, coloured and as wide as it is."""
+    render(analysis, Console())

@@ -17,6 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from idxadvisor.advisor.methods import BTREE
 from idxadvisor.sql.canonical import canonical_key, canonical_tree
 from idxadvisor.types.schema import (
     Column,
@@ -73,7 +74,7 @@ def parse_index_sql(
         unique=bool(tree.args.get("unique")),
         condition=canonical_tree(where.this) if where is not None else None,
         include=tuple(i.name for i in params.args.get("include") or []),
-        method=using.name.lower() if using is not None else "btree",
+        method=using.name.lower() if using is not None else BTREE,
         model=model,
     )
 
