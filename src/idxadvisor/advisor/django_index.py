@@ -35,6 +35,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from idxadvisor.advisor.methods import BTREE, METHODS
 from idxadvisor.advisor.naming import index_name
 from idxadvisor.types.access import Op, Predicate
 from idxadvisor.types.advice import IndexCandidate, Recommendation
@@ -106,7 +107,7 @@ def create_index_sql(
         sql += " CONCURRENTLY"
     if name:
         sql += f' "{name}"'
-    using = f" USING {candidate.method}" if candidate.method != "btree" else ""
+    using = f" USING {candidate.method}" if candidate.method != BTREE else ""
     sql += f" ON {_quote_table(candidate.table)}{using} ({keys})"
     if candidate.include:
         sql += " INCLUDE (" + ", ".join(f'"{c}"' for c in candidate.include) + ")"
@@ -212,14 +213,19 @@ def _total(field: Callable[[str], str | None]) -> FieldFor:
 
 
 def _index_class(candidate: IndexCandidate, expressions: bool) -> type | None:
-    from django.contrib.postgres.indexes import BrinIndex, GinIndex
+    import importlib
+
     from django.db import models
 
     if candidate.unique:
         # Built concurrently, then attached as a constraint (see `idxadvisor generate`).
-        ok = candidate.method == "btree" and not expressions
+        ok = candidate.method == BTREE and not expressions
         return models.UniqueConstraint if ok else None
-    return {"btree": models.Index, "brin": BrinIndex, "gin": GinIndex}.get(candidate.method)
+    known = METHODS.get(candidate.method)
+    if known is None:
+        return None
+    module = importlib.import_module(known.django_import or "django.db.models")
+    return getattr(module, known.django_class, None)
 
 
 def _django_expression(e: IndexElement, field: FieldFor) -> Any | None:
