@@ -5,12 +5,18 @@ rediscovered index, and proposals an existing primary key or unique index alread
 from __future__ import annotations
 
 import doctest
+import importlib.util
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.realworld import runner
 from benchmarks.realworld import score as score_module
 from benchmarks.realworld.score import key_columns, normalise_condition, score
+from tests.helpers import ROOT, run_python
 
 
 def rec(name: str, table: str, keys: str, condition: str | None = None,
@@ -118,3 +124,107 @@ def test_key_columns_reads_methods_and_expressions() -> None:
 def test_normalise_condition_terms() -> None:
     assert normalise_condition(None) == frozenset()
     assert normalise_condition('("a" = false) AND "b" IN (1, 2)') == {"not a", "b in (1, 2)"}
+
+
+# --- the benchmark's own set-up: documented settings variants, admin clicks, unscored entries
+
+REALWORLD = ROOT / "benchmarks" / "realworld"
+
+
+def _rwdriver() -> Any:
+    # rwdriver lives in the site template (copied into each work dir), not in a package.
+    spec = importlib.util.spec_from_file_location("rwdriver", REALWORLD / "site" / "rwdriver.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rwdriver_docstring_examples() -> None:
+    result = doctest.testmod(_rwdriver())
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(("page", "links"), [
+    # the sort headers, filter choices and date drill-down a changelist renders
+    ('<a href="?o=2">IP</a> <a href="?o=-1.2">x</a> <a href="?date__year=2025">2025</a>',
+     ["?o=2", "?o=-1.2", "?date__year=2025"]),
+    # the template escapes &: the GET must carry the real query string
+    ('<a href="?status__exact=FAILURE&amp;worker=celery%40w1">w1</a>',
+     ["?status__exact=FAILURE&worker=celery%40w1"]),
+    # each once, page order kept; "clear all filters" is the page itself
+    ('<a href="?p=2">2</a><a href="?">All</a><a href="?p=2">next</a><a href="?p=1">1</a>',
+     ["?p=2", "?p=1"]),
+    # links off the changelist (rows, other pages, static files) are not its clicks
+    ('<a href="/admin/axes/accesslog/1/change/">row</a><a href="http://x/?o=1">x</a>'
+     '<link href="/static/admin/css/base.css">', []),
+])
+def test_changelist_links(page: str, links: list[str]) -> None:
+    assert _rwdriver().changelist_links(page) == links
+
+
+def _site_copy(tmp_path: Path, app_settings: str) -> Path:
+    site = tmp_path / "site"
+    shutil.copytree(REALWORLD / "site", site)
+    (site / "rwsite" / "app_settings.py").write_text(app_settings)
+    return site
+
+
+_PRINT_SETTINGS = ("import json, rwsite.settings as s; "
+                   "print(json.dumps([s.APP_SETTINGS, getattr(s, 'AXES_FAILURE_LIMIT', None)]))")
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    (None, {"AXES_FAILURE_LIMIT": 5, "X": "base"}),    # the first config when none is named
+    ("first", {"AXES_FAILURE_LIMIT": 5, "X": "base"}),
+    ("second", {"AXES_FAILURE_LIMIT": 9, "X": "base"}),  # an override of one base setting
+])
+def test_site_settings_apply_the_named_config(tmp_path: Path, config: str | None,
+                                              expected: dict[str, Any]) -> None:
+    site = _site_copy(tmp_path, 'APPS = []\nAPP_SETTINGS = {"AXES_FAILURE_LIMIT": 5, "X": "base"}\n'
+                                'CONFIGS = {"first": {}, "second": {"AXES_FAILURE_LIMIT": 9}}\n')
+    # An empty REALWORLD_CONFIG is the runner's "none named" (it strips the variable).
+    run = run_python("-c", _PRINT_SETTINGS, cwd=site, env={"REALWORLD_CONFIG": config or ""})
+    assert run.returncode == 0, run.stderr
+    app_settings, limit = json.loads(run.stdout)
+    assert app_settings == expected
+    assert limit == expected["AXES_FAILURE_LIMIT"]  # it reached Django's settings too
+
+
+def test_site_settings_refuse_an_unknown_config(tmp_path: Path) -> None:
+    site = _site_copy(tmp_path, 'APPS = []\nAPP_SETTINGS = {}\nCONFIGS = {"a": {}}\n')
+    run = run_python("-c", _PRINT_SETTINGS, cwd=site, env={"REALWORLD_CONFIG": "b"})
+    assert run.returncode != 0
+    assert "REALWORLD_CONFIG='b' is not one of ['a']" in run.stderr
+
+
+@pytest.mark.parametrize("app", runner.APPS)
+def test_every_app_config_loads(tmp_path: Path, app: str) -> None:
+    """Each documented variant the runner will run is a valid settings module for the site."""
+    names = runner.configs(app)
+    assert names and len(set(names)) == len(names)
+    site = _site_copy(tmp_path, (REALWORLD / app / "app_settings.py").read_text())
+    for name in names:
+        run = run_python("-c", _PRINT_SETTINGS, cwd=site, env={"REALWORLD_CONFIG": name})
+        assert run.returncode == 0, f"{app}/{name}: {run.stderr}"
+
+
+def test_an_app_without_configs_runs_once(tmp_path: Path) -> None:
+    # reversion's settings take no variants: one run, named "default"
+    assert "CONFIGS" not in (REALWORLD / "reversion" / "app_settings.py").read_text()
+    assert runner.configs("reversion") == ["default"]
+
+
+@pytest.mark.parametrize("app", runner.APPS)
+def test_unscored_ground_truth_is_explained(app: str) -> None:
+    """An index left out of the score says why, and the README lists it: the measure's
+    denominator must never shrink silently."""
+    readme = (REALWORLD / "README.md").read_text()
+    for index in runner.load_ground_truth(app)["index"]:
+        assert set(index) >= {"table", "keys", "migration", "why", "query"}
+        if index.get("scored", True):
+            assert "not_scored_because" not in index
+            continue
+        assert len(index["not_scored_because"]) > 40
+        entry = f"{index['table']}({', '.join(index['keys'])})"
+        assert entry in readme, f"README does not list unscored {entry}"

@@ -69,7 +69,8 @@ def prepare(app: str, gt: dict[str, Any]) -> Path:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTHONPATH"}}
+           if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTHONPATH",
+                         "REALWORLD_CONFIG"}}
     env.update(DJANGO_SETTINGS_MODULE="rwsite.settings", **extra)
     return env
 
@@ -110,22 +111,43 @@ def _psql(sql: str) -> None:
         conn.execute(sql)
 
 
-def capture(app: str, work: Path) -> tuple[Path, float]:
-    """Run the driver under ``idxadvisor capture`` on a database made and dropped here."""
-    name = f"idxadvisor_rw_{app}_{uuid.uuid4().hex[:8]}"
-    _psql(f'CREATE DATABASE "{name}"')
-    try:
-        url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
-        start = time.perf_counter()
-        out = _run([str(Path(sys.executable).parent / "idxadvisor"), "capture", "-o",
-                    "capture.jsonl", "--", sys.executable, "driver.py"], work,
-                   _env(REALWORLD_DATABASE_URL=url))
-        elapsed = time.perf_counter() - start
-    finally:
-        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    if out.returncode != 0:
-        raise BenchmarkError(f"{app}: the driver failed under capture:\n{out.stderr[-3000:]}")
-    return work / "capture.jsonl", elapsed
+def configs(app: str) -> list[str]:
+    """The documented settings variants ``<app>/app_settings.py`` lists, in order.
+
+    The driver runs once per variant, each on a fresh database, appending to one capture: the
+    app's code takes a different query path under each (e.g. Axes' lockout parameters).
+    """
+    spec = importlib.util.spec_from_file_location(f"rw_{app}_settings",
+                                                  HERE / app / "app_settings.py")
+    if spec is None or spec.loader is None:
+        raise BenchmarkError(f"{app}: cannot load app_settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(getattr(module, "CONFIGS", {"default": {}}))
+
+
+def capture(app: str, work: Path) -> tuple[Path, float, list[str]]:
+    """Run the driver under ``idxadvisor capture`` once per config, each on a database made
+    and dropped here, all into one capture file."""
+    names = configs(app)
+    elapsed = 0.0
+    for n, config in enumerate(names):
+        name = f"idxadvisor_rw_{app}_{uuid.uuid4().hex[:8]}"
+        _psql(f'CREATE DATABASE "{name}"')
+        try:
+            url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
+            start = time.perf_counter()
+            out = _run([str(Path(sys.executable).parent / "idxadvisor"), "capture", "-o",
+                        "capture.jsonl", *(["--append"] if n else []), "--", sys.executable,
+                        "driver.py"], work,
+                       _env(REALWORLD_DATABASE_URL=url, REALWORLD_CONFIG=config))
+            elapsed += time.perf_counter() - start
+        finally:
+            _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if out.returncode != 0:
+            raise BenchmarkError(f"{app}: the driver failed under capture (config {config}):\n"
+                                 f"{out.stderr[-3000:]}")
+    return work / "capture.jsonl", elapsed, names
 
 
 def capture_to_sql(capture_file: Path) -> Path:
@@ -160,7 +182,7 @@ def run_app(app: str) -> dict[str, Any]:
     gt = load_ground_truth(app)
     work = prepare(app, gt)
     changes = verify_strip(app, gt, work)
-    capture_file, capture_s = capture(app, work)
+    capture_file, capture_s, config_names = capture(app, work)
     sql_file = capture_to_sql(capture_file)
     modes = {
         "static+sql": ["--workload", str(sql_file)],
@@ -169,7 +191,7 @@ def run_app(app: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "app": app, "name": gt["name"], "requirement": gt["requirement"],
         "ground_truth": gt["index"], "makemigrations": changes,
-        "capture_seconds": round(capture_s, 2), "modes": {},
+        "configs": config_names, "capture_seconds": round(capture_s, 2), "modes": {},
     }
     for mode, args in modes.items():
         report, error, elapsed = analyze(work, args)

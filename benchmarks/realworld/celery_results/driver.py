@@ -10,7 +10,6 @@ import rwdriver
 
 rwdriver.setup()
 
-from django.utils import timezone  # noqa: E402
 from django_celery_results.models import GroupResult, TaskResult  # noqa: E402
 
 STATUSES = ["SUCCESS", "FAILURE", "PENDING", "STARTED", "RETRY"]
@@ -25,22 +24,15 @@ for i in range(0, 300, 10):
 for i in range(40):
     GroupResult.objects.store_group_result("application/json", "utf-8", f"group-{i}", "[]")
     GroupResult.objects.get_group(f"group-{i}")
+# managers.py:83-96: the periodic clean-up (celery.backend_cleanup) and its read side.
 TaskResult.objects.delete_expired(datetime.timedelta(days=1))
 GroupResult.objects.delete_expired(datetime.timedelta(days=1))
 list(TaskResult.objects.get_all_expired(datetime.timedelta(hours=1)).values_list("task_id"))
 
 client = rwdriver.admin_client()
-base = "/admin/django_celery_results/taskresult/"
-day = timezone.now().date()
-for url in [
-    base,
-    base + "?status__exact=FAILURE",
-    base + "?task_name=app.tasks.job_3",
-    base + "?worker=celery%40w1",
-    base + "?periodic_task_name=nightly-1",
-    base + f"?date_done__gte={day}",
-    base + "?q=job_5",
-    "/admin/django_celery_results/groupresult/",
-    "/admin/django_celery_results/groupresult/?date_done__gte=" + str(day),
-]:
-    rwdriver.get(client, url)
+# django_celery_results/admin.py:16-82: the task and group result changelists with their
+# sortable columns, list_filter, date_hierarchy and search_fields.
+rwdriver.browse_changelist(client, "/admin/django_celery_results/taskresult/",
+                           searches=("job_5", "task-42"))
+rwdriver.browse_changelist(client, "/admin/django_celery_results/groupresult/",
+                           searches=("group-7",))

@@ -1,13 +1,17 @@
 """django-q2 as a site uses it: tasks are queued in groups and run (sync mode runs the same
-worker and monitor code as a cluster, saving and pruning results), then results are read back
-through the public task API and old groups are deleted."""
+worker and monitor code as a cluster, saving and pruning results), results are read back
+through the public task API, old groups are deleted, and staff read the admin changelists.
+Run once per save_limit_per setting in app_settings.CONFIGS."""
 
 from __future__ import annotations
+
+import os
 
 import rwdriver
 
 rwdriver.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django_q.models import Task  # noqa: E402
 from django_q.tasks import (  # noqa: E402
     async_task,
@@ -21,16 +25,33 @@ from django_q.tasks import (  # noqa: E402
 
 ids = []
 for i in range(150):
-    # Sync mode re-raises a task's exception, so every task here succeeds.
+    # Sync mode re-raises a task's exception, so every task here succeeds. Each saved result
+    # goes through monitor.save_task (django_q/monitor.py:77): the SAVE_LIMIT prune, then
+    # Task.objects.get(id=..., name=...).
     func = "math.floor" if i % 2 else "math.ceil"
     ids.append(async_task(func, i + 0.5, group=f"batch-{i % 6}", task_name=f"job-{i}"))
 for task_id in ids[::10]:
-    result(task_id)
-    fetch(task_id)
+    result(task_id)  # tasks.py:135 -> Task.get_result (models.py:108)
+    fetch(task_id)  # tasks.py:236 -> Task.get_task (models.py:154)
 for g in range(6):
+    # tasks.py:175, 289, 363 -> Task.get_result_group / get_task_group / get_group_count
+    # (models.py:115-136), with and without failures as the API offers.
     result_group(f"batch-{g}", failures=False)
+    result_group(f"batch-{g}", failures=True)
     fetch_group(f"batch-{g}", failures=False)
+    fetch_group(f"batch-{g}")
     count_group(f"batch-{g}")
     count_group(f"batch-{g}", failures=True)
 Task.get_task("job-3")
-delete_group("batch-5")
+delete_group("batch-5")  # tasks.py:396 -> Task.delete_group (models.py:143): detach
+delete_group("batch-4", tasks=True)  # ... and delete the tasks
+
+# The admin reads do not depend on save_limit_per: browse them in the first config only.
+if os.environ.get("REALWORLD_CONFIG", "save_limit_per_group") == "save_limit_per_group":
+    call_command("qinfo")  # management/commands/qinfo.py -> monitor_terminal.info (:237)
+    client = rwdriver.admin_client()
+    # django_q/admin.py:33-195: Success (TaskAdmin, success=True), Failure, Schedule and the ORM
+    # queue changelists with their sortable columns, list_filter and search_fields.
+    for model in ("success", "failure", "schedule", "ormq"):
+        rwdriver.browse_changelist(client, f"/admin/django_q/{model}/",
+                                   searches=("job-1", "math.floor", "batch-2"))

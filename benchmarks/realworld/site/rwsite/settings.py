@@ -2,13 +2,25 @@
 
 The database is the runner's throwaway one, named by ``REALWORLD_DATABASE_URL``; without it the
 settings still import (the static scan needs no database). The app under test and its own
-settings come from ``rwsite/app_settings.py``, copied in from ``<app>/app_settings.py``.
+settings come from ``rwsite/app_settings.py``, copied in from ``<app>/app_settings.py``. An app
+whose code takes different query paths under different documented settings lists them in
+``CONFIGS`` (name -> overrides of ``APP_SETTINGS``); ``REALWORLD_CONFIG`` picks one, the first
+by default (the one the static scan and the strip check see).
 """
 
 import os
 from urllib.parse import urlsplit
 
-from rwsite.app_settings import APP_SETTINGS, APPS
+from django.core.exceptions import ImproperlyConfigured
+
+from rwsite import app_settings
+from rwsite.app_settings import APPS
+
+_configs = getattr(app_settings, "CONFIGS", {"default": {}})
+_config = os.environ.get("REALWORLD_CONFIG") or next(iter(_configs))
+if _config not in _configs:
+    raise ImproperlyConfigured(f"REALWORLD_CONFIG={_config!r} is not one of {sorted(_configs)}")
+APP_SETTINGS = {**app_settings.APP_SETTINGS, **_configs[_config]}
 
 _url = urlsplit(os.environ.get("REALWORLD_DATABASE_URL",
                                "postgresql://postgres@127.0.0.1:5432/realworld_unused"))
