@@ -208,7 +208,8 @@ def run_app(app: str) -> dict[str, Any]:
                 any(o.startswith(gt["package"] + "/") for o in q["origins"])
                 for q in report["queries"])
             entry["proposals_detail"] = [
-                {"table": r["table"], "sql": r["sql"], "serves": len(r["serves"])}
+                {"table": r["table"], "sql": r["sql"], "serves": len(r["serves"]),
+                 "strength": r.get("strength")}
                 for r in report["recommendations"]]
         result["modes"][mode] = entry
     return result
@@ -216,21 +217,23 @@ def run_app(app: str) -> dict[str, Any]:
 
 def _row(label: str, mode: str, e: dict[str, Any]) -> list[str]:
     if "error" in e:
-        return [label, mode, "crashed", "", "", "", "", f"{e['seconds']:.1f}"]
+        return [label, mode, "crashed", "", "", "", "", "", "", f"{e['seconds']:.1f}"]
     ppf = e["proposals_per_found"]
+    spf = e.get("strong_per_found")
     return [label, mode, f"{e['found']}/{e['total']}",
             f"{e['partial_found']}/{e['partial_total']}", str(e["proposals"]),
-            "—" if ppf is None else f"{ppf:.2f}", str(e["pk_unique_served"]),
+            "—" if ppf is None else f"{ppf:.2f}", str(e.get("strong", e["proposals"])),
+            "—" if spf is None else f"{spf:.2f}", str(e["pk_unique_served"]),
             f"{e['seconds']:.1f}"]
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
     head = ["app", "mode", "indexes found", "partial with WHERE", "proposals",
-            "proposals / found", "PK/unique-served", "time (s)"]
+            "proposals / found", "strong", "strong / found", "PK/unique-served", "time (s)"]
     rows = []
     for mode in ("static+sql", "capture"):
         totals = {"found": 0, "total": 0, "partial_found": 0, "partial_total": 0,
-                  "proposals": 0, "pk_unique_served": 0, "seconds": 0.0}
+                  "proposals": 0, "strong": 0, "pk_unique_served": 0, "seconds": 0.0}
         for r in results:
             e = r["modes"][mode]
             rows.append(_row(r["name"], mode, e))
@@ -241,9 +244,11 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 totals["seconds"] += e["seconds"]
                 continue
             for k in totals:
-                totals[k] += e[k]
+                totals[k] += e.get(k, e["proposals"] if k == "strong" else 0)
         totals["proposals_per_found"] = (round(totals["proposals"] / totals["found"], 2)
                                          if totals["found"] else None)
+        totals["strong_per_found"] = (round(totals["strong"] / totals["found"], 2)
+                                      if totals["found"] else None)
         rows.append(_row("**total**", mode, totals))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -115,6 +115,7 @@ class Score:
     proposals: int
     pk_unique_served: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict)
+    strong: int = 0  # proposals the report ranks "strong" (the rest: "also possible")
 
     @property
     def total(self) -> int:
@@ -136,6 +137,10 @@ class Score:
     def proposals_per_found(self) -> float | None:
         return round(self.proposals / self.found, 2) if self.found else None
 
+    @property
+    def strong_per_found(self) -> float | None:
+        return round(self.strong / self.found, 2) if self.found else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "found": self.found,
@@ -144,6 +149,8 @@ class Score:
             "partial_total": self.partial_total,
             "proposals": self.proposals,
             "proposals_per_found": self.proposals_per_found,
+            "strong": self.strong,
+            "strong_per_found": self.strong_per_found,
             "pk_unique_served": len(self.pk_unique_served),
             "pk_unique_served_names": list(self.pk_unique_served),
             "matches": [
@@ -203,4 +210,5 @@ def score(ground_truth: list[dict[str, Any]], report: dict[str, Any]) -> Score:
             and normalise_condition(r.get("condition")) == wanted
         ]
         matches.append(Match(gt["table"], keys, condition, tuple(found), tuple(with_condition)))
-    return Score(tuple(matches), len(recs), pk_unique_served(report))
+    strong = sum(r.get("strength", "strong") == "strong" for r, _ in recs)
+    return Score(tuple(matches), len(recs), pk_unique_served(report), strong=strong)

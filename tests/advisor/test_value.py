@@ -88,3 +88,39 @@ def test_queries_only_from_tests_are_listed_but_drive_no_proposal(path):
     assert {p.query_id for p in kept} == {"q2"}
     assert [(s.origin, s.sql) for s in skipped] == [(Origin(path, 3), SQL)]
     assert "--include-test-queries" in skipped[0].reason
+
+
+def test_a_trailing_primary_key_tie_breaker_is_no_index_key() -> None:
+    # Django's admin sorts by the clicked column, then -pk: one index on the column serves both
+    # directions (incremental sort orders the ties), not one index per direction with the pk.
+    from idxadvisor.advisor import advise
+    from idxadvisor.patterns import extract
+    from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
+    from idxadvisor.types.workload import Query
+
+    table = Table("job", (Column("id", "id", "bigint"), Column("done", "done", "timestamptz"),
+                          Column("state", "state", "varchar(16)")))
+    pk = ExistingIndex("job", "job_pkey", (IndexElement("id"),), "primary key", unique=True)
+    sqls = ["SELECT * FROM job WHERE state = $1 ORDER BY done DESC, id DESC LIMIT 100",
+            "SELECT * FROM job WHERE state = $1 ORDER BY done ASC, id DESC LIMIT 100"]
+    patterns = [p for i, sql in enumerate(sqls)
+                for p in extract(Query(f"q{i}", sql, sql, "sql"))]
+    [rec] = advise(patterns, Schema({"job": table}, (pk,))).recommendations
+    assert [e.key for e in rec.candidate.elements] == ["state", "done"]
+    assert set(rec.serves) == {"q0", "q1"}
+
+
+def test_a_sort_of_the_whole_table_is_only_a_possible_proposal() -> None:
+    from idxadvisor.advisor import advise
+    from idxadvisor.patterns import extract
+    from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
+    from idxadvisor.types.workload import Origin, Query
+
+    table = Table("job", (Column("id", "id", "bigint"), Column("path", "path", "varchar(200)")))
+    pk = ExistingIndex("job", "job_pkey", (IndexElement("id"),), "primary key", unique=True)
+    sql = "SELECT * FROM job ORDER BY path ASC, id DESC LIMIT 100"
+    query = Query("q", sql, sql, "capture", origins=(Origin("shop/admin.py", 9),))
+    [rec] = advise(extract(query), Schema({"job": table}, (pk,)),
+                   queries={"q": query}).recommendations
+    assert rec.strength == "possible"
+    assert any("sort the whole table" in v for v in rec.value)

@@ -55,6 +55,33 @@ PROPOSERS: tuple[Proposer, ...] = (composite, trigram)
 REFINERS: tuple[Refiner, ...] = (covering, brin)
 
 
+def without_tie_breaker(
+    pattern: AccessPattern, indexes: Sequence[ExistingIndex]
+) -> AccessPattern:
+    """The pattern without a trailing primary-key ORDER BY key after other keys.
+
+    Django's admin and ``ordering`` add ``-pk`` to make a sort deterministic. An index on the
+    leading keys returns rows in their order and PostgreSQL's incremental sort orders the ties
+    by the key as it reads, so the LIMIT still stops the scan early: the primary key is no index
+    key, and one index serves both sort directions.
+
+    >>> from idxadvisor.types.access import AccessPattern, OrderKey
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> pk = ExistingIndex("t", "t_pkey", (IndexElement("id"),), "primary key", unique=True)
+    >>> p = AccessPattern("q", "t", "select", order_by=(OrderKey("date_done", True),
+    ...                                                  OrderKey("id", True)), limit=100)
+    >>> [o.column for o in without_tie_breaker(p, [pk]).order_by]
+    ['date_done']
+    """
+    if len(pattern.order_by) < 2:
+        return pattern
+    last = pattern.order_by[-1]
+    primary = [i for i in indexes if i.origin == "primary key" and len(i.elements) == 1]
+    if last.expression or not primary or primary[0].elements[0].column != last.column:
+        return pattern
+    return replace(pattern, order_by=pattern.order_by[:-1])
+
+
 def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
            queries: Mapping[str, Query] | None = None) -> Advice:
     """Recommendations for the patterns, given what the schema already has; ``queries`` (the
@@ -68,6 +95,7 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
     for pattern in patterns:
         table = schema.tables.get(pattern.table)
         indexes = schema.indexes_on(pattern.table)
+        pattern = without_tie_breaker(pattern, indexes)
         unique = unique_lookup(pattern, indexes)
         if unique is not None:
             # At most one row matches: no index serves it better, none belongs after its keys.
@@ -193,7 +221,7 @@ def best_existing(
     pattern: AccessPattern, indexes: Sequence[ExistingIndex]
 ) -> ExistingIndex | None:
     """The valid existing index that serves the pattern best, if any serves it at all."""
-    best: tuple[object, ExistingIndex] | None = None
+    best: tuple[Score, ExistingIndex] | None = None
     for index in indexes:
         if not index.valid:
             continue  # an INVALID index is maintained but never used for reads

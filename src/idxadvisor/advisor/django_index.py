@@ -44,7 +44,7 @@ from idxadvisor.types.schema import IndexElement, Table
 FieldFor = Callable[[str], str]  # database column → Django field name
 
 # Functions of a column that have a Django counterpart in django.db.models.functions.
-_DJANGO_FUNCTIONS = {exp.Upper: "Upper", exp.Lower: "Lower"}
+_DJANGO_FUNCTIONS: dict[type[exp.Expr], str] = {exp.Upper: "Upper", exp.Lower: "Lower"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,7 @@ def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
     return replace(
         a, condition=(), include=include,
         serves=tuple(dict.fromkeys((*a.serves, *b.serves))),
+        sort_only=a.sort_only and b.sort_only,
         reasons=(*a.reasons, f"{a.condition[0].sql} and {b.condition[0].sql} together cover "
                              "every row: one full index serves both instead of two partial "
                              "ones."),
@@ -191,4 +192,4 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
         reasons = (*reasons, f"INCLUDE ({', '.join(include)}) for an index-only scan of "
                              f"{', '.join(small.serves)}.")
     return replace(big, elements=tuple(elements), include=include, serves=serves,
-                   reasons=reasons)
+                   reasons=reasons, sort_only=big.sort_only and small.sort_only)

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import re
 
-from django.db.backends.utils import names_digest, split_identifier
+# django-stubs 5.2 leave names_digest out; it is in django.db.backends.utils since Django 2.2.
+from django.db.backends.utils import (  # type: ignore[attr-defined]
+    names_digest,
+    split_identifier,
+)
 
 from idxadvisor.advisor.methods import BTREE, method
 from idxadvisor.types.advice import IndexCandidate

@@ -51,6 +51,11 @@ def value(
     if measured:
         runs = sum(q.calls for q in measured)
         reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the captured workload.")
+    if candidate.sort_only:
+        weak = True
+        reasons.append("Its queries filter nothing: they sort the whole table (an admin column "
+                       "sort, an unfiltered listing). Worth it only if the table is large and "
+                       "that listing is used often.")
     if any(o.is_request_path for o in origins):
         reasons.append("A request path reaches it (views, admin, API, handlers).")
     elif origins and all(o.is_command or o.is_test for o in origins):

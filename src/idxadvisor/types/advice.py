@@ -33,6 +33,8 @@ class IndexCandidate:
     # How many leading keys are pinned by equality: their order is free, which lets two
     # candidates share one index ("(org)" folds into "(name, org)" as "(org, name)").
     equality_prefix: int = 0
+    # Its queries filter nothing: they only sort the whole table (an admin column sort, say).
+    sort_only: bool = False
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -106,6 +106,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         serves=(pattern.query_id,),
         reasons=tuple(reasons),
         equality_prefix=equality_prefix,
+        sort_only=not pattern.predicates and not pattern.join_columns,
     )
 
 

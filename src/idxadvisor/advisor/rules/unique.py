@@ -107,13 +107,13 @@ def adopt_unique(
     out = list(candidates)
     notes: list[str] = []
     for table, keys, why in undecided:
-        same = next((i for i, c in enumerate(out)
-                     if c.table == table and set(c.keys) == set(keys) and not c.unique), None)
-        if same is None:
+        at = next((i for i, c in enumerate(out)
+                   if c.table == table and set(c.keys) == set(keys) and not c.unique), None)
+        if at is None:
             notes.append(f"not proposed as UNIQUE: {why}")
         else:
-            c = out[same]
-            out[same] = replace(c, reasons=(*c.reasons, f"Not proposed as UNIQUE: {why}."))
+            c = out[at]
+            out[at] = replace(c, reasons=(*c.reasons, f"Not proposed as UNIQUE: {why}."))
     for candidate in found:
         same = next((c for c in out
                      if c.table == candidate.table and set(c.keys) == set(candidate.keys)
