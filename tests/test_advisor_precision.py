@@ -282,3 +282,29 @@ def test_predicates_built_by_hand_have_the_negation_op():
     [p] = extract(Query(id="q", sql=f"SELECT * FROM {T} WHERE NOT (status = 'x')",
                         fingerprint="", source="sql"))
     assert [(x.op, x.constants) for x in p.predicates] == [(Op.NEQ, ("'x'",))]
+
+
+def test_a_descending_copy_of_the_primary_key_is_the_primary_key():
+    # A B-tree reads backwards: (id DESC) is the primary key, never a new index.
+    advice = _advise(_schema(), f"SELECT * FROM {T} ORDER BY id DESC LIMIT 100")
+    assert advice.recommendations == ()
+
+
+def test_partials_on_is_null_and_is_not_null_are_one_full_index():
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE processed IS NULL AND user_id = $1 AND code = $2",
+        f"SELECT * FROM {T} WHERE NOT (processed IS NULL) AND user_id = $1 AND code = $2")
+    [rec] = advice.recommendations
+    assert rec.candidate.condition == ()
+
+
+def test_a_brin_beside_a_btree_on_the_same_column_folds_into_the_btree():
+    columns = (Column("id", "id", "bigint"),
+               Column("at", "at", "timestamp with time zone", insert_timestamp=True),
+               Column("level", "level", "integer"))
+    advice = _advise(_schema(columns=columns),
+                     f"DELETE FROM {T} WHERE at < $1",
+                     f"SELECT * FROM {T} WHERE at >= $1 ORDER BY at LIMIT 20")
+    [rec] = advice.recommendations
+    assert rec.candidate.method == "btree" and set(rec.serves) == {"q0", "q1"}

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from idxadvisor.advisor.methods import BRIN, BTREE
 from idxadvisor.advisor.rules.covering import MAX_INCLUDE
 from idxadvisor.advisor.serving import conjuncts, implied
 from idxadvisor.errors import UnparsableSQL
@@ -62,8 +63,30 @@ def merge(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
     while True:
         merged = _merge_once(groups)
         if len(merged) == len(groups):
-            return [g.candidate for g in merged]
+            return _brin_into_btree([g.candidate for g in merged])
         groups = merged
+
+
+def _brin_into_btree(candidates: list[IndexCandidate]) -> list[IndexCandidate]:
+    """A BRIN index on a column that a proposed full B-tree leads with is a second index on
+    the same column: the B-tree seeks the range as well, so it serves the BRIN's queries."""
+    kept = list(candidates)
+    for brin in [c for c in candidates if c.method == BRIN and len(c.elements) == 1
+                 and not c.condition]:
+        column = brin.elements[0].key
+        for i, other in enumerate(kept):
+            if (other.method == BTREE and other.table == brin.table and not other.condition
+                    and other.elements and other.elements[0].key == column):
+                kept[i] = replace(other, serves=tuple(dict.fromkeys((*other.serves,
+                                                                     *brin.serves))),
+                                  reasons=(*other.reasons, f"Also serves "
+                                           f"{', '.join(brin.serves)}: a range on {column}, which "
+                                           "this B-tree seeks on (a BRIN index beside it would "
+                                           "be a second index on the same column)."),
+                                  sort_only=other.sort_only and brin.sort_only)
+                kept.remove(brin)
+                break
+    return kept
 
 
 def _order_key(c: IndexCandidate) -> tuple:

@@ -30,7 +30,6 @@ from idxadvisor.sql.canonical import conjuncts as conjuncts
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.types.schema import ExistingIndex, IndexElement
 
-SEEK_OPS = (Op.EQ, Op.IN, Op.IS_NULL)
 RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX, Op.NOT_NULL)
 # Operator classes that compare text byte by byte: the only B-tree keys a ``LIKE 'abc%'`` can
 # seek on (unless the column's collation is C), and keys that cannot deliver an ORDER BY.
@@ -50,8 +49,11 @@ class IndexShape:
         return cls(index.elements, conjuncts(index.condition), index.method)
 
     def signature(self) -> tuple:
-        """What makes two indexes the same index, however each was described."""
-        keys = tuple((element_key(e), e.descending, e.opclass) for e in self.elements)
+        """What makes two indexes the same index, however each was described: a B-tree read
+        backwards is the same index with every direction flipped, so ``(id DESC)`` is the
+        primary key ``(id)``."""
+        flip = bool(self.elements) and self.elements[0].descending
+        keys = tuple((element_key(e), e.descending != flip, e.opclass) for e in self.elements)
         return keys, self.condition, self.method
 
 

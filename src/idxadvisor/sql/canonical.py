@@ -61,7 +61,7 @@ _TEXT_TYPES = frozenset(
 # Casting these to text changes nothing an index could tell apart (a varchar column, ->>, …).
 _TEXT_VALUED = (exp.Column, exp.JSONExtractScalar, exp.JSONBExtractScalar, exp.Upper, exp.Lower)
 # Comparison → its negation, for ``NOT (a = b)`` → ``a <> b``.
-_NEGATED: dict[type[exp.Expression], type[exp.Expression]] = {
+_NEGATED: dict[type[exp.Expr], type[exp.Expr]] = {
     exp.EQ: exp.NEQ, exp.NEQ: exp.EQ, exp.LT: exp.GTE, exp.GTE: exp.LT,
     exp.GT: exp.LTE, exp.LTE: exp.GT,
 }
@@ -103,8 +103,8 @@ def canonical(sql: str) -> str:
     "status IN ('a', 'b')"
     >>> canonical("((status)::text <> ALL ((ARRAY['a'::character varying])::text[]))")
     "status <> 'a'"
-    >>> canonical("NOT (x IS NULL)"), canonical("x IN (3)")
-    ('NOT x IS NULL', 'x = 3')
+    >>> canonical("NOT (x IS NULL)"), canonical("NOT (x IS NOT NULL)"), canonical("x IN (3)")
+    ('x IS NOT NULL', 'x IS NULL', 'x = 3')
     """
     try:
         tree = sqlglot.parse_one(sql, read="postgres")
@@ -127,7 +127,7 @@ def canonical_key(sql: str) -> str:
         return sql
 
 
-def canonical_tree(tree: exp.Expression) -> str:
+def canonical_tree(tree: exp.Expr) -> str:
     """:func:`canonical` of an already parsed tree (the tree is copied, never changed)."""
     # A holder above the root, so that the root itself can be replaced like any node.
     holder = exp.Tuple(expressions=[_unparen(tree.copy())])
@@ -160,7 +160,7 @@ def conjuncts(condition: str | None) -> tuple[str, ...]:
 
 # -- the folds ---------------------------------------------------------------------------------
 
-def _unparen(node: exp.Expression) -> exp.Expression:
+def _unparen(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren):
         node = node.this
     return node
@@ -170,11 +170,11 @@ def _name(identifier: exp.Identifier) -> str:
     return identifier.this if identifier.quoted else identifier.this.lower()
 
 
-def _is_text_cast(node: exp.Expression) -> bool:
+def _is_text_cast(node: exp.Expr) -> bool:
     return isinstance(node, exp.Cast) and node.to.this in _TEXT_TYPES
 
 
-def _walk_outside_subqueries(root: exp.Expression):
+def _walk_outside_subqueries(root: exp.Expr):
     stack = [root]
     while stack:
         node = stack.pop()
@@ -184,7 +184,7 @@ def _walk_outside_subqueries(root: exp.Expression):
         stack.extend(node.iter_expressions())
 
 
-def _fold_text_casts_and_names(holder: exp.Expression) -> None:
+def _fold_text_casts_and_names(holder: exp.Expr) -> None:
     """Qualifiers go, identifiers are quoted only when needed, text casts of text go."""
     for node in list(_walk_outside_subqueries(holder)):
         if isinstance(node, exp.Column):
@@ -203,7 +203,7 @@ def _fold_text_casts_and_names(holder: exp.Expression) -> None:
             cast.replace(inner)
 
 
-def _fold_booleans_and_negations(holder: exp.Expression) -> None:
+def _fold_booleans_and_negations(holder: exp.Expr) -> None:
     """``b = TRUE`` → ``b``; ``b = FALSE`` → ``NOT b``; ``NOT (a = 1)`` → ``a <> 1``;
     ``NOT NOT x`` → ``x``; ``a != 1`` is ``a <> 1`` already in sqlglot's tree."""
     for eq in [n for n in _walk_outside_subqueries(holder) if isinstance(n, exp.EQ | exp.NEQ)]:
@@ -216,13 +216,17 @@ def _fold_booleans_and_negations(holder: exp.Expression) -> None:
         negated = _NEGATED.get(type(inner))
         if negated is not None:
             node.replace(negated(this=inner.this, expression=inner.expression))
+        elif isinstance(inner, exp.Is):  # NOT (x IS [NOT] NULL) → x IS [NOT] NULL, flipped
+            flipped = inner.copy()
+            flipped.set("negate", not inner.args.get("negate"))
+            node.replace(flipped)
         elif isinstance(inner, exp.Not):
             node.replace(_unparen(inner.this))
         elif inner is not node.this:
             node.set("this", inner)
 
 
-def _array_items(node: exp.Expression) -> list[exp.Expression] | None:
+def _array_items(node: exp.Expr) -> list[exp.Expr] | None:
     """The elements of ``ARRAY[…]``, through parentheses and array casts (catalog spelling)."""
     node = _unparen(node)
     while isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.ARRAY:
@@ -230,12 +234,12 @@ def _array_items(node: exp.Expression) -> list[exp.Expression] | None:
     return list(node.expressions) if isinstance(node, exp.Array) else None
 
 
-def _fold_array_comparisons(holder: exp.Expression) -> None:
+def _fold_array_comparisons(holder: exp.Expr) -> None:
     """``x = ANY (ARRAY[a, b])`` → ``x IN (a, b)``; ``x <> ALL (ARRAY[…])`` → ``NOT x IN (…)``:
     how ``pg_get_indexdef`` prints an ``IN`` list."""
     for node in [n for n in _walk_outside_subqueries(holder) if isinstance(n, exp.EQ | exp.NEQ)]:
         right = _unparen(node.expression)
-        items: list[exp.Expression] | None = None
+        items: list[exp.Expr] | None = None
         if isinstance(node, exp.EQ) and isinstance(right, exp.Any):
             items = _array_items(right.this)
         elif (isinstance(node, exp.NEQ) and isinstance(right, exp.Anonymous)
@@ -243,11 +247,11 @@ def _fold_array_comparisons(holder: exp.Expression) -> None:
             items = _array_items(right.expressions[0])
         if not items:
             continue
-        folded: exp.Expression = exp.In(this=node.this, expressions=items)
+        folded: exp.Expr = exp.In(this=node.this, expressions=items)
         node.replace(folded if isinstance(node, exp.EQ) else exp.Not(this=folded))
 
 
-def _fold_in_lists(holder: exp.Expression) -> None:
+def _fold_in_lists(holder: exp.Expr) -> None:
     """``x IN (b, a, a)`` → ``x IN (a, b)``; ``x IN (a)`` → ``x = a``."""
     for node in [n for n in _walk_outside_subqueries(holder) if isinstance(n, exp.In)]:
         values = node.args.get("expressions")
@@ -261,7 +265,7 @@ def _fold_in_lists(holder: exp.Expression) -> None:
             node.set("expressions", ordered)
 
 
-def _drop_needless_parens(holder: exp.Expression) -> None:
+def _drop_needless_parens(holder: exp.Expr) -> None:
     """Parentheses that change nothing go; those around or under operators stay."""
     operator = (exp.Binary, exp.Not, exp.Unary)
     for node in list(_walk_outside_subqueries(holder)):
@@ -278,7 +282,7 @@ def _drop_needless_parens(holder: exp.Expression) -> None:
             node.replace(inner)
 
 
-def _sort_conjuncts(root: exp.Expression) -> exp.Expression:
+def _sort_conjuncts(root: exp.Expr) -> exp.Expr:
     if not isinstance(root, exp.And):
         return root
     parts = sorted(root.flatten(), key=POSTGRES.generate)
