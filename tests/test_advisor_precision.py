@@ -308,3 +308,10 @@ def test_a_brin_beside_a_btree_on_the_same_column_folds_into_the_btree():
                      f"SELECT * FROM {T} WHERE at >= $1 ORDER BY at LIMIT 20")
     [rec] = advice.recommendations
     assert rec.candidate.method == "btree" and set(rec.serves) == {"q0", "q1"}
+
+
+def test_an_in_list_on_a_unique_key_is_served_by_it():
+    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE number IN ($1) "
+                                "ORDER BY created_at DESC LIMIT 10")
+    assert advice.recommendations == ()
+    assert [s.index for s in advice.served] == [f"{T}_number_key"]

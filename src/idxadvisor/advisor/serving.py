@@ -137,7 +137,8 @@ def unique_lookup(
     >>> unique_lookup(p, [pk]).name
     't_pkey'
     """
-    pinned = {predicate_key(p) for p in pattern.predicates if p.op is Op.EQ}
+    # IN too: each listed value is one seek of the unique index, at most one row each.
+    pinned = {predicate_key(p) for p in pattern.predicates if p.op in (Op.EQ, Op.IN)}
     for index in indexes:
         if not (index.unique and index.valid and index.elements
                 and method(index.method).supports_unique):
