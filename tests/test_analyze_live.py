@@ -205,3 +205,22 @@ def test_verify_reports_real_timings_and_leaves_the_database_as_it_was(live_db):
     assert "created extension pg_trgm, dropped again" in result.stdout  # for the trigram index
     with psycopg.connect(live_db.url) as conn:
         assert _indexes(conn) == before
+
+
+def test_what_if_calls_are_counted_in_the_report(live_report):
+    assert live_report["summary"]["whatif_calls"] > 0
+
+
+def test_max_index_bytes_keeps_the_proposals_within_the_budget(live_db, live_report):
+    sizes = sorted(r["estimated_size_bytes"] for r in live_report["recommendations"]
+                   if r["estimated_size_bytes"])
+    assert len(sizes) >= 2
+    budget = sizes[0]  # room for the smallest index only
+    result = run_cli("analyze", str(EXAMPLE), "--database-url", live_db.url, "--format", "json",
+                     "--max-index-bytes", str(budget), env=live_db.env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    measured = [r["estimated_size_bytes"] for r in report["recommendations"]
+                if r["estimated_size_bytes"]]
+    assert sum(measured) <= budget
+    assert any("index budget" in r["reason"] for r in report["rejected"])

@@ -52,3 +52,22 @@ class DatabaseError(UsageError):
 
 class UnparsableSQL(ValueError):
     """One statement that sqlglot cannot parse; the run skips it and goes on."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a message.
+
+    A database error gives PostgreSQL's primary message alone (its type says nothing to the
+    user); anything else ``Type: text``.
+
+    >>> one_line(ValueError("bad\\n  thing"))
+    'ValueError: bad thing'
+    """
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if primary:
+        return " ".join(str(primary).split())
+    text = " ".join(str(exc).split())
+    if diag is not None:  # a database error without a server message (connection lost …)
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

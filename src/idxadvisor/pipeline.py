@@ -6,8 +6,9 @@ frozen dataclasses in and out; this module only wires them and never reaches bac
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from idxadvisor.advisor import advise
 from idxadvisor.config import Config
 from idxadvisor.errors import UsageError
 from idxadvisor.patterns.extractor import analyse
+from idxadvisor.progress import progress
 from idxadvisor.project import DjangoProject, find_project, load_project
 from idxadvisor.schema.models import from_models
 from idxadvisor.types.access import AccessPattern
@@ -113,23 +115,37 @@ def run(request: AnalysisRequest, on_live: Callable[[str], None] | None = None) 
 
 def _analyse(request: AnalysisRequest, project: DjangoProject | None,
              db: ReadOnlyDatabase | None) -> Analysis:
-    # Every capture source yields (statements, skipped).
-    found: list[tuple[Sequence[Statement], Sequence[Skipped]]] = []
+    # Every capture source yields statements and what it skipped, read as they come: a big
+    # workload file costs its distinct shapes, never a list of all its statements.
+    found: list[Iterable[Statement | Skipped]] = []
     if project is not None and request.static:
         from idxadvisor.sources.static.scan import scan
 
         result = scan(project, list(request.paths) if request.paths is not None else None)
-        found.append((result.statements, result.skipped))
-    found += [read_workload(path) for path in request.workload_files]
+        found.append((*result.statements, *result.skipped))
+    found += [iter_workload(path) for path in request.workload_files]
     if db is not None and request.from_pg_stat_statements:
         from idxadvisor.sources.pg_stat_statements import read_pg_stat_statements
 
-        found.append(read_pg_stat_statements(db))
-    statements = [s for batch, _ in found for s in batch]
-    skipped = [s for _, batch in found for s in batch]
+        found.append(itertools.chain(*read_pg_stat_statements(db)))
+    skipped: list[Skipped] = []
+    read = 0
 
-    workload = build_workload(statements, skipped)
-    patterns, unparsed = analyse(workload)
+    def statements() -> Iterator[Statement]:
+        nonlocal read
+        with progress("reading statements") as bar:
+            for item in itertools.chain.from_iterable(found):
+                read += 1
+                bar.advance()
+                if isinstance(item, Skipped):
+                    skipped.append(item)
+                else:
+                    yield item
+
+    workload = build_workload(statements())
+    workload = Workload(workload.queries, tuple(skipped))
+    with progress("reading access patterns", total=len(workload.queries)) as bar:
+        patterns, unparsed = analyse(workload, progress=bar)
     touched = {p.table for p in patterns}
     schema = from_models(tables=touched) if project is not None else Schema()
     if db is not None:
@@ -141,15 +157,22 @@ def _analyse(request: AnalysisRequest, project: DjangoProject | None,
     else:
         unknown = ()  # SQL only, no database: every table is taken as it comes
     workload = Workload(workload.queries, (*workload.skipped, *unparsed, *unknown))
-    advice = advise(patterns, schema)
+    if not request.include_test_queries:
+        patterns, from_tests = _without_test_queries(patterns, workload)
+        workload = Workload(workload.queries, (*workload.skipped, *from_tests))
+    advice = advise(patterns, schema, queries=workload.by_id())
     if db is not None:
         from idxadvisor.live.refine import refine
 
-        advice = refine(advice, workload, patterns, schema, db)
+        advice = refine(advice, workload, patterns, schema, db,
+                        max_index_bytes=request.max_index_bytes)
+        from idxadvisor.live.removal import with_removals
+
+        advice = with_removals(advice, workload.queries, db)
     return Analysis(
         request=request,
         root=project.root if project is not None else None,
-        statements=len(statements) + len(skipped),
+        statements=read,
         workload=workload,
         patterns=patterns,
         schema=schema,
@@ -172,6 +195,21 @@ def database_url(request: AnalysisRequest) -> str | None:
     if request.from_pg_stat_statements:
         raise UsageError("--from-pg-stat-statements needs --database-url or --use-settings-db")
     return None
+
+
+def _without_test_queries(
+    patterns: tuple[AccessPattern, ...], workload: Workload
+) -> tuple[tuple[AccessPattern, ...], tuple[Skipped, ...]]:
+    """Drop the patterns of queries reached only from tests, fixtures or migrations
+    (:attr:`~idxadvisor.types.workload.Query.only_from_tests`), each listed with the reason."""
+    queries = workload.by_id()
+    dropped = {p.query_id for p in patterns if queries[p.query_id].only_from_tests}
+    skipped = tuple(
+        Skipped("reached only from tests, factories, fixtures or migrations: listed, not used "
+                "for proposals (--include-test-queries uses it)", q.origins[0], q.sql)
+        for q in workload.queries if q.id in dropped
+    )
+    return tuple(p for p in patterns if p.query_id not in dropped), skipped
 
 
 def _known_tables(
@@ -212,3 +250,15 @@ def read_workload(path: Path) -> tuple[tuple[Statement, ...], tuple[Skipped, ...
     from idxadvisor.sources.sqlfile import read_sql_files
 
     return read_sql_files([path])
+
+
+def iter_workload(path: Path) -> Iterator[Statement | Skipped]:
+    """:func:`read_workload` item by item (a ``.sql`` file is split as it is read)."""
+    from idxadvisor.sources.capture.workload_file import is_capture_file
+    from idxadvisor.sources.sqlfile import iter_sql_files
+
+    if not path.is_file() or is_capture_file(path):
+        yield from itertools.chain(*read_workload(path))  # a missing file: its usage error
+        return
+
+    yield from iter_sql_files([path])

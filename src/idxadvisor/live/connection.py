@@ -289,9 +289,13 @@ class ReadOnlyDatabase:
             return
         self._depth = 1
         try:
-            self._conn.execute("SET TRANSACTION READ ONLY")
-            self._conn.execute(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}")
-            self._conn.execute(f"SET LOCAL lock_timeout = {int(self.statement_timeout_ms)}")
+            # One round trip (what-if runs thousands of these): SET TRANSACTION READ ONLY and
+            # the two SET LOCAL timeouts, as set_config(..., is_local => true).
+            timeout = f"{int(self.statement_timeout_ms)}ms"
+            self._conn.execute(
+                "SELECT set_config('transaction_read_only', 'on', true), "
+                "set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                [timeout, timeout])
             yield self._conn
         finally:
             self._depth = 0
@@ -407,6 +411,22 @@ def send_one(conn: psycopg.Connection, text: str,
     ``prepare=False``: no server-side prepared statement is left behind.
     """
     return conn.execute(TOOL_MARK + " " + text, params, binary=True, prepare=False)
+
+
+def send_unbound(conn: psycopg.Connection, text: str) -> psycopg.Cursor:
+    """Execute ``text`` as exactly one statement whose ``$n`` are its own placeholders
+    (``EXPLAIN (GENERIC_PLAN)`` on PostgreSQL 16+), not protocol parameters.
+
+    The extended protocol would bind them — as NULL constants, which the planner folds away
+    ("One-Time Filter: false") — so the text runs with the simple protocol. Before that, the
+    server parses the very same bytes with the extended protocol's Parse message (nothing
+    runs), which refuses a second statement, as :func:`send_one` does.
+    """
+    marked = TOOL_MARK + " " + text
+    result = conn.pgconn.prepare(b"", marked.encode(conn.info.encoding))
+    if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+        raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+    return conn.execute(marked, prepare=False)
 
 
 _SAFE_STATE = ("SELECT current_setting('transaction_read_only'), "

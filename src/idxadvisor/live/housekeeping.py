@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from idxadvisor.advisor.methods import BTREE
 from idxadvisor.errors import DatabaseError
 from idxadvisor.live.connection import ReadOnlyDatabase
 from idxadvisor.types.advice import Redundancy
@@ -223,7 +224,7 @@ def _same(a: ExistingIndex, b: ExistingIndex) -> bool:
 
 
 def _prefix_of(small: ExistingIndex, big: ExistingIndex) -> bool:
-    if small.method != "btree" or big.method != "btree" or small.condition != big.condition:
+    if small.method != BTREE or big.method != BTREE or small.condition != big.condition:
         return False
     n = len(small.elements)
     if n >= len(big.elements) or big.elements[:n] != small.elements:

@@ -40,6 +40,8 @@ def refine(
     patterns: Sequence[AccessPattern],
     schema: Schema,
     db: ReadOnlyDatabase,
+    *,
+    max_index_bytes: int | None = None,
 ) -> Advice:
     notes = list(advice.notes)
     # Only the tables this workload reads: the rest of the database is not in view.
@@ -67,7 +69,8 @@ def refine(
     else:
         selection = select(
             [r.candidate for r in recommendations if r.candidate.definition() not in held],
-            [q for q in workload.queries if q.id not in blocked_queries], whatif, schema=schema)
+            [q for q in workload.queries if q.id not in blocked_queries], whatif, schema=schema,
+            patterns=patterns, max_index_bytes=max_index_bytes)
         chosen = {c.candidate.definition(): c for c in selection.chosen}
         unverified = {r.candidate.definition(): r.reason for r in selection.unverified}
         kept: list[Recommendation] = []
@@ -111,6 +114,7 @@ def refine(
         skipped=tuple(skipped),
         costs=costs,
         notes=tuple(notes),
+        whatif_calls=whatif.calls if whatif.available else None,
     )
 
 

@@ -4,27 +4,28 @@ indexes again unless asked to keep them.
 
 Guarantees:
 
-* Only the indexes asked for are built: each statement must be exactly one named
-  ``CREATE INDEX`` (:func:`idxadvisor.sql.statements.is_create_index`), sent alone with the
-  extended protocol.
+* Only the indexes asked for are built: each statement is rendered from the recommendation's
+  candidate and name (never parsed back from text), must be exactly one ``CREATE INDEX``
+  (:func:`idxadvisor.sql.statements.is_create_index`), and is sent alone with the extended
+  protocol.
 * Every workload statement passes the guard of :mod:`idxadvisor.sql.statements` first; a refused
   one (``;``-chains, ``COPY``, DDL, ``SET``, ``DO`` …) is listed with its reason and nothing of it
   is sent. EXPLAIN ANALYZE runs only on one plain SELECT (no data-modifying ``WITH``, no
   ``FOR UPDATE``/``SHARE``), inside a READ ONLY transaction with local timeouts, checked to be
   still read-only before each run, and always rolled back; other statements get a plain
-  EXPLAIN (costs, nothing executed), also rolled back.
+  EXPLAIN (costs, nothing executed), also rolled back. Every EXPLAIN goes through
+  :func:`idxadvisor.live.explain.explain`.
 * ``$n`` parameters are bound to values from the data (``pg_stats`` most common values and
   histogram bounds of the column compared with, or its own rows without statistics): equality
   matches rows, a range's lower bound is below its upper bound. Rows returned are shown next to
   each timing, and a query returning no rows on both sides is marked "no evidence" instead of a
   speed-up.
 
->>> # report = verify(url, [("hook_retry_idx", "CREATE INDEX CONCURRENTLY ...")], queries)
+>>> # report = verify(url, analysis.advice.recommendations, queries)
 >>> # print(report.render())
 """
 from __future__ import annotations
 
-import itertools
 import re
 import statistics
 from collections.abc import Sequence
@@ -36,25 +37,20 @@ import sqlglot
 from psycopg import sql
 from sqlglot import exp
 
-from idxadvisor.errors import DatabaseError, UsageError
+from idxadvisor.advisor.django_index import create_index_sql
+from idxadvisor.errors import DatabaseError, UsageError, one_line
 from idxadvisor.live.connection import (
-    ensure_read_only,
     open_connection,
     query_error,
     send_one,
     session_settings,
 )
-from idxadvisor.live.whatif import _index_names, _plan_json
+from idxadvisor.live.explain import explain, plan_error
 from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
+from idxadvisor.types.advice import Recommendation
 from idxadvisor.types.workload import Query
 
-_CREATE_INDEX = re.compile(
-    r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?P<conc>CONCURRENTLY\s+)?"
-    r"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s+ON\s",
-    re.I,
-)
 _PARAM = re.compile(r"\$(\d+)")
-_counter = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,48 +134,37 @@ class VerifyReport:
         return "\n".join(lines + tail)
 
 
-def index_name(create_sql: str) -> str:
-    """The index name of a ``CREATE INDEX`` statement (UsageError for anything else).
+def build_statement(recommendation: Recommendation) -> str:
+    """The ``CREATE INDEX CONCURRENTLY`` verify sends for a recommendation, from its structure
+    (building concurrently does not block writes on staging either).
 
-    >>> index_name('CREATE INDEX CONCURRENTLY "hook_retry_idx" ON "hook" ("next_retry_at")')
-    'hook_retry_idx'
+    >>> from idxadvisor.types.advice import IndexCandidate
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> rec = Recommendation(IndexCandidate("hook", (IndexElement("email"),)), "hook_e_idx", "", "")
+    >>> build_statement(rec)
+    'CREATE INDEX CONCURRENTLY "hook_e_idx" ON "hook" ("email")'
     """
-    m = _CREATE_INDEX.match(create_sql)
-    if not m:
-        raise UsageError(f"verify only builds named CREATE INDEX statements, not: "
-                         f"{' '.join(create_sql.split())[:80]}")
-    name = m.group("name")
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+    stmt = create_index_sql(recommendation.candidate, recommendation.name, concurrently=True)
+    stmt = stmt.strip().rstrip(";")
+    if not recommendation.name or not is_create_index(stmt):
+        raise UsageError(f"verify only builds named CREATE INDEX statements, one at a time, "
+                         f"not: {' '.join(stmt.split())[:80]}")
+    return stmt
 
 
-def concurrent(create_sql: str) -> str:
-    """The statement with CONCURRENTLY, so building does not block writes on staging either."""
-    m = _CREATE_INDEX.match(create_sql)
-    if m is None or m.group("conc"):
-        return create_sql.strip().rstrip(";")
-    head = create_sql[: m.start("name")]
-    head = re.sub(r"INDEX\s+(IF\s+NOT\s+EXISTS\s+)?$", "INDEX CONCURRENTLY ", head, flags=re.I)
-    return (head + create_sql[m.start("name"):]).strip().rstrip(";")
-
-
-def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Sequence[Query],
-           *, keep: bool = False, runs: int = 3, extensions: Sequence[str] = (),
+def verify(url: str, recommendations: Sequence[Recommendation], queries: Sequence[Query],
+           *, keep: bool = False, runs: int = 3,
            statement_timeout_ms: int = 60_000) -> VerifyReport:
     """Build, measure before/after, drop (unless ``keep``). The database ends as it started even
     when something fails: indexes this run created are dropped in a ``finally``, including the
-    INVALID leftover of a failed concurrent build, and so are the ``extensions`` (``pg_trgm``
-    for a trigram index) it had to create.
+    INVALID leftover of a failed concurrent build, and so are the extensions the indexes need
+    (``pg_trgm`` for a trigram index) it had to create.
 
-    Only the indexes asked for are built: each statement must be exactly one named
-    ``CREATE INDEX`` (UsageError otherwise). A query the guard refuses is listed with its
-    reason and nothing of it is sent."""
-    plans = [(name, concurrent(stmt)) for name, stmt in recommendations_sql]
-    for name, stmt in plans:
-        if not is_create_index(stmt):
-            raise UsageError(f"verify only builds named CREATE INDEX statements, one at a time, "
-                             f"not: {' '.join(stmt.split())[:80]}")
-        if index_name(stmt) != name:
-            raise UsageError(f"the statement for {name} creates {index_name(stmt)}")
+    Only the recommended indexes are built (:func:`build_statement`; UsageError for anything
+    but one named ``CREATE INDEX``). A query the guard refuses is listed with its reason and
+    nothing of it is sent."""
+    plans = [(r, build_statement(r)) for r in recommendations]
+    extensions = [e for r in recommendations for e in r.extensions]
     conn = open_connection(url, application_name="idxadvisor verify")
     built: list[str] = []
     created: list[str] = []  # extensions this run created
@@ -196,10 +181,12 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
         existing = {r[0] for r in conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = ANY(current_schemas(false))"
         ).fetchall()}
+        version = conn.info.server_version
         prepared = [_prepare(conn, q) for q in queries]
-        before = [_measure(conn, p, runs, statement_timeout_ms) for p in prepared]
+        before = [_measure(conn, p, runs, statement_timeout_ms, version) for p in prepared]
         analyse_tables: set[str] = set()
-        for name, stmt in plans:
+        for rec, stmt in plans:
+            name = rec.name
             if name in existing:
                 notes.append(f"{name} already exists: used as is, not dropped")
                 continue
@@ -208,18 +195,18 @@ def verify(url: str, recommendations_sql: Sequence[tuple[str, str]], queries: Se
                 send_one(conn, stmt)
                 built.append(name)
             except psycopg.Error as exc:
-                failed.append((name, _one_line(exc)))
+                failed.append((name, one_line(exc)))
                 _drop(conn, name)  # the INVALID index a failed concurrent build leaves
             finally:
                 conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
-            if name in built and _has_expression(stmt):
-                analyse_tables.add(_table_of(stmt))
+            if name in built and any(e.expression for e in rec.candidate.elements):
+                analyse_tables.add(rec.table)
         for table in sorted(t for t in analyse_tables if t):
             # Expression indexes get statistics only from ANALYZE; without them the planner
             # would guess and the "after" plan would not be the one production gets.
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
             notes.append(f"ANALYZE {table}: statistics for the new expression index")
-        after = [_measure(conn, p, runs, statement_timeout_ms) for p in prepared]
+        after = [_measure(conn, p, runs, statement_timeout_ms, version) for p in prepared]
     except psycopg.Error as exc:
         raise query_error(url, exc, "verifying") from None
     finally:
@@ -277,68 +264,43 @@ def _prepare(conn: psycopg.Connection, query: Query) -> _Prepared:
 
 
 def _measure(conn: psycopg.Connection, p: _Prepared, runs: int,
-             statement_timeout_ms: int = 60_000) -> tuple[Measurement | None, str]:
+             statement_timeout_ms: int, server_version: int) -> tuple[Measurement | None, str]:
     """One side's measurement, in a READ ONLY transaction that is always rolled back."""
     if p.refused:
         return None, ""
-    stmt = f"idxadvisor_v{next(_counter)}"
     try:
         conn.execute("BEGIN READ ONLY")
         conn.execute(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
         conn.execute(f"SET LOCAL lock_timeout = {int(statement_timeout_ms)}")
-        ensure_read_only(conn)
-        if p.values is None or not p.executable:
-            if _PARAM.search(p.query.sql):
-                conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                send_one(conn, f"PREPARE {stmt} AS {p.query.sql}")
-                (n,) = send_one(conn, "SELECT cardinality(parameter_types) FROM "
-                                "pg_prepared_statements WHERE name = %s", [stmt]).fetchone()
-                target = f"EXECUTE {stmt}({', '.join(['NULL'] * int(n or 0))})"
-            else:
-                target = p.query.sql
-            plan = _plan_json(send_one(conn, f"EXPLAIN (FORMAT JSON) {target}").fetchone())
-            return Measurement(float(plan["Plan"]["Total Cost"]),
-                               tuple(dict.fromkeys(_index_names(plan["Plan"])))), ""
-        if p.values:
-            args = sql.SQL(", ").join(
-                sql.Literal(v) if v is not None else sql.SQL("NULL") for v in p.values)
-            send_one(conn, f"PREPARE {stmt} AS {p.query.sql}")
-            target = sql.SQL("EXECUTE {}({})").format(sql.Identifier(stmt), args).as_string(conn)
-        else:
-            target = p.query.sql
-        samples = []
-        for _ in range(max(1, runs)):
-            ensure_read_only(conn)
-            plan = _plan_json(send_one(
-                conn, f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {target}").fetchone())
-            samples.append(plan)
-        samples.sort(key=lambda pl: pl["Execution Time"])
+        if not p.executable:
+            found = explain(conn, p.query.sql, server_version=server_version)
+            return Measurement(found.total_cost, found.index_names), ""
+        samples = [explain(conn, p.query.sql, server_version=server_version, analyze=True,
+                           values=p.values or None)
+                   for _ in range(max(1, runs))]
+        samples.sort(key=lambda e: e.plan["Execution Time"])
         median = samples[len(samples) // 2]
-        node = median["Plan"]
+        node = median.root
         buffers = int(node.get("Shared Hit Blocks", 0)) + int(node.get("Shared Read Blocks", 0))
         return Measurement(
-            float(node["Total Cost"]), tuple(dict.fromkeys(_index_names(node))),
-            statistics.median(pl["Execution Time"] for pl in samples), buffers,
+            median.total_cost, median.index_names,
+            statistics.median(e.plan["Execution Time"] for e in samples), buffers,
             int(node.get("Actual Rows", 0)) * max(1, int(node.get("Actual Loops", 1))),
         ), ""
     except psycopg.Error as exc:
-        return None, f"failed: {_one_line(exc)}"
+        return None, f"failed: {plan_error(exc, p.query.sql)}"
     except RefusedStatement as exc:
         return None, f"stopped: {exc}"
     finally:
-        _end_measurement(conn, stmt)
+        _end_measurement(conn)
 
 
-def _end_measurement(conn: psycopg.Connection, stmt: str) -> None:
-    """Roll back and drop the prepared statement; a broken session is reported, not raised
-    as a traceback."""
+def _end_measurement(conn: psycopg.Connection) -> None:
+    """Roll back; a broken session is reported, not raised as a traceback."""
     try:
         conn.execute("ROLLBACK")
-        if conn.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s",
-                        [stmt]).fetchone():
-            conn.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(stmt)))
     except psycopg.Error as exc:
-        raise DatabaseError(f"verify: could not roll back a measurement: {_one_line(exc)}") \
+        raise DatabaseError(f"verify: could not roll back a measurement: {one_line(exc)}") \
             from None
 
 
@@ -500,39 +462,8 @@ def _drop(conn: psycopg.Connection, name: str) -> None:
         conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
             sql.Identifier(name)))
     except psycopg.Error as exc:
-        raise DatabaseError(f"could not drop index {name} again: {_one_line(exc)}") from None
-
-
-def _has_expression(create_sql: str) -> bool:
-    try:
-        tree = sqlglot.parse_one(create_sql, read="postgres")
-    except sqlglot.errors.SqlglotError:
-        return "((" in create_sql
-    params = tree.this.args.get("params") if isinstance(tree.this, exp.Index) else None
-    columns = params.args.get("columns") if params is not None else []
-    for col in columns or []:
-        target = col.this if isinstance(col, exp.Ordered) else col
-        while isinstance(target, exp.Paren):
-            target = target.this
-        if not isinstance(target, exp.Column):
-            return True
-    return False
-
-
-def _table_of(create_sql: str) -> str:
-    m = re.search(r"\bON\s+(?:ONLY\s+)?(?:\"?[\w$]+\"?\.)?(\"(?:[^\"]|\"\")+\"|[\w$]+)",
-                  create_sql, re.I)
-    if not m:
-        return ""
-    name = m.group(1)
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+        raise DatabaseError(f"could not drop index {name} again: {one_line(exc)}") from None
 
 
 def _show(value: Any) -> str:
     return "NULL" if value is None else "'" + str(value)[:40].replace("'", "''") + "'"
-
-
-def _one_line(exc: BaseException) -> str:
-    diag = getattr(exc, "diag", None)
-    text = diag.message_primary if diag and diag.message_primary else str(exc)
-    return " ".join(text.split())

@@ -29,16 +29,15 @@ Two HypoPG 1.3 pitfalls are handled here:
    proxy* — the same query and index with the expression replaced by its column, whose
    statistics exist — and reports that estimate, flagged ``reliable=False`` with a note.
 
-Queries with ``$n`` parameters are costed with their generic plan: ``EXPLAIN (GENERIC_PLAN)`` on
-PostgreSQL 16+, else ``PREPARE`` + ``plan_cache_mode = force_generic_plan`` + ``EXPLAIN EXECUTE``
-with NULLs (the values do not matter to a generic plan).
+Queries with ``$n`` parameters are costed with their generic plan (:func:`idxadvisor.live.explain.
+explain`: ``EXPLAIN (GENERIC_PLAN)`` on PostgreSQL 16+, ``PREPARE`` + ``force_generic_plan`` on 15).
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,7 +46,10 @@ import sqlglot
 from sqlglot import exp
 
 from idxadvisor.advisor.django_index import create_index_sql
-from idxadvisor.live.connection import ReadOnlyDatabase, ensure_read_only, send_one
+from idxadvisor.advisor.methods import BTREE
+from idxadvisor.errors import one_line
+from idxadvisor.live.connection import ReadOnlyDatabase, send_one
+from idxadvisor.live.explain import explain, plan_error
 from idxadvisor.schema.models import expression_key
 from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
 from idxadvisor.types.advice import IndexCandidate
@@ -57,9 +59,6 @@ HYPOPG_MISSING = (
     "HypoPG not installed in this database: what-if costs unavailable "
     "(CREATE EXTENSION hypopg to enable)"
 )
-
-_PARAM = re.compile(r"\$\d+")
-_counter = itertools.count(1)
 
 
 class PlanError(Exception):
@@ -105,6 +104,7 @@ class WhatIf:
     _conditions: dict[tuple[str, str], str] = field(default_factory=dict)
     _hypo: dict[tuple, Hypothetical | CandidateError] = field(default_factory=dict)
     _tables: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    _refusals: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -138,9 +138,7 @@ class WhatIf:
                                     "enable_indexonlyscan", "enable_tidscan"):
                         conn.execute(f"SET LOCAL {setting} = off")
                     conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                    ensure_read_only(conn)
-                    row = _run(conn, f"EXPLAIN (FORMAT JSON) {probe}").fetchone()
-                    plan = _plan_json(row)["Plan"]
+                    plan = explain(conn, probe, server_version=self.db.server_version).root
                     if plan.get("Node Type") == "Seq Scan" and plan.get("Filter"):
                         folded = plan["Filter"]
                     raise psycopg.Rollback(tx)  # drop the SET LOCALs
@@ -178,7 +176,7 @@ class WhatIf:
                         size = _run(conn, "SELECT hypopg_relation_size(%s)", [oid]).fetchone()
                         self._hypo[key] = Hypothetical(candidate, sql, int(size[0]))
                 except psycopg.Error as exc:
-                    self._hypo[key] = CandidateError(_one_line(exc))
+                    self._hypo[key] = CandidateError(one_line(exc))
                 finally:
                     _reset(conn)
         found = self._hypo[key]
@@ -187,6 +185,13 @@ class WhatIf:
         return found
 
     # -- costs --------------------------------------------------------------------------
+    def refusal(self, query_sql: str) -> str | None:
+        """The guard's reason not to send ``query_sql``, or None; asked once per text (the
+        selection costs each query many times)."""
+        if query_sql not in self._refusals:
+            self._refusals[query_sql] = explain_refusal(query_sql)
+        return self._refusals[query_sql]
+
     def tables_of(self, query_sql: str) -> frozenset[str] | None:
         """Tables a query reads (None when sqlglot cannot tell: then every candidate counts)."""
         if query_sql not in self._tables:
@@ -206,7 +211,7 @@ class WhatIf:
         Raises :class:`PlanError` when the query cannot be planned; candidates HypoPG refuses
         are left out (call :meth:`hypothetical` first to learn why).
         """
-        refused = explain_refusal(query_sql)
+        refused = self.refusal(query_sql)
         if refused is not None:
             raise PlanError(f"not sent to the server: {refused}")
         tables = self.tables_of(query_sql)
@@ -232,34 +237,35 @@ class WhatIf:
 
     def _explain_with(self, query_sql: str,
                       candidates: Sequence[IndexCandidate]) -> PlanEstimate:
-        statement = f"idxadvisor_p{next(_counter)}"
         with self.db.transaction() as conn:
             labels: dict[str, IndexCandidate] = {}
             try:
                 with conn.transaction() as tx:
                     if candidates:
-                        _run(conn, "SELECT hypopg_reset()")
-                    for c in candidates:
-                        oid = _run(
-                            conn, "SELECT indexrelid FROM hypopg_create_index(%s)",
-                            [self.hypothetical(c).sql],
-                        ).fetchone()[0]
-                        labels[f"<{oid}>"] = c
-                    plan, generic = self._explain(conn, query_sql, statement)
+                        # All in one round trip; each text was checked to be one CREATE INDEX.
+                        # Every use ends with a reset, so none are left from before.
+                        rows = _run(
+                            conn, "SELECT h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY "
+                            "AS s(stmt, n), LATERAL hypopg_create_index(s.stmt) h ORDER BY s.n",
+                            [[self.hypothetical(c).sql for c in candidates]],
+                        ).fetchall()
+                        labels = {f"<{oid}>": c for (oid,), c in zip(rows, candidates,
+                                                                     strict=True)}
+                    explained = explain(conn, query_sql, server_version=self.db.server_version)
                     raise psycopg.Rollback(tx)  # drops SET LOCALs
             except psycopg.Error as exc:
-                raise PlanError(_one_line(exc)) from None
+                raise PlanError(plan_error(exc, query_sql)) from None
             except RefusedStatement as exc:
                 raise PlanError(f"not sent to the server: {exc}") from None
             finally:
-                # Neither hypothetical indexes nor prepared statements go away on rollback.
+                # Hypothetical indexes do not go away on rollback.
                 if candidates:
                     _reset(conn)
-                _deallocate(conn, statement)
-        self.calls += 1
+                self.calls += 1  # an EXPLAIN sent (or tried): what the cache exists to save
+        plan, generic = explained.plan, explained.generic
         used_names: list[str] = []
         used: list[IndexCandidate] = []
-        for name in _index_names(plan["Plan"]):
+        for name in explained.index_names:
             m = re.match(r"<(\d+)>", name)
             if m and f"<{m.group(1)}>" in labels:
                 c = labels[f"<{m.group(1)}>"]
@@ -270,31 +276,6 @@ class WhatIf:
                 used_names.append(name)
         return PlanEstimate(float(plan["Plan"]["Total Cost"]), tuple(used_names), tuple(used),
                             generic=generic)
-
-    def _explain(self, conn: psycopg.Connection, query_sql: str,
-                 statement: str) -> tuple[dict, bool]:
-        """The plan of exactly one statement: checked by the guard, sent with the extended
-        protocol, inside a transaction checked to be still read-only just before."""
-        refused = explain_refusal(query_sql)
-        if refused is not None:
-            raise RefusedStatement(refused)
-        ensure_read_only(conn)
-        if not _PARAM.search(query_sql):
-            return _plan_json(_run(conn, f"EXPLAIN (FORMAT JSON) {query_sql}").fetchone()), False
-        if self.db.server_version >= 160000:
-            row = _run(conn, f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {query_sql}").fetchone()
-            return _plan_json(row), True
-        # A fresh PREPARE each time: a cached generic plan would not see new hypothetical
-        # indexes (they send no invalidation).
-        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        _run(conn, f"PREPARE {statement} AS {query_sql}")
-        (count,) = _run(
-            conn, "SELECT cardinality(parameter_types) FROM pg_prepared_statements WHERE name = %s",
-            [statement],
-        ).fetchone()
-        args = ", ".join(["NULL"] * int(count or 0))
-        call = f"EXECUTE {statement}({args})" if args else f"EXECUTE {statement}"
-        return _plan_json(_run(conn, f"EXPLAIN (FORMAT JSON) {call}").fetchone()), True
 
     # -- pitfall 2 ----------------------------------------------------------------------
     def _expression_proxy(self, query_sql: str, candidates: Sequence[IndexCandidate],
@@ -387,7 +368,7 @@ def describe_candidate(candidate: IndexCandidate) -> str:
     """
     keys = ", ".join(e.key + (" DESC" if e.descending else "") for e in candidate.elements)
     text = f"{candidate.table}({keys})"
-    if candidate.method != "btree":
+    if candidate.method != BTREE:
         text += f" USING {candidate.method}"
     if candidate.include:
         text += " INCLUDE (" + ", ".join(candidate.include) + ")"
@@ -404,44 +385,12 @@ def _run(conn: psycopg.Connection, text: str, params: Sequence[Any] | None = Non
     return send_one(conn, text, params)
 
 
-def _plan_json(row: tuple | None) -> dict[str, Any]:
-    value = row[0] if row else None
-    if isinstance(value, str):
-        import json
-
-        value = json.loads(value)
-    return value[0]
-
-
-def _index_names(node: dict[str, Any]) -> Iterable[str]:
-    if "Index Name" in node:
-        yield node["Index Name"]
-    for child in node.get("Plans", ()):
-        yield from _index_names(child)
-
-
 def _reset(conn: psycopg.Connection) -> None:
-    try:
-        with conn.transaction():
-            _run(conn, "SELECT hypopg_reset()")
-    except psycopg.Error:
-        pass
-
-
-def _deallocate(conn: psycopg.Connection, statement: str) -> None:
-    try:
-        with conn.transaction():
-            if _run(conn, "SELECT 1 FROM pg_prepared_statements WHERE name = %s",
-                            [statement]).fetchone():
-                conn.execute(f"DEALLOCATE {statement}")
-    except psycopg.Error:
-        pass
-
-
-def _one_line(exc: BaseException) -> str:
-    diag = getattr(exc, "diag", None)
-    text = (diag.message_primary if diag and diag.message_primary else str(exc))
-    return " ".join(text.split())
+    """Drop the hypothetical indexes (they outlive a rollback). Runs after the caller's
+    savepoint has ended, so the transaction is usable; a failure there surfaces on the
+    session's next statement."""
+    with contextlib.suppress(psycopg.Error):
+        _run(conn, "SELECT hypopg_reset()")
 
 
 def _has_expression(candidate: IndexCandidate) -> bool:

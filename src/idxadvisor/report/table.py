@@ -24,7 +24,9 @@ def render(analysis: Analysis, console: Console) -> None:
     console.print(Text(REPORT_TITLE, style="bold"))
     console.print(_summary(analysis))
     for note in advice.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if advice.whatif_calls is not None:
+        console.print(f"what-if: {advice.whatif_calls:,} EXPLAINs sent to HypoPG")
 
     # The strong proposals first, in full; the possible ones in a short list after them.
     by_table: dict[str, list[Recommendation]] = defaultdict(list)
@@ -47,7 +49,7 @@ def render(analysis: Analysis, console: Console) -> None:
     skipped = analysis.skipped
     files = unparsed_files(skipped)
     statements = tuple(s for s in skipped if s.kind != "file")
-    sections = [
+    sections: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]] = [
         ("Already served by an existing index", ("query", "from", "index"),
          [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served]),
         ("Existing indexes made redundant", ("index", "covered by", "why"),
@@ -63,11 +65,11 @@ def render(analysis: Analysis, console: Console) -> None:
     ]
     for title, headers, rows in sections:
         if rows:
-            table = Table(*headers, title=title, title_justify="left")
+            section = Table(*headers, title=title, title_justify="left")
             for row in rows:
                 # Text, not markup: a reason may quote "[" from the user's code or SQL.
-                table.add_row(*(Text(cell) for cell in row))
-            console.print(table)
+                section.add_row(*(Text(cell) for cell in row))
+            console.print(section)
     empty = nothing_to_analyse(analysis)
     if empty is not None:
         console.print(f"[yellow]{escape(empty[0].upper() + empty[1:])}.[/]")

@@ -59,6 +59,10 @@ class OrderKey:
     def key(self) -> str:
         return self.expression or self.column
 
+# What a statement does to the table: the statement kind, as the table sees it.
+AccessKind = Literal["select", "update", "delete", "insert"]
+
+
 @dataclass(frozen=True, slots=True)
 class AccessPattern:
     """What one statement asks of one table.
@@ -71,7 +75,7 @@ class AccessPattern:
 
     query_id: str
     table: str
-    kind: Literal["select", "update", "delete", "insert"]
+    kind: AccessKind
     predicates: tuple[Predicate, ...] = ()
     join_columns: tuple[str, ...] = ()
     order_by: tuple[OrderKey, ...] = ()

@@ -24,6 +24,10 @@ class AnalysisRequest:
     # Where the live database came from, for the announcement: "" (the command line),
     # "DATABASE_URL" (that environment variable), "[tool.idxadvisor] use_settings_db"…
     database_source: str = ""
+    # Queries reached only from tests, factories, fixtures or migrations are listed but drive
+    # no proposal unless this is set (--include-test-queries).
+    include_test_queries: bool = False
+    max_index_bytes: int | None = None  # live selection budget (estimated index bytes)
 
 @dataclass(frozen=True, slots=True)
 class LiveChoice:

@@ -118,8 +118,8 @@ class Schema:
             tables[name] = t if mine is None else _merge_table(mine, t)
         by_name = {(i.table, i.name): i for i in self.indexes}
         for i in other.indexes:
-            mine = by_name.get((i.table, i.name))
-            by_name[(i.table, i.name)] = i if mine is None else _merge_index(mine, i)
+            known = by_name.get((i.table, i.name))
+            by_name[(i.table, i.name)] = i if known is None else _merge_index(known, i)
         return Schema(tables, tuple(by_name.values()))
 
 def _merge_table(model: Table, live: Table) -> Table:
