@@ -115,3 +115,45 @@ def test_every_query_is_served_by_the_index_that_declares_its_access_path(report
     for fragment, name in EXPECTED.items():
         [q] = [q for q in report["queries"] if fragment in q["sql"]]
         assert q["served_by"] is not None and q["served_by"].startswith(name), (fragment, q)
+
+
+COMPOSITE_PK_MODELS = '''
+from django.db import models
+
+
+class Line(models.Model):
+    pk = models.CompositePrimaryKey("order_id", "number")
+    order_id = models.IntegerField()
+    number = models.IntegerField()
+    quantity = models.IntegerField()
+'''
+
+
+def test_a_composite_primary_key_serves_its_leading_prefix(tmp_path: Path) -> None:
+    import django
+
+    if django.VERSION < (5, 2):
+        pytest.skip("CompositePrimaryKey is new in Django 5.2")
+    root = tmp_path
+    (root / "manage.py").write_text(
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpsite.settings")\n')
+    (root / "cpsite").mkdir()
+    (root / "cpsite" / "__init__.py").write_text("")
+    (root / "cpsite" / "settings.py").write_text(
+        'SECRET_KEY = "x"\nINSTALLED_APPS = ["lines"]\n'
+        'DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "none",'
+        ' "HOST": "127.0.0.1", "PORT": "1"}}\n')
+    (root / "lines").mkdir()
+    (root / "lines" / "__init__.py").write_text("")
+    (root / "lines" / "models.py").write_text(COMPOSITE_PK_MODELS)
+    (root / "w.sql").write_text(
+        "SELECT * FROM lines_line WHERE order_id = %s ORDER BY number LIMIT 50;\n"
+        "SELECT * FROM lines_line WHERE order_id = %s AND number = %s;\n")
+    result = run_cli("analyze", str(root), "--no-static", "--workload", str(root / "w.sql"),
+                     "--format", "json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    pk = next(e for e in report["existing"] if e["origin"] == "primary key")
+    assert pk["columns"] == ["order_id", "number"]
+    assert report["recommendations"] == []
+    assert {q["served_by"] for q in report["queries"]} == {pk["name"]}

@@ -41,7 +41,14 @@ from idxadvisor.advisor.rules.brin import brin
 from idxadvisor.advisor.rules.composite import composite
 from idxadvisor.advisor.rules.covering import covering
 from idxadvisor.advisor.rules.trigram import trigram
-from idxadvisor.advisor.serving import IndexShape, Score, conjuncts, score, unique_lookup
+from idxadvisor.advisor.serving import (
+    IndexShape,
+    Score,
+    conjuncts,
+    score,
+    skip_scan,
+    unique_lookup,
+)
 from idxadvisor.advisor.statistics import is_small_table
 from idxadvisor.advisor.value import updated_columns, value
 from idxadvisor.types.access import AccessPattern
@@ -100,6 +107,10 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
         if unique is not None:
             # At most one row matches: no index serves it better, none belongs after its keys.
             served.append(Served(pattern.query_id, pattern.table, unique.name))
+            continue
+        skipping = skip_scan(pattern, indexes, table, schema.server_version)
+        if skipping is not None:
+            served.append(Served(pattern.query_id, pattern.table, skipping[0].name, skipping[1]))
             continue
         for candidate in proposals(pattern, table):
             existing = _same_as_existing(candidate, indexes)

@@ -28,7 +28,7 @@ from idxadvisor.advisor.methods import BTREE, method
 from idxadvisor.sql.canonical import canonical_key
 from idxadvisor.sql.canonical import conjuncts as conjuncts
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
-from idxadvisor.types.schema import ExistingIndex, IndexElement
+from idxadvisor.types.schema import ExistingIndex, IndexElement, Table
 
 RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX, Op.NOT_NULL)
 # Operator classes that compare text byte by byte: the only B-tree keys a ``LIKE 'abc%'`` can
@@ -198,3 +198,54 @@ def implied(conjunct: str, predicates: Sequence[Predicate]) -> bool:
         and set(p.constants) <= allowed
         for p in predicates
     )
+
+
+# PostgreSQL 18's B-tree skip scan: with few distinct values in the leading column, the index
+# is read as that many small scans, one per value, each seeking on the next column.
+SKIP_SCAN_VERSION = 180000
+SKIP_SCAN_MAX_DISTINCT = 100
+
+
+def skip_scan(pattern: AccessPattern, indexes: Sequence[ExistingIndex], table: Table | None,
+              server_version: int | None) -> tuple[ExistingIndex, str] | None:
+    """An existing ``(a, b, …)`` that serves a condition on ``b`` alone on PostgreSQL 18+,
+    because ``a`` has few distinct values (pg_stats), and why; None before 18 or without
+    statistics.
+
+    >>> from idxadvisor.types.access import AccessPattern, Op, Predicate
+    >>> from idxadvisor.types.schema import Column, ColumnStats, Table
+    >>> t = Table("t", (Column("kind", "kind", "varchar(8)", stats=ColumnStats(n_distinct=3)),
+    ...                 Column("at", "at", "timestamptz")), rows=1_000_000)
+    >>> ix = ExistingIndex("t", "t_kind_at", (IndexElement("kind"), IndexElement("at")), "db")
+    >>> p = AccessPattern("q", "t", "select", predicates=(Predicate("at", Op.RANGE, "at > $1"),))
+    >>> skip_scan(p, [ix], t, 180000)[0].name, skip_scan(p, [ix], t, 170000)
+    ('t_kind_at', None)
+    """
+    if server_version is None or server_version < SKIP_SCAN_VERSION or table is None:
+        return None
+    by_key: dict[str, set[Op]] = {}
+    for p in pattern.predicates:
+        by_key.setdefault(predicate_key(p), set()).add(p.op)
+    for index in indexes:
+        if not index.valid or index.method != BTREE or len(index.elements) < 2:
+            continue
+        if index.condition and not all(implied(c, pattern.predicates)
+                                       for c in conjuncts(index.condition)):
+            continue
+        lead, second = index.elements[0], index.elements[1]
+        if lead.expression or not lead.column or by_key.get(lead.column):
+            continue
+        if not by_key.get(element_key(second), set()) & {Op.EQ, Op.IN, Op.RANGE}:
+            continue
+        column = table.column(lead.column)
+        stats = column.stats if column is not None else None
+        if stats is None or not stats.n_distinct:
+            continue
+        distinct = (stats.n_distinct if stats.n_distinct > 0
+                    else -stats.n_distinct * (table.rows or 0))
+        if 0 < distinct <= SKIP_SCAN_MAX_DISTINCT:
+            return index, (
+                f"PostgreSQL 18 skip scan: {index.name} ({lead.column}, {element_key(second)}, "
+                f"…) serves a condition on {element_key(second)} alone, since {lead.column} has "
+                f"about {distinct:.0f} distinct values (pg_stats): one small scan per value.")
+    return None

@@ -15,6 +15,7 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
                   "whatif_calls": int or null},  # EXPLAINs sent for HypoPG costs (live)
       "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..], "tables" [..],
                    "source", "calls", "total_time_ms", "served_by" (existing index or null),
+                   "served_reason" (why, when not plain: a PostgreSQL 18 skip scan; or null),
                    "recommended" [names], "cost_before", "cost_after", "index_used" (the
                    index the planner picks with the recommendations; null without HypoPG)}],
       "recommendations": [{"app_label", "model", "table", "name",
@@ -61,10 +62,11 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         if p.table not in tables[p.query_id]:
             tables[p.query_id].append(p.table)
     served = {s.query_id: s.index for s in advice.served}
+    served_why = {s.query_id: s.reason for s in advice.served if s.reason}
     recommended: dict[str, list[str]] = {}
     for r in advice.recommendations:
-        for q in r.serves:
-            recommended.setdefault(q, []).append(r.name)
+        for query_id in r.serves:
+            recommended.setdefault(query_id, []).append(r.name)
     skipped = analysis.skipped
     queries = []
     for q in analysis.workload.queries:
@@ -79,6 +81,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             "calls": q.calls,
             "total_time_ms": round(q.total_time_ms, 3),
             "served_by": served.get(q.id),
+            "served_reason": served_why.get(q.id),
             "recommended": recommended.get(q.id, []),
             "cost_before": cost.cost_before if cost else None,
             "cost_after": cost.cost_after if cost else None,

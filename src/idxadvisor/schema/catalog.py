@@ -192,7 +192,7 @@ def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Sc
                                 size_bytes=int(size) if size is not None else None,
                                 partitioned=bool(partitioned),
                                 partitions=tuple(partitions or ()))
-    return Schema(result, indexes)
+    return Schema(result, indexes, db.server_version)
 
 
 def _index(table: str, row: tuple) -> ExistingIndex:

@@ -135,6 +135,7 @@ class Served:
     query_id: str
     table: str
     index: str
+    reason: str = ""  # why it serves, when that is not plain (a PostgreSQL 18 skip scan)
 
 
 @dataclass(frozen=True, slots=True)

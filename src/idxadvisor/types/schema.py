@@ -105,6 +105,7 @@ class Table:
 class Schema:
     tables: Mapping[str, Table] = field(default_factory=dict)
     indexes: tuple[ExistingIndex, ...] = ()
+    server_version: int | None = None  # PostgreSQL's server_version_num, with a database
 
     def indexes_on(self, table: str) -> tuple[ExistingIndex, ...]:
         return tuple(i for i in self.indexes if i.table == table)
@@ -120,7 +121,8 @@ class Schema:
         for i in other.indexes:
             known = by_name.get((i.table, i.name))
             by_name[(i.table, i.name)] = i if known is None else _merge_index(known, i)
-        return Schema(tables, tuple(by_name.values()))
+        return Schema(tables, tuple(by_name.values()),
+                      other.server_version or self.server_version)
 
 def _merge_table(model: Table, live: Table) -> Table:
     live_cols = {c.name: c for c in live.columns}
