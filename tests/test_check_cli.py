@@ -217,7 +217,7 @@ BROKEN_FILES = {
                  3, 30, r"SyntaxError: '\(' was never closed"),
     "not utf-8": (b"from monitoring.models import AlertRule\nX = '\xff'\n"
                   b"QS = AlertRule.objects.all()\n",
-                  2, 8, r"SyntaxError: .*can't decode byte 0xff.*"),
+                  2, 6, r"SyntaxError: .*can't decode byte 0xff.*"),
     "null byte": (b"from monitoring.models import AlertRule\nX = 1\0\n"
                   b"QS = AlertRule.objects.all()\n",
                   1, 1, r"(SyntaxError|ValueError): .*null bytes.*"),

@@ -1,10 +1,10 @@
 """The static scanner: querysets in a project's source, compiled to SQL by Django, no database.
 
->>> from idxadvisor.project import load_project          # doctest: +SKIP
->>> result = scan(load_project(Path("examples/alerting"), None))   # doctest: +SKIP
->>> result.statements[0].origin, result.statements[0].sql[:30]      # doctest: +SKIP
-(Origin(path='monitoring/queries.py', line=31, col=9, function='due_webhook_deliveries'),
- 'SELECT "monitoring_webhookdeli')
+It sets Django up for the project, so the example is shown, not run as a doctest
+(``tests/test_static_scan.py`` runs it on the example projects)::
+
+    result = scan(load_project(Path("examples/alerting"), None))
+    result.statements[0].origin  # Origin(path='monitoring/queries.py', line=31, ...)
 
 Each file is parsed once with :mod:`ast`; :mod:`idxadvisor.sources.static.rebinding` joins querysets
 built over several statements, :mod:`idxadvisor.sources.static.chains` finds the queryset chains,
@@ -176,9 +176,12 @@ def _parse(path: Path, display: str) -> tuple[ast.Module, str] | Skipped:
         data = path.read_bytes()
     except OSError as exc:
         return Skipped(f"cannot read file: {one_line(exc)}", Origin(display, 0), kind="file")
+    undecodable = _undecodable(data, display)
+    if undecodable is not None:
+        return undecodable
     try:
         tree = ast.parse(data, filename=display)
-    except SyntaxError as exc:  # undecodable bytes come as SyntaxError too, like on import
+    except SyntaxError as exc:
         return Skipped(
             f"cannot parse: SyntaxError: {exc.msg}",
             Origin(display, exc.lineno or 0, exc.offset or 0),
@@ -189,6 +192,26 @@ def _parse(path: Path, display: str) -> tuple[ast.Module, str] | Skipped:
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     # utf-8-sig drops a BOM, so the first line's byte offsets match the AST's.
     return tree, data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+
+
+def _undecodable(data: bytes, display: str) -> Skipped | None:
+    """Bytes that are not text in the file's declared encoding, at their own line and column
+    (Python's parser reports a different column from one version to the next)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except SyntaxError as exc:  # an unknown coding declaration
+        return Skipped(f"cannot parse: SyntaxError: {exc.msg}",
+                       Origin(display, exc.lineno or 1, exc.offset or 1), kind="file")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        return Skipped(
+            f"cannot parse: SyntaxError: (unicode error) {encoding!r} codec can't decode byte "
+            f"0x{data[exc.start]:02x} in position {exc.start}: {exc.reason}",
+            Origin(display, line, col), kind="file")
+    return None
 
 
 def _names(path: Path, root: Path, module_root: Path) -> tuple[str, str, bool]:
