@@ -488,5 +488,7 @@ def verify_command(project_dir, settings, workload_files, no_static, allow_write
     queries = [q for q in analysis.workload.queries if q.id in served]
     from idxadvisor.pipeline import database_url
 
-    report = verify(database_url(request), recs, queries, keep=keep, runs=runs)
+    url = database_url(request)
+    assert url is not None  # --database-url or --use-settings-db, checked above
+    report = verify(url, recs, queries, keep=keep, runs=runs)
     click.echo(report.render())

@@ -211,7 +211,9 @@ def compile_connection() -> Any:
     if "pg_version" not in connection.__dict__:
         # A few compilers (JSON functions) ask the server version; answering it would connect.
         # Assume the oldest version this Django supports: its SQL runs on every newer server.
-        major = connection.features.minimum_database_version[0]
+        minimum = connection.features.minimum_database_version
+        assert minimum is not None  # the PostgreSQL backend always names one
+        major = minimum[0]
         connection.__dict__["pg_version"] = major * 10000
         # select_for_update() refuses to compile in autocommit mode, and asking the mode would
         # connect: statements are compiled as if inside a transaction, where they run.
@@ -248,10 +250,12 @@ def _settings_from_manage_py(manage_py: Path) -> str:
             and isinstance(node.func, ast.Attribute)
             and node.func.attr == "setdefault"
             and len(node.args) == 2
-            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
-            and node.args[0].value == _SETTINGS_ENV  # type: ignore[attr-defined]
+            and isinstance(key := node.args[0], ast.Constant)
+            and key.value == _SETTINGS_ENV
+            and isinstance(value := node.args[1], ast.Constant)
+            and isinstance(value.value, str)
         ):
-            return node.args[1].value  # type: ignore[attr-defined]
+            return value.value
     raise ProjectError(f"{manage_py} does not set {_SETTINGS_ENV}; pass --settings")
 
 

@@ -36,7 +36,7 @@ from idxadvisor.advisor.methods import BRIN, BTREE
 from idxadvisor.advisor.rules.covering import MAX_INCLUDE
 from idxadvisor.advisor.serving import conjuncts, implied
 from idxadvisor.errors import UnparsableSQL
-from idxadvisor.sql.canonical import canonical, canonical_key
+from idxadvisor.sql.canonical import canonical
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement
 
@@ -175,14 +175,11 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
         return None
     if small.condition_sql != big.condition_sql and small.equality_prefix == 0:
         return None
+    if small.include and small.condition_sql != big.condition_sql:
+        # A partial index read index-only (an aggregate over the rare rows) would become a scan
+        # of every row of the key range in the wider index: keep it on its own.
+        return None
     small_include = small.include
-    if small_include:
-        # An index-only scan of small's queries also needs the columns of the WHERE part that
-        # the merged index no longer applies.
-        kept = set(conjuncts(big.condition_sql))
-        dropped = [p.column for p in small.condition
-                   if p.column and canonical_key(p.sql) not in kept]
-        small_include = (*small_include, *dropped)
     include = tuple(dict.fromkeys((*big.include, *small_include)))
     include = tuple(c for c in include if c not in big.keys)
     if len(include) > MAX_INCLUDE:

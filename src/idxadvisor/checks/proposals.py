@@ -34,9 +34,9 @@ def proposals(analysis: Analysis) -> tuple[Proposal, ...]:
             wanted[query_id].add(rec.table)
             merged[(query_id, rec.table)].append(rec)
     patterns: dict[str, list[AccessPattern]] = defaultdict(list)
-    for pattern in analysis.patterns:
-        if pattern.query_id in wanted:
-            patterns[pattern.query_id].append(pattern)
+    for p in analysis.patterns:
+        if p.query_id in wanted:
+            patterns[p.query_id].append(p)
     queries = analysis.workload.by_id()
     out: list[Proposal] = []
     for query_id in sorted(wanted):

@@ -144,7 +144,7 @@ def run(analysis: Analysis | None, plan: CheckPlan) -> CheckResult:
         kept, baselined = accept(
             ((f.baseline.fingerprint if f.baseline else "", f) for f in findings), accepted
         )
-        findings = tuple(kept)  # type: ignore[arg-type]
+        findings = tuple(kept)
     return CheckResult(findings, analysis.skipped, plan.files, suppressed, baselined,
                        _notes(analysis, plan.files), root)
 

@@ -24,10 +24,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from idxadvisor.checks.registry import CHECKS
 from idxadvisor.checks.source import SourceFile
 from idxadvisor.errors import UsageError
+
+T = TypeVar("T")
 
 BASELINE_VERSION = 1
 _ORDER = ("path", "scope", "code", "table", "fingerprint")
@@ -140,12 +143,12 @@ def baseline_rows(path: Path) -> list[dict]:
 
 
 def accept(
-    keyed: Iterable[tuple[str, object]], baseline: Mapping[str, int]
-) -> tuple[list[object], int]:
+    keyed: Iterable[tuple[str, T]], baseline: Mapping[str, int]
+) -> tuple[list[T], int]:
     """Items (fingerprint, item) in report order, less those the baseline accepts (the first
     ``count`` of each fingerprint); returns the rest and how many were accepted."""
     left = dict(baseline)
-    out: list[object] = []
+    out: list[T] = []
     accepted = 0
     for key, item in keyed:
         if left.get(key, 0) > 0:

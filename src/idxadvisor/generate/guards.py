@@ -26,7 +26,7 @@ from django.db.migrations.serializer import BaseSerializer
 # ruff: noqa: UP031 — the guards run in the user's migration: %-formatting, as Django writes SQL.
 
 
-def rebuild_unfinished_index(table, index_name):  # type: ignore[no-untyped-def]
+def rebuild_unfinished_index(table, index_name):
     """Drop what an unfinished run of this migration left of ``index_name``, so it is rebuilt.
 
     A failed CREATE INDEX CONCURRENTLY (cancelled, deadlock, duplicate key) leaves an INVALID
@@ -60,7 +60,7 @@ def rebuild_unfinished_index(table, index_name):  # type: ignore[no-untyped-def]
     return forwards
 
 
-def refuse_duplicates(table, index_name, key_sql, where_sql):  # type: ignore[no-untyped-def]
+def refuse_duplicates(table, index_name, key_sql, where_sql):
     """Fail before building the unique index ``index_name`` when the table has duplicates.
 
     Without this check the build would fail half-way and leave an INVALID index behind.
@@ -94,7 +94,7 @@ def refuse_duplicates(table, index_name, key_sql, where_sql):  # type: ignore[no
     return forwards
 
 
-def build_partitioned_index(table, index_name, index_sql):  # type: ignore[no-untyped-def]
+def build_partitioned_index(table, index_name, index_sql):
     """Build ``index_name`` on the partitioned table ``table`` without blocking writes.
 
     CREATE INDEX CONCURRENTLY is refused on a partitioned table, so, as PostgreSQL documents:
@@ -172,7 +172,7 @@ def build_partitioned_index(table, index_name, index_sql):  # type: ignore[no-un
     return forwards
 
 
-def drop_partitioned_index(index_name):  # type: ignore[no-untyped-def]
+def drop_partitioned_index(index_name):
     """Drop ``index_name`` and the partition indexes attached to it (reverse of a build).
 
     DROP INDEX CONCURRENTLY is refused on a partitioned index; the plain drop is brief.
@@ -198,14 +198,9 @@ DROP_PARTITIONED = drop_partitioned_index.__name__
 def guard_source(used: Iterable[str]) -> str:
     """The source of the named guards, in this module's order, for the migration file."""
     wanted = set(used)
-    chunks = [_plain_source(f) for name, f in GUARDS.items() if name in wanted]
+    # Unannotated on purpose: the migration shows them as written, in the user's own style.
+    chunks = [inspect.getsource(f).rstrip("\n") for name, f in GUARDS.items() if name in wanted]
     return "\n\n\n".join(chunks)
-
-
-def _plain_source(function: Any) -> str:
-    """The function's source as the migration shows it: without this module's type comments."""
-    text = inspect.getsource(function).rstrip("\n")
-    return text.replace("  # type: ignore[no-untyped-def]", "", 1)
 
 
 @dataclass(frozen=True, slots=True)

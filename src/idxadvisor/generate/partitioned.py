@@ -10,13 +10,16 @@ is the plain ``AddIndex`` that ``Meta.indexes`` declares.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idxadvisor.generate.guards import BUILD_PARTITIONED, DROP_PARTITIONED, GuardCall
 
+if TYPE_CHECKING:
+    from django.db.models import Model
+
 
 def partitioned_operations(
-    model: type, index: Any, comment: list[str]
+    model: type[Model], index: Any, comment: list[str]
 ) -> list[tuple[Any, list[str]]]:
     """The one operation that builds ``index`` on ``model``'s partitioned table."""
     from django.db import migrations
@@ -26,14 +29,16 @@ def partitioned_operations(
         GuardCall(BUILD_PARTITIONED, (table, index.name, index_tail(model, index))),
         GuardCall(DROP_PARTITIONED, (index.name,)),
     )
+    model_name = model._meta.model_name
+    assert model_name is not None  # None only before the class is built
     op = migrations.SeparateDatabaseAndState(
         database_operations=[build],
-        state_operations=[migrations.AddIndex(model_name=model._meta.model_name, index=index)],
+        state_operations=[migrations.AddIndex(model_name=model_name, index=index)],
     )
     return [(op, comment)]
 
 
-def index_tail(model: type, index: Any) -> str:
+def index_tail(model: type[Model], index: Any) -> str:
     """What Django's ``CREATE INDEX`` puts after ``ON "table"``: method, keys, INCLUDE, WHERE;
     the same for the parent and every partition (they share the columns)."""
     from idxadvisor.project import compile_connection

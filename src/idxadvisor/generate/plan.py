@@ -24,13 +24,14 @@ import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idxadvisor.advisor.django_index import build_index, index_source
 from idxadvisor.files import installed_code, write_refusal
 from idxadvisor.generate.guards import REBUILD, GuardCall
 from idxadvisor.generate.model_edit import (
     Inherited,
+    MetaList,
     NeededImport,
     UnsafeEdit,
     add_to_meta,
@@ -52,6 +53,9 @@ from idxadvisor.generate.writer import preview, write_plan
 from idxadvisor.types.advice import Recommendation, Redundancy
 from idxadvisor.types.workload import Query
 
+if TYPE_CHECKING:
+    from django.db.models import Model
+
 __all__ = [
     "FileChange", "GenerateError", "MigrationPlan", "PlannedMigration", "Skip", "WriteResult",
     "plan_migrations", "preview", "write_plan",
@@ -69,7 +73,7 @@ class _Sources:
     current: dict[Path, str] = field(default_factory=dict)
     original: dict[Path, str] = field(default_factory=dict)
 
-    def path_of(self, model: type) -> Path:
+    def path_of(self, model: type[Model]) -> Path:
         filename = inspect.getsourcefile(model)
         if filename is None:
             raise UnsafeEdit(f"the source file of {model.__name__} cannot be found")
@@ -79,7 +83,7 @@ class _Sources:
             self.current[path] = self.original[path] = text
         return path
 
-    def edit(self, model: type, change: Callable[[str], str]) -> None:
+    def edit(self, model: type[Model], change: Callable[[str], str]) -> None:
         path = self.path_of(model)
         self.current[path] = change(self.current[path])
 
@@ -216,7 +220,7 @@ def _plan_recommendation(planner: _Planner, rec: Recommendation) -> None:
              ((rec.model or "").lower(), tuple(_slug_keys(rec)), "add"))
 
 
-def _model_for(rec: Recommendation) -> type | Skip:
+def _model_for(rec: Recommendation) -> type[Model] | Skip:
     """The model class whose table the index is on, or why there is none to migrate."""
     from django.apps import apps as django_apps
 
@@ -287,7 +291,7 @@ def _slug_keys(rec: Recommendation) -> list[str]:
 
 
 
-def _state_names(state: Any, model: type) -> set[str]:
+def _state_names(state: Any, model: type[Model]) -> set[str]:
     key = (model._meta.app_label, model._meta.model_name)
     model_state = state.models.get(key)
     if model_state is None:
@@ -298,13 +302,15 @@ def _state_names(state: Any, model: type) -> set[str]:
     }
 
 
-def _field_for(model: type) -> Callable[[str], str]:
+def _field_for(model: type[Model]) -> Callable[[str], str]:
     """Database column → the model's field name (``organisation_id`` → ``organisation``)."""
     names = {f.column: f.name for f in model._meta.concrete_fields}
     return lambda column: names.get(column, column)
 
 
-def _plan_index(planner: _Planner, rec: Recommendation, model: type) -> Operations | Skip | None:
+def _plan_index(
+    planner: _Planner, rec: Recommendation, model: type[Model]
+) -> Operations | Skip | None:
     """The operations for one recommendation (None: already done), editing the model source."""
     from django.contrib.postgres.operations import AddIndexConcurrently
     from django.db import migrations
@@ -314,7 +320,7 @@ def _plan_index(planner: _Planner, rec: Recommendation, model: type) -> Operatio
     if index is None:
         return Skip(rec.name, f"Django cannot express this index; build it by hand: {rec.sql}")
     unique = isinstance(index, UniqueConstraint)
-    attribute = "constraints" if unique else "indexes"
+    attribute: MetaList = "constraints" if unique else "indexes"
     rendered = index_source(index)
     element = rendered.source
     in_model = rec.name in {i.name for i in model._meta.indexes} | {
@@ -348,7 +354,7 @@ def _plan_index(planner: _Planner, rec: Recommendation, model: type) -> Operatio
                         if (i.module, i.name) != ("django.db", "models"))
         try:
             planner.sources.edit(model, lambda text: add_to_meta(
-                text, rec.model or "", attribute, element, name=rec.name,  # type: ignore[arg-type]
+                text, rec.model or "", attribute, element, name=rec.name,
                 imports=imports, inherited=_inherited(model, attribute)))
         except UnsafeEdit as exc:
             return Skip(rec.name, f"cannot edit {rec.model} safely: {exc}", hand)
@@ -360,18 +366,20 @@ def _plan_index(planner: _Planner, rec: Recommendation, model: type) -> Operatio
     guard = migrations.RunPython(GuardCall(REBUILD, (table, rec.name)),
                                  migrations.RunPython.noop)
     if not unique:
-        index_op = AddIndexConcurrently(model_name=model._meta.model_name, index=index)
+        model_name = model._meta.model_name
+        assert model_name is not None  # None only before the class is built
+        index_op = AddIndexConcurrently(model_name=model_name, index=index)
         return [(guard, comment), (index_op, [])]
     return unique_operations(rec, model, index, guard, comment)
 
 
-def _inherited(model: type, attribute: str) -> Inherited:
+def _inherited(model: type[Model], attribute: str) -> Inherited:
     """The Meta Django gives ``model`` when its source declares none: the first class in the
     MRO that keeps a ``Meta`` (Django keeps it on abstract models only)."""
     owner = next((b for b in model.__mro__[1:] if "Meta" in vars(b)), None)
     if owner is None:
         return Inherited(None, False)
-    return Inherited(owner.__name__, bool(getattr(owner.Meta, attribute, None)))
+    return Inherited(owner.__name__, bool(getattr(vars(owner)["Meta"], attribute, None)))
 
 
 def _missing_postgres_app(rec: Recommendation, imports: Iterable[Any]) -> Skip | None:
@@ -395,7 +403,7 @@ def _missing_postgres_app(rec: Recommendation, imports: Iterable[Any]) -> Skip |
     )
 
 
-def _outside(model: type, root: Path | None) -> tuple[str, str] | None:
+def _outside(model: type[Model], root: Path | None) -> tuple[str, str] | None:
     """(what, why) when the model's source or its app's migrations may not be written: outside
     the project, or installed code (site-packages); None when both are the project's own."""
     filename = inspect.getsourcefile(model)
@@ -432,7 +440,7 @@ def _migrations_dir(label: str) -> Path | None:
     return Path(django_apps.get_app_config(label).path) / "migrations"
 
 
-def _boundary_skip(rec: Recommendation, model: type, attribute: str, element: str,
+def _boundary_skip(rec: Recommendation, model: type[Model], attribute: str, element: str,
                    refused: tuple[str, str], loader: Any, root: Path | None) -> Skip:
     """Why the index is not written, and the honest way for the user to get it."""
     where, why = refused

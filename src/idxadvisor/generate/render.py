@@ -76,10 +76,11 @@ def render(w: AppWork, loader: Any) -> PlannedMigration:
     with _guard_serializer():
         while True:
             name = f"{number:04d}_idxadvisor_{slug}"
-            migration = migrations.Migration(name, w.app_label)
-            migration.dependencies = [leaf]
-            migration.operations = list(w.operations)
-            migration.atomic = False
+            # A subclass, as squashmigrations builds one: these are class attributes.
+            migration_class = type("Migration", (migrations.Migration,), {
+                "dependencies": [leaf], "operations": list(w.operations), "atomic": False,
+            })
+            migration = migration_class(name, w.app_label)
             writer = MigrationWriter(migration)
             path = Path(writer.path).resolve()
             if not (os.path.lexists(path) or os.path.lexists(path.with_suffix(""))):

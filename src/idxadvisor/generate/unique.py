@@ -10,15 +10,18 @@ model declares, so writes are never blocked and Django's state still says ``AddC
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idxadvisor.generate.guards import REFUSE_DUPLICATES, GuardCall
 from idxadvisor.generate.results import Skip
 from idxadvisor.types.advice import Recommendation
 
+if TYPE_CHECKING:
+    from django.db.models import Model
+
 
 def unique_operations(
-    rec: Recommendation, model: type, constraint: Any, guard: Any, comment: list[str]
+    rec: Recommendation, model: type[Model], constraint: Any, guard: Any, comment: list[str]
 ) -> list[tuple[Any, list[str]]] | Skip:
     """CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … USING INDEX (when Django would
     make it a constraint), behind a SeparateDatabaseAndState whose state adds the constraint."""
@@ -67,10 +70,10 @@ def unique_operations(
                 reverse_sql=f"ALTER TABLE {table_sql} DROP CONSTRAINT IF EXISTS {name_sql};",
             )
         )
+    model_name = model._meta.model_name
+    assert model_name is not None  # None only before the class is built
     op = migrations.SeparateDatabaseAndState(
         database_operations=database_ops,
-        state_operations=[
-            migrations.AddConstraint(model_name=model._meta.model_name, constraint=constraint)
-        ],
+        state_operations=[migrations.AddConstraint(model_name=model_name, constraint=constraint)],
     )
     return [(op, comment)]

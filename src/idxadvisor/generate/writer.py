@@ -63,8 +63,8 @@ def _undo(done: list[FileChange]) -> None:
         if change.before is None:
             change.path.unlink(missing_ok=True)
         else:
-            write_atomic(change.path, change.before,
-                         ours=lambda current, after=change.after: current == after)
+            # Bound now, not a closure over the loop variable: ours holds what this run wrote.
+            write_atomic(change.path, change.before, ours=change.after.__eq__)
 
 
 def _read_or_none(path: Path) -> str | None:

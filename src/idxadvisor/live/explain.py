@@ -109,10 +109,11 @@ def explain(conn: psycopg.Connection, query_sql: str, *, server_version: int,
             send_one(conn, f"PREPARE {name} AS {query_sql}")  # parses and plans, runs nothing
             prepared = True
             if values is None:
-                (count,) = send_one(
+                counted = send_one(
                     conn, "SELECT cardinality(parameter_types) FROM pg_prepared_statements "
                     "WHERE name = %s", [name]).fetchone()
-                args = [pgsql.SQL("NULL")] * int(count or 0)
+                assert counted is not None  # prepared just above, in this transaction
+                args: list[pgsql.Composable] = [pgsql.SQL("NULL")] * int(counted[0] or 0)
             else:
                 args = [pgsql.Literal(v) if v is not None else pgsql.SQL("NULL") for v in values]
             call = pgsql.SQL("EXECUTE {}").format(pgsql.Identifier(name))
@@ -160,7 +161,8 @@ def _target_table(query_sql: str) -> str | None:
 
 def _plan(cursor: psycopg.Cursor) -> dict[str, Any]:
     row = cursor.fetchone()
-    value = row[0] if row else None
+    assert row is not None  # EXPLAIN always returns its one row
+    value = row[0]
     if isinstance(value, str):
         value = json.loads(value)
     return value[0]

@@ -175,11 +175,11 @@ def select(
         moved = {q.id: q for q in reach.queries(c.table) if q.id in after}
         chosen_set = [ch.candidate for ch in chosen]
         for other in pool:
-            mine = estimates.get(other.definition())
-            if mine is None:
+            theirs = estimates.get(other.definition())
+            if theirs is None:
                 continue
-            for qid in moved.keys() & mine.keys():
-                mine[qid] = whatif.cost(moved[qid].sql, [*chosen_set, other])
+            for qid in moved.keys() & theirs.keys():
+                theirs[qid] = whatif.cost(moved[qid].sql, [*chosen_set, other])
         # Extend-style: a wider index may make an earlier, narrower choice unnecessary. Only
         # an earlier choice sharing a query the new one improved can have become so.
         for earlier in list(chosen[:-1]):
@@ -200,9 +200,11 @@ def select(
                     current[query.id] = whatif.cost(query.sql, rest).total_cost
                 chosen_set = [ch.candidate for ch in chosen]
                 for other in pool:  # only the estimates on queries whose cost moved
-                    mine = estimates.get(other.definition())
-                    for qid in (back.keys() & mine.keys()) if mine else ():
-                        mine[qid] = whatif.cost(back[qid].sql, [*chosen_set, other])
+                    theirs = estimates.get(other.definition())
+                    if theirs is None:
+                        continue
+                    for qid in back.keys() & theirs.keys():
+                        theirs[qid] = whatif.cost(back[qid].sql, [*chosen_set, other])
 
     for c in pool:
         reason = over_budget.get(c.definition()) or last_reason.get(

@@ -317,7 +317,7 @@ class _Role:
     rank: int = 0
 
 
-def _bind_parameters(conn: psycopg.Connection, tree: exp.Expression,
+def _bind_parameters(conn: psycopg.Connection, tree: exp.Expr,
                      count: int) -> tuple[tuple[str | None, ...] | None, str]:
     """A value for each ``$n`` from the data, so the query returns rows: equality gets a
     most common value (distinct ones for an ``IN`` list), a range gets histogram bounds with the
@@ -364,13 +364,13 @@ def _bind_parameters(conn: psycopg.Connection, tree: exp.Expression,
             ", ".join(described[i] for i in sorted(described)))
 
 
-def _param_number(node: exp.Expression) -> int | None:
+def _param_number(node: exp.Expr) -> int | None:
     text = node.sql(dialect="postgres", comments=False)  # a comment may stick to it
     m = re.fullmatch(r"\$(\d+)", text.strip())
     return int(m.group(1)) if m else None
 
 
-def _role_of(node: exp.Expression, aliases: dict[str, str],
+def _role_of(node: exp.Expr, aliases: dict[str, str],
              only_table: str | None) -> _Role | str | None:
     child = node
     parent = node.parent

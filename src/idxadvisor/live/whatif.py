@@ -163,17 +163,22 @@ class WhatIf:
         if key not in self._hypo:
             sql = self.create_sql(candidate)
             if not is_create_index(sql):
-                self._hypo[key] = CandidateError(
+                refused = CandidateError(
                     "not sent to the server: not a single CREATE INDEX statement")
-                raise self._hypo[key]
+                self._hypo[key] = refused
+                raise refused
             with self.db.transaction() as conn:
                 try:
                     with conn.transaction():
                         _run(conn, "SELECT hypopg_reset()")
-                        oid = _run(
+                        created = _run(
                             conn, "SELECT indexrelid FROM hypopg_create_index(%s)", [sql]
-                        ).fetchone()[0]
-                        size = _run(conn, "SELECT hypopg_relation_size(%s)", [oid]).fetchone()
+                        ).fetchone()
+                        assert created is not None  # one row per index created, or an error
+                        size = _run(
+                            conn, "SELECT hypopg_relation_size(%s)", [created[0]]
+                        ).fetchone()
+                        assert size is not None  # a scalar function: always one row
                         self._hypo[key] = Hypothetical(candidate, sql, int(size[0]))
                 except psycopg.Error as exc:
                     self._hypo[key] = CandidateError(one_line(exc))

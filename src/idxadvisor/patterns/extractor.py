@@ -66,7 +66,7 @@ from idxadvisor.patterns.scope import (
 from idxadvisor.sql.fingerprint import too_deep_reason
 from idxadvisor.sql.statements import Kind
 from idxadvisor.sql.statements import classify as classify_statement
-from idxadvisor.types.access import AccessPattern, OrderKey
+from idxadvisor.types.access import AccessKind, AccessPattern, OrderKey
 from idxadvisor.types.workload import Query, Skipped, Workload
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class _Extractor:
 
     # -- statements ------------------------------------------------------------------------
 
-    def statement(self, node: exp.Expression, parent: Scope | None, ctes: frozenset[str]) -> None:
+    def statement(self, node: exp.Expr, parent: Scope | None, ctes: frozenset[str]) -> None:
         if isinstance(node, exp.Subquery):
             self.statement(node.this, parent, ctes)
         elif isinstance(node, exp.SetOperation):
@@ -107,7 +107,7 @@ class _Extractor:
                 if q is not node:
                     self.statement(q, parent, ctes)
 
-    def _with(self, node: exp.Expression, parent: Scope | None, ctes: frozenset[str]):
+    def _with(self, node: exp.Expr, parent: Scope | None, ctes: frozenset[str]):
         with_ = node.args.get("with_")
         if with_ is None:
             return ctes
@@ -139,9 +139,9 @@ class _Extractor:
                     ref.selected = None
                 continue
             if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
-                ref = scope.resolve(item)
-                if isinstance(ref, Ref):
-                    ref.selected = None
+                resolved = scope.resolve(item)
+                if isinstance(resolved, Ref):
+                    resolved.selected = None
                 continue
             self._read(item, scope)
         for join in joins:
@@ -204,14 +204,14 @@ class _Extractor:
             self.statement(source, parent, ctes)
         self._returning(node, scope)
 
-    def _where(self, node: exp.Expression, scope: Scope) -> None:
+    def _where(self, node: exp.Expr, scope: Scope) -> None:
         where = node.args.get("where")
         if where is not None:
             self._read(where.this, scope)
             for conjunct in conjuncts(where.this):
                 self._condition(conjunct, scope)
 
-    def _returning(self, node: exp.Expression, scope: Scope) -> None:
+    def _returning(self, node: exp.Expr, scope: Scope) -> None:
         returning = node.args.get("returning")
         if returning is None:
             return
@@ -224,7 +224,7 @@ class _Extractor:
 
     # -- sources ---------------------------------------------------------------------------
 
-    def _source(self, node: exp.Expression, scope: Scope, kind: str) -> None:
+    def _source(self, node: exp.Expr, scope: Scope, kind: AccessKind) -> None:
         alias = node.args.get("alias")
         alias_name = name_of(alias.this) if alias is not None and alias.this is not None else ""
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
@@ -278,7 +278,7 @@ class _Extractor:
 
     # -- reading columns -------------------------------------------------------------------
 
-    def _read(self, node: exp.Expression, scope: Scope, aliases: bool = False) -> None:
+    def _read(self, node: exp.Expr, scope: Scope, aliases: bool = False) -> None:
         """Mark the columns under ``node`` as read and look into its sub-queries."""
         columns, queries = scan(node)
         for column in columns:
@@ -299,7 +299,7 @@ class _Extractor:
         for query in queries:
             self.statement(query, scope, scope.ctes)
 
-    def _condition(self, node: exp.Expression, scope: Scope, only: Ref | None = None) -> None:
+    def _condition(self, node: exp.Expr, scope: Scope, only: Ref | None = None) -> None:
         found = classify(node, scope)
         if found is None:
             return
@@ -385,7 +385,7 @@ def _not_read(sql: str) -> str | None:
     return f"not a query: {' '.join(words)}"
 
 
-def _patterns(query_id: str, trees: tuple[exp.Expression, ...]) -> tuple[AccessPattern, ...]:
+def _patterns(query_id: str, trees: tuple[exp.Expr, ...]) -> tuple[AccessPattern, ...]:
     extractor = _Extractor()
     for tree in trees:
         if isinstance(tree, _QUERY_NODES):

@@ -41,7 +41,7 @@ _PARAM_COMMA = re.compile(r"\$(\d+),(?=\S)")
 class Parsed:
     """The trees of one text (``None`` entries dropped), or why there are none."""
 
-    trees: tuple[exp.Expression, ...] = ()
+    trees: tuple[exp.Expr, ...] = ()
     problem: str | None = None
 
 

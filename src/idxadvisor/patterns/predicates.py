@@ -60,17 +60,17 @@ _JSON_TESTS = (
 )
 
 
-def _sql(node: exp.Expression, copy: bool = False) -> str:
+def _sql(node: exp.Expr, copy: bool = False) -> str:
     """PostgreSQL text of a node; ``copy`` for nodes of the statement still to be walked (the
     generator may rewrite what it prints)."""
     return POSTGRES.generate(node, copy=copy)
 
 
-def _is_text_cast(node: exp.Expression) -> bool:
+def _is_text_cast(node: exp.Expr) -> bool:
     return isinstance(node, exp.Cast) and node.to.this in _TEXT_TYPES
 
 
-def strip_column_cast(node: exp.Expression) -> exp.Expression:
+def strip_column_cast(node: exp.Expr) -> exp.Expr:
     """``("status")::text`` → ``status``: a text cast of a column is the column itself."""
     node = unparen(node)
     if _is_text_cast(node):
@@ -80,7 +80,7 @@ def strip_column_cast(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _constant(node: exp.Expression) -> str | None:
+def _constant(node: exp.Expr) -> str | None:
     """The SQL literal of a constant value (folded where PostgreSQL would), else None."""
     node = unparen(node)
     if isinstance(node, exp.Literal):
@@ -99,9 +99,9 @@ def _constant(node: exp.Expression) -> str | None:
             return inner
         return f"CAST({inner} AS {_sql(node.to)})"
     if isinstance(node, exp.Upper | exp.Lower):
-        inner = unparen(node.this)
-        if isinstance(inner, exp.Literal) and inner.is_string and inner.this.isascii():
-            text = inner.this.upper() if isinstance(node, exp.Upper) else inner.this.lower()
+        operand = unparen(node.this)
+        if isinstance(operand, exp.Literal) and operand.is_string and operand.this.isascii():
+            text = operand.this.upper() if isinstance(node, exp.Upper) else operand.this.lower()
             return _sql(exp.Literal.string(text))
         return None
     if isinstance(node, exp.Interval) and all(
@@ -111,7 +111,7 @@ def _constant(node: exp.Expression) -> str | None:
     return None
 
 
-def _string_pattern(node: exp.Expression) -> str | None:
+def _string_pattern(node: exp.Expr) -> str | None:
     """The text of a constant LIKE pattern (``'abc%'``, ``UPPER('abc%')``), else None."""
     node = unparen(node)
     if isinstance(node, exp.Cast | exp.Upper | exp.Lower):
@@ -176,7 +176,7 @@ def _is_atomic_sql(sql: str) -> bool:
 
 
 
-def key_of(node: exp.Expression, scope: Scope) -> Key | None:
+def key_of(node: exp.Expr, scope: Scope) -> Key | None:
     """The single-table indexable side, or None when it is not one table's column(s)."""
     bare = strip_column_cast(node)
     if isinstance(bare, exp.Tuple):
@@ -199,7 +199,7 @@ def key_of(node: exp.Expression, scope: Scope) -> Key | None:
     )
     return Key(ref, name_of(columns[0].this), canonical_tree(bare), json)
 
-def classify(node: exp.Expression, scope: Scope) -> tuple[Key, Predicate] | None:
+def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
     node = unparen(node)
     negated = False
     while isinstance(node, exp.Not):
@@ -267,7 +267,7 @@ def classify(node: exp.Expression, scope: Scope) -> tuple[Key, Predicate] | None
         return _or(node, scope)
     return _fallback(node, scope, negated)
 
-def _comparison(node: exp.Expression, scope: Scope, negated: bool
+def _comparison(node: exp.Expr, scope: Scope, negated: bool
 ) -> tuple[Key, Predicate] | None:
     operator = _COMPARISONS[type(node)]
     left, right = node.this, node.expression
@@ -346,8 +346,8 @@ def _comparison(node: exp.Expression, scope: Scope, negated: bool
     sql = f"{key.sql} {operator} {constants[0] if constants else _value_sql(value)}"
     return key, Predicate(key.column, op, sql, key.expression, constants)
 
-def _join_sides(left: exp.Expression,
-    right: exp.Expression,
+def _join_sides(left: exp.Expr,
+    right: exp.Expr,
     scope: Scope,
     operator: str,
     negated: bool,
@@ -431,11 +431,11 @@ def _or(node: exp.Or, scope: Scope) -> tuple[Key, Predicate] | None:
     sql = f"{key.sql} IN ({', '.join(constants)})"
     return key, Predicate(key.column, Op.IN, sql, key.expression, constants)
 
-def _other(node: exp.Expression, key: Key, negated: bool) -> tuple[Key, Predicate]:
+def _other(node: exp.Expr, key: Key, negated: bool) -> tuple[Key, Predicate]:
     sql = canonical_tree(exp.Not(this=exp.paren(node.copy())) if negated else node)
     return key, Predicate(key.column, Op.OTHER, sql, key.expression)
 
-def _fallback(node: exp.Expression, scope: Scope, negated: bool
+def _fallback(node: exp.Expr, scope: Scope, negated: bool
 ) -> tuple[Key, Predicate] | None:
     """Any other condition on exactly one table: an OTHER predicate on its first column."""
     columns, queries = scan(node)
@@ -448,13 +448,13 @@ def _fallback(node: exp.Expression, scope: Scope, negated: bool
     return _other(node, key, negated)
 
 
-def _free(node: exp.Expression) -> bool:
+def _free(node: exp.Expr) -> bool:
     """True when a value reads no column of the statement (constants, parameters, functions)."""
     columns, queries = scan(node)
     return not columns and not queries
 
 
-def _constants(values: list[exp.Expression]) -> tuple[str, ...]:
+def _constants(values: list[exp.Expr]) -> tuple[str, ...]:
     """The literals of all values when every one is a constant, else ()."""
     out = []
     for v in values:
@@ -465,7 +465,7 @@ def _constants(values: list[exp.Expression]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _value_sql(node: exp.Expression) -> str:
+def _value_sql(node: exp.Expr) -> str:
     sql = canonical_tree(node)
     inner = unparen(node)
     if isinstance(inner, exp.Binary) and not isinstance(inner, exp.Dot):
@@ -473,7 +473,7 @@ def _value_sql(node: exp.Expression) -> str:
     return sql
 
 
-def limit_of(node: exp.Expression) -> int | None:
+def limit_of(node: exp.Expr) -> int | None:
     limit = node.args.get("limit")
     if limit is None:
         return None

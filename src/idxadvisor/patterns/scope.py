@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from idxadvisor.types.access import AccessPattern, OrderKey, Predicate
+from idxadvisor.types.access import AccessKind, AccessPattern, OrderKey, Predicate
 
 __all__ = ["AMBIGUOUS", "Ref", "Scope", "conjuncts", "disjuncts", "name_of", "only_table",
            "scan", "unparen"]
 
 
-def name_of(identifier: exp.Expression | None) -> str:
+def name_of(identifier: exp.Expr | None) -> str:
     """An identifier as PostgreSQL resolves it: unquoted names fold to lower case."""
     if identifier is None:
         return ""
@@ -37,7 +37,7 @@ def name_of(identifier: exp.Expression | None) -> str:
     return identifier.name.lower()
 
 
-def unparen(node: exp.Expression) -> exp.Expression:
+def unparen(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren):
         node = node.this
     return node
@@ -51,7 +51,7 @@ class Ref:
     """One base-table reference of the statement, collecting what the statement asks of it."""
 
     table: str
-    kind: str
+    kind: AccessKind
     predicates: dict[Predicate, None] = field(default_factory=dict)
     join_columns: dict[str, None] = field(default_factory=dict)
     order_by: tuple[OrderKey, ...] = ()
@@ -67,7 +67,7 @@ class Ref:
         return AccessPattern(
             query_id=query_id,
             table=self.table,
-            kind=self.kind,  # type: ignore[arg-type]
+            kind=self.kind,
             predicates=tuple(self.predicates),
             join_columns=tuple(self.join_columns),
             order_by=self.order_by,
@@ -82,7 +82,7 @@ class Scope:
     parent: Scope | None
     ctes: frozenset[str]
     sources: dict[str, Ref | None] = field(default_factory=dict)  # None: derived/opaque
-    aliases: dict[str, exp.Expression] = field(default_factory=dict)  # select-list aliases
+    aliases: dict[str, exp.Expr] = field(default_factory=dict)  # select-list aliases
 
     def refs(self) -> list[Ref]:
         return [r for r in self.sources.values() if r is not None]
@@ -117,7 +117,7 @@ def only_table(columns: list[exp.Column], scope: Scope) -> Ref | None:
     return ref if isinstance(ref, Ref) else None
 
 
-def scan(node: exp.Expression | None) -> tuple[list[exp.Column], list[exp.Query]]:
+def scan(node: exp.Expr | None) -> tuple[list[exp.Column], list[exp.Query]]:
     """Columns and nested queries under ``node``, in source order, not entering nested queries."""
     columns: list[exp.Column] = []
     queries: list[exp.Query] = []
@@ -135,21 +135,21 @@ def scan(node: exp.Expression | None) -> tuple[list[exp.Column], list[exp.Query]
     return columns, queries
 
 
-def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     return [] if node is None else _flatten(node, exp.And)
 
 
-def disjuncts(node: exp.Expression) -> list[exp.Expression]:
+def disjuncts(node: exp.Expr) -> list[exp.Expr]:
     return _flatten(node, exp.Or)
 
 
-def _flatten(node: exp.Expression, connector: type[exp.Connector]) -> list[exp.Expression]:
+def _flatten(node: exp.Expr, connector: type[exp.Connector]) -> list[exp.Expr]:
     """The operands of a chain of one connector, in source order.
 
     Iterative: a chain of a thousand ``OR`` terms (a Django ``Q`` reduced over a list) is a
     tree a thousand levels deep, deeper than recursion allows.
     """
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     stack = [node]
     while stack:
         current = unparen(stack.pop())

@@ -1,1 +1,2 @@
-"""schema."""
+"""The schema stage: what exists, from the Django models (:mod:`.models`) and the live catalog
+(:mod:`.catalog`)."""

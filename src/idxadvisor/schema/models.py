@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
@@ -27,6 +27,9 @@ from idxadvisor.types.schema import (
     Schema,
     Table,
 )
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 
 def expression_key(sql: str) -> str:
@@ -79,7 +82,7 @@ def parse_index_sql(
     )
 
 
-def _element(node: exp.Expression) -> IndexElement:
+def _element(node: exp.Expr) -> IndexElement:
     descending = bool(isinstance(node, exp.Ordered) and node.args.get("desc"))
     target = node.this if isinstance(node, exp.Ordered) else node
     opclass = None
@@ -94,7 +97,7 @@ def _element(node: exp.Expression) -> IndexElement:
 
 
 def _constraint_index(
-    table: str, node: exp.Expression, origin: IndexOrigin, model: str | None
+    table: str, node: exp.Expr, origin: IndexOrigin, model: str | None
 ) -> ExistingIndex | None:
     """The unique index behind ``CONSTRAINT "x" UNIQUE (a, b)`` or ``PRIMARY KEY (a)``."""
     kind = node.args.get("kind") if isinstance(node, exp.Constraint) else node
@@ -124,7 +127,7 @@ def _constraint_index(
 
 
 def from_models(
-    models: Iterable[type] | None = None, *, tables: Iterable[str] | None = None
+    models: Iterable[type[Model]] | None = None, *, tables: Iterable[str] | None = None
 ) -> Schema:
     """Tables and declared indexes of the installed models (the app registry when None),
     only those of ``tables`` when given (a pre-commit run reads a few of hundreds).
@@ -163,7 +166,7 @@ def from_models(
     return Schema(found, tuple(indexes))
 
 
-def _create_model_ddl(model: type, connection: Any) -> list[str]:
+def _create_model_ddl(model: type[Model], connection: Any) -> list[str]:
     """The statements ``create_model`` would run for the model's own table, deferred ones
     (indexes, FKs) included; those of its auto-created m2m tables are left to those models.
 
@@ -206,7 +209,7 @@ def _ddl_table(statement: str) -> str | None:
     return None
 
 
-def _table_of(model: type, connection: Any) -> Table:
+def _table_of(model: type[Model], connection: Any) -> Table:
     meta = model._meta
     columns = []
     for f in meta.local_concrete_fields:

@@ -1,1 +1,2 @@
-"""sources."""
+"""Where statements come from: the static scan (:mod:`.static`), runtime capture
+(:mod:`.capture`), ``.sql`` files (:mod:`.sqlfile`) and ``pg_stat_statements``."""

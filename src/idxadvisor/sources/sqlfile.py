@@ -74,7 +74,10 @@ def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[
     statements: list[Statement] = []
     skipped: list[Skipped] = []
     for item in iter_sql_files(paths):
-        (skipped if isinstance(item, Skipped) else statements).append(item)
+        if isinstance(item, Skipped):
+            skipped.append(item)
+        else:
+            statements.append(item)
     return tuple(statements), tuple(skipped)
 
 
@@ -256,16 +259,16 @@ def _split(text: str) -> Iterator[_Chunk]:
                     chunks[-1], copy_table=table, copy_rows=rows, complete=terminated
                 )
             continue
-        end = _quoted_end(text, i)
-        if end is None:
+        quoted_end = _quoted_end(text, i)
+        if quoted_end is None:
             i += 1
             continue
-        line += text.count("\n", i, min(end, n))
-        if end > n:
+        line += text.count("\n", i, min(quoted_end, n))
+        if quoted_end > n:
             flush(n, complete=False)
             yield from chunks
             return
-        i = end
+        i = quoted_end
     if first_line is not None:
         flush(n)
     yield from chunks

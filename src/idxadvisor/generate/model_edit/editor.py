@@ -95,8 +95,9 @@ class _MetaEditor(cst.CSTTransformer):
                     f"{self.attribute} list would hide the inherited one"
                 )
             stmt = cst.parse_statement(f"{self.attribute} = []\n")
+            assert isinstance(stmt, cst.SimpleStatementLine)
             stmt = stmt.with_changes(
-                body=[stmt.body[0].with_changes(value=self._new_list(spread))]  # type: ignore[attr-defined]
+                body=[stmt.body[0].with_changes(value=self._new_list(spread))]
             )
             body = list(meta.body.body)
             if len(body) == 1 and _is_pass(body[0]):
@@ -107,10 +108,8 @@ class _MetaEditor(cst.CSTTransformer):
         if not isinstance(value, cst.List | cst.Tuple) or (
             isinstance(value, cst.Tuple) and not value.lpar
         ):
-            raise UnsafeEdit(
-                f"{self.model}.Meta.{self.attribute} is not a literal list "
-                f"({_code(value)[:60]})"
-            )
+            shown = "no value" if value is None else _code(value)[:60]  # `indexes: list`
+            raise UnsafeEdit(f"{self.model}.Meta.{self.attribute} is not a literal list ({shown})")
         names = [_entry_name(e.value) for e in value.elements]
         if self.add is not None:
             if self.name in names:
@@ -129,13 +128,17 @@ class _MetaEditor(cst.CSTTransformer):
         new_assign = assign.with_changes(value=new_value)
 
         class _Swap(cst.CSTTransformer):
-            def leave_Assign(self, o, u):  # type: ignore[no-untyped-def]
+            def leave_Assign(self, o: cst.Assign, u: cst.Assign) -> cst.BaseSmallStatement:
                 return new_assign if o is assign else u
 
-            def leave_AnnAssign(self, o, u):  # type: ignore[no-untyped-def]
+            def leave_AnnAssign(
+                self, o: cst.AnnAssign, u: cst.AnnAssign
+            ) -> cst.BaseSmallStatement:
                 return new_assign if o is assign else u
 
-        return meta.visit(_Swap())  # type: ignore[return-value]
+        swapped = meta.visit(_Swap())
+        assert isinstance(swapped, cst.ClassDef)  # one assignment swapped, the class kept
+        return swapped
 
     def _meta_base(self, cls: cst.ClassDef, inherited: Inherited) -> str | None:
         """The source of the base whose Meta the model inherits (``Base``), or None."""
@@ -161,8 +164,9 @@ class _MetaEditor(cst.CSTTransformer):
         meta = cst.parse_statement(f"{header}\n    {self.attribute} = []\n")
         assert isinstance(meta, cst.ClassDef) and isinstance(meta.body, cst.IndentedBlock)
         assign_line = meta.body.body[0]
-        assign_line = assign_line.with_changes(  # type: ignore[attr-defined]
-            body=[assign_line.body[0].with_changes(value=self._new_list(  # type: ignore[attr-defined]
+        assert isinstance(assign_line, cst.SimpleStatementLine)
+        assign_line = assign_line.with_changes(
+            body=[assign_line.body[0].with_changes(value=self._new_list(
                 f"{base}.Meta.{self.attribute}" if base and self.inherited
                 and self.inherited.declares else None))]
         )
@@ -170,13 +174,15 @@ class _MetaEditor(cst.CSTTransformer):
             body=meta.body.with_changes(body=[assign_line]),
             leading_lines=[cst.EmptyLine(indent=False)],
         )
-        body = list(cls.body.body)  # type: ignore[union-attr]
+        assert isinstance(cls.body, cst.IndentedBlock)  # the caller refused one-line classes
+        body = list(cls.body.body)
         # Django's style: fields, then Meta, then methods.
         at = next(
             (i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef)), len(body)
         )
-        if at < len(body) and not body[at].leading_lines:
-            body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
+        method = body[at] if at < len(body) else None
+        if isinstance(method, cst.FunctionDef) and not method.leading_lines:
+            body[at] = method.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
         body.insert(at, meta)
         self.changed = True
         return cls.with_changes(body=cls.body.with_changes(body=body))

@@ -33,7 +33,9 @@ def _sorted_names(stmt: cst.BaseStatement) -> cst.BaseStatement:
     """``from m import Q, F`` (a name merged in) → ``from m import F, Q`` on one line."""
     if not _from_module(stmt):
         return stmt
-    small = stmt.body[0]  # type: ignore[attr-defined]
+    assert isinstance(stmt, cst.SimpleStatementLine)  # _from_module: one `from m import …`
+    small = stmt.body[0]
+    assert isinstance(small, cst.ImportFrom)
     if isinstance(small.names, cst.ImportStar) or small.lpar:
         return stmt
     names = sorted(small.names, key=lambda a: a.evaluated_name)
@@ -45,7 +47,7 @@ def _sorted_names(stmt: cst.BaseStatement) -> cst.BaseStatement:
         )
         for i, a in enumerate(names)
     ]
-    return stmt.with_changes(body=[small.with_changes(names=names)])  # type: ignore[attr-defined]
+    return stmt.with_changes(body=[small.with_changes(names=names)])
 
 
 def _from_module(stmt: cst.CSTNode) -> str:
@@ -85,8 +87,13 @@ def _models_alias(module: cst.Module) -> tuple[str, bool]:
                         return "models", False
             if isinstance(small, cst.Import):
                 for alias in small.names:
-                    if _dotted(alias.name) == "django.db.models" and alias.asname is not None:
-                        return alias.asname.name.value, False  # type: ignore[union-attr]
+                    asname = alias.asname
+                    if (
+                        _dotted(alias.name) == "django.db.models"
+                        and asname is not None
+                        and isinstance(asname.name, cst.Name)
+                    ):
+                        return asname.name.value, False
     if "models" in _module_bindings(module):
         raise UnsafeEdit("the file binds `models` to something other than django.db.models")
     return "models", True

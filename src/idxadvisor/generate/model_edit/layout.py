@@ -112,13 +112,14 @@ def _remove(value: cst.List | cst.Tuple, index: int) -> cst.List | cst.Tuple:
     previous entry's trailing comment stay."""
     elements = list(value.elements)
     removed = elements.pop(index)
-    is_list = isinstance(value, cst.List)
-    opening = value.lbracket.whitespace_after if is_list else value.lpar[0].whitespace_after
-    closing = value.rbracket.whitespace_before if is_list else value.rpar[0].whitespace_before
+    if isinstance(value, cst.List):
+        opening, closing = value.lbracket.whitespace_after, value.rbracket.whitespace_before
+    else:
+        opening, closing = value.lpar[0].whitespace_after, value.rpar[0].whitespace_before
     was_last = index == len(elements)
     if not elements:
         empty = cst.SimpleWhitespace("")
-        if is_list:
+        if isinstance(value, cst.List):
             return value.with_changes(
                 elements=[],
                 lbracket=value.lbracket.with_changes(whitespace_after=empty),
@@ -131,6 +132,7 @@ def _remove(value: cst.List | cst.Tuple, index: int) -> cst.List | cst.Tuple:
         else removed.comma.whitespace_after
     )
     before_removed = (
+        # An entry with one after it always has its comma (a Comma, never MaybeSentinel).
         opening if index == 0 else elements[index - 1].comma.whitespace_after  # type: ignore[union-attr]
     )
     if isinstance(before_removed, cst.ParenthesizedWhitespace) and isinstance(
@@ -154,9 +156,10 @@ def _remove(value: cst.List | cst.Tuple, index: int) -> cst.List | cst.Tuple:
     else:
         prev = elements[index - 1]
         elements[index - 1] = prev.with_changes(
+            # Not the last entry: its comma is a Comma (see above).
             comma=prev.comma.with_changes(whitespace_after=joined)  # type: ignore[union-attr]
         )
-    if is_list:
+    if isinstance(value, cst.List):
         return value.with_changes(
             elements=elements,
             lbracket=value.lbracket.with_changes(whitespace_after=opening),

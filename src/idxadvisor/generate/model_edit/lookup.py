@@ -55,8 +55,10 @@ def _find_assign(meta: cst.ClassDef, attribute: str) -> cst.Assign | cst.AnnAssi
         return None
     if len(found) > 1:
         raise UnsafeEdit(f"Meta.{attribute} is assigned more than once")
-    small = found[0].body[0]  # type: ignore[attr-defined]
-    if not isinstance(small, cst.Assign | cst.AnnAssign) or len(found[0].body) != 1:  # type: ignore[attr-defined]
+    line = found[0]
+    assert isinstance(line, cst.SimpleStatementLine)  # _assign_target found it: a simple line
+    small = line.body[0]
+    if not isinstance(small, cst.Assign | cst.AnnAssign) or len(line.body) != 1:
         raise UnsafeEdit(f"Meta.{attribute} is not a plain assignment")
     return small
 
@@ -68,7 +70,8 @@ def _entry_name(node: cst.BaseExpression) -> str | None:
     for arg in node.args:
         if arg.keyword is not None and arg.keyword.value == "name":
             if isinstance(arg.value, cst.SimpleString):
-                return arg.value.evaluated_value  # type: ignore[return-value]
+                name = arg.value.evaluated_value
+                return name if isinstance(name, str) else None  # b"…" is no index name
             return None
     return None
 
@@ -96,12 +99,16 @@ def _prepare_element(element: str, alias: str, quote: str) -> cst.BaseExpression
         raise UsageError(f"not a Python expression: {element!r}") from exc
 
     class _Rewrite(cst.CSTTransformer):
-        def leave_Attribute(self, original, updated):  # type: ignore[no-untyped-def]
+        def leave_Attribute(
+            self, original: cst.Attribute, updated: cst.Attribute
+        ) -> cst.BaseExpression:
             if isinstance(updated.value, cst.Name) and updated.value.value == "models":
                 return updated.with_changes(value=cst.Name(alias))
             return updated
 
-        def leave_SimpleString(self, original, updated):  # type: ignore[no-untyped-def]
+        def leave_SimpleString(
+            self, original: cst.SimpleString, updated: cst.SimpleString
+        ) -> cst.BaseExpression:
             text = updated.evaluated_value
             if (
                 updated.prefix == ""
@@ -114,4 +121,6 @@ def _prepare_element(element: str, alias: str, quote: str) -> cst.BaseExpression
                 return updated.with_changes(value=f"{quote}{text}{quote}")
             return updated
 
-    return value.visit(_Rewrite())
+    rewritten = value.visit(_Rewrite())
+    assert isinstance(rewritten, cst.BaseExpression)  # only leaves are swapped, none removed
+    return rewritten

@@ -30,7 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +192,7 @@ def _foreground_terminal() -> int | None:
     return None
 
 
-def _child_setup(terminal: int | None):  # type: ignore[no-untyped-def]
+def _child_setup(terminal: int | None) -> Callable[[], None]:
     """What the child does between fork and exec: lead a new process group, and on a terminal
     become its foreground job (before exec, so its first read of the terminal cannot stop it)."""
     def setup() -> None:

@@ -60,7 +60,8 @@ from _thread import get_ident as _get_ident
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
-    from typing import Any
+    from types import FrameType
+    from typing import Any, NoReturn
 
 FORMAT = "idxadvisor-capture"
 VERSION = 1
@@ -259,7 +260,7 @@ def sql_literal(value: object) -> str | None:
 # --- hot path --------------------------------------------------------------------------------
 
 
-def _execute_wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+def _execute_wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
     start = _perf_counter()
     try:
         return execute(sql, params, many, context)
@@ -280,11 +281,11 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
     if not kept or (_bookkeeping and _get_ident() in _bookkeeping):
         _ignored += 1
         return
-    frame = sys._getframe(2)
-    callee = None
+    frame: FrameType | None = sys._getframe(2)
+    callee: FrameType | None = None
     kinds = _kinds
     origin = _UNKNOWN
-    passing = None  # the outermost project frame that only passed the call on
+    passing: FrameType | None = None  # the outermost project frame that only passed the call on
     while frame is not None:
         code = frame.f_code
         kind = kinds.get(code)
@@ -669,7 +670,11 @@ class _DjangoFinder:
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader = _HookingLoader(spec.loader, self, fullname, hook)
+                # Duck-typed, not an importlib.abc.Loader: importing importlib.abc would cost
+                # every process start.
+                spec.loader = _HookingLoader(  # type: ignore[assignment]
+                    spec.loader, self, fullname, hook
+                )
                 return spec
         return None
 
@@ -834,9 +839,9 @@ def _after_fork_in_child() -> None:
     os._exit = _exit_after_flush
 
 
-def _exit_after_flush(code: int) -> None:
+def _exit_after_flush(status: int) -> NoReturn:  # os._exit's signature, names included
     flush()
-    _real_exit(code)
+    _real_exit(status)
 
 
 def _process_record() -> dict[str, Any]:

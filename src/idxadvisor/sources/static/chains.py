@@ -73,8 +73,13 @@ def unwind(node: ast.AST) -> tuple[ast.expr, str, tuple[Step, ...]] | None:
             _is_dotted_name(cur.value) or is_get_user_model(cur.value)
         ):
             return cur.value, cur.attr, tuple(reversed(steps))
-        elif steps and (is_self(cur) or is_super(cur)) and isinstance(steps[-1].node, ast.Call):
-            return cur, "", tuple(reversed(steps))  # type: ignore[arg-type]
+        elif (
+            isinstance(cur, ast.expr)
+            and steps
+            and (is_self(cur) or is_super(cur))
+            and isinstance(steps[-1].node, ast.Call)
+        ):
+            return cur, "", tuple(reversed(steps))
         else:
             return None
 
@@ -132,7 +137,7 @@ class _Finder(ast.NodeVisitor):
         self.classes.pop()
         self.functions.pop()
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.classes.append(node.name)
@@ -154,7 +159,7 @@ class _Finder(ast.NodeVisitor):
                     self.inner.add(id(step.node))
                 self.found.append(
                     QuerysetChain(
-                        node=node,  # type: ignore[arg-type]
+                        node=node,
                         model_expr=model_expr,
                         manager=manager,
                         steps=steps,

@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +25,14 @@ class LookupShape:
     text_like: bool  # a LIKE on text (not array/JSON/range containment)
 
 
-def lookup_shape(model: type, key: str) -> LookupShape:
+def lookup_shape(model: type[Model], key: str) -> LookupShape:
     from django.core.exceptions import FieldDoesNotExist
     from django.db.models import lookups
 
     parts = key.split("__")
-    opts = model._meta  # type: ignore[attr-defined]
-    found = None
+    opts = model._meta
+    # A field or a relation, read by duck typing (is_relation…): the stubs' union cannot narrow.
+    found: Any = None
     used = 0
     for i, part in enumerate(parts):
         name = opts.pk.name if part == "pk" else part
@@ -76,8 +80,8 @@ def is_expression(value: Any) -> bool:
     return hasattr(value, "resolve_expression")
 
 
-def field_or_none(model: type, name: str | None) -> Any:
+def field_or_none(model: type[Model], name: str | None) -> Any:
     try:
-        return model._meta.get_field(name)  # type: ignore[attr-defined]
+        return model._meta.get_field(name)  # type: ignore[arg-type]  # None: caught below
     except Exception:
         return None

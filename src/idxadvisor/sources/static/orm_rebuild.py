@@ -2,8 +2,9 @@
 
 The chain's methods are called on the model's manager with the arguments turned into Python
 values: literals from the source stay (they decide partial indexes), anything else becomes a
-:class:`RuntimeValue`, an expression that compiles to one parameter rendered as ``$n``. Django
-then builds the statement exactly as it would at run time; the moment it would execute it, the
+run-time value (:func:`~idxadvisor.sources.static.offline.runtime_value`), an expression that
+compiles to one parameter rendered as ``$n``. Django then builds the statement exactly as it
+would at run time; the moment it would execute it, the
 compiler's SQL is taken instead (see :func:`no_database`) and nothing is sent anywhere.
 
 Choices made where Django needs a concrete value:
@@ -28,7 +29,7 @@ import itertools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idxadvisor.project import one_line
 from idxadvisor.sources.static import roots
@@ -56,6 +57,9 @@ from idxadvisor.sources.static.offline import (
 from idxadvisor.sources.static.registry import ModelIndex, imported_object
 from idxadvisor.sources.static.scope import NO_VALUE, ModuleScope
 from idxadvisor.sources.static.sql_render import RUNTIME
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 __all__ = ["CompiledChain", "NotAQuery", "Rebuilder", "Unresolvable", "no_database"]
 
@@ -106,7 +110,7 @@ class CompiledChain:
     sql: str
     params: tuple[Any, ...]
     runtime_numbers: frozenset[int] = frozenset()
-    model: type | None = None
+    model: type[Model] | None = None
 
 
 @dataclass
@@ -123,9 +127,9 @@ class Rebuilder:
     _locals_by_function: dict[int, dict[str, ast.expr]] = field(default_factory=dict)
     _runtime_numbers: set[int] = field(default_factory=set)
     _building: set[int] = field(default_factory=set)  # id(node) of chains being rebuilt
-    _model: type | None = None  # the model of the chain being compiled, once its root is known
+    _model: type[Model] | None = None  # the model of the chain being compiled, once its root known
 
-    def resolve_model(self, chain: QuerysetChain) -> type | None:
+    def resolve_model(self, chain: QuerysetChain) -> type[Model] | None:
         if is_get_user_model(chain.model_expr):
             from django.contrib.auth import get_user_model
 
@@ -138,10 +142,10 @@ class Rebuilder:
             return self._model_of_class(chain.class_name)
         return self._model_named(dotted)
 
-    def _model_named(self, dotted: str) -> type | None:
+    def _model_named(self, dotted: str) -> type[Model] | None:
         return self.models.find(self.scope.qualify(dotted), dotted.rpartition(".")[2])
 
-    def _model_of_class(self, name: str) -> type | None:
+    def _model_of_class(self, name: str) -> type[Model] | None:
         """What ``self.model`` is in the methods of class ``name``: its ``model = X`` (a
         class-based view) or the model of its ``queryset = X.objects...``, else the one model
         that uses it as its manager or queryset class or is registered with it as ModelAdmin
@@ -157,11 +161,13 @@ class Rebuilder:
             return None  # its module is not imported by the project: nothing uses the class
         from django.db.models import Manager, QuerySet
 
-        found: set[type] = set()
+        found: set[type[Model]] = set()
         if issubclass(cls, Manager | QuerySet):
             for model in self.models.by_qualname.values():
                 for manager in model._meta.managers:
-                    if isinstance(manager, cls) or issubclass(manager._queryset_class, cls):
+                    if isinstance(manager, cls) or issubclass(
+                        manager._queryset_class, cls  # type: ignore[attr-defined]  # private, not in the stubs
+                    ):
                         found.add(model)
         else:
             found.update(model for model, _ in _registered_admins(cls))
@@ -208,7 +214,7 @@ class Rebuilder:
             self._locals_by_function[key] = assigned_chains(self._function, self.chains)
         return self._locals_by_function[key]
 
-    def _model_or_fail(self, chain: QuerysetChain) -> type:
+    def _model_or_fail(self, chain: QuerysetChain) -> type[Model]:
         model = self.resolve_model(chain)
         if model is None:
             raise Unresolvable(f"cannot resolve model {ast.unparse(chain.model_expr)!r}")
@@ -219,7 +225,7 @@ class Rebuilder:
         self.consumed.add(id(node))
         return self._apply(self.chains[id(node)], evaluate=False)[1]
 
-    def _apply(self, chain: QuerysetChain, *, evaluate: bool) -> tuple[type, Any]:
+    def _apply(self, chain: QuerysetChain, *, evaluate: bool) -> tuple[type[Model], Any]:
         """``(model, result)``: the chain's steps run on what it starts from."""
         from django.db.models.query import QuerySet
 
@@ -231,10 +237,10 @@ class Rebuilder:
             if evaluate:
                 self._model = model
             for step in steps:
-                if step.method == "[]":
-                    current = current[self._slice(step.node)]  # type: ignore[arg-type]
+                if isinstance(step.node, ast.Subscript):  # method "[]"
+                    current = current[self._slice(step.node)]
                     continue
-                current = self._call(current, model, step.method, step.node)  # type: ignore[arg-type]
+                current = self._call(current, model, step.method, step.node)
         finally:
             self._building.discard(id(chain.node))
         if evaluate:
@@ -244,7 +250,7 @@ class Rebuilder:
                 next(current, None)
         return model, current
 
-    def _root(self, chain: QuerysetChain) -> tuple[type, Any, tuple[Step, ...]]:
+    def _root(self, chain: QuerysetChain) -> tuple[type[Model], Any, tuple[Step, ...]]:
         """``(model, start object, steps to run on it)``; NotAQuery when the chain only looks
         like one (``x.<a manager's name>`` on something that is not that model)."""
         if chain.on_self:
@@ -267,7 +273,7 @@ class Rebuilder:
     def _field_runtime(self, output_field: Any) -> Any:
         return runtime_value(next(self._serials), output_field)
 
-    def _instance_model(self, chain: QuerysetChain) -> type | None:
+    def _instance_model(self, chain: QuerysetChain) -> type[Model] | None:
         """The model ``chain.model_expr`` is an instance of, when the source says."""
         expr = chain.model_expr
         dotted = dotted_name(expr)
@@ -281,7 +287,7 @@ class Rebuilder:
             return None
         return self._type_of(roots.binding(self._function, expr.id))
 
-    def _type_of(self, node: ast.expr | None) -> type | None:
+    def _type_of(self, node: ast.expr | None) -> type[Model] | None:
         """The model an annotation or a bound value says a name holds an instance of."""
         if node is None:
             return None
@@ -305,9 +311,9 @@ class Rebuilder:
             name = (dotted_name(node.func) or "").rpartition(".")[2]
             if name in ("get_object_or_404", "aget_object_or_404") and node.args:
                 first = node.args[0]
-                inner = self.chains.get(id(first))
-                if inner is not None:
-                    return self._chain_model(inner)
+                first_chain = self.chains.get(id(first))
+                if first_chain is not None:
+                    return self._chain_model(first_chain)
                 return self._model_named(dotted_name(first) or "")
             return self._model_named(dotted_name(node.func) or "")  # Model(...)
         for dotted in roots.annotation_names(node):
@@ -316,13 +322,13 @@ class Rebuilder:
                 return model
         return None
 
-    def _chain_model(self, chain: QuerysetChain) -> type | None:
+    def _chain_model(self, chain: QuerysetChain) -> type[Model] | None:
         try:
             return self._root(chain)[0]
         except (Unresolvable, NotAQuery):
             return None
 
-    def _self_root(self, chain: QuerysetChain) -> tuple[type, Any, tuple[Step, ...]]:
+    def _self_root(self, chain: QuerysetChain) -> tuple[type[Model], Any, tuple[Step, ...]]:
         """``self.filter()`` in a manager or queryset class, ``self.get_queryset()`` /
         ``super().get_queryset()`` in those, a ModelAdmin or a class-based view."""
         from django.db.models import Manager, QuerySet
@@ -337,7 +343,7 @@ class Rebuilder:
                 raise NotAQuery(f"{name}.get_queryset() is the manager's base queryset")
             model = self._model_of_class(name)
             own = None if model is None else _own_object(model, cls)
-            if own is None:
+            if model is None or own is None:
                 raise Unresolvable(f"cannot resolve model of {name} ('self')")
             return model, super(cls, own) if on_super else own, chain.steps
         if chain.steps[0].method != "get_queryset":
@@ -375,7 +381,7 @@ class Rebuilder:
 
     # --- one queryset method ------------------------------------------------------------------
 
-    def _call(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _call(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         if method.startswith("a") and method[1:] in _ASYNC_TWINS:
             method = method[1:]  # async twins (acount, aget…) run the same SQL
         if method in _INSERT_METHODS or method.startswith("create"):
@@ -390,65 +396,62 @@ class Rebuilder:
             )
         return handler(self, current, model, method, node)
 
-    def _lookups(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _lookups(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         args = [self._condition(model, a) for a in node.args]
-        kwargs = dict(self._lookup(model, kw.arg, kw.value) for kw in node.keywords)  # type: ignore[arg-type]
+        kwargs = dict(self._lookup(model, k, v) for k, v in _keywords(node).items())
         return getattr(current, method)(*args, **kwargs)
 
-    def _get_or_create(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _get_or_create(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         lookup = dict(
-            self._lookup(model, kw.arg, kw.value)  # type: ignore[arg-type]
-            for kw in node.keywords
-            if kw.arg not in ("defaults", "create_defaults")
+            self._lookup(model, k, v)
+            for k, v in _keywords(node).items()
+            if k not in ("defaults", "create_defaults")
         )
         base = current.all()
         if method == "update_or_create":  # Django locks the row it may update
             base = base.select_for_update()
         return base.get(**lookup)
 
-    def _delete(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _delete(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         return _delete(current.all())
 
-    def _names(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _names(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         args = [self._name_arg(model, method, a) for a in node.args]
-        kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
+        kwargs = {k: self._value(model, v) for k, v in _keywords(node).items()}
         return getattr(current, method)(*args, **kwargs)
 
-    def _update(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _update(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         kwargs = {
-            kw.arg: self._value(model, kw.value, field_or_none(model, kw.arg))
-            for kw in node.keywords
+            k: self._value(model, v, field_or_none(model, k)) for k, v in _keywords(node).items()
         }
         return current.update(**kwargs)
 
-    def _in_bulk(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _in_bulk(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         args = [self._in_list(a) for a in node.args[:1]]
         kwargs = {
-            kw.arg: self._in_list(kw.value) if kw.arg == "id_list" else self._value(
-                model, kw.value
-            )
-            for kw in node.keywords
+            k: self._in_list(v) if k == "id_list" else self._value(model, v)
+            for k, v in _keywords(node).items()
         }
         return current.in_bulk(*args, **kwargs)
 
-    def _not_analysed(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _not_analysed(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         raise Unresolvable(f".{method}() is not analysed statically")
 
-    def _target(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _target(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         target = getattr(current, method, None)
         if target is None or not callable(target):
             raise Unresolvable(f"unknown queryset method .{method}() on {model.__name__}")
         return target
 
-    def _passthrough(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _passthrough(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         args = [self._value(model, a) for a in node.args]
-        kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
+        kwargs = {k: self._value(model, v) for k, v in _keywords(node).items()}
         return self._target(current, model, method, node)(*args, **kwargs)
 
-    def _custom(self, current: Any, model: type, method: str, node: ast.Call) -> Any:
+    def _custom(self, current: Any, model: type[Model], method: str, node: ast.Call) -> Any:
         """A custom manager/queryset method: the project's own code, run with our values."""
         args = [self._value(model, a) for a in node.args]
-        kwargs = {kw.arg: self._value(model, kw.value) for kw in node.keywords}
+        kwargs = {k: self._value(model, v) for k, v in _keywords(node).items()}
         target = self._target(current, model, method, node)
         try:
             return target(*args, **kwargs)
@@ -459,7 +462,7 @@ class Rebuilder:
                 f"custom queryset method .{method}() failed on static values: {one_line(exc)}"
             ) from exc
 
-    def _raw(self, chain: QuerysetChain, model: type) -> CompiledChain:
+    def _raw(self, chain: QuerysetChain, model: type[Model]) -> CompiledChain:
         call = chain.steps[0].node
         assert isinstance(call, ast.Call)
         text = self._literal(call.args[0]) if call.args else NO_VALUE
@@ -519,7 +522,7 @@ class Rebuilder:
     def _literal(self, node: ast.AST) -> Any:
         """The Python value of a literal, module constant or enum/choices member, or NO_VALUE."""
         try:
-            return ast.literal_eval(node)  # type: ignore[arg-type]
+            return ast.literal_eval(node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             pass
         if isinstance(node, ast.Name):
@@ -544,7 +547,7 @@ class Rebuilder:
             return obj
         return NO_VALUE
 
-    def _value(self, model: type, node: ast.expr, output_field: Any = None) -> Any:
+    def _value(self, model: type[Model], node: ast.expr, output_field: Any = None) -> Any:
         """A generic argument: literal, Django expression, subquery, else a run-time value."""
         value = self._literal(node)
         if value is not NO_VALUE:
@@ -554,7 +557,7 @@ class Rebuilder:
             return built
         return runtime_value(next(self._serials), output_field)
 
-    def _build(self, model: type, node: ast.expr) -> Any:
+    def _build(self, model: type[Model], node: ast.expr) -> Any:
         """A subquery, Django expression or combination of them, else NO_VALUE."""
         if id(node) in self.chains:
             return self._queryset(node)
@@ -569,13 +572,12 @@ class Rebuilder:
 
             if func is Q:
                 args = [self._condition(model, a) for a in node.args]
-                kwargs = dict(self._lookup(model, kw.arg, kw.value) for kw in node.keywords)  # type: ignore[arg-type]
+                kwargs = dict(self._lookup(model, k, v) for k, v in _keywords(node).items())
                 return Q(*args, **kwargs)
             args = [self._value(model, a) for a in node.args]
             kwargs = {
-                kw.arg: (self._condition(model, kw.value) if kw.arg == "filter"
-                         else self._value(model, kw.value))
-                for kw in node.keywords
+                k: self._condition(model, v) if k == "filter" else self._value(model, v)
+                for k, v in _keywords(node).items()
             }
             return func(*args, **kwargs)
         if isinstance(node, ast.BinOp) and isinstance(
@@ -598,14 +600,14 @@ class Rebuilder:
             return NO_VALUE if inner is NO_VALUE else ~inner
         return NO_VALUE
 
-    def _condition(self, model: type, node: ast.expr) -> Any:
+    def _condition(self, model: type[Model], node: ast.expr) -> Any:
         """A positional filter() argument: a Q, Exists or other boolean expression."""
         built = self._build(model, node)
         if built is NO_VALUE:
             raise Unresolvable(f"filter condition built at run time ({ast.unparse(node)})")
         return built
 
-    def _name_arg(self, model: type, method: str, node: ast.expr) -> Any:
+    def _name_arg(self, model: type[Model], method: str, node: ast.expr) -> Any:
         """A field name or expression in order_by()/values()/...: must be known statically."""
         value = self._literal(node)
         if value is not NO_VALUE:
@@ -615,21 +617,22 @@ class Rebuilder:
             raise Unresolvable(f".{method}() argument known only at run time ({ast.unparse(node)})")
         return built
 
-    def _build_ordering(self, model: type, node: ast.expr) -> Any:
+    def _build_ordering(self, model: type[Model], node: ast.expr) -> Any:
         # F("x").desc(nulls_last=True), Lower("name").asc(): an expression with a direction.
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and node.func.attr in ("asc", "desc")
         ):
+            _reject_unpacking(node.func.attr, node)
             inner = self._build_ordering(model, node.func.value)
-            kwargs = {kw.arg: self._literal(kw.value) for kw in node.keywords}
+            kwargs = {k: self._literal(v) for k, v in _keywords(node).items()}
             if inner is NO_VALUE or any(v is NO_VALUE for v in kwargs.values()):
                 return NO_VALUE
             return getattr(inner, node.func.attr)(**kwargs)
         return self._build(model, node)
 
-    def _lookup(self, model: type, key: str, node: ast.expr) -> tuple[str, Any]:
+    def _lookup(self, model: type[Model], key: str, node: ast.expr) -> tuple[str, Any]:
         """``(key, value)`` for one ``filter(key=value)`` keyword, value shaped by the lookup."""
         shape = lookup_shape(model, key)
         value = self._literal(node)
@@ -651,7 +654,7 @@ class Rebuilder:
             return key, (self._runtime(shape), self._runtime(shape))
         return key, self._runtime(shape)
 
-    def _item(self, model: type, node: ast.expr, shape: LookupShape) -> Any:
+    def _item(self, model: type[Model], node: ast.expr, shape: LookupShape) -> Any:
         value = self._literal(node)
         if value is not NO_VALUE:
             return value
@@ -689,7 +692,8 @@ class Rebuilder:
         return obj if callable(obj) else None
 
 
-_Handler = Callable[[Rebuilder, Any, type, str, ast.Call], Any]
+# A string: Model is imported for the type checker only.
+_Handler = Callable[[Rebuilder, Any, "type[Model]", str, ast.Call], Any]
 # Method name -> how its arguments are read. Others: _PASSTHROUGH_METHODS run with their
 # values, anything else is a custom manager/queryset method (Rebuilder._custom).
 _HANDLERS: dict[str, _Handler] = {
@@ -703,7 +707,7 @@ _HANDLERS: dict[str, _Handler] = {
 }
 
 
-def _registered_admins(cls: type) -> list[tuple[type, Any]]:
+def _registered_admins(cls: type) -> list[tuple[type[Model], Any]]:
     """``(model, admin instance)`` for every admin site registration made with ``cls``."""
     # The admin registers in its own ready() (autodiscover); never imported from here.
     sites = sys.modules.get("django.contrib.admin.sites")
@@ -715,7 +719,7 @@ def _registered_admins(cls: type) -> list[tuple[type, Any]]:
     ]
 
 
-def _own_object(model: type, cls: type) -> Any:
+def _own_object(model: type[Model], cls: type) -> Any:
     """What ``self`` is in a method of manager or queryset class ``cls`` used by ``model``:
     the model's manager of that class, or the queryset its manager of that queryset class
     starts from (a proxy's managers count for its concrete model)."""
@@ -726,15 +730,17 @@ def _own_object(model: type, cls: type) -> Any:
         for manager in owner._meta.managers:
             if issubclass(cls, Manager) and isinstance(manager, cls):
                 return manager
-            if not issubclass(cls, Manager) and issubclass(manager._queryset_class, cls):
+            if not issubclass(cls, Manager) and issubclass(
+                manager._queryset_class, cls  # type: ignore[attr-defined]  # private, not in the stubs
+            ):
                 return manager.get_queryset()
     return None
 
 
-def _models_sharing(model: type) -> list[type]:
+def _models_sharing(model: type[Model]) -> list[type[Model]]:
     from django.apps import apps
 
-    concrete = model._meta.concrete_model  # type: ignore[attr-defined]
+    concrete = model._meta.concrete_model
     return [m for m in apps.get_models() if m._meta.concrete_model is concrete]
 
 
@@ -803,6 +809,12 @@ def _literal_defaults(function: ast.AST | None) -> dict[str, Any]:
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             continue
     return out
+
+
+def _keywords(node: ast.Call) -> dict[str, ast.expr]:
+    """The call's ``name=value`` arguments, in order. Only after :func:`_reject_unpacking`:
+    a ``**mapping`` (no name) is not among them."""
+    return {kw.arg: kw.value for kw in node.keywords if kw.arg is not None}
 
 
 def _reject_unpacking(method: str, node: ast.Call) -> None:

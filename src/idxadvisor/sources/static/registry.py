@@ -1,26 +1,30 @@
 """Model classes of the set-up Django project, looked up by the names source code uses.
 
->>> index = ModelIndex.build()                      # doctest: +SKIP  (needs Django set up)
->>> index.find("monitoring.models.AlertRule", "AlertRule")   # doctest: +SKIP
-<class 'monitoring.models.AlertRule'>
+Once Django is set up (not in a bare doctest, so shown, not run)::
+
+    index = ModelIndex.build()
+    index.find("monitoring.models.AlertRule", "AlertRule")  # <class 'monitoring...AlertRule'>
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idxadvisor.sources.static.chains import DEFAULT_MANAGER_NAMES
 from idxadvisor.sources.static.roots import related_accessors
 
+if TYPE_CHECKING:
+    from django.db.models import Model
+
 
 @dataclass(frozen=True, slots=True)
 class ModelIndex:
-    by_qualname: dict[str, type]  # "monitoring.models.AlertRule" -> class
-    by_name: dict[str, tuple[type, ...]]  # "AlertRule" -> every model of that class name
+    by_qualname: dict[str, type[Model]]  # "monitoring.models.AlertRule" -> class
+    by_name: dict[str, tuple[type[Model], ...]]  # "AlertRule" -> every model of that class name
     manager_names: frozenset[str]  # every manager attribute any model declares, plus defaults
-    by_label: dict[str, type] = field(default_factory=dict)  # "monitoring.AlertRule" -> class
+    by_label: dict[str, type[Model]] = field(default_factory=dict)  # "monitoring.AlertRule" -> cls
     # every related manager name (`order.items`) of any model: chains may start from those too
     related_names: frozenset[str] = frozenset()
 
@@ -28,8 +32,8 @@ class ModelIndex:
     def build(cls) -> ModelIndex:
         from django.apps import apps
 
-        by_qualname: dict[str, type] = {}
-        by_name: dict[str, list[type]] = {}
+        by_qualname: dict[str, type[Model]] = {}
+        by_name: dict[str, list[type[Model]]] = {}
         managers = set(DEFAULT_MANAGER_NAMES)
         for model in apps.get_models(include_auto_created=True):
             by_qualname[f"{model.__module__}.{model.__qualname__}"] = model
@@ -44,7 +48,7 @@ class ModelIndex:
             related_accessors(models),
         )
 
-    def find(self, qualname: str | None, name: str) -> type | None:
+    def find(self, qualname: str | None, name: str) -> type[Model] | None:
         """The model a qualified name (from the imports) or, failing that, a class name means."""
         if qualname:
             model = self.by_qualname.get(qualname)

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idxadvisor.sources.static.chains import dotted_name
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 # Chain endings that give one row (an instance of the chain's model).
 ROW_METHODS = frozenset(
@@ -99,13 +102,13 @@ def annotation_names(node: ast.expr | None) -> list[str]:
     return [dotted] if dotted else []
 
 
-def related_manager(model: type, accessor: str, value: Callable[[Any], Any]) -> Any:
+def related_manager(model: type[Model], accessor: str, value: Callable[[Any], Any]) -> Any:
     """``instance.<accessor>`` for an unsaved ``model`` instance whose keys are ``value(field)``
     (run-time values), when ``accessor`` is a related manager of ``model``; else None."""
     relation = _relation(model, accessor)
     if relation is None:
         return None
-    opts = model._meta  # type: ignore[attr-defined]
+    opts = model._meta
     targets = {opts.pk, *_source_fields(relation)}
     instance = model()
     for field in targets:
@@ -122,7 +125,7 @@ def related_manager(model: type, accessor: str, value: Callable[[Any], Any]) -> 
     return manager
 
 
-def is_related_accessor(model: type, accessor: str) -> bool:
+def is_related_accessor(model: type[Model], accessor: str) -> bool:
     return _relation(model, accessor) is not None
 
 
@@ -137,9 +140,9 @@ def related_accessors(models: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-def _relation(model: type, accessor: str) -> Any:
+def _relation(model: type[Model], accessor: str) -> Any:
     try:
-        fields = model._meta.get_fields(include_hidden=False)  # type: ignore[attr-defined]
+        fields = model._meta.get_fields(include_hidden=False)
     except Exception:
         return None
     return next((f for f in fields if _accessor_name(f) == accessor), None)

@@ -197,21 +197,30 @@ def _parse(path: Path, display: str) -> tuple[ast.Module, str] | Skipped:
 def _undecodable(data: bytes, display: str) -> Skipped | None:
     """Bytes that are not text in the file's declared encoding, at their own line and column
     (Python's parser reports a different column from one version to the next)."""
+    encoding = "utf-8"
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
-    except SyntaxError as exc:  # an unknown coding declaration
+    except SyntaxError as exc:  # a bad coding declaration, or bad UTF-8 in the first lines
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as bad:
+            return _decode_skip(data, display, "utf-8", bad)
         return Skipped(f"cannot parse: SyntaxError: {exc.msg}",
                        Origin(display, exc.lineno or 1, exc.offset or 1), kind="file")
     except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
-        return Skipped(
-            f"cannot parse: SyntaxError: (unicode error) {encoding!r} codec can't decode byte "
-            f"0x{data[exc.start]:02x} in position {exc.start}: {exc.reason}",
-            Origin(display, line, col), kind="file")
+        return _decode_skip(data, display, encoding, exc)
     return None
+
+
+def _decode_skip(data: bytes, display: str, encoding: str, exc: UnicodeDecodeError) -> Skipped:
+    before = data[: exc.start]
+    line = before.count(b"\n") + 1
+    col = exc.start - (before.rfind(b"\n") + 1) + 1
+    return Skipped(
+        f"cannot parse: SyntaxError: (unicode error) {encoding!r} codec can't decode byte "
+        f"0x{data[exc.start]:02x} in position {exc.start}: {exc.reason}",
+        Origin(display, line, col), kind="file")
 
 
 def _names(path: Path, root: Path, module_root: Path) -> tuple[str, str, bool]:

@@ -16,6 +16,12 @@ from __future__ import annotations
 import os
 import sys
 
+# Not `typing.TYPE_CHECKING`: importing typing at every interpreter start costs milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 RUNTIME_MODULE = "_idxadvisor_capture_runtime"
 
@@ -40,7 +46,7 @@ def _chain_to_shadowed_sitecustomize() -> None:
                          f"{type(exc).__name__}: {exc}\n")
 
 
-def _execute(spec):  # type: ignore[no-untyped-def]
+def _execute(spec: ModuleSpec) -> ModuleType:
     """importlib.util.module_from_spec + exec, without importing importlib.util (~3 ms)."""
     module = type(sys)(spec.name)
     module.__spec__ = spec
@@ -48,11 +54,12 @@ def _execute(spec):  # type: ignore[no-untyped-def]
     if spec.origin:
         module.__file__ = spec.origin
     sys.modules[spec.name] = module
+    assert spec.loader is not None  # both callers pass a spec with a loader
     spec.loader.exec_module(module)
     return module
 
 
-def load_runtime():  # type: ignore[no-untyped-def]
+def load_runtime() -> ModuleType:
     """The recorder module, loaded once per process under a private name."""
     loaded = sys.modules.get(RUNTIME_MODULE)
     if loaded is not None:
