@@ -48,7 +48,7 @@ from psycopg.conninfo import conninfo_to_dict
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "alerting"
 
-SETTINGS = '''
+SETTINGS = """
 import os
 from urllib.parse import urlsplit
 
@@ -65,9 +65,9 @@ DATABASES = {"default": {
 }}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
-'''
+"""
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
@@ -76,9 +76,9 @@ class Item(models.Model):
     status = models.CharField(max_length=20)
     score = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
-'''
+"""
 
-QUERIES = '''
+QUERIES = """
 from bench.models import Item
 
 
@@ -100,9 +100,9 @@ def owner_has_closed(owner):
 
 def bump(pk):
     return Item.objects.filter(pk=pk).update(score=1)
-'''
+"""
 
-TEST_CLASS = '''
+TEST_CLASS = """
 class Suite{index}(TestCase):
     @classmethod
     def setUpTestData(cls):
@@ -111,9 +111,9 @@ class Suite{index}(TestCase):
         )
         cls.pks = list(Item.objects.values_list("pk", flat=True))
 {methods}
-'''
+"""
 
-TEST_METHOD = '''
+TEST_METHOD = """
     def test_{index}(self):
         for i in range({rounds}):
             queries.open_items(i % 7)
@@ -121,7 +121,7 @@ TEST_METHOD = '''
             queries.top_scores(i % 50)
             queries.owner_has_closed(i % 7)
             queries.bump(self.pks[i % 50])
-'''
+"""
 
 
 def write_project(root: Path, tests: int, queries_per_test: int) -> int:
@@ -138,14 +138,17 @@ def write_project(root: Path, tests: int, queries_per_test: int) -> int:
     per_class = 10
     classes = []
     for c in range((tests + per_class - 1) // per_class):
-        methods = "".join(TEST_METHOD.format(index=m, rounds=rounds)
-                          for m in range(min(per_class, tests - c * per_class)))
+        methods = "".join(
+            TEST_METHOD.format(index=m, rounds=rounds)
+            for m in range(min(per_class, tests - c * per_class))
+        )
         classes.append(TEST_CLASS.format(index=c, methods=methods))
     (root / "bench" / "tests.py").write_text(
         "from django.test import TestCase\n\nfrom bench import queries\n"
         "from bench.models import Item\n" + "".join(classes)
     )
-    (root / "manage.py").write_text(textwrap.dedent('''
+    (root / "manage.py").write_text(
+        textwrap.dedent("""
         import os
         import sys
 
@@ -154,13 +157,14 @@ def write_project(root: Path, tests: int, queries_per_test: int) -> int:
             from django.core.management import execute_from_command_line
 
             execute_from_command_line(sys.argv)
-    '''))
+    """)
+    )
     return tests * rounds * 5
 
 
 SUITES = ("alerting", "reversion", "synthetic", "real")  # real: alerting and reversion
 REVERSION_SDIST = "django-reversion==6.4.0"
-REVERSION_SETTINGS = '''
+REVERSION_SETTINGS = """
 import os
 
 from test_project.settings import *  # noqa: F403 - the suite's own settings, databases swapped
@@ -177,7 +181,7 @@ DATABASES = {
     }
     for alias in ("default", "postgres", "mysql")
 }
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -195,12 +199,18 @@ def synthetic_suite(root: Path, url: str, tests: int, queries_per_test: int) -> 
     queries = write_project(root, tests, queries_per_test)
     env = {**os.environ, "BENCH_DATABASE_URL": url}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    made = subprocess.run([sys.executable, "manage.py", "makemigrations", "bench", "-v0"],
-                          cwd=root, env=env, capture_output=True, text=True)
+    made = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "bench", "-v0"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if made.returncode != 0:
         raise SystemExit(made.stderr)
-    return Suite("synthetic", root, [sys.executable, "manage.py", "test", "--noinput", "-v0"],
-                 env, queries)
+    return Suite(
+        "synthetic", root, [sys.executable, "manage.py", "test", "--noinput", "-v0"], env, queries
+    )
 
 
 def alerting_suite(root: Path, url: str) -> Suite:
@@ -209,16 +219,31 @@ def alerting_suite(root: Path, url: str) -> Suite:
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return Suite("alerting", project, [sys.executable, "manage.py", "test", "--noinput", "-v0"],
-                 env)
+    return Suite(
+        "alerting", project, [sys.executable, "manage.py", "test", "--noinput", "-v0"], env
+    )
 
 
 def reversion_suite(root: Path, url: str) -> Suite:
     """django-reversion's own test suite (158 tests: admin, views, middleware, commands) from
     its sdist, on PostgreSQL; the sdist's ``reversion`` package is the one imported."""
     got = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
-         "-d", str(root), REVERSION_SDIST], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "-d",
+            str(root),
+            REVERSION_SDIST,
+        ],
+        capture_output=True,
+        text=True,
+    )
     archives = sorted(root.glob("django_reversion-*.tar.gz"))
     if got.returncode != 0 or not archives:
         raise SystemExit(f"cannot download {REVERSION_SDIST}: {got.stderr.strip()[-500:]}")
@@ -228,15 +253,30 @@ def reversion_suite(root: Path, url: str) -> Suite:
     tests = root / source / "tests"
     (tests / "bench_pg_settings.py").write_text(REVERSION_SETTINGS)
     params = conninfo_to_dict(url)
-    env = {**os.environ, "PYTHONPATH": str(root / source),
-           "BENCH_DATABASE_NAME": str(params["dbname"]),
-           "BENCH_DATABASE_USER": str(params.get("user") or "postgres"),
-           "BENCH_DATABASE_PASSWORD": str(params.get("password") or ""),
-           "BENCH_DATABASE_HOST": str(params.get("host") or "127.0.0.1"),
-           "BENCH_DATABASE_PORT": str(params.get("port") or 5432)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root / source),
+        "BENCH_DATABASE_NAME": str(params["dbname"]),
+        "BENCH_DATABASE_USER": str(params.get("user") or "postgres"),
+        "BENCH_DATABASE_PASSWORD": str(params.get("password") or ""),
+        "BENCH_DATABASE_HOST": str(params.get("host") or "127.0.0.1"),
+        "BENCH_DATABASE_PORT": str(params.get("port") or 5432),
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return Suite("reversion", tests, [sys.executable, "manage.py", "test", "--noinput", "-v0",
-                                      "--settings", "bench_pg_settings"], env)
+    return Suite(
+        "reversion",
+        tests,
+        [
+            sys.executable,
+            "manage.py",
+            "test",
+            "--noinput",
+            "-v0",
+            "--settings",
+            "bench_pg_settings",
+        ],
+        env,
+    )
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -255,8 +295,16 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
 def measure(suite: Suite, pairs: int, workload: Path) -> dict[str, Any]:
     """Paired runs after one warm-up of each; the order inside a pair alternates, so a load
     that grows or shrinks during the benchmark does not favour one side."""
-    captured = [sys.executable, "-m", "idxadvisor", "capture", "-o", str(workload), "--",
-                *suite.command]
+    captured = [
+        sys.executable,
+        "-m",
+        "idxadvisor",
+        "capture",
+        "-o",
+        str(workload),
+        "--",
+        *suite.command,
+    ]
     timed(suite.command, suite.cwd, suite.env)  # warm-up: caches, first connection, bytecode
     timed(captured, suite.cwd, suite.env)
     plain: list[tuple[float, float]] = []
@@ -292,23 +340,34 @@ def measure(suite: Suite, pairs: int, workload: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", action="append", choices=SUITES,
-                        help="suite to time (repeatable; 'real' = alerting and reversion; "
-                        "default: synthetic, what benchmarks/run.py reads)")
+    parser.add_argument(
+        "--suite",
+        action="append",
+        choices=SUITES,
+        help="suite to time (repeatable; 'real' = alerting and reversion; "
+        "default: synthetic, what benchmarks/run.py reads)",
+    )
     parser.add_argument("--pairs", "--runs", type=int, default=3, dest="pairs")
     parser.add_argument("--tests", type=int, default=100, help="synthetic suite: test methods")
-    parser.add_argument("--queries-per-test", type=int, default=1000,
-                        help="synthetic suite: queries per test method")
+    parser.add_argument(
+        "--queries-per-test",
+        type=int,
+        default=1000,
+        help="synthetic suite: queries per test method",
+    )
     args = parser.parse_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
-    server = (os.environ.get("IDXADVISOR_BENCH_DATABASE_URL")
-              or os.environ.get("DATABASE_URL") or DEFAULT_URL)
+    server = (
+        os.environ.get("IDXADVISOR_BENCH_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+        or DEFAULT_URL
+    )
     results = []
     names = args.suite or ["synthetic"]
-    for name in dict.fromkeys(n for s in names for n in (
-        ("alerting", "reversion") if s == "real" else (s,)
-    )):
+    for name in dict.fromkeys(
+        n for s in names for n in (("alerting", "reversion") if s == "real" else (s,))
+    ):
         results.append(_run_suite(name, server, args))
     return results
 
@@ -318,8 +377,10 @@ def _run_suite(name: str, server: str, args: argparse.Namespace) -> dict[str, An
     params = conninfo_to_dict(server)
     user = params.get("user", "postgres")
     password = f":{params['password']}" if params.get("password") else ""
-    url = (f"postgresql://{user}{password}@{params.get('host', '127.0.0.1')}:"
-           f"{params.get('port', 5432)}/{database}")
+    url = (
+        f"postgresql://{user}{password}@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', 5432)}/{database}"
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="idxadv-bench-") as tmp:
             root = Path(tmp)
@@ -333,18 +394,24 @@ def _run_suite(name: str, server: str, args: argparse.Namespace) -> dict[str, An
     finally:
         # Test databases are created per alias by the suites; drop every one this run made.
         with psycopg.connect(server, autocommit=True) as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s",
-                (f"%{database}%",))]
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"%{database}%",)
+                )
+            ]
             for db in names:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(sql.Identifier(db)))
-    print(f"{name}: {result['statements_captured']:,} statements captured "
-          f"({result['distinct_shapes']} shapes); median of {args.pairs} pairs: "
-          f"{result['plain_seconds']:.2f} s without capture, "
-          f"{result['captured_seconds']:.2f} s with capture; overhead "
-          f"{result['overhead_percent']:+.1f}% wall, {result['cpu_overhead_percent']:+.1f}% CPU "
-          f"(pairs: {', '.join(f'{r:+.1f}%' for r in result['pair_overheads_percent'])})")
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db))
+                )
+    print(
+        f"{name}: {result['statements_captured']:,} statements captured "
+        f"({result['distinct_shapes']} shapes); median of {args.pairs} pairs: "
+        f"{result['plain_seconds']:.2f} s without capture, "
+        f"{result['captured_seconds']:.2f} s with capture; overhead "
+        f"{result['overhead_percent']:+.1f}% wall, {result['cpu_overhead_percent']:+.1f}% CPU "
+        f"(pairs: {', '.join(f'{r:+.1f}%' for r in result['pair_overheads_percent'])})"
+    )
     print(json.dumps(result))
     return result
 

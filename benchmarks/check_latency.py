@@ -92,19 +92,26 @@ def generate(root: Path) -> list[Path]:
     apps = [f"app{i:02d}" for i in range(APPS)]
     _write(root / "manage.py", MANAGE)
     _write(root / "benchsite" / "__init__.py", "")
-    _write(root / "benchsite" / "settings.py",
-           SETTINGS.format(apps=", ".join(f'"{a}"' for a in apps)))
+    _write(
+        root / "benchsite" / "settings.py", SETTINGS.format(apps=", ".join(f'"{a}"' for a in apps))
+    )
     models: list[tuple[str, str]] = []  # (app, class name)
     for app in apps:
         _write(root / app / "__init__.py", "")
         names = [f"{app.capitalize()}Item{j}" for j in range(MODEL_MODULES_PER_APP)]
         for j, name in enumerate(names):
             owner = names[j - 1]  # a ring of foreign keys within the app
-            _write(root / app / "models" / f"item{j}.py", MODEL.format(
-                name=name, app=app, owner=owner, index=f"{app}_item{j}_org_idx"))
+            _write(
+                root / app / "models" / f"item{j}.py",
+                MODEL.format(name=name, app=app, owner=owner, index=f"{app}_item{j}_org_idx"),
+            )
             models.append((app, name))
-        _write(root / app / "models" / "__init__.py", "".join(
-            f"from {app}.models.item{j} import {n}  # noqa: F401\n" for j, n in enumerate(names)))
+        _write(
+            root / app / "models" / "__init__.py",
+            "".join(
+                f"from {app}.models.item{j} import {n}  # noqa: F401\n" for j, n in enumerate(names)
+            ),
+        )
     query_files = []
     for k in range(QUERY_MODULES):
         app, name = models[(k * 2) % len(models)]
@@ -112,8 +119,12 @@ def generate(root: Path) -> list[Path]:
         lines = [f"from {app}.models import {name}", f"from {other_app}.models import {other}", ""]
         for q in range(QUERYSETS_PER_MODULE):
             model = name if q % 2 == 0 else other
-            lines += ["", f"def query_{q}(org, since, now, email, text, limit, ids, cutoff, pk):",
-                      f"    return {QUERYSETS[q].format(m=model)}", ""]
+            lines += [
+                "",
+                f"def query_{q}(org, since, now, email, text, limit, ids, cutoff, pk):",
+                f"    return {QUERYSETS[q].format(m=model)}",
+                "",
+            ]
         rel = Path(app) / "queries" / f"q{k:03d}.py"
         _write(root / rel, "\n".join(lines))
         _write(root / app / "queries" / "__init__.py", "")
@@ -135,8 +146,13 @@ def time_check(root: Path, files: list[Path]) -> tuple[float, float, int, str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "idxadvisor", "check", *map(str, files)],
-                          cwd=root, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "idxadvisor", "check", *map(str, files)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -162,13 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         runs = [time_check(root, changed) for _ in range(args.runs)]
         times = [r[0] for r in runs]
         cpu = [r[1] for r in runs]
-        print(f"project: {model_files} model files, {len(files) * QUERYSETS_PER_MODULE} "
-              f"querysets in {len(files)} modules; cpus: {os.cpu_count()}")
-        print(f"changed files: {len(changed)}; findings: {len(report.splitlines())} "
-              f"(exit {code})")
+        print(
+            f"project: {model_files} model files, {len(files) * QUERYSETS_PER_MODULE} "
+            f"querysets in {len(files)} modules; cpus: {os.cpu_count()}"
+        )
+        print(f"changed files: {len(changed)}; findings: {len(report.splitlines())} (exit {code})")
         print("runs: " + ", ".join(f"{t:.3f}" for t in times))
-        print(f"median: {statistics.median(times):.3f} s wall, "
-              f"{statistics.median(cpu):.3f} s CPU; load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"median: {statistics.median(times):.3f} s wall, "
+            f"{statistics.median(cpu):.3f} s CPU; load average {os.getloadavg()[0]:.2f}"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -212,16 +212,21 @@ def row_counts(scale: float) -> dict[str, int]:
 
 def check_tables(conn: psycopg.Connection) -> None:
     """Raise a clear error unless the example's tables exist and are empty."""
-    missing = [t for t in TABLES
-               if conn.execute("SELECT to_regclass(%s)", [t]).fetchone()[0] is None]
+    missing = [
+        t for t in TABLES if conn.execute("SELECT to_regclass(%s)", [t]).fetchone()[0] is None
+    ]
     if missing:
         raise DatabaseError(
             f"tables missing: {', '.join(missing)}; run `python manage.py migrate` in "
             "examples/alerting against this database first"
         )
-    filled = [t for t in TABLES
-              if conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(
-                  sql.Identifier(t))).fetchone()[0]]
+    filled = [
+        t
+        for t in TABLES
+        if conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(t))
+        ).fetchone()[0]
+    ]
     if filled:
         raise DatabaseError(
             f"tables not empty: {', '.join(filled)}; datagen fills a freshly migrated database"
@@ -242,15 +247,30 @@ def generate(conn: psycopg.Connection, scale: float = 1.0, seed: int = 42) -> di
         conn.execute(USERS_SQL, {"n": counts["auth_user"]})
         conn.execute(PROFILES_SQL, {"n": counts["monitoring_userprofile"]})
         _number("datagen_profile", "monitoring_userprofile", conn)
-        conn.execute(CHANNELS_SQL, {"n": counts["monitoring_notificationchannel"],
-                                    "profiles": counts["monitoring_userprofile"]})
+        conn.execute(
+            CHANNELS_SQL,
+            {
+                "n": counts["monitoring_notificationchannel"],
+                "profiles": counts["monitoring_userprofile"],
+            },
+        )
         _number("datagen_channel", "monitoring_notificationchannel", conn)
-        conn.execute(RULES_SQL, {"n": counts["monitoring_alertrule"],
-                                 "channels": counts["monitoring_notificationchannel"]})
+        conn.execute(
+            RULES_SQL,
+            {
+                "n": counts["monitoring_alertrule"],
+                "channels": counts["monitoring_notificationchannel"],
+            },
+        )
         _number("datagen_rule", "monitoring_alertrule", conn)
-        conn.execute(DELIVERIES_SQL, {"n": counts["monitoring_webhookdelivery"],
-                                      "rules": counts["monitoring_alertrule"],
-                                      "channels": counts["monitoring_notificationchannel"]})
+        conn.execute(
+            DELIVERIES_SQL,
+            {
+                "n": counts["monitoring_webhookdelivery"],
+                "rules": counts["monitoring_alertrule"],
+                "channels": counts["monitoring_notificationchannel"],
+            },
+        )
         conn.execute(LOGS_SQL, {"n": counts["monitoring_integrationlog"]})
     for table in TABLES:
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
@@ -261,10 +281,12 @@ def generate(conn: psycopg.Connection, scale: float = 1.0, seed: int = 42) -> di
 
 def _number(temp_table: str, table: str, conn: psycopg.Connection) -> None:
     """A temporary map from 1..n to the table's ids, so random picks can join on it."""
-    conn.execute(sql.SQL(
-        "CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS "
-        "SELECT row_number() OVER (ORDER BY id)::int AS n, * FROM {table}"
-    ).format(temp=sql.Identifier(temp_table), table=sql.Identifier(table)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS "
+            "SELECT row_number() OVER (ORDER BY id)::int AS n, * FROM {table}"
+        ).format(temp=sql.Identifier(temp_table), table=sql.Identifier(table))
+    )
     conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (n)").format(sql.Identifier(temp_table)))
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(temp_table)))
 
@@ -274,10 +296,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.datagen",
         description="Fill a migrated examples/alerting database with skewed benchmark data.",
     )
-    parser.add_argument("--database-url", required=True,
-                        help="postgresql:// URL of a database migrated with manage.py migrate")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiplies the row counts (1.0: 1M deliveries, 2M logs)")
+    parser.add_argument(
+        "--database-url",
+        required=True,
+        help="postgresql:// URL of a database migrated with manage.py migrate",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiplies the row counts (1.0: 1M deliveries, 2M logs)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     started = time.perf_counter()

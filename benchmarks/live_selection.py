@@ -50,8 +50,18 @@ SELECT g % {accounts},
        timestamptz '2024-01-01' + ((g * 7919) % {rows}) * interval '1 minute'
 FROM generate_series(1, {rows}) g
 """
-SELECT_LISTS = ["*", "id", "id, amount", "id, status", "id, created_at", "count(*)",
-                "id, email", "id, account_id, amount", "sum(amount)", "max(created_at)"]
+SELECT_LISTS = [
+    "*",
+    "id",
+    "id, amount",
+    "id, status",
+    "id, created_at",
+    "count(*)",
+    "id, email",
+    "id, account_id, amount",
+    "sum(amount)",
+    "max(created_at)",
+]
 
 
 def shapes(t: str, other: str, cols: str, rng: random.Random) -> list[str]:
@@ -67,7 +77,8 @@ def shapes(t: str, other: str, cols: str, rng: random.Random) -> list[str]:
         f"SELECT {cols} FROM {t} WHERE UPPER(email) = UPPER($1)",
         f"SELECT {cols} FROM {t} a JOIN {other} b ON b.account_id = a.account_id "
         f"WHERE a.status = $1 AND b.kind = $2 LIMIT {limit}".replace(
-            f"SELECT {cols} FROM", "SELECT a.id FROM"),
+            f"SELECT {cols} FROM", "SELECT a.id FROM"
+        ),
         f"UPDATE {t} SET status = 'done', updated_at = now() WHERE account_id = $1 "
         "AND status = 'pending'",
         f"DELETE FROM {t} WHERE created_at < $1 AND status = 'done'",
@@ -137,8 +148,11 @@ def advise(url: str, workload: Path) -> tuple[float, dict[str, Any], int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="A server where a temporary database may be created.")
+    parser.add_argument(
+        "--database-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="A server where a temporary database may be created.",
+    )
     parser.add_argument("--tables", type=int, default=200)
     parser.add_argument("--statements", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
@@ -149,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     target = build_database(args.database_url, args.tables, rng)
     name = psycopg.conninfo.conninfo_to_dict(target)["dbname"]
     try:
-        print(f"setup: {args.tables} tables in {time.perf_counter() - started:.1f} s",
-              flush=True)
+        print(f"setup: {args.tables} tables in {time.perf_counter() - started:.1f} s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             workload = Path(tmp) / "pgss.sql"
             count = write_workload(workload, args.tables, args.statements, rng)
@@ -161,14 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"time to advise: {elapsed:.1f} s")
         print(f"what-if EXPLAINs: {explains} (report: {summary.get('whatif_calls')})")
         print(f"analysed: {summary['analysed']}, skipped: {summary['skipped']}")
-        print(f"proposals: {len(recs)}, rejected: {len(report['rejected'])}, "
-              f"redundant: {len(report['redundant'])}")
+        print(
+            f"proposals: {len(recs)}, rejected: {len(report['rejected'])}, "
+            f"redundant: {len(report['redundant'])}"
+        )
         sized = [r["estimated_size_bytes"] for r in recs if r["estimated_size_bytes"]]
         print(f"proposed index bytes: {sum(sized):,}")
     finally:
         with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
     return 0
 
 

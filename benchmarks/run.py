@@ -84,8 +84,12 @@ SCALES = {
 
 
 def server_url(cli_value: str | None) -> str:
-    return (cli_value or os.environ.get("IDXADVISOR_TEST_DATABASE_URL")
-            or os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
+    return (
+        cli_value
+        or os.environ.get("IDXADVISOR_TEST_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+        or DEFAULT_SERVER
+    )
 
 
 def database_url(server: str, name: str) -> str:
@@ -100,8 +104,14 @@ def database_url(server: str, name: str) -> str:
 def _manage(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=3600)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
 
 
 # --- indexes -----------------------------------------------------------------------------------
@@ -109,13 +119,20 @@ def _manage(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[
 
 def index_state(conn: psycopg.Connection) -> dict[str, str]:
     """Index name -> definition for the public schema."""
-    return dict(conn.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'").fetchall())
+    return dict(
+        conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+        ).fetchall()
+    )
 
 
 def index_sizes(conn: psycopg.Connection, names: list[str]) -> dict[str, int]:
-    return {name: conn.execute("SELECT pg_relation_size(format('public.%%I', %s::text)::regclass)",
-                               [name]).fetchone()[0] for name in names}
+    return {
+        name: conn.execute(
+            "SELECT pg_relation_size(format('public.%%I', %s::text)::regclass)", [name]
+        ).fetchone()[0]
+        for name in names
+    }
 
 
 def drop_indexes(conn: psycopg.Connection, names: list[str]) -> None:
@@ -138,8 +155,9 @@ def _index_names(plan: dict[str, Any]) -> list[str]:
     return names
 
 
-def time_workload(conn: psycopg.Connection, queries: list[WorkloadQuery],
-                  runs: int) -> list[dict[str, Any]]:
+def time_workload(
+    conn: psycopg.Connection, queries: list[WorkloadQuery], runs: int
+) -> list[dict[str, Any]]:
     """Median EXPLAIN ANALYZE execution time of each statement, after one warm-up run."""
     timed = []
     for query in queries:
@@ -148,26 +166,30 @@ def time_workload(conn: psycopg.Connection, queries: list[WorkloadQuery],
         for attempt in range(runs + 1):
             with conn.transaction(force_rollback=True):
                 plan = conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql).fetchone()[0][0]
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql
+                ).fetchone()[0][0]
             if attempt:  # the first run warms the cache
                 samples.append(plan["Execution Time"])
-        timed.append({
-            "family": query.family,
-            "name": query.name,
-            "median_ms": round(statistics.median(samples), 3),
-            "samples_ms": [round(s, 3) for s in samples],
-            "planning_ms": round(plan.get("Planning Time", 0.0), 3),
-            "top_node": plan["Plan"]["Node Type"],
-            "indexes_used": sorted(set(_index_names(plan["Plan"]))),
-        })
+        timed.append(
+            {
+                "family": query.family,
+                "name": query.name,
+                "median_ms": round(statistics.median(samples), 3),
+                "samples_ms": [round(s, 3) for s in samples],
+                "planning_ms": round(plan.get("Planning Time", 0.0), 3),
+                "top_node": plan["Plan"]["Node Type"],
+                "indexes_used": sorted(set(_index_names(plan["Plan"]))),
+            }
+        )
     return timed
 
 
 # --- one configuration -------------------------------------------------------------------------
 
 
-def apply_advice(conn: psycopg.Connection, advice: Advice, url: str,
-                 baseline_migration: str) -> tuple[float, list[str]]:
+def apply_advice(
+    conn: psycopg.Connection, advice: Advice, url: str, baseline_migration: str
+) -> tuple[float, list[str]]:
     """Build the advised indexes; return the seconds it took and the statements that failed."""
     failed: list[str] = []
     started = time.perf_counter()
@@ -183,13 +205,19 @@ def apply_advice(conn: psycopg.Connection, advice: Advice, url: str,
     return time.perf_counter() - started, failed
 
 
-def revert_advice(conn: psycopg.Connection, advice: Advice, url: str, baseline: dict[str, str],
-                  baseline_migration: str) -> dict[str, Any]:
+def revert_advice(
+    conn: psycopg.Connection,
+    advice: Advice,
+    url: str,
+    baseline: dict[str, str],
+    baseline_migration: str,
+) -> dict[str, Any]:
     """Back to the default indexes: unapply migrations, drop leftovers, compare with baseline."""
     notes = []
     if advice.migrate_project is not None:
-        proc = _manage(advice.migrate_project, url, "migrate", "monitoring", baseline_migration,
-                       "--no-input")
+        proc = _manage(
+            advice.migrate_project, url, "migrate", "monitoring", baseline_migration, "--no-input"
+        )
         if proc.returncode != 0:
             notes.append(f"migrate back failed: {proc.stderr.strip()[-300:]}")
     leftovers = sorted(set(index_state(conn)) - set(baseline))
@@ -198,13 +226,23 @@ def revert_advice(conn: psycopg.Connection, advice: Advice, url: str, baseline: 
             notes.append(f"left by the reverse migration, dropped: {leftovers}")
         drop_indexes(conn, leftovers)
     state = index_state(conn)
-    return {"restored": state == baseline, "notes": notes,
-            "missing": sorted(set(baseline) - set(state))}
+    return {
+        "restored": state == baseline,
+        "notes": notes,
+        "missing": sorted(set(baseline) - set(state)),
+    }
 
 
-def run_configuration(conn: psycopg.Connection, name: str, advise: Callable[[], Advice] | None,
-                      queries: list[WorkloadQuery], scale: Scale, url: str,
-                      baseline: dict[str, str], baseline_migration: str) -> dict[str, Any]:
+def run_configuration(
+    conn: psycopg.Connection,
+    name: str,
+    advise: Callable[[], Advice] | None,
+    queries: list[WorkloadQuery],
+    scale: Scale,
+    url: str,
+    baseline: dict[str, str],
+    baseline_migration: str,
+) -> dict[str, Any]:
     """Advise (default state), build, time, revert. Never raises for an advisor's failure."""
     print(f"[benchmark] {name}: advising", file=sys.stderr, flush=True)
     if advise is None:
@@ -217,11 +255,15 @@ def run_configuration(conn: psycopg.Connection, name: str, advise: Callable[[], 
         finally:
             conn.rollback()
             conn.autocommit = True
-    row: dict[str, Any] = {"name": name, "status": advice.status,
-                           "applied_via": advice.applied_via,
-                           "advise_seconds": (round(advice.advise_seconds, 3)
-                                              if advice.advise_seconds is not None else None),
-                           "details": advice.details}
+    row: dict[str, Any] = {
+        "name": name,
+        "status": advice.status,
+        "applied_via": advice.applied_via,
+        "advise_seconds": (
+            round(advice.advise_seconds, 3) if advice.advise_seconds is not None else None
+        ),
+        "details": advice.details,
+    }
     if not advice.ran:
         print(f"[benchmark] {name}: {advice.status}", file=sys.stderr, flush=True)
         return row
@@ -232,19 +274,22 @@ def run_configuration(conn: psycopg.Connection, name: str, advise: Callable[[], 
     state = index_state(conn)
     print(f"[benchmark] {name}: {len(created)} indexes, timing", file=sys.stderr, flush=True)
     timed = time_workload(conn, queries, scale.runs)
-    families = {f: round(sum(t["median_ms"] for t in timed if t["family"] == f), 3)
-                for f in FAMILIES}
-    row.update({
-        "statements": list(advice.statements),
-        "failed_statements": failed,
-        "build_seconds": round(build_seconds, 3),
-        "indexes": [{"name": n, "definition": state[n], "bytes": sizes[n]} for n in created],
-        "index_count": len(created),
-        "index_bytes": sum(sizes.values()),
-        "total_ms": round(sum(families.values()), 3),
-        "family_ms": families,
-        "queries": timed,
-    })
+    families = {
+        f: round(sum(t["median_ms"] for t in timed if t["family"] == f), 3) for f in FAMILIES
+    }
+    row.update(
+        {
+            "statements": list(advice.statements),
+            "failed_statements": failed,
+            "build_seconds": round(build_seconds, 3),
+            "indexes": [{"name": n, "definition": state[n], "bytes": sizes[n]} for n in created],
+            "index_count": len(created),
+            "index_bytes": sum(sizes.values()),
+            "total_ms": round(sum(families.values()), 3),
+            "family_ms": families,
+            "queries": timed,
+        }
+    )
     row["revert"] = revert_advice(conn, advice, url, baseline, baseline_migration)
     if not row["revert"]["restored"]:
         raise RuntimeError(f"{name}: the default index state was not restored: {row['revert']}")
@@ -261,8 +306,10 @@ def add_speedups(configurations: list[dict[str, Any]]) -> None:
     for row in configurations:
         if row["status"] != "ok":
             continue
-        ratios = [max(d["median_ms"], 0.001) / max(q["median_ms"], 0.001)
-                  for d, q in zip(default["queries"], row["queries"], strict=True)]
+        ratios = [
+            max(d["median_ms"], 0.001) / max(q["median_ms"], 0.001)
+            for d, q in zip(default["queries"], row["queries"], strict=True)
+        ]
         row["speedup_geomean"] = round(statistics.geometric_mean(ratios), 2)
         row["statements_10x_faster"] = sum(r >= 10 for r in ratios)
 
@@ -272,8 +319,10 @@ def add_speedups(configurations: list[dict[str, Any]]) -> None:
 
 # The other helpers' benchmarks, run as their own command lines, per scale.
 SIDE_BENCHMARKS = {
-    "capture_overhead": {"small": ["--runs", "1", "--tests", "5", "--queries-per-test", "50"],
-                         "full": []},
+    "capture_overhead": {
+        "small": ["--runs", "1", "--tests", "5", "--queries-per-test", "50"],
+        "full": [],
+    },
     "check_latency": {"small": ["--runs", "1", "--changed", "5"], "full": []},
 }
 _CHECK_MEDIAN = re.compile(r"median: ([0-9.]+) s wall, ([0-9.]+) s CPU")
@@ -287,8 +336,14 @@ def side_benchmark(module: str, scale_name: str, server: str) -> dict[str, Any]:
     env = {**os.environ, "IDXADVISOR_BENCH_DATABASE_URL": server}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     args = SIDE_BENCHMARKS[module][scale_name]
-    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
@@ -299,13 +354,25 @@ def side_benchmark(module: str, scale_name: str, server: str) -> dict[str, Any]:
     changed = _CHECK_CHANGED.search(proc.stdout)
     if not median:
         return {"status": f"did not run: unexpected output: {lines[-1][:200]}"}
-    return {"status": "ok", "args": args, "median_wall_seconds": float(median[1]),
-            "median_cpu_seconds": float(median[2]),
-            "changed_files": int(changed[1]) if changed else None, "output": lines}
+    return {
+        "status": "ok",
+        "args": args,
+        "median_wall_seconds": float(median[1]),
+        "median_cpu_seconds": float(median[2]),
+        "changed_files": int(changed[1]) if changed else None,
+        "output": lines,
+    }
 
 
-def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
-        keep_database: bool = False, data_scale: float | None = None) -> dict[str, Any]:
+def run(
+    scale_name: str,
+    server: str,
+    output: Path,
+    *,
+    chart: bool = True,
+    keep_database: bool = False,
+    data_scale: float | None = None,
+) -> dict[str, Any]:
     """The whole benchmark; returns (and writes) the results."""
     scale = SCALES[scale_name]
     if data_scale is not None:
@@ -324,8 +391,9 @@ def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
         proc = _manage(project, url, "migrate", "--no-input")
         if proc.returncode != 0:
             raise RuntimeError(f"migrating the benchmark database failed:\n{proc.stderr}")
-        baseline_migration = max(p.stem for p in (project / "monitoring" / "migrations")
-                                 .glob("0*.py"))
+        baseline_migration = max(
+            p.stem for p in (project / "monitoring" / "migrations").glob("0*.py")
+        )
         with psycopg.connect(url) as conn:
             t0 = time.perf_counter()
             rows = datagen.generate(conn, scale=scale.data_scale)
@@ -340,19 +408,29 @@ def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
             min_filter = max(10, round(1000 * scale.data_scale))
             advisors: list[tuple[str, Callable[[], Advice] | None]] = [
                 ("default (Django's indexes only)", None),
-                ("idxadvisor (static)",
-                 lambda: idxadvisor_migrations.advise(EXAMPLE, workdir, None)),
-                ("idxadvisor (live)",
-                 lambda: idxadvisor_migrations.advise(EXAMPLE, workdir, url)),
-                (qualstats.NAME, lambda: qualstats.advise(
-                    conn, queries, min_filter=min_filter, repeats=scale.collect_repeats)),
+                (
+                    "idxadvisor (static)",
+                    lambda: idxadvisor_migrations.advise(EXAMPLE, workdir, None),
+                ),
+                ("idxadvisor (live)", lambda: idxadvisor_migrations.advise(EXAMPLE, workdir, url)),
+                (
+                    qualstats.NAME,
+                    lambda: qualstats.advise(
+                        conn, queries, min_filter=min_filter, repeats=scale.collect_repeats
+                    ),
+                ),
                 (supabase_style.NAME, lambda: supabase_style.advise(conn, queries)),
-                (dio.NAME, lambda: dio.advise(conn, queries, EXAMPLE, url, workdir,
-                                              repeats=scale.collect_repeats)),
+                (
+                    dio.NAME,
+                    lambda: dio.advise(
+                        conn, queries, EXAMPLE, url, workdir, repeats=scale.collect_repeats
+                    ),
+                ),
             ]
             configurations = [
-                run_configuration(conn, label, advise, queries, scale, url, baseline,
-                                  baseline_migration)
+                run_configuration(
+                    conn, label, advise, queries, scale, url, baseline, baseline_migration
+                )
                 for label, advise in advisors
             ]
             add_speedups(configurations)
@@ -365,24 +443,35 @@ def run(scale_name: str, server: str, output: Path, *, chart: bool = True,
     finally:
         if not keep_database:
             with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                              .format(sql.Identifier(name)))
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
         shutil.rmtree(workdir, ignore_errors=True)
 
     results = {
         "version": 1,
         "scale": scale_name,
         "command": f"python -m benchmarks.run --scale {scale_name}"
-                   + (f" --data-scale {data_scale}" if data_scale is not None else ""),
+        + (f" --data-scale {data_scale}" if data_scale is not None else ""),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "postgresql": server_version,
-                    # other work on the machine moves the timings: the 1-minute load average
-                    "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
-                    "cpus": os.cpu_count(), "platform": platform.platform()},
-        "data": {"scale": scale.data_scale, "rows": rows,
-                 "datagen_seconds": round(datagen_seconds, 2)},
-        "timing": {"method": "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) execution time, median",
-                   "runs": scale.runs, "warmup_runs": 1},
+        "machine": {
+            "python": platform.python_version(),
+            "postgresql": server_version,
+            # other work on the machine moves the timings: the 1-minute load average
+            "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "data": {
+            "scale": scale.data_scale,
+            "rows": rows,
+            "datagen_seconds": round(datagen_seconds, 2),
+        },
+        "timing": {
+            "method": "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) execution time, median",
+            "runs": scale.runs,
+            "warmup_runs": 1,
+        },
         "parameters": {k: v for k, v in asdict(params).items() if k != "due_delivery_ids"},
         "families": FAMILIES,
         "workload": [{"family": q.family, "name": q.name, "sql": q.sql} for q in queries],
@@ -418,48 +507,75 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def markdown(results: dict[str, Any]) -> str:
     """The README tables: one row per configuration, then throughput."""
     labels = results["families"]
-    head = ["Configuration", "Total (ms)", *labels.values(), "Speed-up (geo-mean)",
-            "Statements ≥10x faster", "Indexes", "Index size", "Time to advise", "Applied via"]
+    head = [
+        "Configuration",
+        "Total (ms)",
+        *labels.values(),
+        "Speed-up (geo-mean)",
+        "Statements ≥10x faster",
+        "Indexes",
+        "Index size",
+        "Time to advise",
+        "Applied via",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in results["configurations"]:
         if row["status"] != "ok":
             lines.append(f"| {row['name']} | {row['status']} |" + " |" * (len(head) - 2))
             continue
         advise = "-" if row["advise_seconds"] in (None, 0.0) else f"{row['advise_seconds']:.2f} s"
-        cells = [row["name"], f"{row['total_ms']:,.1f}",
-                 *(f"{row['family_ms'][f]:,.1f}" for f in labels),
-                 f"{row['speedup_geomean']:.1f}x",
-                 f"{row['statements_10x_faster']} of {len(row['queries'])}",
-                 str(row["index_count"]), _size(row["index_bytes"]), advise, row["applied_via"]]
+        cells = [
+            row["name"],
+            f"{row['total_ms']:,.1f}",
+            *(f"{row['family_ms'][f]:,.1f}" for f in labels),
+            f"{row['speedup_geomean']:.1f}x",
+            f"{row['statements_10x_faster']} of {len(row['queries'])}",
+            str(row["index_count"]),
+            _size(row["index_bytes"]),
+            advise,
+            row["applied_via"],
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     pure = results["throughput"]["pure"]
-    speed = ["", "| Analysis throughput | sqlglot parse only | idxadvisor workload | "
-                 "idxadvisor workload + patterns |", "|---|---|---|---|"]
-    for label, r in (("pure Python sqlglot", pure),
-                     ("sqlglotc (compiled)", results["throughput"].get("sqlglotc"))):
+    speed = [
+        "",
+        "| Analysis throughput | sqlglot parse only | idxadvisor workload | "
+        "idxadvisor workload + patterns |",
+        "|---|---|---|---|",
+    ]
+    for label, r in (
+        ("pure Python sqlglot", pure),
+        ("sqlglotc (compiled)", results["throughput"].get("sqlglotc")),
+    ):
         if not r:
             continue
         if r.get("status", "ok") != "ok":
             speed.append(f"| {label} | {r['status']} | | |")
             continue
         both = r.get("workload_and_patterns", {}).get("shapes_per_second", "n/a")
-        speed.append(f"| {label} ({r['distinct_shapes']:,} shapes) | "
-                     f"{r['parse']['statements_per_second']:,.0f} /s | "
-                     f"{r['workload']['shapes_per_second']:,.0f} /s | {both:,.0f} /s |")
+        speed.append(
+            f"| {label} ({r['distinct_shapes']:,} shapes) | "
+            f"{r['parse']['statements_per_second']:,.0f} /s | "
+            f"{r['workload']['shapes_per_second']:,.0f} /s | {both:,.0f} /s |"
+        )
     side = ["", "| Other figures | Result |", "|---|---|"]
     capture = results.get("capture_overhead", {})
     if capture.get("status") == "ok":
-        side.append(f"| `idxadvisor capture` overhead on `manage.py test` "
-                    f"({capture['queries_in_tests']:,} queries) | "
-                    f"{capture['overhead_percent']:+.1f}% ({capture['plain_seconds']:.2f} s → "
-                    f"{capture['captured_seconds']:.2f} s) |")
+        side.append(
+            f"| `idxadvisor capture` overhead on `manage.py test` "
+            f"({capture['queries_in_tests']:,} queries) | "
+            f"{capture['overhead_percent']:+.1f}% ({capture['plain_seconds']:.2f} s → "
+            f"{capture['captured_seconds']:.2f} s) |"
+        )
     else:
         side.append(f"| `idxadvisor capture` overhead | {capture.get('status', 'n/a')} |")
     check = results.get("check_latency", {})
     if check.get("status") == "ok":
-        side.append(f"| `idxadvisor check` latency ({check['changed_files']} changed files) | "
-                    f"{check['median_wall_seconds']:.2f} s wall, "
-                    f"{check['median_cpu_seconds']:.2f} s CPU (median) |")
+        side.append(
+            f"| `idxadvisor check` latency ({check['changed_files']} changed files) | "
+            f"{check['median_wall_seconds']:.2f} s wall, "
+            f"{check['median_cpu_seconds']:.2f} s CPU (median) |"
+        )
     else:
         side.append(f"| `idxadvisor check` latency | {check.get('status', 'n/a')} |")
     return "\n".join(lines + speed + side)
@@ -474,15 +590,23 @@ def _size(n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
-    parser.add_argument("--database-url", help="server to create the benchmark database on "
-                        "(default: $IDXADVISOR_TEST_DATABASE_URL, $DATABASE_URL, local)")
-    parser.add_argument("--output", type=Path,
-                        help="results JSON (default: benchmarks/results/<scale>.json)")
-    parser.add_argument("--data-scale", type=float,
-                        help="override the datagen scale of --scale (1.0: 1M deliveries)")
+    parser.add_argument(
+        "--database-url",
+        help="server to create the benchmark database on "
+        "(default: $IDXADVISOR_TEST_DATABASE_URL, $DATABASE_URL, local)",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="results JSON (default: benchmarks/results/<scale>.json)"
+    )
+    parser.add_argument(
+        "--data-scale",
+        type=float,
+        help="override the datagen scale of --scale (1.0: 1M deliveries)",
+    )
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--keep-database", action="store_true")
     args = parser.parse_args(argv)
@@ -492,12 +616,21 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
         where = conninfo_to_dict(server)
-        print(f"benchmark: cannot connect to {where.get('host', 'localhost')}:"
-              f"{where.get('port', 5432)}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        print(
+            f"benchmark: cannot connect to {where.get('host', 'localhost')}:"
+            f"{where.get('port', 5432)}: {str(exc).strip().splitlines()[0]}",
+            file=sys.stderr,
+        )
         return 2
     output = args.output or RESULTS / f"{args.scale}.json"
-    results = run(args.scale, server, output, chart=not args.no_chart,
-                  keep_database=args.keep_database, data_scale=args.data_scale)
+    results = run(
+        args.scale,
+        server,
+        output,
+        chart=not args.no_chart,
+        keep_database=args.keep_database,
+        data_scale=args.data_scale,
+    )
     print(markdown(results))
     print(f"\nwritten: {output} ({results['wall_seconds']} s)")
     return 0

@@ -60,9 +60,13 @@ def corpus() -> dict[str, float]:
     workload = build_workload(singles)
     analyse(workload)
     ours = time.perf_counter() - start
-    return {"statements": len(singles), "distinct": len(workload.queries),
-            "bare_parse_s": round(bare, 3), "end_to_end_s": round(ours, 3),
-            "ratio": round(ours / bare, 3)}
+    return {
+        "statements": len(singles),
+        "distinct": len(workload.queries),
+        "bare_parse_s": round(bare, 3),
+        "end_to_end_s": round(ours, 3),
+        "ratio": round(ours / bare, 3),
+    }
 
 
 def _write(path: Path, count: int, templates: list[str]) -> None:
@@ -70,8 +74,11 @@ def _write(path: Path, count: int, templates: list[str]) -> None:
     with path.open("w") as out:
         for i in range(count):
             text = templates[i % len(templates)].format(
-                n=rng.randrange(10**9), m=rng.randrange(10**9), d=rng.randrange(1, 29),
-                s="".join(rng.choice("abcdefghij") for _ in range(12)))
+                n=rng.randrange(10**9),
+                m=rng.randrange(10**9),
+                d=rng.randrange(1, 29),
+                s="".join(rng.choice("abcdefghij") for _ in range(12)),
+            )
             out.write(f"-- statement {i}\n{text};\n")
 
 
@@ -81,14 +88,22 @@ def _read(path: str) -> dict[str, float]:
     patterns, skipped = analyse(workload)
     elapsed = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"queries": len(workload.queries), "patterns": len(patterns),
-            "skipped": len(skipped), "seconds": round(elapsed, 2),
-            "peak_mb": round(peak_kb / 1024, 1)}
+    return {
+        "queries": len(workload.queries),
+        "patterns": len(patterns),
+        "skipped": len(skipped),
+        "seconds": round(elapsed, 2),
+        "peak_mb": round(peak_kb / 1024, 1),
+    }
 
 
 def _in_subprocess(path: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--read", str(path)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--read", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 

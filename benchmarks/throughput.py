@@ -47,28 +47,58 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "idxadv
 # The example's tables: column -> kind (what kinds of predicate make sense on it).
 TABLES: dict[str, dict[str, str]] = {
     "monitoring_userprofile": {
-        "id": "int", "user_id": "int", "organisation": "int", "email": "text",
-        "display_name": "text", "timezone": "text", "last_seen_at": "time", "is_active": "bool",
+        "id": "int",
+        "user_id": "int",
+        "organisation": "int",
+        "email": "text",
+        "display_name": "text",
+        "timezone": "text",
+        "last_seen_at": "time",
+        "is_active": "bool",
         "created_at": "time",
     },
     "monitoring_notificationchannel": {
-        "id": "int", "organisation": "int", "owner_id": "int", "name": "text", "kind": "text",
-        "target_url": "text", "disabled_at": "time", "created_at": "time",
+        "id": "int",
+        "organisation": "int",
+        "owner_id": "int",
+        "name": "text",
+        "kind": "text",
+        "target_url": "text",
+        "disabled_at": "time",
+        "created_at": "time",
     },
     "monitoring_alertrule": {
-        "id": "int", "organisation": "int", "owner_id": "int", "channel_id": "int",
-        "name": "text", "severity": "text", "is_active": "bool", "evaluation_interval": "int",
-        "next_evaluation_at": "time", "last_triggered_at": "time", "created_at": "time",
+        "id": "int",
+        "organisation": "int",
+        "owner_id": "int",
+        "channel_id": "int",
+        "name": "text",
+        "severity": "text",
+        "is_active": "bool",
+        "evaluation_interval": "int",
+        "next_evaluation_at": "time",
+        "last_triggered_at": "time",
+        "created_at": "time",
         "updated_at": "time",
     },
     "monitoring_webhookdelivery": {
-        "id": "int", "channel_id": "int", "rule_id": "int", "status": "text", "attempts": "int",
-        "next_retry_at": "time", "response_code": "int", "created_at": "time",
+        "id": "int",
+        "channel_id": "int",
+        "rule_id": "int",
+        "status": "text",
+        "attempts": "int",
+        "next_retry_at": "time",
+        "response_code": "int",
+        "created_at": "time",
         "delivered_at": "time",
     },
     "monitoring_integrationlog": {
-        "id": "int", "organisation": "int", "integration": "text", "level": "text",
-        "message": "text", "created_at": "time",
+        "id": "int",
+        "organisation": "int",
+        "integration": "text",
+        "level": "text",
+        "message": "text",
+        "created_at": "time",
     },
 }
 JOINS = [  # (child, fk column, parent)
@@ -96,17 +126,38 @@ def _predicate(rng: random.Random, table: str, column: str, kind: str, p: _Param
     if kind == "bool":
         return f"{col} = {rng.choice(['TRUE', 'FALSE'])}"
     if kind == "time":
-        return rng.choice([f"{col} >= {p()}", f"{col} < {p()}", f"{col} <= {p()}",
-                           f"{col} IS NULL", f"{col} IS NOT NULL",
-                           f"{col} BETWEEN {p()} AND {p()}"])
+        return rng.choice(
+            [
+                f"{col} >= {p()}",
+                f"{col} < {p()}",
+                f"{col} <= {p()}",
+                f"{col} IS NULL",
+                f"{col} IS NOT NULL",
+                f"{col} BETWEEN {p()} AND {p()}",
+            ]
+        )
     if kind == "int":
         n = rng.randint(1, 500)
-        return rng.choice([f"{col} = {p()}", f"{col} IN ({p()}, {p()}, {p()})",
-                           f"{col} > {n}", f"{col} = {n}", f"{col} IS NULL"])
+        return rng.choice(
+            [
+                f"{col} = {p()}",
+                f"{col} IN ({p()}, {p()}, {p()})",
+                f"{col} > {n}",
+                f"{col} = {n}",
+                f"{col} IS NULL",
+            ]
+        )
     word = rng.choice(["pending", "failed", "error", "slack", "info", "critical", "a", "x"])
-    return rng.choice([f"{col} = {p()}", f"{col} = '{word}'", f"{col} IN ('{word}', 'z{word}')",
-                       f"UPPER({col}::text) = UPPER({p()})", f"{col} LIKE '{word}%'",
-                       f"{col} <> '{word}'"])
+    return rng.choice(
+        [
+            f"{col} = {p()}",
+            f"{col} = '{word}'",
+            f"{col} IN ('{word}', 'z{word}')",
+            f"UPPER({col}::text) = UPPER({p()})",
+            f"{col} LIKE '{word}%'",
+            f"{col} <> '{word}'",
+        ]
+    )
 
 
 def synthetic_statements(count: int, seed: int = 7) -> list[str]:
@@ -118,13 +169,17 @@ def synthetic_statements(count: int, seed: int = 7) -> list[str]:
         shape = rng.random()
         if shape < 0.2:  # join
             child, fk, parent = rng.choice(JOINS)
-            preds = [_predicate(rng, t, c, TABLES[t][c], p)
-                     for t in (child, parent)
-                     for c in rng.sample(sorted(TABLES[t]), rng.randint(0, 2))]
+            preds = [
+                _predicate(rng, t, c, TABLES[t][c], p)
+                for t in (child, parent)
+                for c in rng.sample(sorted(TABLES[t]), rng.randint(0, 2))
+            ]
             where = f" WHERE {' AND '.join(preds)}" if preds else ""
-            sql = (f'SELECT "{child}"."id" FROM "{child}" INNER JOIN "{parent}" ON '
-                   f'("{child}"."{fk}" = "{parent}"."id"){where} '
-                   f'ORDER BY "{child}"."id" DESC LIMIT {rng.randint(1, 200)}')
+            sql = (
+                f'SELECT "{child}"."id" FROM "{child}" INNER JOIN "{parent}" ON '
+                f'("{child}"."{fk}" = "{parent}"."id"){where} '
+                f'ORDER BY "{child}"."id" DESC LIMIT {rng.randint(1, 200)}'
+            )
         else:
             table = rng.choice(sorted(TABLES))
             columns = TABLES[table]
@@ -139,8 +194,10 @@ def synthetic_statements(count: int, seed: int = 7) -> list[str]:
                 order = rng.choice(sorted(columns))
                 direction = rng.choice(["", " DESC"])
                 limit = f" LIMIT {rng.randint(1, 1000)}" if rng.random() < 0.7 else ""
-                sql = (f'SELECT "{table}".* FROM "{table}" WHERE {where} '
-                       f'ORDER BY "{table}"."{order}"{direction}{limit}')
+                sql = (
+                    f'SELECT "{table}".* FROM "{table}" WHERE {where} '
+                    f'ORDER BY "{table}"."{order}"{direction}{limit}'
+                )
         seen[sql] = None
     return list(seen)
 
@@ -172,19 +229,24 @@ def measure(statements: list[str], repeats: int = 3) -> dict[str, Any]:
         "timing": f"best of {max(1, repeats)}",
     }
     parse_seconds, _ = _best_of(
-        repeats, lambda: [sqlglot.parse_one(sql, read="postgres") for sql in statements])
-    result["parse"] = {"seconds": round(parse_seconds, 3),
-                       "statements_per_second": round(len(statements) / parse_seconds, 1)}
+        repeats, lambda: [sqlglot.parse_one(sql, read="postgres") for sql in statements]
+    )
+    result["parse"] = {
+        "seconds": round(parse_seconds, 3),
+        "statements_per_second": round(len(statements) / parse_seconds, 1),
+    }
 
     workload_seconds, workload = _best_of(
-        repeats, lambda: build_workload(Statement(sql, source="sql") for sql in statements))
+        repeats, lambda: build_workload(Statement(sql, source="sql") for sql in statements)
+    )
     shapes = len(workload.queries)
     result["distinct_shapes"] = shapes
-    result["workload"] = {"seconds": round(workload_seconds, 3),
-                          "shapes_per_second": round(shapes / workload_seconds, 1)}
+    result["workload"] = {
+        "seconds": round(workload_seconds, 3),
+        "shapes_per_second": round(shapes / workload_seconds, 1),
+    }
     try:
-        patterns_seconds, (found, skipped) = _best_of(repeats,
-                                                      lambda: patterns.analyse(workload))
+        patterns_seconds, (found, skipped) = _best_of(repeats, lambda: patterns.analyse(workload))
     except NotImplementedError:
         result["patterns"] = {"status": "not implemented yet in idxadvisor.patterns.extractor"}
         return result
@@ -195,8 +257,10 @@ def measure(statements: list[str], repeats: int = 3) -> dict[str, Any]:
         "skipped": len(skipped),
         "shapes_per_second": round(shapes / patterns_seconds, 1),
     }
-    result["workload_and_patterns"] = {"seconds": round(both, 3),
-                                       "shapes_per_second": round(shapes / both, 1)}
+    result["workload_and_patterns"] = {
+        "seconds": round(both, 3),
+        "shapes_per_second": round(shapes / both, 1),
+    }
     return result
 
 
@@ -212,15 +276,30 @@ def sqlglotc_python() -> Path:
         return python
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
     pip = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"sqlglot=={sqlglot.__version__}",
-         f"sqlglotc=={sqlglot.__version__}"], capture_output=True, text=True)
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"sqlglot=={sqlglot.__version__}",
+            f"sqlglotc=={sqlglot.__version__}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if pip.returncode != 0:
         raise RuntimeError(f"pip install sqlglotc failed: {pip.stderr.strip()[-500:]}")
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
-                           "['purelib'])"], check=True, capture_output=True, text=True)
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     ours = sysconfig.get_paths()["purelib"]
     Path(site.stdout.strip(), "zz_idxadvisor_benchmarks.pth").write_text(
-        f"import site; site.addsitedir({ours!r})\n")
+        f"import site; site.addsitedir({ours!r})\n"
+    )
     return python
 
 
@@ -231,10 +310,17 @@ def measure_with_sqlglotc(count: int, repeats: int = 3) -> dict[str, Any]:
     except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
         return {"status": f"did not run: {str(exc).strip().splitlines()[-1][:300]}"}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    command = [str(python), "-m", "benchmarks.throughput", "--shapes", str(count),
-               "--repeats", str(repeats), "--json"]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=1800)
+    command = [
+        str(python),
+        "-m",
+        "benchmarks.throughput",
+        "--shapes",
+        str(count),
+        "--repeats",
+        str(repeats),
+        "--json",
+    ]
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         return {"status": f"did not run: {proc.stderr.strip().splitlines()[-1][:300]}"}
     result = json.loads(proc.stdout)
@@ -252,11 +338,15 @@ def run(count: int, with_sqlglotc: bool, repeats: int = 3) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--shapes", type=int, default=10_000)
-    parser.add_argument("--sqlglotc", action="store_true",
-                        help="also measure with the compiled sqlglot (cached venv)")
+    parser.add_argument(
+        "--sqlglotc",
+        action="store_true",
+        help="also measure with the compiled sqlglot (cached venv)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings per stage")
     parser.add_argument("--json", action="store_true", help="print only this interpreter's JSON")
     args = parser.parse_args(argv)

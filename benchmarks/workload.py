@@ -76,49 +76,73 @@ def pick_parameters(conn: psycopg.Connection) -> Parameters:
 
     now = one("SELECT now()")
     # The largest organisation by log volume, and a small one that still has channels and logs.
-    large_org = one("SELECT organisation FROM monitoring_integrationlog GROUP BY 1 "
-                    "ORDER BY count(*) DESC, 1 LIMIT 1")
+    large_org = one(
+        "SELECT organisation FROM monitoring_integrationlog GROUP BY 1 "
+        "ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
     small_org = one(
         "SELECT c.organisation FROM monitoring_notificationchannel c "
         "WHERE EXISTS (SELECT FROM monitoring_integrationlog l "
         "              WHERE l.organisation = c.organisation) "
         "GROUP BY 1 ORDER BY count(*), 1 DESC LIMIT 1"
     )
-    channel_id = one("SELECT channel_id FROM monitoring_alertrule GROUP BY 1 "
-                     "ORDER BY count(*) DESC, 1 LIMIT 1")
-    user_id, profile_pk, email = conn.execute(
-        "SELECT user_id, id, email FROM monitoring_userprofile WHERE email <> lower(email) "
-        "ORDER BY id OFFSET (SELECT count(*) / 20 FROM monitoring_userprofile) LIMIT 1"
-    ).fetchone() or conn.execute(
-        "SELECT user_id, id, email FROM monitoring_userprofile ORDER BY id LIMIT 1"
-    ).fetchone()
-    ids = [r[0] for r in conn.execute(
-        "SELECT id FROM monitoring_webhookdelivery WHERE status IN ('pending', 'failed') "
-        "AND next_retry_at <= now() ORDER BY next_retry_at LIMIT 100").fetchall()]
+    channel_id = one(
+        "SELECT channel_id FROM monitoring_alertrule GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
+    user_id, profile_pk, email = (
+        conn.execute(
+            "SELECT user_id, id, email FROM monitoring_userprofile WHERE email <> lower(email) "
+            "ORDER BY id OFFSET (SELECT count(*) / 20 FROM monitoring_userprofile) LIMIT 1"
+        ).fetchone()
+        or conn.execute(
+            "SELECT user_id, id, email FROM monitoring_userprofile ORDER BY id LIMIT 1"
+        ).fetchone()
+    )
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM monitoring_webhookdelivery WHERE status IN ('pending', 'failed') "
+            "AND next_retry_at <= now() ORDER BY next_retry_at LIMIT 100"
+        ).fetchall()
+    ]
     return Parameters(
-        now=now.isoformat(), large_org=large_org, small_org=small_org, channel_id=channel_id,
-        user_id=user_id, profile_pk=profile_pk, email=email.lower(),
+        now=now.isoformat(),
+        large_org=large_org,
+        small_org=small_org,
+        channel_id=channel_id,
+        user_id=user_id,
+        profile_pk=profile_pk,
+        email=email.lower(),
         due_delivery_ids=tuple(ids) or (1,),
     )
 
 
-def capture_queries(project: Path, database_url: str, params: Parameters,
-                    timeout: float = 300) -> list[WorkloadQuery]:
+def capture_queries(
+    project: Path, database_url: str, params: Parameters, timeout: float = 300
+) -> list[WorkloadQuery]:
     """Run the project's query functions in a Django subprocess; return the SQL they sent."""
-    env = {**os.environ, "DATABASE_URL": database_url,
-           "DJANGO_SETTINGS_MODULE": "alerting_project.settings",
-           "PYTHONPATH": os.pathsep.join([str(project), str(ROOT)])}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "alerting_project.settings",
+        "PYTHONPATH": os.pathsep.join([str(project), str(ROOT)]),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.workload", json.dumps(asdict(params))],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"capturing the workload failed:\n{proc.stderr[-3000:]}")
     return [WorkloadQuery(**item) for item in json.loads(proc.stdout)]
 
 
-def execute_plainly(conn: psycopg.Connection, queries: list[WorkloadQuery],
-                    repeats: int = 1) -> None:
+def execute_plainly(
+    conn: psycopg.Connection, queries: list[WorkloadQuery], repeats: int = 1
+) -> None:
     """Run the workload as the application would (no EXPLAIN), e.g. so that pg_qualstats and
     pg_stat_statements see it. Each statement runs in its own transaction, rolled back, so
     writes leave the data as it was."""
@@ -137,8 +161,13 @@ def _calls(p: Parameters) -> list[tuple[str, str, str, tuple[Any, ...], dict[str
     calls: list[tuple[str, str, str, tuple[Any, ...], dict[str, Any]]] = [
         ("webhook_retry", "due_webhook_deliveries", "due_webhook_deliveries", (now,), {}),
         ("webhook_retry", "mark_delivered", "mark_delivered", (list(p.due_delivery_ids),), {}),
-        ("webhook_retry", "search_deliveries", "search_deliveries", (),
-         {"status": "failed", "response_code": 503}),
+        (
+            "webhook_retry",
+            "search_deliveries",
+            "search_deliveries",
+            (),
+            {"status": "failed", "response_code": 503},
+        ),
         ("alert_rules", "rules_due_for_evaluation", "rules_due_for_evaluation", (now,), {}),
         ("alert_rules", "rules_for_channel", "rules_for_channel", (p.channel_id,), {}),
         ("user_profiles", "profile_for_user", "profile_for_user", (p.user_id,), {}),
@@ -148,17 +177,36 @@ def _calls(p: Parameters) -> list[tuple[str, str, str, tuple[Any, ...], dict[str
     ]
     for size, org in (("large org", p.large_org), ("small org", p.small_org)):
         calls += [
-            ("webhook_retry", f"failed_deliveries_for_organisation [{size}]",
-             "failed_deliveries_for_organisation", (org,), {}),
+            (
+                "webhook_retry",
+                f"failed_deliveries_for_organisation [{size}]",
+                "failed_deliveries_for_organisation",
+                (org,),
+                {},
+            ),
             ("alert_rules", f"active_channels [{size}]", "active_channels", (org,), {}),
-            ("user_profiles", f"recently_seen [{size}]", "recently_seen", (org, now - 7 * day),
-             {}),
-            ("integration_logs", f"logs_for_organisation [{size}]", "logs_for_organisation",
-             (org, now - day, now), {}),
-            ("integration_logs", f"error_count_per_integration [{size}]",
-             "error_count_per_integration", (org, now - 7 * day), {}),
-            ("integration_logs", f"logs_matching [{size}]", "logs_matching",
-             (org, "rate limited"), {}),
+            ("user_profiles", f"recently_seen [{size}]", "recently_seen", (org, now - 7 * day), {}),
+            (
+                "integration_logs",
+                f"logs_for_organisation [{size}]",
+                "logs_for_organisation",
+                (org, now - day, now),
+                {},
+            ),
+            (
+                "integration_logs",
+                f"error_count_per_integration [{size}]",
+                "error_count_per_integration",
+                (org, now - 7 * day),
+                {},
+            ),
+            (
+                "integration_logs",
+                f"logs_matching [{size}]",
+                "logs_matching",
+                (org, "rate limited"),
+                {},
+            ),
         ]
     order = list(FAMILIES)
     return sorted(calls, key=lambda c: order.index(c[0]))
@@ -187,16 +235,27 @@ def _capture_in_django(params: Parameters) -> list[dict[str, Any]]:
         statements = [s for s in recorded if not s.lstrip().upper().startswith("SAVEPOINT")]
         for i, statement in enumerate(statements):
             verb = statement.lstrip().split(None, 1)[0].upper()
-            out.append({
-                "family": family,
-                "name": name if len(statements) == 1 else f"{name} #{i + 1}",
-                "sql": statement,
-                "writes": verb in {"UPDATE", "DELETE", "INSERT"},
-            })
+            out.append(
+                {
+                    "family": family,
+                    "name": name if len(statements) == 1 else f"{name} #{i + 1}",
+                    "sql": statement,
+                    "writes": verb in {"UPDATE", "DELETE", "INSERT"},
+                }
+            )
     return out
 
 
 if __name__ == "__main__":
-    print(json.dumps(_capture_in_django(Parameters(**{
-        k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[1]).items()
-    }))))
+    print(
+        json.dumps(
+            _capture_in_django(
+                Parameters(
+                    **{
+                        k: tuple(v) if isinstance(v, list) else v
+                        for k, v in json.loads(sys.argv[1]).items()
+                    }
+                )
+            )
+        )
+    )

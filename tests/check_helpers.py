@@ -44,11 +44,15 @@ def write_project(root: Path, models: str, queries: str) -> Path:
     write_source(root, "shopsite/__init__.py", "")
     write_source(root, "shopsite/settings.py", SETTINGS)
     write_source(root, "shop/__init__.py", "")
-    write_source(root, "shop/apps.py", """
+    write_source(
+        root,
+        "shop/apps.py",
+        """
         from django.apps import AppConfig
         class ShopConfig(AppConfig):
             name = "shop"
-    """)
+    """,
+    )
     write_source(root, "shop/models.py", models)
     write_source(root, "shop/queries.py", queries)
     return root
@@ -56,8 +60,7 @@ def write_project(root: Path, models: str, queries: str) -> Path:
 
 def check_json(root: Path, *files: str, args: tuple[str, ...] = ()) -> tuple[Run, list[dict]]:
     """``idxadvisor check --format json FILES`` in ``root``; the findings parsed."""
-    result = run_cli("check", "--format", "json", *args, *(files or ("shop/queries.py",)),
-                     cwd=root)
+    result = run_cli("check", "--format", "json", *args, *(files or ("shop/queries.py",)), cwd=root)
     assert result.returncode in (0, 1), result.stderr
     assert result.returncode == (1 if json.loads(result.stdout)["findings"] else 0)
     return result, json.loads(result.stdout)["findings"]

@@ -151,8 +151,13 @@ def _without_database_url(env: dict[str, str]) -> dict[str, str]:
     url = env.pop("DATABASE_URL", None)
     if url:
         p = conninfo_to_dict(url)
-        for key, var in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"),
-                         ("dbname", "PGDATABASE"), ("password", "PGPASSWORD")):
+        for key, var in (
+            ("host", "PGHOST"),
+            ("port", "PGPORT"),
+            ("user", "PGUSER"),
+            ("dbname", "PGDATABASE"),
+            ("password", "PGPASSWORD"),
+        ):
             if p.get(key) and var not in env:
                 env[var] = str(p[key])
     return env

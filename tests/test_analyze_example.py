@@ -40,8 +40,13 @@ def _line_of(function: str) -> int:
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     # No DATABASE_URL: the settings point at a database that need not exist.
-    result = run_cli("analyze", str(EXAMPLE), "--format", "json",
-                     env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--format",
+        "json",
+        env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -123,8 +128,21 @@ def test_json_schema_has_every_documented_field(report):
     for q in report["queries"]:
         assert {"id", "sql", "origin", "tables"} <= set(q)
     for r in report["recommendations"]:
-        assert {"app_label", "model", "table", "name", "fields", "expressions", "condition",
-                "include", "method", "sql", "django", "serves", "reason"} <= set(r)
+        assert {
+            "app_label",
+            "model",
+            "table",
+            "name",
+            "fields",
+            "expressions",
+            "condition",
+            "include",
+            "method",
+            "sql",
+            "django",
+            "serves",
+            "reason",
+        } <= set(r)
         assert r["sql"].startswith("CREATE INDEX CONCURRENTLY ") and r["sql"].endswith(";")
         assert len(r["name"]) <= 30 and r["name"].isidentifier()
     assert {"table", "name", "columns", "origin"} <= set(report["existing"][0])
@@ -156,13 +174,19 @@ PARAMS: dict[str, dict[tuple[str, str], str]] = {
     "active_channels": {("organisation", "="): "{small_org}"},
     "channel_by_name": {("organisation", "="): "{small_org}", ("name", "="): "'{channel}'"},
     "profile_by_email": {("UPPER(email)", "="): "UPPER('{email}')"},
-    "recently_seen": {("organisation", "="): "{big_org}",
-                      ("last_seen_at", ">="): "now() - interval '1 day'"},
-    "logs_for_organisation": {("organisation", "="): "{big_org}",
-                              ("created_at", ">="): "now() - interval '7 days'",
-                              ("created_at", "<"): NOW},
-    "error_count_per_integration": {("organisation", "="): "{big_org}",
-                                    ("created_at", ">="): "now() - interval '30 days'"},
+    "recently_seen": {
+        ("organisation", "="): "{big_org}",
+        ("last_seen_at", ">="): "now() - interval '1 day'",
+    },
+    "logs_for_organisation": {
+        ("organisation", "="): "{big_org}",
+        ("created_at", ">="): "now() - interval '7 days'",
+        ("created_at", "<"): NOW,
+    },
+    "error_count_per_integration": {
+        ("organisation", "="): "{big_org}",
+        ("created_at", ">="): "now() - interval '30 days'",
+    },
     "purge_logs_before": {("created_at", "<"): "now() - interval '89 days'"},
     "logs_matching": {("organisation", "="): "{big_org}"},
 }
@@ -185,7 +209,8 @@ def _bind(sql: str, values: dict[tuple[str, str], str], facts: dict[str, str]) -
         key = expression_key(column_side.sql(dialect="postgres"))
         value = values[(key, op)].format(**facts)
         (cmp.expression if on_right else cmp.this).replace(
-            sqlglot.parse_one(value, read="postgres"))
+            sqlglot.parse_one(value, read="postgres")
+        )
     return tree.sql(dialect="postgres")
 
 
@@ -217,14 +242,21 @@ def loaded_db(pg_server_url: str):
 def test_every_recommendation_turns_its_queries_into_index_scans(report, loaded_db):
     with psycopg.connect(loaded_db.url, autocommit=True) as conn:
         facts = {
-            "big_org": str(conn.execute(
-                "SELECT organisation FROM monitoring_integrationlog GROUP BY 1 "
-                "ORDER BY count(*) DESC LIMIT 1").fetchone()[0]),
-            "small_org": str(conn.execute(
-                "SELECT organisation FROM monitoring_notificationchannel GROUP BY 1 "
-                "ORDER BY count(*), organisation LIMIT 1").fetchone()[0]),
+            "big_org": str(
+                conn.execute(
+                    "SELECT organisation FROM monitoring_integrationlog GROUP BY 1 "
+                    "ORDER BY count(*) DESC LIMIT 1"
+                ).fetchone()[0]
+            ),
+            "small_org": str(
+                conn.execute(
+                    "SELECT organisation FROM monitoring_notificationchannel GROUP BY 1 "
+                    "ORDER BY count(*), organisation LIMIT 1"
+                ).fetchone()[0]
+            ),
             "channel": conn.execute(
-                "SELECT name FROM monitoring_notificationchannel LIMIT 1").fetchone()[0],
+                "SELECT name FROM monitoring_notificationchannel LIMIT 1"
+            ).fetchone()[0],
             "email": conn.execute("SELECT email FROM monitoring_userprofile LIMIT 1").fetchone()[0],
         }
         checked: list[tuple[dict, str, str]] = []
@@ -264,9 +296,12 @@ def test_every_recommendation_turns_its_queries_into_index_scans(report, loaded_
             nodes = _plan_nodes(conn, sql)
             used = {n.get("Index Name") for n in nodes}
             assert rec["name"] in used, (
-                f"{function}: {rec['name']} not used after it was built; plan {nodes}")
-            assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == rec["table"]
-                           for n in nodes), f"{function}: still a seq scan on {rec['table']}"
+                f"{function}: {rec['name']} not used after it was built; plan {nodes}"
+            )
+            assert not any(
+                n["Node Type"] == "Seq Scan" and n.get("Relation Name") == rec["table"]
+                for n in nodes
+            ), f"{function}: still a seq scan on {rec['table']}"
 
 
 def test_output_file_is_written_atomically_and_never_over_a_file_of_the_user(tmp_path):
@@ -289,7 +324,8 @@ def test_output_file_is_written_atomically_and_never_over_a_file_of_the_user(tmp
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "manage.py").write_text(
-        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "nowhere.settings")\n')
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "nowhere.settings")\n'
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cases = [
@@ -302,7 +338,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         result = run_cli(*args, cwd=elsewhere)
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, (
-            args, result.stderr)
+            args,
+            result.stderr,
+        )
         assert "Traceback" not in result.stderr
 
 
@@ -333,7 +371,8 @@ def test_fail_on_recommendations_exits_1_only_when_something_is_proposed(tmp_pat
     assert proposing.returncode == 1 and json.loads(proposing.stdout)["recommendations"]
     sql = tmp_path / "served.sql"
     sql.write_text("SELECT * FROM monitoring_userprofile WHERE id = %s;\n")
-    served = run_cli("analyze", str(EXAMPLE), "--no-static", "--workload", str(sql),
-                     "--fail-on-recommendations")
+    served = run_cli(
+        "analyze", str(EXAMPLE), "--no-static", "--workload", str(sql), "--fail-on-recommendations"
+    )
     assert served.returncode == 0, served.stderr
     assert "No new index proposed" in served.stdout

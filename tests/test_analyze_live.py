@@ -27,9 +27,12 @@ from tests.helpers import (
 
 def _indexes(conn: psycopg.Connection) -> set[tuple[str, str]]:
     """The database's indexes and extensions: what analysis and verify must leave alone."""
-    return set(conn.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-        "UNION ALL SELECT 'extension', extname FROM pg_extension").fetchall())
+    return set(
+        conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "UNION ALL SELECT 'extension', extname FROM pg_extension"
+        ).fetchall()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +57,9 @@ def live_db(pg_server_url: str) -> Iterator[TempDatabase]:
 def live_report(live_db: TempDatabase) -> dict[str, Any]:
     with psycopg.connect(live_db.url) as conn:
         before = _indexes(conn)
-    result = run_cli("analyze", str(EXAMPLE), "--database-url", live_db.url, "--format", "json",
-                     env=live_db.env)
+    result = run_cli(
+        "analyze", str(EXAMPLE), "--database-url", live_db.url, "--format", "json", env=live_db.env
+    )
     assert result.returncode == 0, result.stderr
     with psycopg.connect(live_db.url) as conn:
         assert _indexes(conn) == before, "analysis must not change the database"
@@ -128,8 +132,18 @@ def test_candidates_that_do_not_pay_are_dropped_with_a_reason(live_db, tmp_path)
         "-- a column with a handful of values spread over every row\n"
         "SELECT * FROM monitoring_userprofile WHERE is_active = %s;\n"
     )
-    result = run_cli("analyze", str(EXAMPLE), "--no-static", "--workload", str(workload),
-                     "--database-url", live_db.url, "--format", "json", env=live_db.env)
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--no-static",
+        "--workload",
+        str(workload),
+        "--database-url",
+        live_db.url,
+        "--format",
+        "json",
+        env=live_db.env,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["recommendations"] == []
@@ -142,10 +156,22 @@ def test_pg_stat_statements_workload_drives_a_recommendation(live_db):
     with psycopg.connect(live_db.url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_statements_reset()")
         for code in (500, 502, 503):
-            conn.execute("SELECT id, status FROM monitoring_webhookdelivery "
-                         "WHERE response_code = %s AND attempts > 3", [code]).fetchall()
-    result = run_cli("analyze", str(EXAMPLE), "--no-static", "--from-pg-stat-statements",
-                     "--database-url", live_db.url, "--format", "json", env=live_db.env)
+            conn.execute(
+                "SELECT id, status FROM monitoring_webhookdelivery "
+                "WHERE response_code = %s AND attempts > 3",
+                [code],
+            ).fetchall()
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--no-static",
+        "--from-pg-stat-statements",
+        "--database-url",
+        live_db.url,
+        "--format",
+        "json",
+        env=live_db.env,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     mine = [q for q in report["queries"] if "response_code" in q["sql"]]
@@ -157,14 +183,16 @@ def test_pg_stat_statements_workload_drives_a_recommendation(live_db):
 def test_without_hypopg_it_says_so_once_and_keeps_the_heuristics(pg_server_url):
     db = create_database(pg_server_url, prefix="idxadv_nohypo")
     try:
-        assert run_python("manage.py", "migrate", "-v", "0", cwd=EXAMPLE,
-                          env=db.env).returncode == 0
+        assert (
+            run_python("manage.py", "migrate", "-v", "0", cwd=EXAMPLE, env=db.env).returncode == 0
+        )
         from benchmarks.datagen import generate
 
         with psycopg.connect(db.url, autocommit=True) as conn:
             generate(conn, scale=0.05)
-        result = run_cli("analyze", str(EXAMPLE), "--database-url", db.url, "--format", "json",
-                         env=db.env)
+        result = run_cli(
+            "analyze", str(EXAMPLE), "--database-url", db.url, "--format", "json", env=db.env
+        )
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         assert sum("HypoPG" in n for n in report["notes"]) == 1
@@ -175,8 +203,9 @@ def test_without_hypopg_it_says_so_once_and_keeps_the_heuristics(pg_server_url):
 
 
 def test_unreachable_database_is_one_line_exit_2_and_no_password():
-    result = run_cli("analyze", str(EXAMPLE), "--database-url",
-                     "postgresql://app:hunter2@127.0.0.1:1/shop")
+    result = run_cli(
+        "analyze", str(EXAMPLE), "--database-url", "postgresql://app:hunter2@127.0.0.1:1/shop"
+    )
     assert result.returncode == 2
     # One error line (a "live mode: …" banner before it is fine, and is redacted too).
     errors = [line for line in result.stderr.splitlines() if line.startswith("idxadvisor: error")]
@@ -194,8 +223,16 @@ def test_verify_needs_allow_writes(live_db):
 def test_verify_reports_real_timings_and_leaves_the_database_as_it_was(live_db):
     with psycopg.connect(live_db.url) as conn:
         before = _indexes(conn)
-    result = run_cli("verify", str(EXAMPLE), "--database-url", live_db.url, "--allow-writes",
-                     "--runs", "1", env=live_db.env)
+    result = run_cli(
+        "verify",
+        str(EXAMPLE),
+        "--database-url",
+        live_db.url,
+        "--allow-writes",
+        "--runs",
+        "1",
+        env=live_db.env,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["query", "before", "ms"]
@@ -212,15 +249,28 @@ def test_what_if_calls_are_counted_in_the_report(live_report):
 
 
 def test_max_index_bytes_keeps_the_proposals_within_the_budget(live_db, live_report):
-    sizes = sorted(r["estimated_size_bytes"] for r in live_report["recommendations"]
-                   if r["estimated_size_bytes"])
+    sizes = sorted(
+        r["estimated_size_bytes"]
+        for r in live_report["recommendations"]
+        if r["estimated_size_bytes"]
+    )
     assert len(sizes) >= 2
     budget = sizes[0]  # room for the smallest index only
-    result = run_cli("analyze", str(EXAMPLE), "--database-url", live_db.url, "--format", "json",
-                     "--max-index-bytes", str(budget), env=live_db.env)
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--database-url",
+        live_db.url,
+        "--format",
+        "json",
+        "--max-index-bytes",
+        str(budget),
+        env=live_db.env,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    measured = [r["estimated_size_bytes"] for r in report["recommendations"]
-                if r["estimated_size_bytes"]]
+    measured = [
+        r["estimated_size_bytes"] for r in report["recommendations"] if r["estimated_size_bytes"]
+    ]
     assert sum(measured) <= budget
     assert any("index budget" in r["reason"] for r in report["rejected"])

@@ -34,8 +34,18 @@ FAMILIES = {"webhook_retry", "alert_rules", "user_profiles", "integration_logs"}
 @pytest.fixture(scope="module")
 def small_run(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "small.json"
-    run = run_python("-m", "benchmarks.run", "--scale", "small", "--database-url",
-                     pg_server_url, "--output", str(out), cwd=ROOT, timeout=300)
+    run = run_python(
+        "-m",
+        "benchmarks.run",
+        "--scale",
+        "small",
+        "--database-url",
+        pg_server_url,
+        "--output",
+        str(out),
+        cwd=ROOT,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert out.exists(), run.stdout
     results = json.loads(out.read_text())
@@ -90,8 +100,10 @@ def test_throughput_side_benchmarks_and_markdown_table(small_run: dict) -> None:
     assert "| Analysis throughput |" in small_run["_stdout"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
-                    reason="matplotlib (extra 'benchmarks') is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason="matplotlib (extra 'benchmarks') is not installed",
+)
 def test_chart_is_written(small_run: dict) -> None:
     png = Path(small_run["_path"]).with_name("small_family_times.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -90,8 +90,11 @@ def records(path: Path, kind: str = "statement") -> list[dict]:
 
 def app_calls(path: Path) -> int:
     """Executions of statements whose origin is the example app's own code."""
-    return sum(r["calls"] for r in records(path)
-               if r["origin"] and r["origin"]["path"].startswith("monitoring/"))
+    return sum(
+        r["calls"]
+        for r in records(path)
+        if r["origin"] and r["origin"]["path"].startswith("monitoring/")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,18 +108,40 @@ def captured(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         env = {**database.env, "COUNT_FILE": str(project / "counts.json")}
         migrated = run_python("manage.py", "migrate", "-v0", cwd=project, env=env)
         assert migrated.returncode == 0, migrated.stderr
-        serial = run_cli("capture", "--output", str(project / "serial.jsonl"), "--",
-                         sys.executable, "manage.py", "test", "--noinput",
-                         "--testrunner", "counting_runner.CountingRunner",
-                         cwd=project, env=env)
+        serial = run_cli(
+            "capture",
+            "--output",
+            str(project / "serial.jsonl"),
+            "--",
+            sys.executable,
+            "manage.py",
+            "test",
+            "--noinput",
+            "--testrunner",
+            "counting_runner.CountingRunner",
+            cwd=project,
+            env=env,
+        )
         assert serial.returncode == 0, serial.stderr
-        parallel = run_cli("capture", "-o", "parallel.jsonl", "--",
-                           sys.executable, "manage.py", "test", "--noinput", "--parallel", "2",
-                           cwd=project, env=env)
+        parallel = run_cli(
+            "capture",
+            "-o",
+            "parallel.jsonl",
+            "--",
+            sys.executable,
+            "manage.py",
+            "test",
+            "--noinput",
+            "--parallel",
+            "2",
+            cwd=project,
+            env=env,
+        )
         assert parallel.returncode == 0, parallel.stderr
         counted = json.loads((project / "counts.json").read_text())
-        yield Captured(project, database, project / "serial.jsonl", project / "parallel.jsonl",
-                       counted)
+        yield Captured(
+            project, database, project / "serial.jsonl", project / "parallel.jsonl", counted
+        )
     finally:
         drop_database(pg_server_url, database.name)
 
@@ -125,6 +150,7 @@ def test_every_statement_of_the_app_is_counted_like_djangos_own_counter(
     captured: Captured,
 ) -> None:
     """Same run, two recorders: ours must agree with a counter built on Django's API."""
+
     def to_dollars(sql: str) -> str:  # written independently of runtime.numbered_sql
         parts = sql.split("%s")
         out = parts[0]
@@ -133,8 +159,13 @@ def test_every_statement_of_the_app_is_counted_like_djangos_own_counter(
         return out.replace("%%", "%")
 
     dml = re.compile(r"\s*\(*\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
-    expected = Counter({to_dollars(sql): n for sql, n in captured.counted.items()
-                        if '"monitoring_' in sql and dml.match(sql)})
+    expected = Counter(
+        {
+            to_dollars(sql): n
+            for sql, n in captured.counted.items()
+            if '"monitoring_' in sql and dml.match(sql)
+        }
+    )
     got: Counter[str] = Counter()
     for record in records(captured.serial):
         if '"monitoring_' in record["sql"]:
@@ -162,8 +193,11 @@ def test_reader_merges_records_into_statements_with_origins(captured: Captured) 
 
 def test_parallel_test_run_is_captured_whole(captured: Captured) -> None:
     processes = {r["process"] for r in records(captured.parallel, "process")}
-    workers = {r["process"] for r in records(captured.parallel)
-               if r["origin"] and r["origin"]["path"].startswith("monitoring/")}
+    workers = {
+        r["process"]
+        for r in records(captured.parallel)
+        if r["origin"] and r["origin"]["path"].startswith("monitoring/")
+    }
     assert len(processes) >= 3  # the runner and two workers
     assert len(workers) == 2, "the app's queries should run in both workers"
     assert app_calls(captured.parallel) == app_calls(captured.serial) > 40
@@ -189,8 +223,9 @@ def _function_statements(path: Path) -> dict[str, set[int]]:
 def test_origins_point_to_the_lines_of_queries_py(captured: Captured) -> None:
     statements, _ = read_workload_file(captured.serial)
     expected = _function_statements(captured.project / "monitoring" / "queries.py")
-    origins = [st.origin for st in statements
-               if st.origin and st.origin.path == "monitoring/queries.py"]
+    origins = [
+        st.origin for st in statements if st.origin and st.origin.path == "monitoring/queries.py"
+    ]
     assert {o.function for o in origins} == set(expected), "every query function ran"
     for origin in origins:
         assert origin.line in expected[origin.function], origin
@@ -198,19 +233,28 @@ def test_origins_point_to_the_lines_of_queries_py(captured: Captured) -> None:
 
 def test_dynamic_search_deliveries_query_is_captured(captured: Captured) -> None:
     source = (captured.project / "monitoring" / "queries.py").read_text().splitlines()
-    [line] = [n for n, text in enumerate(source, start=1)
-              if "WebhookDelivery.objects.filter(**filters)" in text]
+    [line] = [
+        n
+        for n, text in enumerate(source, start=1)
+        if "WebhookDelivery.objects.filter(**filters)" in text
+    ]
     statements, _ = read_workload_file(captured.serial)
-    searched = [st for st in statements if st.origin
-                and (st.origin.function, st.origin.line) == ("search_deliveries", line)]
+    searched = [
+        st
+        for st in statements
+        if st.origin and (st.origin.function, st.origin.line) == ("search_deliveries", line)
+    ]
     assert any('"rule_id" = $1' in st.sql and '"status" = $2' in st.sql for st in searched), [
         st.sql for st in searched
     ]
 
 
 def _one(statements: tuple[Statement, ...], function: str, ending: str) -> Statement:
-    [found] = [st for st in statements if st.origin and st.origin.function == function
-               and st.sql.endswith(ending)]
+    [found] = [
+        st
+        for st in statements
+        if st.origin and st.origin.function == function and st.sql.endswith(ending)
+    ]
     return found
 
 
@@ -229,7 +273,8 @@ def test_literals_of_the_code_are_inlined_and_runtime_values_are_not(captured: C
 
 def test_killed_process_leaves_a_readable_file(captured: Captured) -> None:
     script = captured.project / "killed.py"
-    script.write_text(textwrap.dedent('''
+    script.write_text(
+        textwrap.dedent("""
         import os, signal, time
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alerting_project.settings")
         import django
@@ -240,15 +285,26 @@ def test_killed_process_leaves_a_readable_file(captured: Captured) -> None:
         while time.monotonic() < deadline:
             ContentType.objects.filter(app_label="monitoring").count()
         os.kill(os.getpid(), signal.SIGKILL)
-    '''))
+    """)
+    )
     output = captured.project / "killed.jsonl"
-    run = run_cli("capture", "-o", str(output), "--", sys.executable, "killed.py",
-                  cwd=captured.project,
-                  env={**captured.database.env, "IDXADVISOR_CAPTURE_FLUSH_SECONDS": "0.2"})
+    run = run_cli(
+        "capture",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        "killed.py",
+        cwd=captured.project,
+        env={**captured.database.env, "IDXADVISOR_CAPTURE_FLUSH_SECONDS": "0.2"},
+    )
     assert run.returncode == 128 + 9
     statements, skipped = read_workload_file(output)
-    counted = [st for st in statements if st.origin and st.origin.path == "killed.py"
-               and "COUNT(*)" in st.sql]
+    counted = [
+        st
+        for st in statements
+        if st.origin and st.origin.path == "killed.py" and "COUNT(*)" in st.sql
+    ]
     assert counted and counted[0].calls > 10 and skipped == ()
     assert "\"app_label\" = 'monitoring'" in counted[0].sql
     # a writer cut off mid-line: the rest is still read, the broken line is reported
@@ -284,18 +340,39 @@ def test_exit_code_append_and_refusing_foreign_files(tmp_path: Path) -> None:
 def test_append_keeps_earlier_runs_and_replace_starts_over(captured: Captured) -> None:
     output = captured.project / "appended.jsonl"
     shutil.copy(captured.serial, output)
-    script = ("import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'alerting_project.settings'; "
-              "import django; django.setup(); "
-              "from django.contrib.auth.models import Group; "
-              "Group.objects.filter(name='x').count()")
+    script = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'alerting_project.settings'; "
+        "import django; django.setup(); "
+        "from django.contrib.auth.models import Group; "
+        "Group.objects.filter(name='x').count()"
+    )
     env = captured.database.env
-    run = run_cli("capture", "--append", "-o", str(output), "--", sys.executable, "-c", script,
-                  cwd=captured.project, env=env)
+    run = run_cli(
+        "capture",
+        "--append",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        "-c",
+        script,
+        cwd=captured.project,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     assert "1 process" in run.stderr
     assert len(records(output, "process")) == len(records(captured.serial, "process")) + 1
-    run = run_cli("capture", "-o", str(output), "--", sys.executable, "-c", script,
-                  cwd=captured.project, env=env)
+    run = run_cli(
+        "capture",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        "-c",
+        script,
+        cwd=captured.project,
+        env=env,
+    )
     assert len(records(output, "process")) == 1
 
 
@@ -303,23 +380,39 @@ def test_existing_sitecustomize_still_runs(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text("import os\nos.environ['USER_SITECUSTOMIZE'] = 'ran'\n")
-    script = ("import os, sys; print(os.environ.get('USER_SITECUSTOMIZE'), "
-              "any('_boot' in p for p in sys.path), "
-              "'_idxadvisor_capture_runtime' in sys.modules, 'django' in sys.modules)")
-    run = run_cli("capture", "-o", str(tmp_path / "w.jsonl"), "--", sys.executable, "-c", script,
-                  env={"PYTHONPATH": str(site)})
+    script = (
+        "import os, sys; print(os.environ.get('USER_SITECUSTOMIZE'), "
+        "any('_boot' in p for p in sys.path), "
+        "'_idxadvisor_capture_runtime' in sys.modules, 'django' in sys.modules)"
+    )
+    run = run_cli(
+        "capture",
+        "-o",
+        str(tmp_path / "w.jsonl"),
+        "--",
+        sys.executable,
+        "-c",
+        script,
+        env={"PYTHONPATH": str(site)},
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["ran", "False", "True", "False"]
 
 
 def test_pytest_plugin_option(captured: Captured, tmp_path: Path) -> None:
     settings = {
-        "DATABASES": {"default": {"ENGINE": "django.db.backends.postgresql",
-                                  "NAME": captured.database.name, "HOST": "127.0.0.1",
-                                  **_pg_params(captured.database)}},
+        "DATABASES": {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": captured.database.name,
+                "HOST": "127.0.0.1",
+                **_pg_params(captured.database),
+            }
+        },
         "INSTALLED_APPS": ["django.contrib.contenttypes", "django.contrib.auth"],
     }
-    (tmp_path / "test_uses_django.py").write_text(textwrap.dedent(f'''
+    (tmp_path / "test_uses_django.py").write_text(
+        textwrap.dedent(f"""
         import django
         from django.conf import settings
 
@@ -336,51 +429,89 @@ def test_pytest_plugin_option(captured: Captured, tmp_path: Path) -> None:
         def test_other_lookup():
             for _ in range(3):
                 assert not Group.objects.filter(name="xdist").exists()
-    '''))
-    (tmp_path / "test_inert.py").write_text(textwrap.dedent('''
+    """)
+    )
+    (tmp_path / "test_inert.py").write_text(
+        textwrap.dedent("""
         import sys
 
 
         def test_plugin_is_inert_without_the_option():
             assert "django" not in sys.modules
             assert "idxadvisor.sources.capture.runtime" not in sys.modules
-    '''))
+    """)
+    )
     base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDXADVISOR_CAPTURE")}
-    inert = subprocess.run([*base, "test_inert.py"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+    inert = subprocess.run(
+        [*base, "test_inert.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert inert.returncode == 0, inert.stdout + inert.stderr
     output = tmp_path / "plugin.jsonl"
-    run = subprocess.run([*base, f"--idxadvisor-capture={output}", "test_uses_django.py"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [*base, f"--idxadvisor-capture={output}", "test_uses_django.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     statements, _ = read_workload_file(output)
-    line = next(n for n, text in enumerate(
-        (tmp_path / "test_uses_django.py").read_text().splitlines(), start=1) if "count()" in text)
+    line = next(
+        n
+        for n, text in enumerate(
+            (tmp_path / "test_uses_django.py").read_text().splitlines(), start=1
+        )
+        if "count()" in text
+    )
     [lookup] = [st for st in statements if st.origin and st.origin.function == "test_lookup"]
-    assert (lookup.origin.path, lookup.origin.line, lookup.calls) == ("test_uses_django.py",
-                                                                     line, 2)
+    assert (lookup.origin.path, lookup.origin.line, lookup.calls) == (
+        "test_uses_django.py",
+        line,
+        2,
+    )
     assert "\"name\" = 'plugin'" in lookup.sql
     # pytest-xdist: every worker appends to the same file; `--dist each` runs all tests in both
     # workers, so each count doubles whatever the scheduling
-    distributed = subprocess.run([*base, "-n", "2", "--dist", "each",
-                                  f"--idxadvisor-capture={output}",
-                                  "test_uses_django.py"],
-                                 cwd=tmp_path, env=env, capture_output=True, text=True,
-                                 timeout=120)
+    distributed = subprocess.run(
+        [
+            *base,
+            "-n",
+            "2",
+            "--dist",
+            "each",
+            f"--idxadvisor-capture={output}",
+            "test_uses_django.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert distributed.returncode == 0, distributed.stdout + distributed.stderr
-    calls = {st.origin.function: st.calls for st in read_workload_file(output)[0]
-             if st.origin and st.origin.path == "test_uses_django.py"}
+    calls = {
+        st.origin.function: st.calls
+        for st in read_workload_file(output)[0]
+        if st.origin and st.origin.path == "test_uses_django.py"
+    }
     assert calls == {"test_lookup": 4, "test_other_lookup": 6}
-    workers = {r["process"] for r in records(output)
-               if r["origin"] and r["origin"]["path"] == "test_uses_django.py"}
+    workers = {
+        r["process"]
+        for r in records(output)
+        if r["origin"] and r["origin"]["path"] == "test_uses_django.py"
+    }
     assert len(workers) == 2
 
 
 def _pg_params(database: TempDatabase) -> dict[str, str]:
     env = database.env
-    return {"PORT": env["PGPORT"], "USER": env["PGUSER"],
-            **({"PASSWORD": env["PGPASSWORD"]} if "PGPASSWORD" in env else {})}
+    return {
+        "PORT": env["PGPORT"],
+        "USER": env["PGUSER"],
+        **({"PASSWORD": env["PGPASSWORD"]} if "PGPASSWORD" in env else {}),
+    }
 
 
 def test_management_command_when_installed_as_an_app(captured: Captured, tmp_path: Path) -> None:
@@ -395,16 +526,24 @@ def test_management_command_when_installed_as_an_app(captured: Captured, tmp_pat
     env = captured.database.env
     listed = run_python("manage.py", "help", cwd=project, env=env)
     assert "[idxadvisor]" in listed.stdout, listed.stdout + listed.stderr
-    run = run_python("manage.py", "idxadvisor", "capture", "-o", "suite.jsonl",
-                     cwd=project, env=env)
+    run = run_python(
+        "manage.py", "idxadvisor", "capture", "-o", "suite.jsonl", cwd=project, env=env
+    )
     assert run.returncode == 0, run.stderr
     assert "statements" in run.stderr
     assert app_calls(project / "suite.jsonl") == app_calls(captured.serial)
     helped = run_python("manage.py", "idxadvisor", "capture", "--help", cwd=project, env=env)
     assert helped.returncode == 0 and "-- COMMAND" in helped.stdout
     # analyze from another directory: the command points the CLI at this project
-    analyzed = run_python(str(project / "manage.py"), "idxadvisor", "analyze", "--format", "json",
-                          cwd=tmp_path, env={**env, "DATABASE_URL": ""})
+    analyzed = run_python(
+        str(project / "manage.py"),
+        "idxadvisor",
+        "analyze",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env={**env, "DATABASE_URL": ""},
+    )
     assert analyzed.returncode == 0, analyzed.stderr
     assert json.loads(analyzed.stdout)["recommendations"]
 
@@ -427,15 +566,25 @@ def test_records_that_disagree_on_a_constant_keep_the_placeholder(tmp_path: Path
     header = {"kind": "header", "format": "idxadvisor-capture", "version": 1}
     origin = {"path": "app/q.py", "line": 3, "function": "f"}
     lines = [header] + [
-        {"kind": "statement", "process": p, "sql": "SELECT 1 FROM t WHERE a = $1 AND b = $2",
-         "origin": origin, "calls": 2, "total_ms": 1.0, "constants": c}
+        {
+            "kind": "statement",
+            "process": p,
+            "sql": "SELECT 1 FROM t WHERE a = $1 AND b = $2",
+            "origin": origin,
+            "calls": 2,
+            "total_ms": 1.0,
+            "constants": c,
+        }
         for p, c in (("p1", {"1": "'x'", "2": "'y'"}), ("p2", {"1": "'x'", "2": "'z'"}))
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     [statement], _ = read_workload_file(path)
     assert statement.sql == "SELECT 1 FROM t WHERE a = 'x' AND b = $1"
-    assert (statement.calls, statement.total_time_ms, str(statement.origin)) == (4, 2.0,
-                                                                                 "app/q.py:3")
+    assert (statement.calls, statement.total_time_ms, str(statement.origin)) == (
+        4,
+        2.0,
+        "app/q.py:3",
+    )
     sql_file = tmp_path / "w.sql"
     sql_file.write_text("SELECT 1;\n")
     assert not is_capture_file(sql_file)
@@ -460,17 +609,19 @@ def test_analysis_of_the_capture_has_every_static_recommendation_and_more(
         return {r["sql"]: r for r in json.loads(report.read_text())["recommendations"]}
 
     static = recommendations(str(fresh))
-    runtime = recommendations(str(captured.project), "--no-static",
-                              "--workload", str(captured.serial))
+    runtime = recommendations(
+        str(captured.project), "--no-static", "--workload", str(captured.serial)
+    )
     assert static, "the static scan proposes indexes for the example"
     assert set(static) <= set(runtime)
     extra = [r for sql, r in runtime.items() if sql not in static]
-    assert any(r["table"] == "monitoring_webhookdelivery" and "rule" in r["fields"]
-               for r in extra), [(r["table"], r["fields"]) for r in runtime.values()]
+    assert any(
+        r["table"] == "monitoring_webhookdelivery" and "rule" in r["fields"] for r in extra
+    ), [(r["table"], r["fields"]) for r in runtime.values()]
     assert extra, "the dynamic search_deliveries(**criteria) query needs an index"
 
 
-PROCESSES_SCRIPT = '''
+PROCESSES_SCRIPT = """
 import multiprocessing
 import os
 
@@ -500,14 +651,22 @@ if __name__ == "__main__":
     os.waitpid(pid, 0)
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         pool.map(work, [5, 6])
-'''
+"""
 
 
 def test_forked_and_spawned_processes_are_all_captured(captured: Captured) -> None:
     (captured.project / "processes.py").write_text(PROCESSES_SCRIPT)
     output = captured.project / "processes.jsonl"
-    run = run_cli("capture", "-o", str(output), "--", sys.executable, "processes.py",
-                  cwd=captured.project, env=captured.database.env)
+    run = run_cli(
+        "capture",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        "processes.py",
+        cwd=captured.project,
+        env=captured.database.env,
+    )
     assert run.returncode == 0, run.stderr
     calls: Counter[str] = Counter()
     processes: dict[str, set[str]] = {}

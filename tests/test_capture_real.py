@@ -37,8 +37,7 @@ class Suite:
 
 
 def statement_records(path: Path) -> list[dict]:
-    return [r for r in map(json.loads, path.read_text().splitlines())
-            if r["kind"] == "statement"]
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == "statement"]
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +47,23 @@ def suite(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     database = create_database(pg_server_url, prefix="idxadv_capreal")
     try:
         runs = {}
-        for name, extra in (("default", {}), ("with_django",
-                                              {"IDXADVISOR_CAPTURE_INCLUDE_DJANGO": "1"})):
+        for name, extra in (
+            ("default", {}),
+            ("with_django", {"IDXADVISOR_CAPTURE_INCLUDE_DJANGO": "1"}),
+        ):
             output = project / f"{name}.jsonl"
-            run = run_cli("capture", "-o", str(output), "--", sys.executable, "manage.py", "test",
-                          "--noinput", cwd=project, env={**database.env, **extra})
+            run = run_cli(
+                "capture",
+                "-o",
+                str(output),
+                "--",
+                sys.executable,
+                "manage.py",
+                "test",
+                "--noinput",
+                cwd=project,
+                env={**database.env, **extra},
+            )
             assert run.returncode == 0, run.stderr
             runs[name] = output
         yield Suite(project, database, runs["default"], runs["with_django"])
@@ -62,15 +73,22 @@ def suite(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def _line_of(path: Path, text: str) -> int:
-    [line] = [n for n, source in enumerate(path.read_text().splitlines(), start=1)
-              if text in source]
+    [line] = [
+        n for n, source in enumerate(path.read_text().splitlines(), start=1) if text in source
+    ]
     return line
 
 
 # --- Django's bookkeeping (issue 12) ---------------------------------------------------------
 
-BOOKKEEPING_MARKERS = ('"legacy_code"', '"django_migrations"', '"django_content_type"',
-                       '"auth_permission"', "pg_catalog", "information_schema")
+BOOKKEEPING_MARKERS = (
+    '"legacy_code"',
+    '"django_migrations"',
+    '"django_content_type"',
+    '"auth_permission"',
+    "pg_catalog",
+    "information_schema",
+)
 
 
 def test_migrations_and_djangos_bookkeeping_are_left_out(suite: Suite) -> None:
@@ -79,16 +97,22 @@ def test_migrations_and_djangos_bookkeeping_are_left_out(suite: Suite) -> None:
     for record in kept:
         assert not any(marker in record["sql"] for marker in BOOKKEEPING_MARKERS), record
         assert record["origin"] is not None, record  # nothing run by Django alone is kept
-    ignored = sum(r["calls"] for r in map(json.loads, suite.default.read_text().splitlines())
-                  if r["kind"] == "ignored")
+    ignored = sum(
+        r["calls"]
+        for r in map(json.loads, suite.default.read_text().splitlines())
+        if r["kind"] == "ignored"
+    )
     assert ignored > 20, "left-out statements are counted, not silently dropped"
     # the same run with them included: the data migration and content types are there, so the
     # assertions above can fail
     included = {r["sql"] for r in statement_records(suite.with_django)}
     assert any('"legacy_code"' in sql for sql in included)
     assert any('"django_content_type"' in sql for sql in included)
-    migration = [r for r in statement_records(suite.with_django)
-                 if '"legacy_code"' in r["sql"] and r["origin"]]
+    migration = [
+        r
+        for r in statement_records(suite.with_django)
+        if '"legacy_code"' in r["sql"] and r["origin"]
+    ]
     assert {r["origin"]["path"] for r in migration} == {
         "catalog/migrations/0002_copy_legacy_code.py"
     }
@@ -96,8 +120,18 @@ def test_migrations_and_djangos_bookkeeping_are_left_out(suite: Suite) -> None:
 
 def test_analyze_runs_on_the_captured_suite(suite: Suite, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
-    run = run_cli("analyze", str(suite.project), "--no-static", "--workload", str(suite.default),
-                  "--format", "json", "-o", str(report), env={"DATABASE_URL": ""})
+    run = run_cli(
+        "analyze",
+        str(suite.project),
+        "--no-static",
+        "--workload",
+        str(suite.default),
+        "--format",
+        "json",
+        "-o",
+        str(report),
+        env={"DATABASE_URL": ""},
+    )
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     queries = json.loads(report.read_text())["queries"]
@@ -113,11 +147,12 @@ def test_origin_is_the_view_not_the_middleware_nor_the_test_client(suite: Suite)
     expected = {
         "product_list": _line_of(views, 'return render(request, "catalog/products.html"'),
         "ActiveProductList.get_queryset": _line_of(views, 'filter(status="active")'),
-        "featured_products": _line_of(views, 'featured = Product.objects.filter'),
+        "featured_products": _line_of(views, "featured = Product.objects.filter"),
     }
     selects = [st for st in statements if st.sql.startswith('SELECT "catalog_product"')]
-    got = {st.origin.function: st.origin.line for st in selects
-           if st.origin.path == "catalog/views.py"}
+    got = {
+        st.origin.function: st.origin.line for st in selects if st.origin.path == "catalog/views.py"
+    }
     assert got == expected
     elsewhere = {st.origin.path for st in selects} - {"catalog/views.py", "catalog/search.py"}
     assert not elsewhere, "no SELECT is attributed to the middleware or the tests"
@@ -137,8 +172,11 @@ def test_like_parameters_are_recorded_by_shape_never_by_value(suite: Suite) -> N
         "by_suffix": {"1": "suffix"},
         "by_pattern": {"1": "infix"},  # one call "1%", one "%cotton": an index must serve both
     }
-    others = [r for r in statement_records(suite.default)
-              if r["origin"]["path"] != "catalog/search.py" and "LIKE" not in r["sql"]]
+    others = [
+        r
+        for r in statement_records(suite.default)
+        if r["origin"]["path"] != "catalog/search.py" and "LIKE" not in r["sql"]
+    ]
     assert others and all("like" not in r for r in others)
     text = suite.default.read_text()
     for pattern in ("100\\\\%%", "%COTTON%", "%-100", "1%", "%cotton"):  # as bound, escaped
@@ -147,7 +185,7 @@ def test_like_parameters_are_recorded_by_shape_never_by_value(suite: Suite) -> N
 
 # --- the captured program's output (issue 12) ------------------------------------------------
 
-NOISY_PROGRAM = '''
+NOISY_PROGRAM = """
 import logging, os, sys, warnings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")
 import django
@@ -169,7 +207,7 @@ with connection.cursor() as cursor:
                    [1])
     print(cursor.fetchall())
 print("done", file=sys.stderr)
-'''
+"""
 
 
 def test_captured_program_prints_exactly_what_it_prints_without_capture(
@@ -184,16 +222,22 @@ def test_captured_program_prints_exactly_what_it_prints_without_capture(
     plain = subprocess.run(command, cwd=project, env=env, capture_output=True, timeout=120)
     assert plain.returncode == 0, plain.stderr
     with temp_database.connect(autocommit=True) as conn:  # the same starting point: no tables
-        conn.execute("DROP TABLE catalog_product, django_migrations, django_content_type, "
-                     "auth_permission, auth_group, auth_group_permissions, auth_user, "
-                     "auth_user_groups, auth_user_user_permissions CASCADE")
+        conn.execute(
+            "DROP TABLE catalog_product, django_migrations, django_content_type, "
+            "auth_permission, auth_group, auth_group_permissions, auth_user, "
+            "auth_user_groups, auth_user_user_permissions CASCADE"
+        )
     output = tmp_path / "w.jsonl"
-    captured = run_cli("capture", "-o", str(output), "--", *command, cwd=project,
-                       env=temp_database.env)
+    captured = run_cli(
+        "capture", "-o", str(output), "--", *command, cwd=project, env=temp_database.env
+    )
     assert captured.returncode == 0, captured.stderr
     assert captured.stdout == plain.stdout.decode()
-    program_err = [line for line in captured.stderr.splitlines(keepends=True)
-                   if not line.startswith("idxadvisor capture: ")]
+    program_err = [
+        line
+        for line in captured.stderr.splitlines(keepends=True)
+        if not line.startswith("idxadvisor capture: ")
+    ]
 
     def untimed(text: str) -> str:  # django.db.backends logs each query's duration
         return re.sub(r"\(\d+\.\d+\)", "(time)", text)
@@ -249,9 +293,23 @@ def _start_family(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int], Pat
     script.write_text(FAMILY)
     ready, log = tmp_path / "ready", tmp_path / "signals.log"
     capture = subprocess.Popen(
-        [sys.executable, "-m", "idxadvisor", "capture", "-o", str(tmp_path / "w.jsonl"), "--",
-         sys.executable, str(script), str(ready), str(log)],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "idxadvisor",
+            "capture",
+            "-o",
+            str(tmp_path / "w.jsonl"),
+            "--",
+            sys.executable,
+            str(script),
+            str(ready),
+            str(log),
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 30
@@ -283,8 +341,11 @@ def test_sigkill_of_capture_ends_the_command_and_its_children(tmp_path: Path) ->
     assert not [pid for pid in pids if _running(pid)], "orphans left running"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
-                                    signal.SIGQUIT], ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+    ids=lambda s: signal.Signals(s).name,
+)
 def test_signals_reach_the_whole_command_and_its_exit_code_is_returned(
     tmp_path: Path, signum: int
 ) -> None:
@@ -292,22 +353,39 @@ def test_signals_reach_the_whole_command_and_its_exit_code_is_returned(
     os.kill(capture.pid, signum)  # to idxadvisor capture alone, as CI or a supervisor would
     _, stderr = capture.communicate(timeout=30)
     assert capture.returncode == 128 + signum, stderr
-    assert sorted(log.read_text().split("\n")[:-1]) == [f"child {signum}",
-                                                        f"grandchild {signum}"]
+    assert sorted(log.read_text().split("\n")[:-1]) == [f"child {signum}", f"grandchild {signum}"]
     assert not [pid for pid in pids if _running(pid)]
     assert "Traceback" not in stderr
 
 
 def test_a_capture_that_ends_normally_leaves_no_watchdog(tmp_path: Path) -> None:
     script = "import os; print(os.getpid(), os.getppid())"
-    run = subprocess.run([sys.executable, "-m", "idxadvisor", "capture", "-o",
-                          str(tmp_path / "w.jsonl"), "--", sys.executable, "-c", script],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "idxadvisor",
+            "capture",
+            "-o",
+            str(tmp_path / "w.jsonl"),
+            "--",
+            sys.executable,
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     child, parent = map(int, run.stdout.split())
-    watchdogs = [p for p in Path("/proc").iterdir() if p.name.isdigit()
-                 and _cmdline(p).startswith(f"{sys.executable}\0-I\0-S\0-c")
-                 and f"\0{child}\0" in _cmdline(p)]
+    watchdogs = [
+        p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and _cmdline(p).startswith(f"{sys.executable}\0-I\0-S\0-c")
+        and f"\0{child}\0" in _cmdline(p)
+    ]
     assert not [p for p in watchdogs if _running(int(p.name))]
     assert not _running(parent)
 

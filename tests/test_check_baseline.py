@@ -10,7 +10,7 @@ import pytest
 from tests.check_helpers import write_project, write_source
 from tests.helpers import run_cli
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
@@ -18,8 +18,8 @@ class Order(models.Model):
     status = models.CharField(max_length=16)
     customer_email = models.CharField(max_length=200)
     placed_at = models.DateTimeField()
-'''
-QUERIES = '''
+"""
+QUERIES = """
 from shop.models import Order
 
 
@@ -30,7 +30,7 @@ def of_customer(email):
 class Reports:
     def pending(self):
         return list(Order.objects.filter(status="pending"))
-'''
+"""
 
 
 def _project(root: Path) -> Path:
@@ -63,8 +63,7 @@ def test_old_findings_pass_even_when_lines_move(tmp_path: Path) -> None:
     # A comment-only change moves every line: the baseline does not key on lines.
     source = (root / "shop/queries.py").read_text()
     (root / "shop/queries.py").write_text("# Order queries.\n# More words.\n\n" + source)
-    moved = run_cli("check", "--baseline", "idxadvisor-baseline.json", "shop/queries.py",
-                    cwd=root)
+    moved = run_cli("check", "--baseline", "idxadvisor-baseline.json", "shop/queries.py", cwd=root)
     assert moved.returncode == 0, moved.stdout + moved.stderr
 
 
@@ -76,13 +75,17 @@ def test_a_new_problem_is_reported_alone(tmp_path: Path, where: str) -> None:
         source = source.replace(
             "    return list(Order.objects.filter(customer_email=email))\n",
             "    first = list(Order.objects.filter(customer_email=email))\n"
-            "    return first + list(Order.objects.filter(customer_email=email))\n")
+            "    return first + list(Order.objects.filter(customer_email=email))\n",
+        )
         expected_line = 6
     else:
-        source += ("\n\ndef since(when):\n"
-                   "    return list(Order.objects.filter(placed_at__gte=when))\n")
-        expected_line = source.splitlines().index(
-            "    return list(Order.objects.filter(placed_at__gte=when))") + 1
+        source += (
+            "\n\ndef since(when):\n    return list(Order.objects.filter(placed_at__gte=when))\n"
+        )
+        expected_line = (
+            source.splitlines().index("    return list(Order.objects.filter(placed_at__gte=when))")
+            + 1
+        )
     (root / "shop/queries.py").write_text(source)
     run = run_cli("check", "--baseline", "idxadvisor-baseline.json", cwd=root)
     assert run.returncode == 1
@@ -92,25 +95,33 @@ def test_a_new_problem_is_reported_alone(tmp_path: Path, where: str) -> None:
 
 def test_writing_for_some_files_keeps_the_others_entries(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    write_source(root, "shop/other.py", '''
+    write_source(
+        root,
+        "shop/other.py",
+        """
         from shop.models import Order
 
 
         def on(when):
             return list(Order.objects.filter(placed_at=when))
-    ''')
-    wrote = run_cli("check", "--write-baseline", "idxadvisor-baseline.json", "shop/other.py",
-                    cwd=root)
+    """,
+    )
+    wrote = run_cli(
+        "check", "--write-baseline", "idxadvisor-baseline.json", "shop/other.py", cwd=root
+    )
     assert wrote.returncode == 0, wrote.stderr
     rows = json.loads((root / "idxadvisor-baseline.json").read_text())["findings"]
     assert sorted({r["path"] for r in rows}) == ["shop/other.py", "shop/queries.py"]
     assert run_cli("check", "--baseline", "idxadvisor-baseline.json", cwd=root).returncode == 0
 
 
-@pytest.mark.parametrize("content, words", [
-    ("not json", "not a baseline file"),
-    ('{"version": 1}', "not an idxadvisor baseline"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("not json", "not a baseline file"),
+        ('{"version": 1}', "not an idxadvisor baseline"),
+    ],
+)
 def test_a_bad_baseline_is_bad_input(tmp_path: Path, content: str, words: str) -> None:
     write_project(tmp_path, MODELS, QUERIES)
     (tmp_path / "b.json").write_text(content)
@@ -131,6 +142,6 @@ def test_a_missing_baseline_and_a_foreign_file_are_refused(tmp_path: Path) -> No
 def test_configured_baseline(tmp_path: Path) -> None:
     root = _project(tmp_path)
     (root / "pyproject.toml").write_text(
-        '[tool.idxadvisor]\nsettings = "shopsite.settings"\n'
-        'baseline = "idxadvisor-baseline.json"\n')
+        '[tool.idxadvisor]\nsettings = "shopsite.settings"\nbaseline = "idxadvisor-baseline.json"\n'
+    )
     assert run_cli("check", cwd=root).returncode == 0

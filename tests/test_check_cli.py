@@ -58,7 +58,8 @@ def test_flags_the_examples_unindexed_querysets(text_run) -> None:
     assert "condition=Q(status__in=" in due  # the advisor's partial index
     line, col = _at("profile_by_email")
     assert "IDX003 UserProfile.objects.filter(...) compares UPPER(email)" in _line(
-        text_run.stdout, f"{QUERIES}:{line}:{col}: IDX003 ")
+        text_run.stdout, f"{QUERIES}:{line}:{col}: IDX003 "
+    )
     line, col = _at("logs_matching")
     assert "gin_trgm_ops" in _line(text_run.stdout, f"{QUERIES}:{line}:{col}: IDX004 ")
     # Served by Django's own indexes: the one-to-one's unique index, the primary key.
@@ -72,8 +73,9 @@ def test_formats_agree(project: Path, text_run) -> None:
     as_json = run_cli("check", "--format", "json", QUERIES, cwd=project)
     assert as_json.returncode == 1
     findings = json.loads(as_json.stdout)["findings"]
-    assert [f"{f['path']}:{f['line']}:{f['col']}: {f['code']} {f['message']}"
-            for f in findings] == lines
+    assert [
+        f"{f['path']}:{f['line']}:{f['col']}: {f['code']} {f['message']}" for f in findings
+    ] == lines
     github = run_cli("check", "--format", "github", QUERIES, cwd=project)
     assert github.returncode == 1
     assert len(github.stdout.splitlines()) == len(lines)
@@ -87,12 +89,19 @@ def test_sarif_to_a_file(project: Path, tmp_path: Path) -> None:
     log = json.loads(out.read_text())
     [run] = log["runs"]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {
-        "IDX000", "IDX001", "IDX002", "IDX003", "IDX004"}
+        "IDX000",
+        "IDX001",
+        "IDX002",
+        "IDX003",
+        "IDX004",
+    }
     first = run["results"][0]
     assert first["ruleId"] == "IDX001"
     line, col = _at("due_webhook_deliveries")
     assert first["locations"][0]["physicalLocation"]["region"] == {
-        "startLine": line, "startColumn": col}
+        "startLine": line,
+        "startColumn": col,
+    }
 
 
 def test_paths_are_relative_to_the_current_directory(project: Path) -> None:
@@ -113,14 +122,18 @@ def test_clean_file_exits_0(project: Path) -> None:
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (("check", "monitoring/nope.py"), "idxadvisor: error: no such file: monitoring/nope.py"),
-    (("check", "--ignore", "IDX999", QUERIES), "idxadvisor: error: unknown check code IDX999"),
-    (("check", "--settings", "no_such.settings", QUERIES), "idxadvisor: error: "),
-    (("check", "--workload", "missing.jsonl", QUERIES), "idxadvisor: error: "),
-])
-def test_bad_input_exits_2_with_one_line(project: Path, args: tuple[str, ...],
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("check", "monitoring/nope.py"), "idxadvisor: error: no such file: monitoring/nope.py"),
+        (("check", "--ignore", "IDX999", QUERIES), "idxadvisor: error: unknown check code IDX999"),
+        (("check", "--settings", "no_such.settings", QUERIES), "idxadvisor: error: "),
+        (("check", "--workload", "missing.jsonl", QUERIES), "idxadvisor: error: "),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    project: Path, args: tuple[str, ...], message: str
+) -> None:
     result = run_cli(*args, cwd=project)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
@@ -150,8 +163,7 @@ def test_inline_suppression_and_configuration(tmp_path: Path) -> None:
     assert f"{QUERIES}:{rules_line}:{rules_col}: IDX001 " in result.stdout
 
     (root / "pyproject.toml").write_text(
-        '[tool.idxadvisor]\nsettings = "alerting_project.settings"\n'
-        'ignore = ["IDX001", "IDX002"]\n'
+        '[tool.idxadvisor]\nsettings = "alerting_project.settings"\nignore = ["IDX001", "IDX002"]\n'
     )
     result = run_cli("check", QUERIES, cwd=root)
     codes = {ln.split()[1] for ln in result.stdout.splitlines()}
@@ -179,15 +191,20 @@ def test_workload_file(project: Path, tmp_path: Path) -> None:
     capture = tmp_path / "w.jsonl"
     records = [
         {"kind": "header", "format": "idxadvisor-capture", "version": 1, "created": "now"},
-        {"kind": "statement", "process": "p", "calls": 40, "total_ms": 900.0, "constants": {},
-         "origin": {"path": QUERIES, "line": 57, "function": "search_deliveries"},
-         "sql": 'SELECT "monitoring_webhookdelivery"."id" FROM "monitoring_webhookdelivery" '
-                'WHERE "monitoring_webhookdelivery"."response_code" = $1 '
-                'ORDER BY "monitoring_webhookdelivery"."created_at" DESC LIMIT 20'},
+        {
+            "kind": "statement",
+            "process": "p",
+            "calls": 40,
+            "total_ms": 900.0,
+            "constants": {},
+            "origin": {"path": QUERIES, "line": 57, "function": "search_deliveries"},
+            "sql": 'SELECT "monitoring_webhookdelivery"."id" FROM "monitoring_webhookdelivery" '
+            'WHERE "monitoring_webhookdelivery"."response_code" = $1 '
+            'ORDER BY "monitoring_webhookdelivery"."created_at" DESC LIMIT 20',
+        },
     ]
     capture.write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = run_cli("check", "--format", "json", "--workload", str(capture), QUERIES,
-                     cwd=project)
+    result = run_cli("check", "--format", "json", "--workload", str(capture), QUERIES, cwd=project)
     assert result.returncode == 1, result.stderr
     at_57 = [f for f in json.loads(result.stdout)["findings"] if f["line"] == 57]
     assert at_57, result.stdout
@@ -199,28 +216,51 @@ def test_list_and_explain() -> None:
     listed = run_cli("check", "--list-checks")
     assert listed.returncode == 0
     assert [ln.split()[0] for ln in listed.stdout.splitlines()] == [
-        "IDX000", "IDX001", "IDX002", "IDX003", "IDX004"]
+        "IDX000",
+        "IDX001",
+        "IDX002",
+        "IDX003",
+        "IDX004",
+    ]
     explained = run_cli("check", "--explain", "idx004")
     assert explained.returncode == 0 and "pg_trgm" in explained.stdout
 
 
 BROKEN_FILES = {
     # name: (source, line, col (1-based, as Python reports it), the error as a regex)
-    "syntax": ("from monitoring.models import AlertRule\n\ndef due(:\n"
-               "    return AlertRule.objects.filter(is_active=True)\n",
-               3, 9, r"SyntaxError: invalid syntax"),
-    "indentation": ("from monitoring.models import AlertRule\n\ndef due():\n"
-                    "return AlertRule.objects.filter(is_active=True)\n",
-                    4, 1, r"(Syntax|Indentation)Error: expected an indented block after "
-                          r"function definition on line 3"),
-    "unclosed": ("from monitoring.models import AlertRule\n\nQS = AlertRule.objects.filter(\n",
-                 3, 30, r"SyntaxError: '\(' was never closed"),
-    "not utf-8": (b"from monitoring.models import AlertRule\nX = '\xff'\n"
-                  b"QS = AlertRule.objects.all()\n",
-                  2, 6, r"SyntaxError: .*can't decode byte 0xff.*"),
-    "null byte": (b"from monitoring.models import AlertRule\nX = 1\0\n"
-                  b"QS = AlertRule.objects.all()\n",
-                  1, 1, r"(SyntaxError|ValueError): .*null bytes.*"),
+    "syntax": (
+        "from monitoring.models import AlertRule\n\ndef due(:\n"
+        "    return AlertRule.objects.filter(is_active=True)\n",
+        3,
+        9,
+        r"SyntaxError: invalid syntax",
+    ),
+    "indentation": (
+        "from monitoring.models import AlertRule\n\ndef due():\n"
+        "return AlertRule.objects.filter(is_active=True)\n",
+        4,
+        1,
+        r"(Syntax|Indentation)Error: expected an indented block after "
+        r"function definition on line 3",
+    ),
+    "unclosed": (
+        "from monitoring.models import AlertRule\n\nQS = AlertRule.objects.filter(\n",
+        3,
+        30,
+        r"SyntaxError: '\(' was never closed",
+    ),
+    "not utf-8": (
+        b"from monitoring.models import AlertRule\nX = '\xff'\nQS = AlertRule.objects.all()\n",
+        2,
+        6,
+        r"SyntaxError: .*can't decode byte 0xff.*",
+    ),
+    "null byte": (
+        b"from monitoring.models import AlertRule\nX = 1\0\nQS = AlertRule.objects.all()\n",
+        1,
+        1,
+        r"(SyntaxError|ValueError): .*null bytes.*",
+    ),
 }
 
 
@@ -239,18 +279,22 @@ def test_a_file_that_does_not_parse_fails_the_check(example_copy: Path, kind: st
     prefix = f"monitoring/broken.py:{line}:{col}: IDX000 cannot parse this file: "
     assert re.fullmatch(re.escape(prefix) + error, reported), reported
     assert "Traceback" not in result.stderr
-    as_json = run_cli("check", "--format", "json", "monitoring/broken.py", QUERIES,
-                      cwd=example_copy)
+    as_json = run_cli(
+        "check", "--format", "json", "monitoring/broken.py", QUERIES, cwd=example_copy
+    )
     assert as_json.returncode == 1
     report = json.loads(as_json.stdout)
     [finding] = [f for f in report["findings"] if f["code"] == "IDX000"]
     assert (finding["path"], finding["line"], finding["check"]) == (
-        "monitoring/broken.py", line, "unparsable-file")
+        "monitoring/broken.py",
+        line,
+        "unparsable-file",
+    )
     assert any(f["path"] == QUERIES for f in report["findings"])  # the other file is checked
-    assert [s["kind"] for s in report["skipped"] if s["path"] == "monitoring/broken.py"] == [
-        "file"]
-    sarif = json.loads(run_cli("check", "--format", "sarif", "monitoring/broken.py",
-                               cwd=example_copy).stdout)
+    assert [s["kind"] for s in report["skipped"] if s["path"] == "monitoring/broken.py"] == ["file"]
+    sarif = json.loads(
+        run_cli("check", "--format", "sarif", "monitoring/broken.py", cwd=example_copy).stdout
+    )
     [res] = sarif["runs"][0]["results"]
     assert res["ruleId"] == "IDX000"
 

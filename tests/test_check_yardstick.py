@@ -16,7 +16,7 @@ import pytest
 from tests.check_helpers import write_project, write_source
 from tests.helpers import run_cli
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
@@ -26,8 +26,8 @@ class Order(models.Model):
     reference = models.CharField(max_length=40, unique=True)
     note = models.TextField()
     placed_at = models.DateTimeField()
-'''
-QUERIES = '''
+"""
+QUERIES = """
 from shop.models import Order
 
 
@@ -49,8 +49,8 @@ def by_email(email):
 
 def search(text):
     return list(Order.objects.filter(note__icontains=text))
-'''
-MORE = '''
+"""
+MORE = """
 from shop.models import Order
 
 
@@ -62,7 +62,7 @@ def pending_of(email):
 
 def recent_pending(since):
     return Order.objects.filter(status="pending", placed_at__gte=since).count()
-'''
+"""
 
 
 def _small(root: Path) -> Path:
@@ -118,13 +118,17 @@ def test_the_message_names_the_call_on_its_own_line(tmp_path: Path) -> None:
     """A queryset built over several statements is reported where it runs, named as written
     there — not with another place's code of the same query."""
     root = _small(tmp_path)
-    write_source(root, "shop/copy.py", '''
+    write_source(
+        root,
+        "shop/copy.py",
+        """
         from shop.models import Order
 
 
         def same_query_elsewhere(email):
             return list(Order.objects.filter(customer_email=email))
-    ''')
+    """,
+    )
     findings = _checked(root)
     sources = {p: (root / p).read_text().splitlines() for p in {f["path"] for f in findings}}
     for f in findings:

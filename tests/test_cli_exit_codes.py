@@ -18,7 +18,7 @@ INTERNAL = re.compile(
 )
 
 # A bug, for real: a command added to the real group that really recurses / really fails.
-BUGGY_CLI = textwrap.dedent('''
+BUGGY_CLI = textwrap.dedent("""
     import sys
     from idxadvisor.cli import main
 
@@ -42,7 +42,7 @@ BUGGY_CLI = textwrap.dedent('''
         a(0)
 
     main()
-''')
+""")
 
 
 def buggy(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
@@ -51,9 +51,14 @@ def buggy(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
     return run_python(str(script), *args, cwd=tmp_path, env={"IDXADVISOR_DEBUG": "", **(env or {})})
 
 
-@pytest.mark.parametrize(("command", "exc_type"), [
-    ("recurse", "RecursionError"), ("nested", "RecursionError"), ("keyerror", "KeyError"),
-])
+@pytest.mark.parametrize(
+    ("command", "exc_type"),
+    [
+        ("recurse", "RecursionError"),
+        ("nested", "RecursionError"),
+        ("keyerror", "KeyError"),
+    ],
+)
 def test_internal_error_is_one_line_and_exit_3(tmp_path: Path, command: str, exc_type: str):
     result = buggy(tmp_path, command)
     assert result.returncode == 3, result.stderr
@@ -79,28 +84,35 @@ def test_debug_shows_a_bounded_traceback(tmp_path: Path, how: str, command: str)
     assert "rerun with --debug" not in lines[-1]
 
 
-@pytest.mark.parametrize("args", [
-    ("analyze", "--workload", "no-such-file.sql", "--no-static"),
-    ("analyze", "/no/such/project"),
-    ("generate", "/no/such/project"),
-    ("analyze", str(EXAMPLE), "--database-url", "postgresql://u:pw@127.0.0.1:1/x"),
-    ("check", "--explain", "IDX999"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("analyze", "--workload", "no-such-file.sql", "--no-static"),
+        ("analyze", "/no/such/project"),
+        ("generate", "/no/such/project"),
+        ("analyze", str(EXAMPLE), "--database-url", "postgresql://u:pw@127.0.0.1:1/x"),
+        ("check", "--explain", "IDX999"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]):
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines()
-             if not line.startswith("idxadvisor: live mode:")]
+    lines = [
+        line for line in result.stderr.splitlines() if not line.startswith("idxadvisor: live mode:")
+    ]
     assert len(lines) == 1 and lines[0].startswith("idxadvisor: error: "), result.stderr
     assert "pw@" not in result.stderr
 
 
-@pytest.mark.parametrize("config", [
-    'use_settings_db = "yes"',
-    "database_url_env = 42",
-    'database_url_env = "NOT A NAME"',
-    'database_url_env = "DATABASE_URL"\nuse_settings_db = true',
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        'use_settings_db = "yes"',
+        "database_url_env = 42",
+        'database_url_env = "NOT A NAME"',
+        'database_url_env = "DATABASE_URL"\nuse_settings_db = true',
+    ],
+)
 def test_bad_live_settings_in_pyproject_are_exit_2(example_copy: Path, config: str):
     (example_copy / "pyproject.toml").write_text(f"[tool.idxadvisor]\n{config}\n")
     result = run_cli("generate", str(example_copy), "--dry-run")
@@ -109,8 +121,9 @@ def test_bad_live_settings_in_pyproject_are_exit_2(example_copy: Path, config: s
     assert line.startswith("idxadvisor: error: ") and "[tool.idxadvisor]" in line
 
 
-@pytest.mark.parametrize("args", [("analyze", "--no-such-option"), ("nosuchcommand",),
-                                  ("verify", "--runs", "0")])
+@pytest.mark.parametrize(
+    "args", [("analyze", "--no-such-option"), ("nosuchcommand",), ("verify", "--runs", "0")]
+)
 def test_click_usage_errors_stay_exit_2(args: tuple[str, ...]):
     result = run_cli(*args)
     assert result.returncode == 2
@@ -127,8 +140,9 @@ def test_findings_exit_1_only_when_asked():
     assert checked.returncode == 1, checked.stderr
 
 
-@pytest.mark.parametrize("command", [(), ("analyze",), ("check",), ("generate",), ("verify",),
-                                     ("capture",)])
+@pytest.mark.parametrize(
+    "command", [(), ("analyze",), ("check",), ("generate",), ("verify",), ("capture",)]
+)
 def test_help_documents_the_exit_codes(command: tuple[str, ...]):
     result = run_cli(*command, "--help")
     assert result.returncode == 0
@@ -158,26 +172,32 @@ def test_generate_ignores_database_url_in_the_environment(example_copy: Path):
 
 def test_generate_live_mode_by_pyproject_opt_in(example_copy: Path, temp_database):
     (example_copy / "pyproject.toml").write_text(
-        '[tool.idxadvisor]\ndatabase_url_env = "APP_DATABASE_URL"\n')
-    result = cli_with_environment("generate", str(example_copy), "--dry-run",
-                                  env={"APP_DATABASE_URL": temp_database.url})
+        '[tool.idxadvisor]\ndatabase_url_env = "APP_DATABASE_URL"\n'
+    )
+    result = cli_with_environment(
+        "generate", str(example_copy), "--dry-run", env={"APP_DATABASE_URL": temp_database.url}
+    )
     first = result.stderr.splitlines()[0]
-    user_host = re.sub(r"^postgresql://([^:@/]+)(:[^@]*)?@", r"postgresql://\1@",
-                       temp_database.url)
-    assert first == (f"idxadvisor: live mode: {user_host} (from APP_DATABASE_URL, per "
-                     "[tool.idxadvisor] database_url_env), read-only"), result.stderr
+    user_host = re.sub(r"^postgresql://([^:@/]+)(:[^@]*)?@", r"postgresql://\1@", temp_database.url)
+    assert first == (
+        f"idxadvisor: live mode: {user_host} (from APP_DATABASE_URL, per "
+        "[tool.idxadvisor] database_url_env), read-only"
+    ), result.stderr
     assert result.returncode == 0, result.stderr
 
 
 def test_generate_opt_in_with_its_variable_unset_says_so(example_copy: Path):
     (example_copy / "pyproject.toml").write_text(
-        '[tool.idxadvisor]\ndatabase_url_env = "APP_DATABASE_URL"\n')
-    result = cli_with_environment("generate", str(example_copy), "--dry-run",
-                                  env={"APP_DATABASE_URL": ""})
+        '[tool.idxadvisor]\ndatabase_url_env = "APP_DATABASE_URL"\n'
+    )
+    result = cli_with_environment(
+        "generate", str(example_copy), "--dry-run", env={"APP_DATABASE_URL": ""}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[0] == (
         'idxadvisor: note: [tool.idxadvisor] database_url_env = "APP_DATABASE_URL" but '
-        "APP_DATABASE_URL is not set: no database")
+        "APP_DATABASE_URL is not set: no database"
+    )
 
 
 def _with_password(url: str, shape: str, password: str) -> str:
@@ -195,8 +215,9 @@ def _with_password(url: str, shape: str, password: str) -> str:
 
 
 @pytest.mark.parametrize("shape", ["url", "query", "keyvalue"])
-def test_analyze_announces_live_mode_first_without_the_password(tmp_path: Path, temp_database,
-                                                                 shape: str):
+def test_analyze_announces_live_mode_first_without_the_password(
+    tmp_path: Path, temp_database, shape: str
+):
     password = "s3cret"
     url = _with_password(temp_database.url, shape, password)
     sql = tmp_path / "slow.sql"
@@ -213,8 +234,9 @@ def test_analyze_says_when_the_url_came_from_database_url(tmp_path: Path, temp_d
     sql = tmp_path / "slow.sql"
     sql.write_text("SELECT * FROM pg_class WHERE relname = %s;\n")
     url = _with_password(temp_database.url, "url", "s3cret")
-    result = cli_with_environment("analyze", "--workload", str(sql), env={"DATABASE_URL": url},
-                                  cwd=tmp_path)
+    result = cli_with_environment(
+        "analyze", "--workload", str(sql), env={"DATABASE_URL": url}, cwd=tmp_path
+    )
     first = result.stderr.splitlines()[0]
     expected = url_for_database(temp_database.url, temp_database.name)
     assert first == f"idxadvisor: live mode: {expected} (from DATABASE_URL), read-only"
@@ -225,9 +247,17 @@ def test_analyze_says_when_the_url_came_from_database_url(tmp_path: Path, temp_d
 def test_verify_announces_that_it_writes(tmp_path: Path, temp_database):
     sql = tmp_path / "slow.sql"
     sql.write_text("SELECT * FROM pg_class WHERE relname = %s;\n")
-    result = run_cli("verify", "--workload", str(sql), "--database-url", temp_database.url,
-                     "--allow-writes", cwd=tmp_path)
+    result = run_cli(
+        "verify",
+        "--workload",
+        str(sql),
+        "--database-url",
+        temp_database.url,
+        "--allow-writes",
+        cwd=tmp_path,
+    )
     first = result.stderr.splitlines()[0]
     expected = url_for_database(temp_database.url, temp_database.name)
-    assert first == (f"idxadvisor: live mode: {expected}, writes allowed: builds and drops "
-                     "indexes"), result.stderr
+    assert first == (
+        f"idxadvisor: live mode: {expected}, writes allowed: builds and drops indexes"
+    ), result.stderr

@@ -74,8 +74,9 @@ def test_migrate_creates_only_djangos_default_indexes(migrated_database: TempDat
 
 
 def test_app_tests_pass_on_postgresql(migrated_database: TempDatabase) -> None:
-    result = run_python("manage.py", "test", "--noinput", "--parallel", "2",
-                        cwd=EXAMPLE, env=migrated_database.env)
+    result = run_python(
+        "manage.py", "test", "--noinput", "--parallel", "2", cwd=EXAMPLE, env=migrated_database.env
+    )
     assert result.returncode == 0, result.stderr
     ran = re.search(r"Ran (\d+) tests", result.stderr)
     assert ran and int(ran.group(1)) >= 16, result.stderr
@@ -83,35 +84,53 @@ def test_app_tests_pass_on_postgresql(migrated_database: TempDatabase) -> None:
 
 
 def test_migrations_match_models(migrated_database: TempDatabase) -> None:
-    result = run_python("manage.py", "makemigrations", "--check", "--dry-run",
-                        cwd=EXAMPLE, env=migrated_database.env)
+    result = run_python(
+        "manage.py",
+        "makemigrations",
+        "--check",
+        "--dry-run",
+        cwd=EXAMPLE,
+        env=migrated_database.env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No changes detected" in result.stdout
 
 
 def test_settings_read_database_url_without_connecting() -> None:
-    show = ("import json, alerting_project.settings as s; "
-            "print(json.dumps(s.DATABASES['default']))")
+    show = "import json, alerting_project.settings as s; print(json.dumps(s.DATABASES['default']))"
     env = {"DATABASE_URL": "postgresql://alice:p%40ss@db.invalid:6543/metrics?sslmode=require"}
     result = run_python("-c", show, cwd=EXAMPLE, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "ENGINE": "django.db.backends.postgresql", "NAME": "metrics", "USER": "alice",
-        "PASSWORD": "p@ss", "HOST": "db.invalid", "PORT": "6543",
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "metrics",
+        "USER": "alice",
+        "PASSWORD": "p@ss",
+        "HOST": "db.invalid",
+        "PORT": "6543",
         "OPTIONS": {"sslmode": "require"},
     }
 
 
 def test_settings_fall_back_to_libpq_variables() -> None:
-    show = ("import json, alerting_project.settings as s; "
-            "print(json.dumps(s.DATABASES['default']))")
-    env = {"DATABASE_URL": "", "PGHOST": "pg.invalid", "PGPORT": "5499", "PGUSER": "bob",
-           "PGPASSWORD": "", "PGDATABASE": "alerting_dev"}
+    show = "import json, alerting_project.settings as s; print(json.dumps(s.DATABASES['default']))"
+    env = {
+        "DATABASE_URL": "",
+        "PGHOST": "pg.invalid",
+        "PGPORT": "5499",
+        "PGUSER": "bob",
+        "PGPASSWORD": "",
+        "PGDATABASE": "alerting_dev",
+    }
     result = run_python("-c", show, cwd=EXAMPLE, env=env)
     assert result.returncode == 0, result.stderr
     settings = json.loads(result.stdout)
     assert (settings["HOST"], settings["PORT"], settings["USER"], settings["NAME"]) == (
-        "pg.invalid", "5499", "bob", "alerting_dev")
+        "pg.invalid",
+        "5499",
+        "bob",
+        "alerting_dev",
+    )
 
 
 def test_datagen_counts(migrated_database: TempDatabase, generated: dict[str, int]) -> None:
@@ -236,8 +255,9 @@ def test_datagen_refuses_a_filled_database(
 
 
 def test_datagen_cli_explains_missing_tables(temp_database: TempDatabase) -> None:
-    result = run_python("-m", "benchmarks.datagen", "--database-url", temp_database.url,
-                        "--scale", "0.01", cwd=ROOT)
+    result = run_python(
+        "-m", "benchmarks.datagen", "--database-url", temp_database.url, "--scale", "0.01", cwd=ROOT
+    )
     assert result.returncode == 2
     assert "tables missing" in result.stderr and "manage.py migrate" in result.stderr
     assert "Traceback" not in result.stderr

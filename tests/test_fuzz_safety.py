@@ -31,23 +31,86 @@ from tests.test_live_safety import TARGET_SETUP, assert_counters_see_writes, ass
 from tests.test_live_safety import write_counters as counters_of
 
 FRAGMENTS = [
-    "SELECT", " id", " * ", " FROM t", " FROM t t1 JOIN t t2 ON t1.id = t2.a", " WHERE a = ",
-    " AND ", " OR ", "note", " = ", "$1", "$2", "%s", "%%", "1", "'x'", " LIMIT 10", " ORDER BY a",
-    ";", ";\n", "'", "''", "E'", "e'\\'", "\\", '"', '""', "$$", "$q$", "$Q$", "$1$", "--", "\n",
-    "/*", "*/", "(", ")", ",", " ", "\u00a0", "COMMIT", "BEGIN READ WRITE", "ROLLBACK",
-    " INSERT INTO t (a, note, created_at) VALUES (1, 'x', now())", " DELETE FROM t",
-    " UPDATE t SET a = a + 1", " TRUNCATE t", " DROP TABLE t", " CREATE TABLE pwned (a int)",
-    " DO $$BEGIN DELETE FROM t; END$$", " COPY t TO PROGRAM 'true'", " COPY t FROM STDIN",
-    " SET transaction_read_only = off", " SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
-    " WITH d AS (DELETE FROM t RETURNING id) SELECT * FROM d", " FOR UPDATE", " INTO newt",
-    " SELECT nextval('s')", " SELECT setval('s', 99)", " PREPARE p AS DELETE FROM t",
-    " EXECUTE p", " CALL p()", " LOCK t", " VACUUM t", " -- idxadvisor: calls=3\n",
-    " -- idxadvisor: calls=x\n", "\\timing\n", "U&'\\0041'", "B'1'", "X'ff'",
+    "SELECT",
+    " id",
+    " * ",
+    " FROM t",
+    " FROM t t1 JOIN t t2 ON t1.id = t2.a",
+    " WHERE a = ",
+    " AND ",
+    " OR ",
+    "note",
+    " = ",
+    "$1",
+    "$2",
+    "%s",
+    "%%",
+    "1",
+    "'x'",
+    " LIMIT 10",
+    " ORDER BY a",
+    ";",
+    ";\n",
+    "'",
+    "''",
+    "E'",
+    "e'\\'",
+    "\\",
+    '"',
+    '""',
+    "$$",
+    "$q$",
+    "$Q$",
+    "$1$",
+    "--",
+    "\n",
+    "/*",
+    "*/",
+    "(",
+    ")",
+    ",",
+    " ",
+    "\u00a0",
+    "COMMIT",
+    "BEGIN READ WRITE",
+    "ROLLBACK",
+    " INSERT INTO t (a, note, created_at) VALUES (1, 'x', now())",
+    " DELETE FROM t",
+    " UPDATE t SET a = a + 1",
+    " TRUNCATE t",
+    " DROP TABLE t",
+    " CREATE TABLE pwned (a int)",
+    " DO $$BEGIN DELETE FROM t; END$$",
+    " COPY t TO PROGRAM 'true'",
+    " COPY t FROM STDIN",
+    " SET transaction_read_only = off",
+    " SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    " WITH d AS (DELETE FROM t RETURNING id) SELECT * FROM d",
+    " FOR UPDATE",
+    " INTO newt",
+    " SELECT nextval('s')",
+    " SELECT setval('s', 99)",
+    " PREPARE p AS DELETE FROM t",
+    " EXECUTE p",
+    " CALL p()",
+    " LOCK t",
+    " VACUUM t",
+    " -- idxadvisor: calls=3\n",
+    " -- idxadvisor: calls=x\n",
+    "\\timing\n",
+    "U&'\\0041'",
+    "B'1'",
+    "X'ff'",
 ]
 piece = st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=6))
 statement_text = st.lists(piece, max_size=14).map("".join)
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @given(text=statement_text)
@@ -72,11 +135,21 @@ def test_readers_and_patterns_never_raise(text: str) -> None:
             assert "\n" not in str(exc)
             statements, skipped = (), ()
         capture = Path(tmp) / "w.jsonl"
-        record = {"kind": "statement", "process": "p", "sql": text,
-                  "origin": {"path": "app/q.py", "line": 1, "function": "f"}, "calls": 1,
-                  "total_ms": 1.0, "constants": {}}
-        header = {"kind": "header", "format": "idxadvisor-capture", "version": 1,
-                  "created": "2024-01-01T00:00:00+0000"}
+        record = {
+            "kind": "statement",
+            "process": "p",
+            "sql": text,
+            "origin": {"path": "app/q.py", "line": 1, "function": "f"},
+            "calls": 1,
+            "total_ms": 1.0,
+            "constants": {},
+        }
+        header = {
+            "kind": "header",
+            "format": "idxadvisor-capture",
+            "version": 1,
+            "created": "2024-01-01T00:00:00+0000",
+        }
         capture.write_text(json.dumps(header) + "\n" + json.dumps(record) + "\n")
         captured, capture_skipped = read_workload_file(capture)
     workload = build_workload([*statements, *captured], [*skipped, *capture_skipped])
@@ -103,8 +176,9 @@ def fuzz_session(fuzz_db: TempDatabase) -> Iterator[ReadOnlyDatabase]:
         yield db
 
 
-def test_guard_and_live_explain_never_raise_nor_write(fuzz_db: TempDatabase,
-                                                      fuzz_session: ReadOnlyDatabase) -> None:
+def test_guard_and_live_explain_never_raise_nor_write(
+    fuzz_db: TempDatabase, fuzz_session: ReadOnlyDatabase
+) -> None:
     before, counters = state(fuzz_db), counters_of(fuzz_db)
     whatif = WhatIf(fuzz_session)
     seen: list[str] = []

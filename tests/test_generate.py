@@ -63,10 +63,19 @@ def flow(tmp_path_factory, pg_server_url):
         oids_after_interrupt = index_oids(db)
         rerun = manage("migrate", "--no-input")
         yield {
-            "project": project, "db": db, "manage": manage, "pristine": pristine, "dry": dry,
-            "after_dry": after_dry, "generate": generated, "migration": migration,
-            "builds": builds, "locked_table": locked_table, "interrupted": interrupted,
-            "after_interrupt": after_interrupt, "rerun": rerun,
+            "project": project,
+            "db": db,
+            "manage": manage,
+            "pristine": pristine,
+            "dry": dry,
+            "after_dry": after_dry,
+            "generate": generated,
+            "migration": migration,
+            "builds": builds,
+            "locked_table": locked_table,
+            "interrupted": interrupted,
+            "after_interrupt": after_interrupt,
+            "rerun": rerun,
             "oids_after_interrupt": oids_after_interrupt,
         }
     finally:
@@ -100,7 +109,9 @@ def test_generate_writes_a_commented_concurrent_migration(flow):
         above = text[: text.index(call)].rsplit("migrations.RunPython(", 1)[0]
         comment = above.rstrip().rsplit("),\n", 1)[-1]
         assert re.search(r"# serves: monitoring/queries\.py:\d+ \(q_[0-9a-f]{8}\)", comment), (
-            name, comment)
+            name,
+            comment,
+        )
         assert "# why: " in comment
     assert "import idxadvisor" not in text and "from idxadvisor" not in text
     models = (flow["project"] / "monitoring" / "models.py").read_text()
@@ -118,7 +129,7 @@ def test_interrupted_build_leaves_invalid_index_and_migrate_again_rebuilds(flow)
     done_before = names[: names.index(first_on_locked)]
     assert done_before  # the example's migration builds other tables' indexes first
     assert all(flow["after_interrupt"][n][0] for n in done_before)
-    assert not set(names[names.index(first_on_locked) + 1:]) & set(flow["after_interrupt"])
+    assert not set(names[names.index(first_on_locked) + 1 :]) & set(flow["after_interrupt"])
     rerun = flow["rerun"]
     assert rerun.returncode == 0, rerun.stderr
     found = indexes(flow["db"])

@@ -36,13 +36,13 @@ def latest_articles(slug: str) -> list:
     return list(Article.objects.filter(slug=slug).order_by("-published_at")[:10])
 '''
 
-EXTAPP_MODELS = '''from django.db import models
+EXTAPP_MODELS = """from django.db import models
 
 
 class Article(models.Model):
     slug = models.CharField(max_length=50)
     published_at = models.DateTimeField()
-'''
+"""
 
 
 def generate(project: Path, *args: str, env: dict[str, str] | None = None):
@@ -87,8 +87,10 @@ def make_extapp(parent: Path) -> Path:
 
 def with_extapp(project: Path) -> None:
     settings = project / "alerting_project" / "settings.py"
-    settings.write_text(settings.read_text() + '\nINSTALLED_APPS += ["extapp"]\n'
-                        'DEFAULT_AUTO_FIELD = "django.db.models.AutoField"\n')
+    settings.write_text(
+        settings.read_text() + '\nINSTALLED_APPS += ["extapp"]\n'
+        'DEFAULT_AUTO_FIELD = "django.db.models.AutoField"\n'
+    )
     queries = project / "monitoring" / "queries.py"
     queries.write_text(queries.read_text() + ARTICLE_QUERY)
 
@@ -126,20 +128,23 @@ def test_installed_model_not_even_in_the_dry_run(example_copy: Path):
     assert result.returncode == 0, result.stderr
     assert str(AUTH_DIR) not in result.stdout
     assert "would write" in result.stderr
-    assert not [line for line in result.stderr.splitlines()
-                if line.startswith("idxadvisor: would") and str(AUTH_DIR) in line]
+    assert not [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("idxadvisor: would") and str(AUTH_DIR) in line
+    ]
 
 
 @pytest.mark.parametrize("placement", ["pythonpath", "symlink"])
-def test_app_outside_project_dir_is_not_written(example_copy: Path, tmp_path: Path,
-                                                placement: str):
+def test_app_outside_project_dir_is_not_written(example_copy: Path, tmp_path: Path, placement: str):
     shared = tmp_path / "shared"
     app = make_extapp(shared)
     with_extapp(example_copy)
     env: dict[str, str] = {}
     if placement == "pythonpath":
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shared),
-                                                          os.environ.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(shared), os.environ.get("PYTHONPATH")])
+        )
     else:
         # Inside the project by name only: the symlink resolves to a directory outside it.
         (example_copy / "extapp").symlink_to(app, target_is_directory=True)
@@ -179,13 +184,13 @@ def test_installed_distribution_inside_project_dir_is_not_written(example_copy: 
 def _target_name(project: Path) -> str:
     dry = generate(project, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    [name] = re.findall(r"would write monitoring/migrations/(0002_idxadvisor_\w+)\.py",
-                        dry.stderr)
+    [name] = re.findall(r"would write monitoring/migrations/(0002_idxadvisor_\w+)\.py", dry.stderr)
     return name
 
 
-@pytest.mark.parametrize("content", ["", "# notes about the next migration\n",
-                                     "NOTE = 'not a migration'\n"])
+@pytest.mark.parametrize(
+    "content", ["", "# notes about the next migration\n", "NOTE = 'not a migration'\n"]
+)
 def test_non_migration_module_at_the_target_name(example_copy: Path, content: str):
     name = _target_name(example_copy)
     squatter = example_copy / "monitoring" / "migrations" / f"{name}.py"
@@ -242,12 +247,14 @@ def test_unmanaged_models_get_no_migration_and_say_why(tmp_path: Path) -> None:
 
     args = lay_out(tmp_path, "tests")
     (tmp_path / "slow.sql").write_text(
-        "SELECT * FROM legacy_loans WHERE borrower = $1 ORDER BY id DESC LIMIT 20;\n")
+        "SELECT * FROM legacy_loans WHERE borrower = $1 ORDER BY id DESC LIMIT 20;\n"
+    )
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     run = run_cli("generate", *args, "--no-static", "--workload", str(tmp_path / "slow.sql"))
     assert run.returncode == 0, run.stderr
-    assert re.search(r"skipped \S+: shelf\.LegacyLoan is unmanaged \(managed = False\)",
-                     run.stderr), run.stderr
+    assert re.search(
+        r"skipped \S+: shelf\.LegacyLoan is unmanaged \(managed = False\)", run.stderr
+    ), run.stderr
     assert "CREATE INDEX CONCURRENTLY" in run.stderr  # what to build where it is managed
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert after == before

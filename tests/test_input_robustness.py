@@ -52,8 +52,7 @@ def test_one_bad_byte_skips_one_statement(tmp_path: Path, bad: bytes, place: byt
     broken = place.replace(b"{bad}", bad)
     path.write_bytes(
         b"SELECT id FROM a WHERE x = 1;\n"
-        b"-- caf\xc3\xa9: valid UTF-8 around it\n"
-        + broken + b";\n"
+        b"-- caf\xc3\xa9: valid UTF-8 around it\n" + broken + b";\n"
         b"SELECT id FROM b WHERE y = 'caf\xc3\xa9';\n"
     )
     statements, skipped = read_sql_files([path])
@@ -83,9 +82,16 @@ HEADER = {"kind": "header", "format": "idxadvisor-capture", "version": 1, "creat
 
 
 def _record(sql: str, line: int, **extra: object) -> dict:
-    return {"kind": "statement", "process": "p", "sql": sql, "calls": 2, "total_ms": 1.0,
-            "origin": {"path": "app/q.py", "line": line, "function": "f"}, "constants": {},
-            **extra}
+    return {
+        "kind": "statement",
+        "process": "p",
+        "sql": sql,
+        "calls": 2,
+        "total_ms": 1.0,
+        "origin": {"path": "app/q.py", "line": line, "function": "f"},
+        "constants": {},
+        **extra,
+    }
 
 
 def _good_lines() -> list[bytes]:
@@ -145,7 +151,7 @@ def test_capture_file_odd_record_costs_one_line(tmp_path: Path, field: str) -> N
 
 ROW_DATA = [
     "semi;colon; SELECT * FROM secret_table WHERE x = 1;",
-    "quote ' and \"double\" and $$dollar$$",
+    'quote \' and "double" and $$dollar$$',
     "back\\slash and a line\nbreak and a tab\there",
     "CREATE INDEX not_a_statement ON t (a);",
 ]
@@ -162,7 +168,8 @@ def test_pg_dump_data_is_skipped_as_a_block_and_never_shown(
             conn.execute('INSERT INTO "Odd Name" VALUES (%s, %s)', (i, body))
     dump = subprocess.run(
         ["pg_dump", "--no-owner", "--no-privileges", "-d", temp_database.url],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     path = tmp_path / "dump.sql"
     path.write_bytes(dump + b"\nSELECT id FROM note WHERE body = 'after the dump';\n")
@@ -170,7 +177,9 @@ def test_pg_dump_data_is_skipped_as_a_block_and_never_shown(
 
     copies = [s for s in skipped if s.reason.startswith("COPY")]
     assert sorted(s.reason.split(":")[0] for s in copies) == [
-        'COPY … FROM stdin into public."Odd Name"', "COPY … FROM stdin into public.note"]
+        'COPY … FROM stdin into public."Odd Name"',
+        "COPY … FROM stdin into public.note",
+    ]
     for s in copies:
         assert s.reason.endswith(f"{len(ROW_DATA)} data line(s) up to its \\. skipped")
     lines = path.read_text().splitlines()
@@ -186,8 +195,7 @@ def test_pg_dump_data_is_skipped_as_a_block_and_never_shown(
     # Whatever psql meta-commands the dump holds (\restrict on recent releases) are skipped
     # with the command named, and only those.
     metas = [s for s in skipped if s.reason.startswith("psql meta-command")]
-    expected = [i + 1 for i, line in enumerate(lines) if line.startswith("\\")
-                and line != "\\."]
+    expected = [i + 1 for i, line in enumerate(lines) if line.startswith("\\") and line != "\\."]
     assert [s.origin.line for s in metas] == expected
     for s in metas:
         assert s.reason == f"psql meta-command {s.sql.split()[0]}, not SQL"
@@ -195,9 +203,7 @@ def test_pg_dump_data_is_skipped_as_a_block_and_never_shown(
 
 
 @pytest.mark.parametrize("target", ["t", "public.t", '"My T"', 'public."My T"', "ONLY_t"])
-def test_copy_without_terminator_takes_the_rest_of_the_file(
-    tmp_path: Path, target: str
-) -> None:
+def test_copy_without_terminator_takes_the_rest_of_the_file(tmp_path: Path, target: str) -> None:
     path = tmp_path / "w.sql"
     path.write_text(
         f"{NORMAL};\n"
@@ -226,8 +232,11 @@ def test_copy_to_stdout_and_copy_from_a_file_are_statements(tmp_path: Path) -> N
 def test_meta_commands_are_skipped_by_name(tmp_path: Path) -> None:
     path = tmp_path / "w.sql"
     path.write_text(
-        "\\connect shop\n\\set ON_ERROR_STOP on\n" + NORMAL + ";\n\\c other\n"
-        + NORMAL.replace("pending", "done") + ";\n"
+        "\\connect shop\n\\set ON_ERROR_STOP on\n"
+        + NORMAL
+        + ";\n\\c other\n"
+        + NORMAL.replace("pending", "done")
+        + ";\n"
     )
     statements, skipped = read_sql_files([path])
     assert [s.origin.line for s in statements] == [3, 5]
@@ -264,8 +273,9 @@ def _not_chain(depth: int) -> str:  # no parentheses: only the recursion backsto
 
 
 def _case_chain(depth: int) -> str:
-    return ("SELECT id FROM hook WHERE status = " + "CASE WHEN a THEN " * depth + "'x'"
-            + " END" * depth)
+    return (
+        "SELECT id FROM hook WHERE status = " + "CASE WHEN a THEN " * depth + "'x'" + " END" * depth
+    )
 
 
 def _cast_chain(depth: int) -> str:
@@ -277,9 +287,7 @@ SHAPES = [_derived, _in_subqueries, _parens, _not_chain, _case_chain, _cast_chai
 
 @pytest.mark.parametrize("depth", [20, 65, 500, 5000])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda f: f.__name__.strip("_"))
-def test_deep_statements_are_skipped_and_the_run_goes_on(
-    tmp_path: Path, shape, depth: int
-) -> None:
+def test_deep_statements_are_skipped_and_the_run_goes_on(tmp_path: Path, shape, depth: int) -> None:
     path = tmp_path / "w.sql"
     path.write_text(f"{NORMAL};\n{shape(depth)};\nSELECT id FROM other WHERE a = $1;\n")
     statements, skipped = read_sql_files([path])
@@ -329,19 +337,89 @@ def test_deep_statement_through_the_cli(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["summary"]["analysed"] == 1
     reasons = [s["reason"] for s in report["skipped"]]
-    assert len(reasons) == 2 and all(r.startswith("too deeply nested for analysis (")
-                                     for r in reasons)
+    assert len(reasons) == 2 and all(
+        r.startswith("too deeply nested for analysis (") for r in reasons
+    )
 
 
 # --- assorted junk: nothing escapes the per-statement boundary --------------------------------
 
-TOKENS = ["SELECT", "*", "FROM", "t", "WHERE", "a", "=", "$1", "%s", "(", ")", ",", "IN", "AND",
-          "OR", "NOT", "'x'", '"q"', "::", "int", "[", "]", "->", "@>", "CASE", "WHEN", "THEN",
-          "END", "ORDER", "BY", "LIMIT", "1", "UNION", "WITH", "AS", "JOIN", "ON", "LATERAL",
-          "ARRAY", "$$", "E'\\\\'", "OVER", "?", "#>", "||", "VALUES", "UPDATE", "SET", "DELETE",
-          "INSERT", "INTO", "RETURNING", "x.y.z", "IS", "NULL", "LIKE", "ILIKE", "'%a'", ";",
-          "UPPER", "BETWEEN", "EXISTS", "ANY", "\\x", "/*", "*/", "--", "\n", "\x00", "\udcff",
-          "COPY", "stdin", "\\.", "é"]
+TOKENS = [
+    "SELECT",
+    "*",
+    "FROM",
+    "t",
+    "WHERE",
+    "a",
+    "=",
+    "$1",
+    "%s",
+    "(",
+    ")",
+    ",",
+    "IN",
+    "AND",
+    "OR",
+    "NOT",
+    "'x'",
+    '"q"',
+    "::",
+    "int",
+    "[",
+    "]",
+    "->",
+    "@>",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "END",
+    "ORDER",
+    "BY",
+    "LIMIT",
+    "1",
+    "UNION",
+    "WITH",
+    "AS",
+    "JOIN",
+    "ON",
+    "LATERAL",
+    "ARRAY",
+    "$$",
+    "E'\\\\'",
+    "OVER",
+    "?",
+    "#>",
+    "||",
+    "VALUES",
+    "UPDATE",
+    "SET",
+    "DELETE",
+    "INSERT",
+    "INTO",
+    "RETURNING",
+    "x.y.z",
+    "IS",
+    "NULL",
+    "LIKE",
+    "ILIKE",
+    "'%a'",
+    ";",
+    "UPPER",
+    "BETWEEN",
+    "EXISTS",
+    "ANY",
+    "\\x",
+    "/*",
+    "*/",
+    "--",
+    "\n",
+    "\x00",
+    "\udcff",
+    "COPY",
+    "stdin",
+    "\\.",
+    "é",
+]
 
 
 def test_random_junk_never_raises(tmp_path: Path) -> None:
@@ -363,12 +441,29 @@ def test_random_junk_never_raises(tmp_path: Path) -> None:
 def test_random_capture_lines_never_raise(tmp_path: Path) -> None:
     """Records with fields swapped for random JSON values, and lines of random bytes."""
     rnd = random.Random(11)
-    values: list[object] = [None, True, -1, 0, 3, 1.5, float("nan"), "", "x", "SELECT 1 FROM t",
-                            [], ["a"], {}, {"1": "'a'"}, {"path": 3}, {"path": "a.py", "line": 2}]
+    values: list[object] = [
+        None,
+        True,
+        -1,
+        0,
+        3,
+        1.5,
+        float("nan"),
+        "",
+        "x",
+        "SELECT 1 FROM t",
+        [],
+        ["a"],
+        {},
+        {"1": "'a'"},
+        {"path": 3},
+        {"path": "a.py", "line": 2},
+    ]
     lines = [json.dumps(HEADER).encode()]
     for _ in range(300):
-        record = _record(rnd.choice([NORMAL, "SELECT (", "SELECT a FROM t WHERE b = $1"]),
-                         rnd.randint(1, 50))
+        record = _record(
+            rnd.choice([NORMAL, "SELECT (", "SELECT a FROM t WHERE b = $1"]), rnd.randint(1, 50)
+        )
         for key in rnd.sample(sorted(record), rnd.randint(0, 3)):
             record[key] = rnd.choice(values)
         lines.append(json.dumps(record).encode())
@@ -386,8 +481,13 @@ def test_random_capture_lines_never_raise(tmp_path: Path) -> None:
 def test_subprocess_keeps_stderr_short_on_junk(tmp_path: Path) -> None:
     """The CLI on a file of junk: exit 0, a report, and no traceback."""
     path = tmp_path / "junk.sql"
-    path.write_bytes(b"SELECT \xff FROM t;\nCOPY t FROM stdin;\n1\t2\n\\.\n"
-                     + _parens(5000).encode() + b";\n\\connect x\n" + NORMAL.encode() + b";\n")
+    path.write_bytes(
+        b"SELECT \xff FROM t;\nCOPY t FROM stdin;\n1\t2\n\\.\n"
+        + _parens(5000).encode()
+        + b";\n\\connect x\n"
+        + NORMAL.encode()
+        + b";\n"
+    )
     result = run_cli("analyze", "--workload", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == "" and "idxadvisor report" in result.stdout
@@ -403,8 +503,10 @@ EMPTY_WORKLOADS = {
     "comments.sql": ("-- nothing;\n/* here; */\n ; ;\n", "nothing to analyse: no statements found"),
     "capture.jsonl": (CAPTURE_HEADER_ONLY, "nothing to analyse: no statements found"),
     "data.sql": ("COPY t (a) FROM stdin;\n1\n\\.\n", "nothing analysed: 1 statement skipped"),
-    "ddl.sql": ("CREATE TABLE t (a int);\nSET search_path = x;\n",
-                "nothing analysed: 2 statements skipped"),
+    "ddl.sql": (
+        "CREATE TABLE t (a int);\nSET search_path = x;\n",
+        "nothing analysed: 2 statements skipped",
+    ),
     "constant.sql": ("SELECT 1;\n", "nothing analysed: 1 statement found, none reads a table"),
 }
 
@@ -436,16 +538,19 @@ def test_a_workload_with_nothing_to_analyse_says_so(tmp_path: Path, name: str) -
 def test_a_run_that_analysed_something_has_no_nothing_message(tmp_path: Path) -> None:
     path = tmp_path / "w.sql"
     path.write_text(f"{NORMAL};\n")
-    report = json.loads(run_cli("analyze", "--workload", str(path), "--format", "json",
-                                cwd=tmp_path).stdout)
+    report = json.loads(
+        run_cli("analyze", "--workload", str(path), "--format", "json", cwd=tmp_path).stdout
+    )
     assert report["summary"]["nothing_to_analyse"] is None
     assert report["summary"]["files_unparsed"] == 0
 
 
 def test_analyze_reports_a_file_that_does_not_parse(example_copy: Path) -> None:
     broken = example_copy / "monitoring" / "broken.py"
-    broken.write_text("from monitoring.models import AlertRule\n\n"
-                      "def due(:\n    return AlertRule.objects.filter(is_active=True)\n")
+    broken.write_text(
+        "from monitoring.models import AlertRule\n\n"
+        "def due(:\n    return AlertRule.objects.filter(is_active=True)\n"
+    )
     table = run_cli("analyze", ".", cwd=example_copy)
     assert table.returncode == 0, table.stderr
     flat = _flat(table.stdout)
@@ -475,20 +580,29 @@ def test_a_project_whose_only_queries_do_not_parse(example_copy: Path) -> None:
     assert "Nothing analysed: 1 file could not be parsed" in _flat(table.stdout)
 
 
-@pytest.mark.parametrize("shapes, expected", [
-    ([{"1": "prefix"}], "LIKE 'x%' AND org = $1"),
-    ([{"1": "infix"}], "LIKE '%x%' AND org = $1"),
-    ([{"1": "exact"}, {"1": "prefix"}], "LIKE 'x%' AND org = $1"),  # served by the prefix index
-    ([{"1": "prefix"}, {"1": "suffix"}], "LIKE '%x%' AND org = $1"),
-    ([{"1": "prefix"}, {}], "LIKE '%x%' AND org = $1"),  # a call of unknown shape: the worst
-    ([{"1": "bogus"}], "LIKE $1 AND org = $2"),
-])
+@pytest.mark.parametrize(
+    "shapes, expected",
+    [
+        ([{"1": "prefix"}], "LIKE 'x%' AND org = $1"),
+        ([{"1": "infix"}], "LIKE '%x%' AND org = $1"),
+        ([{"1": "exact"}, {"1": "prefix"}], "LIKE 'x%' AND org = $1"),  # served by the prefix index
+        ([{"1": "prefix"}, {"1": "suffix"}], "LIKE '%x%' AND org = $1"),
+        ([{"1": "prefix"}, {}], "LIKE '%x%' AND org = $1"),  # a call of unknown shape: the worst
+        ([{"1": "bogus"}], "LIKE $1 AND org = $2"),
+    ],
+)
 def test_like_parameter_shapes_become_patterns_of_that_shape(tmp_path: Path, shapes, expected):
     path = tmp_path / "w.jsonl"
     origin = {"path": "app/views.py", "line": 3, "col": 0, "function": "search"}
     records = [HEADER] + [
-        {"kind": "statement", "sql": "SELECT id FROM t WHERE name LIKE $1 AND org = $2",
-         "calls": 1, "total_ms": 0.1, "origin": origin, **({"like": like} if like else {})}
+        {
+            "kind": "statement",
+            "sql": "SELECT id FROM t WHERE name LIKE $1 AND org = $2",
+            "calls": 1,
+            "total_ms": 0.1,
+            "origin": origin,
+            **({"like": like} if like else {}),
+        }
         for like in shapes
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))

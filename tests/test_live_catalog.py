@@ -95,11 +95,15 @@ def test_catalog_reads_tables_stats_and_every_kind_of_index(data_db: TempDatabas
     by_name = {i.name: i for i in schema.indexes_on("hook")}
     partial = by_name["hook_status_partial"]
     assert partial.columns == ("created_at",) and partial.include == ("email",)
-    assert partial.condition == ("status::text = ANY (ARRAY['pending'::character varying, "
-                                 "'failed'::character varying]::text[])")
+    assert partial.condition == (
+        "status::text = ANY (ARRAY['pending'::character varying, "
+        "'failed'::character varying]::text[])"
+    )
     assert by_name["hook_upper_email"].elements == (IndexElement(expression="UPPER(email)"),)
     assert by_name["hook_acct_created"].elements == (
-        IndexElement(column="account_id"), IndexElement(column="created_at", descending=True))
+        IndexElement(column="account_id"),
+        IndexElement(column="created_at", descending=True),
+    )
     assert by_name["hook_created_brin"].method == "brin"
     assert by_name["hook_email_key"].unique
     assert by_name["hook_pkey"].unique
@@ -129,10 +133,14 @@ def test_statistics_drive_selectivity_partial_and_column_order(data_db: TempData
     assert not favours_partial(status, ("'done'",))
     null_note = Predicate("note", Op.IS_NULL, "note IS NULL")
     assert selectivity(hook.column("note").stats, null_note, hook.rows) == pytest.approx(
-        0.1, abs=0.02)
+        0.1, abs=0.02
+    )
     # Most distinct first: email (unique) > account_id (20) > status (2).
     assert order_by_selectivity(hook, ["status", "account_id", "email"]) == (
-        "email", "account_id", "status")
+        "email",
+        "account_id",
+        "status",
+    )
 
 
 def test_confirm_unique_checks_statistics_then_data(data_db: TempDatabase) -> None:

@@ -44,8 +44,10 @@ def test_missing_database_and_unknown_role_are_one_line(pg_server_url: str) -> N
     assert 'database "idxadv_no_such_db_7f3a" does not exist' in str(info.value)
 
     params = psycopg.conninfo.conninfo_to_dict(pg_server_url)
-    bad = (f"postgresql://idxadv_nobody_x9:pw123456@{params.get('host', '127.0.0.1')}:"
-           f"{params.get('port', 5432)}/postgres")
+    bad = (
+        f"postgresql://idxadv_nobody_x9:pw123456@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', 5432)}/postgres"
+    )
     with pytest.raises(DatabaseError) as info:
         connect_readonly(bad)
     assert "authentication failed" in str(info.value)
@@ -83,8 +85,10 @@ def test_missing_permission_is_one_line(hook_db: TempDatabase) -> None:
         conn.execute(f"CREATE ROLE {role} LOGIN")
     try:
         params = psycopg.conninfo.conninfo_to_dict(hook_db.url)
-        url = (f"postgresql://{role}@{params.get('host', '127.0.0.1')}:"
-               f"{params.get('port', 5432)}/{hook_db.name}")
+        url = (
+            f"postgresql://{role}@{params.get('host', '127.0.0.1')}:"
+            f"{params.get('port', 5432)}/{hook_db.name}"
+        )
         with connect_readonly(url) as db, pytest.raises(DatabaseError) as info:
             db.fetchall("SELECT * FROM hook", what="reading hook")
         assert "missing permission: permission denied for table hook" in str(info.value)
@@ -105,7 +109,8 @@ def test_missing_extension_names_the_fix(hook_db: TempDatabase) -> None:
 def test_redact_hides_passwords_in_every_form() -> None:
     assert redact("postgresql://u:p%40ss@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("postgres://u@h/db?password=abc&sslmode=require") == (
-        "postgres://u@h/db?password=***&sslmode=require")
+        "postgres://u@h/db?password=***&sslmode=require"
+    )
     assert redact("host=h password=abc dbname=d") == "host=h password=*** dbname=d"
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
     assert describe_target("postgresql://u:secret@db.example:6432/shop") == "db.example:6432/shop"

@@ -80,10 +80,15 @@ def _login_role(db: TempDatabase, server_url: str) -> Iterator[str]:
 @pytest.fixture
 def role(filled_db: TempDatabase, pg_server_url: str) -> Iterator[str]:
     """A login role that can read every table of the example; the test takes some away."""
-    with _login_role(filled_db, pg_server_url) as name, \
-            psycopg.connect(filled_db.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
-            sql.Identifier(name)))
+    with (
+        _login_role(filled_db, pg_server_url) as name,
+        psycopg.connect(filled_db.url, autocommit=True) as conn,
+    ):
+        conn.execute(
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.Identifier(name)
+            )
+        )
         yield name
 
 
@@ -92,8 +97,7 @@ def _role_url(db: TempDatabase, role: str) -> str:
 
 
 def _analyze(db: TempDatabase, url: str) -> dict[str, Any]:
-    result = run_cli("analyze", str(EXAMPLE), "--database-url", url, "--format", "json",
-                     env=db.env)
+    result = run_cli("analyze", str(EXAMPLE), "--database-url", url, "--format", "json", env=db.env)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return json.loads(result.stdout)
@@ -101,14 +105,24 @@ def _analyze(db: TempDatabase, url: str) -> dict[str, Any]:
 
 # -- 1. a missing privilege ------------------------------------------------------------------
 
-@pytest.mark.parametrize("table", ["monitoring_notificationchannel",  # the .get() unique check
-                                   "monitoring_webhookdelivery",  # what-if costs
-                                   "monitoring_integrationlog"])
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "monitoring_notificationchannel",  # the .get() unique check
+        "monitoring_webhookdelivery",  # what-if costs
+        "monitoring_integrationlog",
+    ],
+)
 def test_a_table_the_role_cannot_read_is_left_out_with_the_grant(
-        filled_db: TempDatabase, role: str, table: str) -> None:
+    filled_db: TempDatabase, role: str, table: str
+) -> None:
     with psycopg.connect(filled_db.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("REVOKE SELECT ON {} FROM {}").format(
-            sql.Identifier(table), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("REVOKE SELECT ON {} FROM {}").format(
+                sql.Identifier(table), sql.Identifier(role)
+            )
+        )
     report = _analyze(filled_db, _role_url(filled_db, role))
     everything = json.dumps(report)
     assert "does not exist" not in everything
@@ -133,20 +147,23 @@ def test_a_table_the_role_cannot_read_is_left_out_with_the_grant(
 
 
 def test_a_table_in_a_schema_without_usage_says_grant_usage(
-        filled_db: TempDatabase, role: str) -> None:
+    filled_db: TempDatabase, role: str
+) -> None:
     table = "monitoring_notificationchannel"
     with psycopg.connect(filled_db.url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA vault")
         conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA vault").format(sql.Identifier(table)))
         # The role looks in vault too, but may not use it: the table is invisible to it.
-        conn.execute(sql.SQL("ALTER ROLE {} SET search_path = public, vault").format(
-            sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET search_path = public, vault").format(sql.Identifier(role))
+        )
     try:
         report = _analyze(filled_db, _role_url(filled_db, role))
     finally:
         with psycopg.connect(filled_db.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("ALTER TABLE vault.{} SET SCHEMA public").format(
-                sql.Identifier(table)))
+            conn.execute(
+                sql.SQL("ALTER TABLE vault.{} SET SCHEMA public").format(sql.Identifier(table))
+            )
             conn.execute("DROP SCHEMA vault")
     assert "does not exist" not in json.dumps(report)
     [note] = [n for n in report["notes"] if f"cannot read {table}" in n]
@@ -155,8 +172,9 @@ def test_a_table_in_a_schema_without_usage_says_grant_usage(
 
 def test_table_access_names_the_missing_privilege(filled_db: TempDatabase, role: str) -> None:
     with psycopg.connect(filled_db.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("REVOKE SELECT ON monitoring_alertrule FROM {}").format(
-            sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("REVOKE SELECT ON monitoring_alertrule FROM {}").format(sql.Identifier(role))
+        )
     with connect_readonly(_role_url(filled_db, role)) as db:
         names = ["monitoring_alertrule", "monitoring_userprofile", "no_such_table"]
         access = table_access(db, names)
@@ -170,21 +188,32 @@ def test_table_access_names_the_missing_privilege(filled_db: TempDatabase, role:
 
 
 def test_pg_stat_statements_of_other_users_hidden_names_pg_read_all_stats(
-        filled_db: TempDatabase, role: str) -> None:
+    filled_db: TempDatabase, role: str
+) -> None:
     with psycopg.connect(filled_db.url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         for code in (500, 502):
-            conn.execute("SELECT id FROM monitoring_webhookdelivery WHERE response_code = %s",
-                         [code]).fetchall()
-    result = run_cli("analyze", str(EXAMPLE), "--no-static", "--from-pg-stat-statements",
-                     "--database-url", _role_url(filled_db, role), "--format", "json",
-                     env=filled_db.env)
+            conn.execute(
+                "SELECT id FROM monitoring_webhookdelivery WHERE response_code = %s", [code]
+            ).fetchall()
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--no-static",
+        "--from-pg-stat-statements",
+        "--database-url",
+        _role_url(filled_db, role),
+        "--format",
+        "json",
+        env=filled_db.env,
+    )
     assert result.returncode == 0, result.stderr
     reasons = [s["reason"] for s in json.loads(result.stdout)["skipped"]]
     assert any("hidden" in r and "pg_read_all_stats" in r for r in reasons), reasons
 
 
 # -- 2. UNIQUE from no data ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def channels_db(pg_server_url: str) -> Iterator[TempDatabase]:
@@ -210,24 +239,32 @@ def channels_db(pg_server_url: str) -> Iterator[TempDatabase]:
 def _fill_channels(db: TempDatabase, n: int, *, analyze: bool = True) -> None:
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute("TRUNCATE monitoring_notificationchannel CASCADE")
-        conn.execute("""
+        conn.execute(
+            """
             INSERT INTO monitoring_notificationchannel
                 (organisation, owner_id, name, kind, target_url, config, created_at)
             SELECT 1 + g %% 40, 1, 'channel ' || g, 'email', '', '{}', now()
-            FROM generate_series(1, %s) g""", [n])
+            FROM generate_series(1, %s) g""",
+            [n],
+        )
         if analyze:
             conn.execute("ANALYZE monitoring_notificationchannel")
 
 
-@pytest.mark.parametrize(("rows", "analyze"), [(0, False), (0, True), (12, True),
-                                               (UNIQUE_MIN_ROWS - 1, True)])
+@pytest.mark.parametrize(
+    ("rows", "analyze"), [(0, False), (0, True), (12, True), (UNIQUE_MIN_ROWS - 1, True)]
+)
 def test_no_unique_proposal_from_too_few_rows(
-        channels_db: TempDatabase, rows: int, analyze: bool) -> None:
+    channels_db: TempDatabase, rows: int, analyze: bool
+) -> None:
     _fill_channels(channels_db, rows, analyze=analyze)
     report = _analyze(channels_db, channels_db.url)
     assert not [r for r in report["recommendations"] if r["unique"]], report["recommendations"]
-    says = [n for n in report["notes"] + [r["reason"] for r in report["recommendations"]]
-            if "not proposed as unique" in n.lower()]
+    says = [
+        n
+        for n in report["notes"] + [r["reason"] for r in report["recommendations"]]
+        if "not proposed as unique" in n.lower()
+    ]
     assert says, report["notes"]
     assert f"has {rows:,} rows" in says[0] and "too few" in says[0]
     assert "monitoring_notificationchannel" in says[0]
@@ -261,6 +298,7 @@ def test_rows_with_nulls_do_not_count_as_evidence(temp_database: TempDatabase) -
 
 # -- 3. "unused" on a fresh database -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("reset", [False, True])
 def test_no_unused_report_on_young_statistics(filled_db: TempDatabase, reset: bool) -> None:
     if reset:
@@ -274,7 +312,8 @@ def test_no_unused_report_on_young_statistics(filled_db: TempDatabase, reset: bo
 
 
 def test_unknown_statistics_age_is_not_taken_as_old(
-        temp_database: TempDatabase, pg_server_url: str) -> None:
+    temp_database: TempDatabase, pg_server_url: str
+) -> None:
     # Never reset, and a plain role cannot read the database's creation time: the server's
     # start says nothing about a database created later, so the age is unknown, not old.
     with temp_database.connect(autocommit=True) as conn:
@@ -292,10 +331,12 @@ def test_unknown_statistics_age_is_not_taken_as_old(
 
 def test_foreign_key_indexes_say_what_they_serve(filled_db: TempDatabase) -> None:
     with psycopg.connect(filled_db.url) as conn:
-        fk_columns = set(conn.execute("""
+        fk_columns = set(
+            conn.execute("""
             SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c
             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-            WHERE c.contype = 'f' AND cardinality(c.conkey) = 1""").fetchall())
+            WHERE c.contype = 'f' AND cardinality(c.conkey) = 1""").fetchall()
+        )
     with connect_readonly(filled_db.url) as db:
         young = unused_indexes(db)
         found = unused_indexes(db, min_age=timedelta(0))

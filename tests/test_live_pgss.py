@@ -21,7 +21,8 @@ ORG_QUERY = "SELECT count(*) FROM hook WHERE org_id = $1"
 
 
 def test_pg_stat_statements_workload_drives_a_recommendation(
-        temp_database: TempDatabase, pg_server_url: str) -> None:
+    temp_database: TempDatabase, pg_server_url: str
+) -> None:
     with temp_database.connect(autocommit=True) as conn:
         require_hypopg(conn)
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -58,10 +59,10 @@ def test_pg_stat_statements_workload_drives_a_recommendation(
         assert by_sql[ORG_QUERY].calls == 3
         assert by_sql[EMAIL_QUERY].total_time_ms > 0
         assert all(s.source == "pg_stat_statements" for s in statements)
-        assert not any("idxadvisor" in s.sql or "hypopg" in s.sql or "EXPLAIN" in s.sql
-                       for s in statements)
-        assert not any("pg_class" in s.sql or s.sql.upper().startswith("SET")
-                       for s in statements)
+        assert not any(
+            "idxadvisor" in s.sql or "hypopg" in s.sql or "EXPLAIN" in s.sql for s in statements
+        )
+        assert not any("pg_class" in s.sql or s.sql.upper().startswith("SET") for s in statements)
         assert not any("idxadv_marker_other_database" in s.sql for s in statements)
         assert any("idxadv_marker_other_database" in s.sql for s in everywhere)
         assert [s.sql for s in frequent if "hook" in s.sql] == [EMAIL_QUERY]

@@ -50,78 +50,104 @@ def test_statement_doctests() -> None:
     assert doctest.testmod(statements_module).failed == 0
 
 
-@pytest.mark.parametrize(("text", "count"), [
-    ("SELECT 1", 1),
-    ("SELECT 1;", 1),
-    (";; SELECT 1 ;;", 1),
-    ("SELECT 'a;b'", 1),
-    ("SELECT 'it''s; fine'", 1),
-    ("SELECT E'it\\'s; fine'", 1),
-    ("SELECT E'\\\\'; SELECT 2", 2),  # E'\\' is one backslash: the ; is outside
-    ("SELECT '\\'; SELECT 2", 2),  # standard string: the backslash is an ordinary character
-    ('SELECT 1 AS "a;b"', 1),
-    ('SELECT 1 AS "a"";b"', 1),
-    ("SELECT $$;$$", 1),
-    ("SELECT $tag$ $$ ; $tag$", 1),
-    ("SELECT $a$;$A$; $a$", 1),  # tags are case-sensitive
-    ("SELECT a$$b FROM t; SELECT 2", 2),  # $ inside an identifier opens no quote
-    ("SELECT $1; SELECT $2", 2),
-    ("SELECT 1 -- ; DELETE\n", 1),
-    ("SELECT 1 /* ; /* nested ; */ still ; */", 1),
-    ("SELECT 1 /* a */; /* only a comment */ ;", 1),
-    ("SELECT 1; COMMIT; BEGIN READ WRITE; INSERT INTO t VALUES (1)", 4),
-    ("DO $$BEGIN PERFORM 1; PERFORM 2; END$$", 1),
-    ("SELECT\u00a0; SELECT 2", 2),  # U+00A0 is an identifier character to PostgreSQL
-    ("", 0),
-    ("-- nothing", 0),
-])
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("SELECT 1", 1),
+        ("SELECT 1;", 1),
+        (";; SELECT 1 ;;", 1),
+        ("SELECT 'a;b'", 1),
+        ("SELECT 'it''s; fine'", 1),
+        ("SELECT E'it\\'s; fine'", 1),
+        ("SELECT E'\\\\'; SELECT 2", 2),  # E'\\' is one backslash: the ; is outside
+        ("SELECT '\\'; SELECT 2", 2),  # standard string: the backslash is an ordinary character
+        ('SELECT 1 AS "a;b"', 1),
+        ('SELECT 1 AS "a"";b"', 1),
+        ("SELECT $$;$$", 1),
+        ("SELECT $tag$ $$ ; $tag$", 1),
+        ("SELECT $a$;$A$; $a$", 1),  # tags are case-sensitive
+        ("SELECT a$$b FROM t; SELECT 2", 2),  # $ inside an identifier opens no quote
+        ("SELECT $1; SELECT $2", 2),
+        ("SELECT 1 -- ; DELETE\n", 1),
+        ("SELECT 1 /* ; /* nested ; */ still ; */", 1),
+        ("SELECT 1 /* a */; /* only a comment */ ;", 1),
+        ("SELECT 1; COMMIT; BEGIN READ WRITE; INSERT INTO t VALUES (1)", 4),
+        ("DO $$BEGIN PERFORM 1; PERFORM 2; END$$", 1),
+        ("SELECT\u00a0; SELECT 2", 2),  # U+00A0 is an identifier character to PostgreSQL
+        ("", 0),
+        ("-- nothing", 0),
+    ],
+)
 def test_statements_are_counted_like_the_server(text: str, count: int) -> None:
     assert classify(text).statements == count
     assert len(split_statements(text)) == count
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("select 1", Kind.SELECT), ("(SELECT 1) UNION SELECT 2", Kind.SELECT),
-    ("VALUES (1)", Kind.SELECT), ("TABLE t", Kind.SELECT),
-    ("WITH x AS (SELECT 1) SELECT * FROM x", Kind.SELECT),
-    ("WITH x(a) AS MATERIALIZED (SELECT 1) INSERT INTO t SELECT a FROM x", Kind.INSERT),
-    ("WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT 1 FROM r) DELETE FROM t", Kind.DELETE),
-    ("INSERT INTO t VALUES (1)", Kind.INSERT), ("UPDATE t SET a = 1", Kind.UPDATE),
-    ("DELETE FROM t", Kind.DELETE), ("MERGE INTO t USING u ON true DO NOTHING", Kind.MERGE),
-    ("CREATE TABLE x (a int)", Kind.DDL), ("DROP TABLE t", Kind.DDL),
-    ("TRUNCATE t", Kind.DDL), ("ALTER TABLE t ADD b int", Kind.DDL),
-    ("GRANT ALL ON t TO public", Kind.DDL),
-    ("BEGIN READ WRITE", Kind.TRANSACTION), ("COMMIT", Kind.TRANSACTION),
-    ("START TRANSACTION", Kind.TRANSACTION), ("PREPARE TRANSACTION 'x'", Kind.TRANSACTION),
-    ("ROLLBACK", Kind.TRANSACTION), ("SAVEPOINT a", Kind.TRANSACTION),
-    ("COPY t TO PROGRAM 'sh'", Kind.COPY),
-    ("SET transaction_read_only = off", Kind.UTILITY), ("SHOW all", Kind.UTILITY),
-    ("VACUUM t", Kind.UTILITY), ("LOCK t", Kind.UTILITY), ("DO $$ $$", Kind.UTILITY),
-    ("CALL p()", Kind.UTILITY), ("LISTEN c", Kind.UTILITY), ("PREPARE p AS SELECT 1",
-                                                              Kind.UTILITY),
-    ("EXECUTE p", Kind.UTILITY), ("DEALLOCATE ALL", Kind.UTILITY), ("DISCARD ALL", Kind.UTILITY),
-    ("EXPLAIN ANALYZE DELETE FROM t", Kind.UTILITY),
-    ("FROBNICATE", Kind.OTHER), ("'x'", Kind.OTHER), ("", Kind.EMPTY),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("select 1", Kind.SELECT),
+        ("(SELECT 1) UNION SELECT 2", Kind.SELECT),
+        ("VALUES (1)", Kind.SELECT),
+        ("TABLE t", Kind.SELECT),
+        ("WITH x AS (SELECT 1) SELECT * FROM x", Kind.SELECT),
+        ("WITH x(a) AS MATERIALIZED (SELECT 1) INSERT INTO t SELECT a FROM x", Kind.INSERT),
+        ("WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT 1 FROM r) DELETE FROM t", Kind.DELETE),
+        ("INSERT INTO t VALUES (1)", Kind.INSERT),
+        ("UPDATE t SET a = 1", Kind.UPDATE),
+        ("DELETE FROM t", Kind.DELETE),
+        ("MERGE INTO t USING u ON true DO NOTHING", Kind.MERGE),
+        ("CREATE TABLE x (a int)", Kind.DDL),
+        ("DROP TABLE t", Kind.DDL),
+        ("TRUNCATE t", Kind.DDL),
+        ("ALTER TABLE t ADD b int", Kind.DDL),
+        ("GRANT ALL ON t TO public", Kind.DDL),
+        ("BEGIN READ WRITE", Kind.TRANSACTION),
+        ("COMMIT", Kind.TRANSACTION),
+        ("START TRANSACTION", Kind.TRANSACTION),
+        ("PREPARE TRANSACTION 'x'", Kind.TRANSACTION),
+        ("ROLLBACK", Kind.TRANSACTION),
+        ("SAVEPOINT a", Kind.TRANSACTION),
+        ("COPY t TO PROGRAM 'sh'", Kind.COPY),
+        ("SET transaction_read_only = off", Kind.UTILITY),
+        ("SHOW all", Kind.UTILITY),
+        ("VACUUM t", Kind.UTILITY),
+        ("LOCK t", Kind.UTILITY),
+        ("DO $$ $$", Kind.UTILITY),
+        ("CALL p()", Kind.UTILITY),
+        ("LISTEN c", Kind.UTILITY),
+        ("PREPARE p AS SELECT 1", Kind.UTILITY),
+        ("EXECUTE p", Kind.UTILITY),
+        ("DEALLOCATE ALL", Kind.UTILITY),
+        ("DISCARD ALL", Kind.UTILITY),
+        ("EXPLAIN ANALYZE DELETE FROM t", Kind.UTILITY),
+        ("FROBNICATE", Kind.OTHER),
+        ("'x'", Kind.OTHER),
+        ("", Kind.EMPTY),
+    ],
+)
 def test_statement_kinds(text: str, kind: Kind) -> None:
     assert classify(text).kind is kind
 
 
-@pytest.mark.parametrize(("text", "plain", "explainable"), [
-    ("SELECT * FROM t WHERE a = $1", True, True),
-    ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", False, True),
-    ("WITH d AS (SELECT 1), u AS (UPDATE t SET a = 1 RETURNING a) SELECT 1", False, True),
-    ("SELECT * FROM t FOR UPDATE", False, True),
-    ("SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED", False, True),
-    ("SELECT * FROM (SELECT * FROM t FOR SHARE) s", False, True),
-    ("SELECT * INTO newt FROM t", False, False),
-    ("UPDATE t SET a = 1", False, True),
-    ("SELECT 1; SELECT 2", False, False),
-    ("SELECT 'unterminated", False, False),
-    ("SELECT 1 /* unterminated", False, False),
-    ("SELECT $x$ unterminated", False, False),
-    ("SELECT '\x00'", False, False),
-])
+@pytest.mark.parametrize(
+    ("text", "plain", "explainable"),
+    [
+        ("SELECT * FROM t WHERE a = $1", True, True),
+        ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", False, True),
+        ("WITH d AS (SELECT 1), u AS (UPDATE t SET a = 1 RETURNING a) SELECT 1", False, True),
+        ("SELECT * FROM t FOR UPDATE", False, True),
+        ("SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED", False, True),
+        ("SELECT * FROM (SELECT * FROM t FOR SHARE) s", False, True),
+        ("SELECT * INTO newt FROM t", False, False),
+        ("UPDATE t SET a = 1", False, True),
+        ("SELECT 1; SELECT 2", False, False),
+        ("SELECT 'unterminated", False, False),
+        ("SELECT 1 /* unterminated", False, False),
+        ("SELECT $x$ unterminated", False, False),
+        ("SELECT '\x00'", False, False),
+    ],
+)
 def test_guard_for_explain_and_explain_analyze(text: str, plain: bool, explainable: bool) -> None:
     assert classify(text).plain_select is plain
     assert (explain_refusal(text, analyze=True) is None) is plain
@@ -165,14 +191,16 @@ def state(db: TempDatabase) -> dict[str, object]:
     """What a write would change, read from a second connection."""
     with db.connect(autocommit=True) as conn:
         return {
-            "rows": conn.execute("SELECT count(*), sum(a), max(id), md5(string_agg(note, ',' "
-                                 "ORDER BY id)) FROM t").fetchone(),
+            "rows": conn.execute(
+                "SELECT count(*), sum(a), max(id), md5(string_agg(note, ',' ORDER BY id)) FROM t"
+            ).fetchone(),
             "sequence": conn.execute("SELECT last_value, is_called FROM s").fetchone(),
             "t_id_seq": conn.execute("SELECT last_value FROM t_id_seq").fetchone(),
             "catalog": conn.execute(
                 "SELECT count(*), md5(string_agg(relname::text || relkind::text, ',' "
                 "ORDER BY relname)) "
-                "FROM pg_class WHERE relnamespace = 'public'::regnamespace").fetchone(),
+                "FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+            ).fetchone(),
             "prepared_xacts": conn.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone(),
         }
 
@@ -182,7 +210,8 @@ def write_counters(db: TempDatabase) -> tuple:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         return conn.execute(
             "SELECT coalesce(sum(n_tup_ins), 0), coalesce(sum(n_tup_upd), 0), "
-            "coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables").fetchone()
+            "coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables"
+        ).fetchone()
 
 
 def assert_no_write(db: TempDatabase, before: dict[str, object], counters: tuple) -> None:
@@ -271,8 +300,10 @@ def test_whatif_refuses_chains_and_never_writes(target: Target) -> None:
     for text in hostile_texts(target)[:4]:
         assert "statements in one text" in reasons[text]
     for verb in ("COPY", "CREATE", "DROP", "SET", "DO"):
-        assert any(r.startswith("not sent to the server: a ") and f"({verb})" in r
-                   for r in reasons.values()), verb
+        assert any(
+            r.startswith("not sent to the server: a ") and f"({verb})" in r
+            for r in reasons.values()
+        ), verb
     assert_counters_see_writes(target.db, counters)
 
 
@@ -281,8 +312,7 @@ def test_verify_skips_hostile_statements_and_executes_only_plain_selects(target:
     texts = hostile_texts(target)
     queries = [Query(f"q{i}", t, t, "sql") for i, t in enumerate([*texts, BENIGN])]
     t_a_idx = Recommendation(IndexCandidate("t", (IndexElement("a"),)), "t_a_idx", "", "")
-    report = verify(target.db.url, [t_a_idx], queries,
-                    runs=1)
+    report = verify(target.db.url, [t_a_idx], queries, runs=1)
     after = state(target.db)
     assert after == before  # the index was dropped again, nothing else was touched
     assert_no_write(target.db, before, counters)
@@ -300,19 +330,42 @@ def test_verify_skips_hostile_statements_and_executes_only_plain_selects(target:
 
 
 def _capture_file(path: Path, texts: list[str]) -> Path:
-    lines = [{"kind": "header", "format": "idxadvisor-capture", "version": 1,
-              "created": "2024-01-01T00:00:00+0000"},
-             {"kind": "process", "process": "p1", "pid": 1, "ppid": 0, "cwd": "/",
-              "program": "pytest", "python": "3"}]
-    lines += [{"kind": "statement", "process": "p1", "sql": text,
-               "origin": {"path": "app/views.py", "line": i + 1, "function": "f"},
-               "calls": 50, "total_ms": 900.0, "constants": {}} for i, text in enumerate(texts)]
+    lines = [
+        {
+            "kind": "header",
+            "format": "idxadvisor-capture",
+            "version": 1,
+            "created": "2024-01-01T00:00:00+0000",
+        },
+        {
+            "kind": "process",
+            "process": "p1",
+            "pid": 1,
+            "ppid": 0,
+            "cwd": "/",
+            "program": "pytest",
+            "python": "3",
+        },
+    ]
+    lines += [
+        {
+            "kind": "statement",
+            "process": "p1",
+            "sql": text,
+            "origin": {"path": "app/views.py", "line": i + 1, "function": "f"},
+            "calls": 50,
+            "total_ms": 900.0,
+            "constants": {},
+        }
+        for i, text in enumerate(texts)
+    ]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
 
 
-def test_cli_analyze_and_verify_never_run_smuggled_statements(target: Target,
-                                                              tmp_path: Path) -> None:
+def test_cli_analyze_and_verify_never_run_smuggled_statements(
+    target: Target, tmp_path: Path
+) -> None:
     texts = hostile_texts(target)
     capture = _capture_file(tmp_path / "capture.jsonl", [*texts, BENIGN])
     sql_file = tmp_path / "workload.sql"
@@ -320,11 +373,28 @@ def test_cli_analyze_and_verify_never_run_smuggled_statements(target: Target,
     before, counters = state(target.db), write_counters(target.db)
     url = target.db.url
     runs = [
-        run_cli("analyze", "--workload", str(capture), "--database-url", url, "--format", "json",
-                cwd=tmp_path),
+        run_cli(
+            "analyze",
+            "--workload",
+            str(capture),
+            "--database-url",
+            url,
+            "--format",
+            "json",
+            cwd=tmp_path,
+        ),
         run_cli("analyze", "--workload", str(sql_file), "--database-url", url, cwd=tmp_path),
-        run_cli("verify", "--workload", str(capture), "--database-url", url,
-                "--allow-writes", "--runs", "1", cwd=tmp_path),
+        run_cli(
+            "verify",
+            "--workload",
+            str(capture),
+            "--database-url",
+            url,
+            "--allow-writes",
+            "--runs",
+            "1",
+            cwd=tmp_path,
+        ),
     ]
     assert_no_write(target.db, before, counters)
     assert not target.marker.exists()
@@ -347,26 +417,29 @@ def test_cli_analyze_and_verify_never_run_smuggled_statements(target: Target,
 SECRET = "Zq9s3cr3tXy7"
 
 
-@pytest.mark.parametrize("url", [
-    f"mysql://app:{SECRET}@127.0.0.1:1/shop",
-    f"postgresql+psycopg://app:{SECRET}@127.0.0.1:1/shop",
-    f"postgressql://app:{SECRET}@127.0.0.1:1/shop",
-    f"postgresql:/app:{SECRET}@127.0.0.1:1/shop",
-    f"postgresql://app:{SECRET}%zz@127.0.0.1:1/shop",
-    f"postgresql://app:{SECRET}%0@127.0.0.1:1/shop",
-    f"postgresql://app:{SECRET[:6]}@{SECRET[6:]}@127.0.0.1:1/shop",
-    f"postgresql://app:{SECRET[:6]}/{SECRET[6:]}@127.0.0.1:1/shop",
-    f"postgresql://app:{SECRET}@127.0.0.1:1/shop",
-    f"postgresql://app:{SECRET}@127.0.0.1:notaport/shop",
-    f"postgresql://app@127.0.0.1:1/shop?password={SECRET}&sslmode=bogus",
-    f"postgresql://app@127.0.0.1:1/shop?password={SECRET[:6]}&{SECRET[6:]}",
-    f"postgres://app:{SECRET}@127.0.0.1:1/shop?connect_timeout=x",
-    f"host=127.0.0.1 port=1 user=app password={SECRET} dbname=shop",
-    f"host=127.0.0.1 port=1 user=app password='{SECRET[:6]} {SECRET[6:]}' dbname=shop",
-    f"host=127.0.0.1 port=1 password={SECRET[:6]}\\ {SECRET[6:]} junk",
-    f"host=127.0.0.1 port=1 password='{SECRET} dbname=shop",
-    f"host=127.0.0.1 port=1 password = {SECRET} sslmode=bogus",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"mysql://app:{SECRET}@127.0.0.1:1/shop",
+        f"postgresql+psycopg://app:{SECRET}@127.0.0.1:1/shop",
+        f"postgressql://app:{SECRET}@127.0.0.1:1/shop",
+        f"postgresql:/app:{SECRET}@127.0.0.1:1/shop",
+        f"postgresql://app:{SECRET}%zz@127.0.0.1:1/shop",
+        f"postgresql://app:{SECRET}%0@127.0.0.1:1/shop",
+        f"postgresql://app:{SECRET[:6]}@{SECRET[6:]}@127.0.0.1:1/shop",
+        f"postgresql://app:{SECRET[:6]}/{SECRET[6:]}@127.0.0.1:1/shop",
+        f"postgresql://app:{SECRET}@127.0.0.1:1/shop",
+        f"postgresql://app:{SECRET}@127.0.0.1:notaport/shop",
+        f"postgresql://app@127.0.0.1:1/shop?password={SECRET}&sslmode=bogus",
+        f"postgresql://app@127.0.0.1:1/shop?password={SECRET[:6]}&{SECRET[6:]}",
+        f"postgres://app:{SECRET}@127.0.0.1:1/shop?connect_timeout=x",
+        f"host=127.0.0.1 port=1 user=app password={SECRET} dbname=shop",
+        f"host=127.0.0.1 port=1 user=app password='{SECRET[:6]} {SECRET[6:]}' dbname=shop",
+        f"host=127.0.0.1 port=1 password={SECRET[:6]}\\ {SECRET[6:]} junk",
+        f"host=127.0.0.1 port=1 password='{SECRET} dbname=shop",
+        f"host=127.0.0.1 port=1 password = {SECRET} sslmode=bogus",
+    ],
+)
 def test_no_text_derived_from_a_url_shows_its_password(url: str, tmp_path: Path) -> None:
     pieces = (SECRET, SECRET[:6], SECRET[6:])
     texts = [redact(url), describe_target(url), url_problem(url) or ""]
@@ -393,8 +466,10 @@ def test_a_good_url_with_a_wrong_password_is_one_line_without_it(pg_server_url: 
     from psycopg.conninfo import conninfo_to_dict
 
     p = conninfo_to_dict(pg_server_url)
-    url = (f"postgresql://idxadv_nobody:{SECRET}@{p.get('host', '127.0.0.1')}:"
-           f"{p.get('port', '5432')}/postgres")
+    url = (
+        f"postgresql://idxadv_nobody:{SECRET}@{p.get('host', '127.0.0.1')}:"
+        f"{p.get('port', '5432')}/postgres"
+    )
     with pytest.raises(DatabaseError) as info:
         connect_readonly(url)
     assert SECRET not in str(info.value) and "idxadv_nobody" in str(info.value)

@@ -31,7 +31,6 @@ ANALYZE hook;
 """
 
 
-
 def rec(name: str, *elements: IndexElement, unique: bool = False) -> Recommendation:
     """A recommendation as the advisor hands it over: verify builds from its structure."""
     return Recommendation(IndexCandidate("hook", elements, unique=unique), name, "", "")
@@ -59,16 +58,18 @@ def q(qid: str, sql: str) -> Query:
 def snapshot(db: TempDatabase) -> tuple[list, tuple]:
     with db.connect() as conn:
         indexes = conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
-            "ORDER BY 1").fetchall()
-        data = conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'pending'), "
-                            "sum(code) FROM hook").fetchone()
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+        ).fetchall()
+        data = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'pending'), sum(code) FROM hook"
+        ).fetchone()
         prepared = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
     return indexes, (data, prepared)
 
 
 def test_verify_times_before_and_after_and_leaves_the_database_as_it_was(
-        staging: TempDatabase) -> None:
+    staging: TempDatabase,
+) -> None:
     before = snapshot(staging)
     queries = [
         q("q_email", "SELECT * FROM hook WHERE email = 'user777@example.com'"),
@@ -90,8 +91,11 @@ def test_verify_times_before_and_after_and_leaves_the_database_as_it_was(
     assert t["q_email"].after.indexes == ("hook_email_idx",)
     assert t["q_param"].after.indexes == ("hook_email_idx",)
     assert t["q_upper"].after.indexes == ("hook_upper_email_idx",)
-    assert t["q_param"].parameters.startswith("$1 = '") and "pg_stats" in (
-        t["q_param"].parameters) and "hook.email" in t["q_param"].parameters
+    assert (
+        t["q_param"].parameters.startswith("$1 = '")
+        and "pg_stats" in (t["q_param"].parameters)
+        and "hook.email" in t["q_param"].parameters
+    )
     # The bound value comes from the data: the query returns rows on both sides.
     assert t["q_param"].before.rows == t["q_param"].after.rows == 1
     assert "ANALYZE hook: statistics for the new expression index" in report.notes
@@ -110,8 +114,13 @@ def test_verify_times_before_and_after_and_leaves_the_database_as_it_was(
 def test_keep_leaves_the_index_and_existing_ones_are_not_dropped(staging: TempDatabase) -> None:
     before = snapshot(staging)
     try:
-        report = verify(staging.url, [EMAIL_IDX], [q("q", "SELECT 1 FROM hook WHERE code = 3")],
-                        keep=True, runs=1)
+        report = verify(
+            staging.url,
+            [EMAIL_IDX],
+            [q("q", "SELECT 1 FROM hook WHERE code = 3")],
+            keep=True,
+            runs=1,
+        )
         assert report.kept and report.built == ("hook_email_idx",)
         names = [n for n, _ in snapshot(staging)[0]]
         assert "hook_email_idx" in names
@@ -128,8 +137,12 @@ def test_keep_leaves_the_index_and_existing_ones_are_not_dropped(staging: TempDa
 def test_failed_build_leaves_no_invalid_index(staging: TempDatabase) -> None:
     before = snapshot(staging)
     bad = rec("hook_code_uniq", IndexElement("code"), unique=True)
-    report = verify(staging.url, [bad, EMAIL_IDX],
-                    [q("q", "SELECT * FROM hook WHERE email = 'user9@example.com'")], runs=1)
+    report = verify(
+        staging.url,
+        [bad, EMAIL_IDX],
+        [q("q", "SELECT * FROM hook WHERE email = 'user9@example.com'")],
+        runs=1,
+    )
     assert report.failed and report.failed[0][0] == "hook_code_uniq"
     assert "could not create unique index" in report.failed[0][1]
     assert report.built == ("hook_email_idx",)
@@ -147,10 +160,18 @@ def test_verify_builds_only_one_named_create_index(staging: TempDatabase, name: 
 
 
 def test_statement_is_rendered_from_the_recommendation() -> None:
-    stmt = build_statement(rec("hook_upper_email_idx", IndexElement(expression="UPPER(email)"),
-                               IndexElement("created_at", descending=True), unique=True))
-    assert stmt == ('CREATE UNIQUE INDEX CONCURRENTLY "hook_upper_email_idx" ON "hook" '
-                    '((UPPER("email")), "created_at" DESC)')
+    stmt = build_statement(
+        rec(
+            "hook_upper_email_idx",
+            IndexElement(expression="UPPER(email)"),
+            IndexElement("created_at", descending=True),
+            unique=True,
+        )
+    )
+    assert stmt == (
+        'CREATE UNIQUE INDEX CONCURRENTLY "hook_upper_email_idx" ON "hook" '
+        '((UPPER("email")), "created_at" DESC)'
+    )
 
 
 def test_verify_unreachable_is_one_line() -> None:
@@ -159,18 +180,22 @@ def test_verify_unreachable_is_one_line() -> None:
     assert "hunter22" not in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT id FROM hook WHERE created_at >= $1 AND created_at < $2",
-    "SELECT id FROM hook WHERE created_at > $1 AND created_at <= $2",
-    "SELECT id FROM hook WHERE $1 <= created_at AND $2 > created_at",
-    "SELECT id FROM hook WHERE created_at BETWEEN $1 AND $2",
-    "SELECT id FROM hook WHERE code >= $1 AND code < $2 AND status = $3",
-    "SELECT id FROM hook h WHERE h.status IN ($1, $2)",
-    "SELECT id FROM hook WHERE email LIKE $1",
-    "SELECT id FROM hook WHERE created_at >= $1 ORDER BY created_at LIMIT $2",
-])
-def test_parameters_are_bound_from_the_data_so_rows_come_back(staging: TempDatabase,
-                                                              sql: str) -> None:
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id FROM hook WHERE created_at >= $1 AND created_at < $2",
+        "SELECT id FROM hook WHERE created_at > $1 AND created_at <= $2",
+        "SELECT id FROM hook WHERE $1 <= created_at AND $2 > created_at",
+        "SELECT id FROM hook WHERE created_at BETWEEN $1 AND $2",
+        "SELECT id FROM hook WHERE code >= $1 AND code < $2 AND status = $3",
+        "SELECT id FROM hook h WHERE h.status IN ($1, $2)",
+        "SELECT id FROM hook WHERE email LIKE $1",
+        "SELECT id FROM hook WHERE created_at >= $1 ORDER BY created_at LIMIT $2",
+    ],
+)
+def test_parameters_are_bound_from_the_data_so_rows_come_back(
+    staging: TempDatabase, sql: str
+) -> None:
     """A range gets a lower bound below its upper bound, equality a value that exists: the
     query returns rows, so its timing is evidence (the 481.2x of an empty range was not)."""
     report = verify(staging.url, [], [q("q", sql)], runs=1)
@@ -182,9 +207,12 @@ def test_parameters_are_bound_from_the_data_so_rows_come_back(staging: TempDatab
 
 
 def test_empty_result_on_both_sides_is_no_evidence(staging: TempDatabase) -> None:
-    report = verify(staging.url, [EMAIL_IDX],
-                    [q("q_none", "SELECT id FROM hook WHERE email = 'nobody@example.com'")],
-                    runs=1)
+    report = verify(
+        staging.url,
+        [EMAIL_IDX],
+        [q("q_none", "SELECT id FROM hook WHERE email = 'nobody@example.com'")],
+        runs=1,
+    )
     (t,) = report.timings
     assert t.executed and t.before.rows == 0 and t.after.rows == 0
     assert t.no_evidence and t.speedup is None

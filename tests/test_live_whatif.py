@@ -72,14 +72,18 @@ def col(name: str, descending: bool = False) -> IndexElement:
 
 
 def q(qid: str, sql: str, calls: int = 1, total_ms: float = 0.0) -> Query:
-    return Query(id=qid, sql=sql, fingerprint=sql, source="sql", calls=calls,
-                 total_time_ms=total_ms)
+    return Query(
+        id=qid, sql=sql, fingerprint=sql, source="sql", calls=calls, total_time_ms=total_ms
+    )
 
 
-STATUS_IN = Predicate("status", Op.IN, "status IN ('pending', 'failed')",
-                      constants=("'pending'", "'failed'"))
-RETRY_QUERY = ("SELECT id FROM hook WHERE status IN ('pending', 'failed') "
-               "AND next_retry_at <= '2024-02-01' ORDER BY next_retry_at LIMIT 100")
+STATUS_IN = Predicate(
+    "status", Op.IN, "status IN ('pending', 'failed')", constants=("'pending'", "'failed'")
+)
+RETRY_QUERY = (
+    "SELECT id FROM hook WHERE status IN ('pending', 'failed') "
+    "AND next_retry_at <= '2024-02-01' ORDER BY next_retry_at LIMIT 100"
+)
 
 
 def _leftovers(db: ReadOnlyDatabase) -> tuple[int, int]:
@@ -91,8 +95,10 @@ def _leftovers(db: ReadOnlyDatabase) -> tuple[int, int]:
 def test_pitfall_1_partial_predicate_is_folded_before_hypopg(ro: ReadOnlyDatabase) -> None:
     # The pitfall itself: the predicate as written gives an index the planner never picks.
     with ro.transaction() as conn:
-        conn.execute("SELECT hypopg_create_index('CREATE INDEX ON hook (next_retry_at) "
-                     "WHERE status IN (''pending'', ''failed'')')")
+        conn.execute(
+            "SELECT hypopg_create_index('CREATE INDEX ON hook (next_retry_at) "
+            "WHERE status IN (''pending'', ''failed'')')"
+        )
         raw_plan = str(conn.execute(f"EXPLAIN {RETRY_QUERY}").fetchall())
         conn.execute("SELECT hypopg_reset()")
     assert "btree_hook_next_retry_at" not in raw_plan
@@ -101,7 +107,8 @@ def test_pitfall_1_partial_predicate_is_folded_before_hypopg(ro: ReadOnlyDatabas
     partial = IndexCandidate("hook", (col("next_retry_at"),), condition=(STATUS_IN,))
     assert wi.create_sql(partial) == (
         'CREATE INDEX ON "hook" ("next_retry_at") '
-        "WHERE ((status)::text = ANY ('{pending,failed}'::text[]));")
+        "WHERE ((status)::text = ANY ('{pending,failed}'::text[]));"
+    )
     before = wi.cost(RETRY_QUERY)
     after = wi.cost(RETRY_QUERY, [partial])
     assert after.candidates_used == (partial,)
@@ -110,7 +117,8 @@ def test_pitfall_1_partial_predicate_is_folded_before_hypopg(ro: ReadOnlyDatabas
 
 
 def test_pitfall_2_expression_index_estimated_from_column_stats(
-        ro: ReadOnlyDatabase, data_db: TempDatabase) -> None:
+    ro: ReadOnlyDatabase, data_db: TempDatabase
+) -> None:
     query = "SELECT * FROM hook WHERE UPPER(email::text) = 'USER500@EXAMPLE.COM'"
     upper = IndexCandidate("hook", (IndexElement(expression="UPPER(email::TEXT)"),))
     wi = WhatIf(ro)
@@ -138,8 +146,7 @@ def test_pitfall_2_expression_index_estimated_from_column_stats(
     assert plan["Total Cost"] < estimate.total_cost * 5
 
 
-def test_expression_without_a_column_stand_in_is_flagged_not_rejected(
-        ro: ReadOnlyDatabase) -> None:
+def test_expression_without_a_column_stand_in_is_flagged_not_rejected(ro: ReadOnlyDatabase) -> None:
     # org_id % 7 has far fewer distinct values than org_id: the column's statistics would
     # over-promise, so the number is only flagged.
     query = "SELECT id FROM hook WHERE org_id % 7 = 3"
@@ -156,8 +163,9 @@ def test_expression_without_a_column_stand_in_is_flagged_not_rejected(
         assert "unreliable for an expression index" in sel.unverified[0].reason
 
 
-def test_cost_direction_agrees_with_real_explain(ro: ReadOnlyDatabase,
-                                                 data_db: TempDatabase) -> None:
+def test_cost_direction_agrees_with_real_explain(
+    ro: ReadOnlyDatabase, data_db: TempDatabase
+) -> None:
     query = "SELECT * FROM hook WHERE org_id = 7 ORDER BY created_at DESC LIMIT 20"
     candidate = IndexCandidate("hook", (col("org_id"), col("created_at", descending=True)))
     wi = WhatIf(ro)
@@ -222,8 +230,9 @@ def test_brin_for_append_only_timestamp(ro: ReadOnlyDatabase) -> None:
     assert not is_append_only_timestamp(hook.column("next_retry_at"))  # scattered
     assert not is_append_only_timestamp(hook.column("id"))  # correlated, but not a timestamp
 
-    query = ("SELECT count(*) FROM hook WHERE created_at >= '2024-02-01' "
-             "AND created_at < '2024-02-03'")
+    query = (
+        "SELECT count(*) FROM hook WHERE created_at >= '2024-02-01' AND created_at < '2024-02-03'"
+    )
     brin = IndexCandidate("hook", (col("created_at"),), method="brin")
     btree = IndexCandidate("hook", (col("created_at"),))
     wi = WhatIf(ro)
@@ -238,8 +247,11 @@ def test_greedy_selection_is_extend_style_and_weighted(ro: ReadOnlyDatabase) -> 
     narrow = IndexCandidate("hook", (col("org_id"),))
     email = IndexCandidate("hook", (col("email"),))
     queries = [
-        q("q_org", "SELECT * FROM hook WHERE org_id = 3 ORDER BY created_at LIMIT 10",
-          total_ms=500.0),
+        q(
+            "q_org",
+            "SELECT * FROM hook WHERE org_id = 3 ORDER BY created_at LIMIT 10",
+            total_ms=500.0,
+        ),
         q("q_org2", "SELECT * FROM hook WHERE org_id = 4", total_ms=100.0),
         q("q_mail", "SELECT * FROM hook WHERE email = 'user9@example.com'", total_ms=1.0),
     ]
@@ -262,8 +274,7 @@ def test_greedy_selection_is_extend_style_and_weighted(ro: ReadOnlyDatabase) -> 
     select([narrow, wide, email], queries, wi)
     assert wi.calls == calls
     # max_indexes=1 keeps only the heaviest.
-    assert [c.candidate for c in select([email, wide], queries, wi, max_indexes=1).chosen] == [
-        wide]
+    assert [c.candidate for c in select([email, wide], queries, wi, max_indexes=1).chosen] == [wide]
 
 
 def test_cache_key_is_the_query_and_the_indexes_on_its_tables(ro: ReadOnlyDatabase) -> None:
@@ -299,8 +310,9 @@ def test_without_hypopg_says_so_once(pg_server_url: str) -> None:
             assert not wi.available
             assert wi.unavailable_reason == HYPOPG_MISSING
             assert "CREATE EXTENSION hypopg" in HYPOPG_MISSING
-            sel = select([IndexCandidate("t", (col("a"),))],
-                         [q("q_t", "SELECT * FROM t WHERE a = 1")], wi)
+            sel = select(
+                [IndexCandidate("t", (col("a"),))], [q("q_t", "SELECT * FROM t WHERE a = 1")], wi
+            )
             assert sel.note == HYPOPG_MISSING and sel.chosen == () and sel.rejected == ()
             assert not db.has_extension("hypopg")  # nothing was created
     finally:

@@ -89,37 +89,52 @@ print(json.dumps({
 """
 
 RETRY = {  # partial index on a small table
-    "table": "monitoring_webhookdelivery", "model": "WebhookDelivery",
-    "name": "monitoring_whd_retry_idx", "fields": ["status", "next_retry_at"],
+    "table": "monitoring_webhookdelivery",
+    "model": "WebhookDelivery",
+    "name": "monitoring_whd_retry_idx",
+    "fields": ["status", "next_retry_at"],
     "django": "models.Index(fields=['status', 'next_retry_at'], name='monitoring_whd_retry_idx', "
-              "condition=Q(status__in=['pending', 'failed']))",
+    "condition=Q(status__in=['pending', 'failed']))",
     "condition": [["status", "IN", ["'pending'", "'failed'"]]],
-    "serves": ["q_retry001"], "reasons": ["status IN (...) is constant: partial index."],
+    "serves": ["q_retry001"],
+    "reasons": ["status IN (...) is constant: partial index."],
 }
 LOG = {  # composite with a descending key
-    "table": "monitoring_integrationlog", "model": "IntegrationLog",
-    "name": "monitoring_il_org_created_idx", "fields": ["organisation", "-created_at"],
+    "table": "monitoring_integrationlog",
+    "model": "IntegrationLog",
+    "name": "monitoring_il_org_created_idx",
+    "fields": ["organisation", "-created_at"],
     "django": "models.Index(fields=['organisation', '-created_at'], "
-              "name='monitoring_il_org_created_idx')",
-    "serves": ["q_log00001", "q_log00002"], "reasons": ["Equality on organisation, then sort."],
+    "name='monitoring_il_org_created_idx')",
+    "serves": ["q_log00001", "q_log00002"],
+    "reasons": ["Equality on organisation, then sort."],
 }
 EMAIL = {  # expression index
-    "table": "monitoring_userprofile", "model": "UserProfile",
-    "name": "monitoring_up_upper_email_idx", "fields": [], "keys": ["UPPER(email)"],
+    "table": "monitoring_userprofile",
+    "model": "UserProfile",
+    "name": "monitoring_up_upper_email_idx",
+    "fields": [],
+    "keys": ["UPPER(email)"],
     "django": "models.Index(Upper('email'), name='monitoring_up_upper_email_idx')",
-    "serves": ["q_email001"], "reasons": ["email__iexact compares UPPER(email)."],
+    "serves": ["q_email001"],
+    "reasons": ["email__iexact compares UPPER(email)."],
 }
 UNIQUE = {  # as the advisor writes it: the constraint the model declares
-    "table": "monitoring_userprofile", "model": "UserProfile",
-    "name": "monitoring_up_org_email_uniq", "fields": ["organisation", "email"], "unique": True,
+    "table": "monitoring_userprofile",
+    "model": "UserProfile",
+    "name": "monitoring_up_org_email_uniq",
+    "fields": ["organisation", "email"],
+    "unique": True,
     "django": 'models.UniqueConstraint(fields=["organisation", "email"], '
-              'name="monitoring_up_org_email_uniq")',
-    "serves": ["q_email002"], "reasons": ["One profile per email and organisation."],
+    'name="monitoring_up_org_email_uniq")',
+    "serves": ["q_email002"],
+    "reasons": ["One profile per email and organisation."],
 }
 UNIQUE_AS_INDEX = {  # a unique candidate with a descending key: a constraint has no order
-    **UNIQUE, "fields": ["organisation", "-email"],
+    **UNIQUE,
+    "fields": ["organisation", "-email"],
     "django": "models.Index(fields=['organisation', '-email'], "
-              "name='monitoring_up_org_email_uniq')",
+    "name='monitoring_up_org_email_uniq')",
 }
 QUERIES = {
     "q_retry001": [["monitoring/queries.py", 41]],
@@ -162,8 +177,11 @@ def squawk(sql: str) -> list[dict]:
     exe = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
     assert exe, "squawk is not installed (pip install squawk-cli)"
     proc = subprocess.run(
-        [exe, "--reporter", "json", "--pg-version", "15.0"], input=sql, text=True,
-        capture_output=True, timeout=60,
+        [exe, "--reporter", "json", "--pg-version", "15.0"],
+        input=sql,
+        text=True,
+        capture_output=True,
+        timeout=60,
     )
     assert proc.stdout.strip().startswith("["), proc.stdout + proc.stderr
     return json.loads(proc.stdout)
@@ -311,8 +329,7 @@ def test_migration_reverses(generated):
 # --- failures of the concurrent build -----------------------------------------------------------
 
 
-def test_unique_build_with_duplicates_fails_clearly_and_leaves_nothing(example_copy,
-                                                                       temp_database):
+def test_unique_build_with_duplicates_fails_clearly_and_leaves_nothing(example_copy, temp_database):
     db = temp_database
     first = manage(example_copy, db, "migrate", "--no-input")
     assert first.returncode == 0, first.stderr
@@ -336,13 +353,16 @@ def test_unique_build_with_duplicates_fails_clearly_and_leaves_nothing(example_c
     failed = manage(example_copy, db, "migrate", "--no-input")
     assert failed.returncode != 0
     last_line = failed.stderr.strip().splitlines()[-1]
-    assert "cannot build unique index monitoring_up_org_email_uniq on monitoring_userprofile" \
+    assert (
+        "cannot build unique index monitoring_up_org_email_uniq on monitoring_userprofile"
         in last_line
+    )
     assert "(7, 'ann@example.com') on 2 rows" in last_line
     assert "nothing was built" in last_line
     with db.connect() as conn:
-        assert conn.execute(
-            "SELECT to_regclass('monitoring_up_org_email_uniq')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('monitoring_up_org_email_uniq')").fetchone() == (
+            None,
+        )
         assert conn.execute(
             "SELECT count(*) FROM pg_constraint WHERE conname = 'monitoring_up_org_email_uniq'"
         ).fetchone() == (0,)
@@ -413,18 +433,21 @@ def test_model_that_cannot_be_edited_is_skipped_with_what_to_add(example_copy, t
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_index_declared_by_hand_gets_its_migration_without_model_edit(example_copy,
-                                                                      temp_database):
+def test_index_declared_by_hand_gets_its_migration_without_model_edit(example_copy, temp_database):
     models_py = example_copy / "monitoring" / "models.py"
-    models_py.write_text(models_py.read_text().replace(
-        "from django.db import models\n",
-        "from django.db import models\nfrom django.db.models import Q\n",
-    ).replace(
-        '        verbose_name_plural = "webhook deliveries"\n',
-        '        verbose_name_plural = "webhook deliveries"\n'
-        "        indexes = [models.Index(fields=['status', 'next_retry_at'], "
-        "name='monitoring_whd_retry_idx', condition=Q(status__in=['pending', 'failed']))]\n",
-    ))
+    models_py.write_text(
+        models_py.read_text()
+        .replace(
+            "from django.db import models\n",
+            "from django.db import models\nfrom django.db.models import Q\n",
+        )
+        .replace(
+            '        verbose_name_plural = "webhook deliveries"\n',
+            '        verbose_name_plural = "webhook deliveries"\n'
+            "        indexes = [models.Index(fields=['status', 'next_retry_at'], "
+            "name='monitoring_whd_retry_idx', condition=Q(status__in=['pending', 'failed']))]\n",
+        )
+    )
     before = models_py.read_text()
     out = drive(example_copy, temp_database, recs=[RETRY], queries=QUERIES)
     assert out["returncode"] == 0, out
@@ -443,20 +466,27 @@ def test_index_declared_by_hand_gets_its_migration_without_model_edit(example_co
 
 def test_drop_redundant_only_when_asked(example_copy, temp_database):
     models_py = example_copy / "monitoring" / "models.py"
-    models_py.write_text(models_py.read_text().replace(
-        '        verbose_name_plural = "webhook deliveries"\n',
-        '        verbose_name_plural = "webhook deliveries"\n'
-        "        indexes = [\n"
-        '            models.Index(fields=["status"], name="monitoring_whd_status_idx"),\n'
-        "        ]\n",
-    ))
+    models_py.write_text(
+        models_py.read_text().replace(
+            '        verbose_name_plural = "webhook deliveries"\n',
+            '        verbose_name_plural = "webhook deliveries"\n'
+            "        indexes = [\n"
+            '            models.Index(fields=["status"], name="monitoring_whd_status_idx"),\n'
+            "        ]\n",
+        )
+    )
     made = manage(example_copy, temp_database, "makemigrations", "monitoring", "-n", "status")
     assert made.returncode == 0, made.stderr
-    redundant = [{
-        "table": "monitoring_webhookdelivery", "name": "monitoring_whd_status_idx",
-        "origin": "Meta.indexes", "model": "monitoring.WebhookDelivery",
-        "covered_by": RETRY["name"], "reason": "its keys are a prefix of another index",
-    }]
+    redundant = [
+        {
+            "table": "monitoring_webhookdelivery",
+            "name": "monitoring_whd_status_idx",
+            "origin": "Meta.indexes",
+            "model": "monitoring.WebhookDelivery",
+            "covered_by": RETRY["name"],
+            "reason": "its keys are a prefix of another index",
+        }
+    ]
     kept = drive(example_copy, recs=[RETRY], redundant=redundant, dry_run=True)
     assert "RemoveIndexConcurrently" not in kept["preview"]
     out = drive(example_copy, temp_database, recs=[RETRY], redundant=redundant, drop=True)
@@ -517,8 +547,10 @@ def test_write_is_all_or_nothing(tmp_path):
     assert not (tmp_path / "0002_new.py").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0003_blocked.py", "models.py"]
 
-    ok = _plan(FileChange(tmp_path / "0002_new.py", None, "new\n"),
-               FileChange(models_py, "old\n", "edited\n"))
+    ok = _plan(
+        FileChange(tmp_path / "0002_new.py", None, "new\n"),
+        FileChange(models_py, "old\n", "edited\n"),
+    )
     result = write_plan_in_process(ok)
     assert [p.name for p in result.written] == ["0002_new.py", "models.py"]
     assert models_py.read_text() == "edited\n"

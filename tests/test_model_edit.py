@@ -59,8 +59,10 @@ def _lines_kept(before: str, after: str, changed: tuple[str, ...] = ()) -> None:
 
 
 def test_appends_to_existing_list_keeping_comments_and_formatting():
-    element = "models.Index(fields=['status', 'next_retry_at'], name='hook_sr_idx', " \
-              "condition=Q(status__in=['pending', 'failed']))"
+    element = (
+        "models.Index(fields=['status', 'next_retry_at'], name='hook_sr_idx', "
+        "condition=Q(status__in=['pending', 'failed']))"
+    )
     out = add_to_meta(MESSY, "Hook", "indexes", element, name="hook_sr_idx", imports=[Q_IMPORT])
     _lines_kept(MESSY, out, changed=("from django.db.models import F",))
     ast.parse(out)
@@ -77,7 +79,9 @@ def test_appends_to_existing_list_keeping_comments_and_formatting():
     ) in out
     assert "from django.db.models import F, Q\n" in out  # merged into the existing import
     assert declared_names(out, "Hook", "indexes") == (
-        "hook_status_idx", "hook_retry_idx", "hook_sr_idx"
+        "hook_status_idx",
+        "hook_retry_idx",
+        "hook_sr_idx",
     )
 
 
@@ -88,11 +92,16 @@ def test_same_name_twice_is_a_no_op():
 
 def test_creates_meta_before_methods_and_adds_imports():
     out = add_to_meta(
-        MESSY, "Other", "indexes", "models.Index(Upper('name'), name='other_up_idx')",
-        name="other_up_idx", imports=[UPPER_IMPORT],
+        MESSY,
+        "Other",
+        "indexes",
+        "models.Index(Upper('name'), name='other_up_idx')",
+        name="other_up_idx",
+        imports=[UPPER_IMPORT],
     )
     _lines_kept(MESSY, out)
-    assert out.endswith(textwrap.dedent('''\
+    assert out.endswith(
+        textwrap.dedent("""\
         class Other(models.Model):
             name = models.TextField()
 
@@ -100,13 +109,14 @@ def test_creates_meta_before_methods_and_adds_imports():
                 indexes = [
                     models.Index(Upper('name'), name='other_up_idx'),
                 ]
-    '''))
+    """)
+    )
     # Sorted where isort would put it: after `from django.db.models import F`.
     assert "from django.db.models import F\nfrom django.db.models.functions import Upper\n" in out
 
 
 def test_creates_meta_between_fields_and_methods():
-    src = textwrap.dedent('''\
+    src = textwrap.dedent("""\
         from django.db import models
 
 
@@ -114,10 +124,11 @@ def test_creates_meta_between_fields_and_methods():
             name = models.TextField()
             def __str__(self):
                 return self.name
-    ''')
-    out = add_to_meta(src, "Rule", "indexes", "models.Index(fields=['name'], name='r_idx')",
-                      name="r_idx")
-    assert out == textwrap.dedent('''\
+    """)
+    out = add_to_meta(
+        src, "Rule", "indexes", "models.Index(fields=['name'], name='r_idx')", name="r_idx"
+    )
+    assert out == textwrap.dedent("""\
         from django.db import models
 
 
@@ -131,12 +142,14 @@ def test_creates_meta_between_fields_and_methods():
 
             def __str__(self):
                 return self.name
-    ''')
+    """)
 
 
 def test_adds_indexes_to_meta_without_one_and_constraints_beside_indexes():
     out = add_to_meta(
-        MESSY, "Hook", "constraints",
+        MESSY,
+        "Hook",
+        "constraints",
         "models.UniqueConstraint(fields=['status', 'next_retry_at'], name='hook_uniq')",
         name="hook_uniq",
     )
@@ -148,14 +161,15 @@ def test_adds_indexes_to_meta_without_one_and_constraints_beside_indexes():
 
 def test_uses_the_files_alias_for_django_db_models():
     src = "from django.db import models as m\n\n\nclass A(m.Model):\n    x = m.IntegerField()\n"
-    out = add_to_meta(src, "A", "indexes", "models.Index(fields=['x'], name='a_x_idx')",
-                      name="a_x_idx")
+    out = add_to_meta(
+        src, "A", "indexes", "models.Index(fields=['x'], name='a_x_idx')", name="a_x_idx"
+    )
     assert 'm.Index(fields=["x"], name="a_x_idx")' in out
     assert "import models\n" not in out.replace("import models as m", "")
 
 
 def test_one_line_list_stays_on_one_line():
-    src = textwrap.dedent('''\
+    src = textwrap.dedent("""\
         from django.db import models
 
 
@@ -164,10 +178,12 @@ def test_one_line_list_stays_on_one_line():
 
             class Meta:
                 indexes = [models.Index(fields=["x"], name="a1")]
-    ''')
+    """)
     out = add_to_meta(src, "A", "indexes", "models.Index(fields=['-x'], name='a2')", name="a2")
-    assert 'indexes = [models.Index(fields=["x"], name="a1"), ' \
-           'models.Index(fields=["-x"], name="a2")]' in out
+    assert (
+        'indexes = [models.Index(fields=["x"], name="a1"), '
+        'models.Index(fields=["-x"], name="a2")]' in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -189,7 +205,7 @@ def test_dynamic_indexes_are_refused(meta_body, why):
 
 
 def test_inherited_meta_and_abstract_parents_are_refused():
-    inherited = textwrap.dedent('''\
+    inherited = textwrap.dedent("""\
         from django.db import models
 
 
@@ -198,7 +214,7 @@ def test_inherited_meta_and_abstract_parents_are_refused():
 
             class Meta(Base.Meta):
                 ordering = ["x"]
-    ''')
+    """)
     with pytest.raises(UnsafeEdit, match=r"inherits from Base\.Meta"):
         add_to_meta(inherited, "A", "indexes", "models.Index(fields=['x'], name='a')", name="a")
     child = "from django.db import models\n\n\nclass A(TimeStamped):\n    x = 1\n"
@@ -214,8 +230,14 @@ def test_missing_class_and_name_clash_are_refused():
         "class A(models.Model):\n    x = 1\n"
     )
     with pytest.raises(UnsafeEdit, match="already uses the name 'Q'"):
-        add_to_meta(clash, "A", "indexes", "models.Index(fields=['x'], name='a', "
-                    "condition=Q(x=1))", name="a", imports=[Q_IMPORT])
+        add_to_meta(
+            clash,
+            "A",
+            "indexes",
+            "models.Index(fields=['x'], name='a', condition=Q(x=1))",
+            name="a",
+            imports=[Q_IMPORT],
+        )
 
 
 def test_remove_entry_keeps_neighbours_and_comments():
@@ -235,7 +257,7 @@ def test_remove_entry_keeps_neighbours_and_comments():
 
 
 def test_empty_list_becomes_one_entry_per_line():
-    src = textwrap.dedent('''\
+    src = textwrap.dedent("""\
         from django.db import models
 
 
@@ -244,7 +266,7 @@ def test_empty_list_becomes_one_entry_per_line():
 
             class Meta:
                 indexes = []  # none yet
-    ''')
+    """)
     out = add_to_meta(src, "A", "indexes", "models.Index(fields=['x'], name='a_x')", name="a_x")
     assert out.endswith(
         "        indexes = [\n"

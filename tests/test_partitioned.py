@@ -15,7 +15,7 @@ import pytest
 from tests.generate.projects import write_project
 from tests.helpers import TempDatabase, run_cli, run_python
 
-MODELS = '''\
+MODELS = """\
 from django.db import models
 
 
@@ -23,15 +23,15 @@ class Event(models.Model):
     kind = models.CharField(max_length=20)
     account = models.IntegerField()
     created_at = models.DateTimeField()
-'''
+"""
 
-QUERIES = '''\
+QUERIES = """\
 from events.models import Event
 
 
 def latest_for(account):
     return Event.objects.filter(account=account).order_by("-created_at")[:20]
-'''
+"""
 
 INITIAL = '''\
 from django.db import migrations, models
@@ -91,8 +91,13 @@ LEAVES = ("events_event_2024", "events_event_2025", "events_event_2026")
 
 @pytest.fixture
 def project(tmp_path: Path, temp_database: TempDatabase) -> Path:
-    root = write_project(tmp_path / "site", "events", models=MODELS, queries=QUERIES,
-                         migrations={"0001_initial": INITIAL})
+    root = write_project(
+        tmp_path / "site",
+        "events",
+        models=MODELS,
+        queries=QUERIES,
+        migrations={"0001_initial": INITIAL},
+    )
     migrate = run_python("manage.py", "migrate", cwd=root, env=temp_database.env)
     assert migrate.returncode == 0, migrate.stderr
     return root
@@ -130,13 +135,17 @@ def _generated(project: Path, db: TempDatabase, *args: str) -> tuple[str, str]:
     assert out.returncode == 0, out.stderr
     [migration] = sorted((project / "events" / "migrations").glob("0002_*.py"))
     text = migration.read_text()
-    [name] = [line.split('"')[3] for line in text.splitlines()
-              if "build_partitioned_index(" in line and "code=" in line]
+    [name] = [
+        line.split('"')[3]
+        for line in text.splitlines()
+        if "build_partitioned_index(" in line and "code=" in line
+    ]
     return text, name
 
 
 def test_static_generate_builds_every_partition_and_survives_an_interrupted_run(
-    project: Path, temp_database: TempDatabase,
+    project: Path,
+    temp_database: TempDatabase,
 ) -> None:
     text, name = _generated(project, temp_database, "--partitioned", "events_event")
     assert "AddIndexConcurrently" not in text  # refused by PostgreSQL on a partitioned parent
@@ -144,11 +153,13 @@ def test_static_generate_builds_every_partition_and_survives_an_interrupted_run(
     assert "atomic = False" in text
     assert "idxadvisor" not in text.replace("# by idxadvisor", "").replace("0002_idxadvisor", "")
 
-    check = run_python("manage.py", "makemigrations", "--check", "--dry-run", cwd=project,
-                       env=temp_database.env)
+    check = run_python(
+        "manage.py", "makemigrations", "--check", "--dry-run", cwd=project, env=temp_database.env
+    )
     assert check.returncode == 0, check.stdout + check.stderr
-    sql = run_python("manage.py", "sqlmigrate", "events", "0002", cwd=project,
-                     env=temp_database.env)
+    sql = run_python(
+        "manage.py", "sqlmigrate", "events", "0002", cwd=project, env=temp_database.env
+    )
     assert sql.returncode == 0, sql.stderr
     assert f'CREATE INDEX IF NOT EXISTS "{name}" ON ONLY "events_event"' in sql.stdout
 
@@ -161,8 +172,7 @@ def test_static_generate_builds_every_partition_and_survives_an_interrupted_run(
 
     # An interrupted run: the parent index ON ONLY, one partition's index built and attached,
     # another's left INVALID by a concurrent build that failed, the third never started.
-    back = run_python("manage.py", "migrate", "events", "0001", cwd=project,
-                      env=temp_database.env)
+    back = run_python("manage.py", "migrate", "events", "0001", cwd=project, env=temp_database.env)
     assert back.returncode == 0, back.stderr
     assert _index_valid(temp_database, name) is None
     invalid_name = built["events_event_2025"][0]
@@ -173,8 +183,9 @@ def test_static_generate_builds_every_partition_and_survives_an_interrupted_run(
         conn.execute(f'CREATE INDEX "{done}" ON "events_event_2024" {tail}')
         conn.execute(f'ALTER INDEX "{name}" ATTACH PARTITION "{done}"')
         conn.execute(f'CREATE INDEX "{invalid_name}" ON "events_event_2025" {tail}')
-        conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
-                     [invalid_name])
+        conn.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [invalid_name]
+        )
     assert _index_valid(temp_database, invalid_name) is False
 
     again = run_python("manage.py", "migrate", cwd=project, env=temp_database.env)
@@ -185,17 +196,28 @@ def test_static_generate_builds_every_partition_and_survives_an_interrupted_run(
     assert rebuilt["events_event_2025"][0] == invalid_name  # dropped, rebuilt, attached
     assert _index_valid(temp_database, name) is True
     with temp_database.connect() as conn:
-        plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN SELECT * FROM events_event WHERE account = 7 "
-            "ORDER BY created_at DESC LIMIT 20").fetchall())
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN SELECT * FROM events_event WHERE account = 7 "
+                "ORDER BY created_at DESC LIMIT 20"
+            ).fetchall()
+        )
     assert "Index Scan" in plan, plan
 
 
 def test_live_generate_reads_partitioning_from_the_catalog(
-    project: Path, temp_database: TempDatabase,
+    project: Path,
+    temp_database: TempDatabase,
 ) -> None:
-    out = run_cli("generate", str(project), "--dry-run", "--database-url", temp_database.url,
-                  env=temp_database.env)
+    out = run_cli(
+        "generate",
+        str(project),
+        "--dry-run",
+        "--database-url",
+        temp_database.url,
+        env=temp_database.env,
+    )
     assert out.returncode == 0, out.stderr
     assert 'code=build_partitioned_index("events_event", ' in out.stdout
     assert "AddIndexConcurrently(" not in out.stdout
@@ -203,7 +225,8 @@ def test_live_generate_reads_partitioning_from_the_catalog(
 
 def test_config_names_partitioned_tables(project: Path, temp_database: TempDatabase) -> None:
     (project / "pyproject.toml").write_text(
-        '[tool.idxadvisor]\nsettings = "site_settings"\npartitioned = ["events_event"]\n')
+        '[tool.idxadvisor]\nsettings = "site_settings"\npartitioned = ["events_event"]\n'
+    )
     out = run_cli("generate", str(project), "--dry-run", env=temp_database.env)
     assert out.returncode == 0, out.stderr
     assert 'code=build_partitioned_index("events_event", ' in out.stdout

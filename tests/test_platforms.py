@@ -53,8 +53,9 @@ def pg18_example(pg18_server_url: str) -> Iterator[TempDatabase]:
 def test_the_server_is_postgresql_18_with_the_extensions_and_without_hypopg(pg18_server_url):
     assert pg18.server_version(pg18_server_url) // 10000 == 18
     with psycopg.connect(pg18_server_url) as conn:
-        available = {name for (name,) in conn.execute(
-            "SELECT name FROM pg_available_extensions").fetchall()}
+        available = {
+            name for (name,) in conn.execute("SELECT name FROM pg_available_extensions").fetchall()
+        }
         preload = conn.execute("SHOW shared_preload_libraries").fetchone()
     assert {"pg_trgm", "pg_stat_statements"} <= available
     assert "hypopg" not in available  # what the no-HypoPG tests below rely on
@@ -96,25 +97,46 @@ def test_generated_migrations_apply_on_postgresql_18(example_copy: Path, pg18_da
     assert generate.returncode == 0, generate.stderr
     written = sorted((example_copy / "monitoring" / "migrations").glob("0002_*.py"))
     assert len(written) == 1, generate.stdout
-    migrate = run_python("manage.py", "migrate", "--no-input", cwd=example_copy,
-                         env=pg18_database.env)
+    migrate = run_python(
+        "manage.py", "migrate", "--no-input", cwd=example_copy, env=pg18_database.env
+    )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
     found = indexes(pg18_database)
     assert expected <= set(found), expected - set(found)
     assert all(found[name][0] for name in expected), found  # every concurrent build is valid
-    check = run_python("manage.py", "makemigrations", "--check", "--dry-run", cwd=example_copy,
-                       env=pg18_database.env)
+    check = run_python(
+        "manage.py",
+        "makemigrations",
+        "--check",
+        "--dry-run",
+        cwd=example_copy,
+        env=pg18_database.env,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     # And back: the migration reverses on 18 too, leaving only the initial indexes.
-    back = run_python("manage.py", "migrate", "monitoring", "0001", "--no-input",
-                      cwd=example_copy, env=pg18_database.env)
+    back = run_python(
+        "manage.py",
+        "migrate",
+        "monitoring",
+        "0001",
+        "--no-input",
+        cwd=example_copy,
+        env=pg18_database.env,
+    )
     assert back.returncode == 0, back.stdout + back.stderr
     assert not expected & set(indexes(pg18_database))
 
 
 def test_live_mode_without_hypopg_says_so_once_and_keeps_the_heuristics(pg18_example):
-    result = run_cli("analyze", str(EXAMPLE), "--database-url", pg18_example.url,
-                     "--format", "json", env=pg18_example.env)
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--database-url",
+        pg18_example.url,
+        "--format",
+        "json",
+        env=pg18_example.env,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert sum("HypoPG" in note for note in report["notes"]) == 1, report["notes"]
@@ -127,8 +149,16 @@ def test_live_mode_without_hypopg_says_so_once_and_keeps_the_heuristics(pg18_exa
 
 def test_verify_builds_times_and_drops_on_postgresql_18(pg18_example):
     before = indexes(pg18_example)
-    result = run_cli("verify", str(EXAMPLE), "--database-url", pg18_example.url,
-                     "--allow-writes", "--runs", "1", env=pg18_example.env)
+    result = run_cli(
+        "verify",
+        str(EXAMPLE),
+        "--database-url",
+        pg18_example.url,
+        "--allow-writes",
+        "--runs",
+        "1",
+        env=pg18_example.env,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["query", "before", "ms"]
@@ -142,10 +172,14 @@ def test_parameterised_statement_gets_a_generic_plan_on_postgresql_18(pg18_examp
     ``EXPLAIN (GENERIC_PLAN)`` (PostgreSQL 16+), not PREPARE, and the costs come back."""
     with pg18_example.connect(autocommit=True) as conn:
         # The server log is the witness of what was sent (EXPLAIN is not in pg_stat_statements).
-        conn.execute(sql.SQL("ALTER DATABASE {} SET log_statement = 'all'").format(
-            sql.Identifier(pg18_example.name)))
-        log_start = conn.execute("SELECT size FROM pg_stat_file("
-                                 "coalesce(pg_current_logfile(), 'server.log'))").fetchone()[0]
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET log_statement = 'all'").format(
+                sql.Identifier(pg18_example.name)
+            )
+        )
+        log_start = conn.execute(
+            "SELECT size FROM pg_stat_file(coalesce(pg_current_logfile(), 'server.log'))"
+        ).fetchone()[0]
     # ``now() - $2`` compares no column with the parameter, so no value can be drawn from the
     # data for it: only the generic plan can cost this query.
     workload = tmp_path / "recent.sql"
@@ -154,15 +188,29 @@ def test_parameterised_statement_gets_a_generic_plan_on_postgresql_18(pg18_examp
         "AND created_at > now() - $2::interval ORDER BY created_at DESC LIMIT 20;\n"
     )
     try:
-        result = run_cli("verify", "--no-static", "--workload", str(workload), "--database-url",
-                         pg18_example.url, "--allow-writes", "--runs", "1",
-                         env=pg18_example.env)
+        result = run_cli(
+            "verify",
+            "--no-static",
+            "--workload",
+            str(workload),
+            "--database-url",
+            pg18_example.url,
+            "--allow-writes",
+            "--runs",
+            "1",
+            env=pg18_example.env,
+        )
     finally:
         with pg18_example.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("ALTER DATABASE {} RESET log_statement").format(
-                sql.Identifier(pg18_example.name)))
-            log = conn.execute("SELECT pg_read_file(coalesce(pg_current_logfile(), "
-                               "'server.log'), %s, 10000000)", [log_start]).fetchone()[0]
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RESET log_statement").format(
+                    sql.Identifier(pg18_example.name)
+                )
+            )
+            log = conn.execute(
+                "SELECT pg_read_file(coalesce(pg_current_logfile(), 'server.log'), %s, 10000000)",
+                [log_start],
+            ).fetchone()[0]
     assert result.returncode == 0, result.stderr
     sent = [line for line in log.splitlines() if "STATEMENT:" in line or "statement:" in line]
     generic = [line for line in sent if re.search(r"EXPLAIN \(GENERIC_PLAN\b", line)]

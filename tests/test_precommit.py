@@ -24,12 +24,15 @@ from tests.helpers import ROOT
 
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1", "HOME": "",  # filled per module: no user git config leaks in
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "",  # filled per module: no user git config leaks in
 }
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
@@ -37,14 +40,14 @@ class AlertRule(models.Model):
     organisation = models.PositiveIntegerField(db_index=True)
     severity = models.CharField(max_length=16)
     name = models.CharField(max_length=100)
-'''
-CLEAN = '''
+"""
+CLEAN = """
 from shop.models import AlertRule
 
 
 def rules_of(org):
     return list(AlertRule.objects.filter(organisation=org))
-'''
+"""
 NEW_QUERY = '''"""Weekly report of critical rules."""
 
 from shop.models import AlertRule
@@ -56,12 +59,12 @@ def named(name: str) -> list[AlertRule]:
 '''
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True,
-         timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], cwd: Path, env: dict[str, str], check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     full.update(env)
-    proc = subprocess.run(args, cwd=cwd, env=full, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(args, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -72,8 +75,7 @@ def readme_config(repo: Path, rev: str) -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     found = re.search(r"```yaml\n(# \.pre-commit-config\.yaml\n.*?)```", readme, re.S)
     assert found, "README has no ```yaml block starting with # .pre-commit-config.yaml"
-    snippet, n_repo = re.subn(r"(- repo: )https://github\.com/\S+", rf"\g<1>{repo}",
-                              found.group(1))
+    snippet, n_repo = re.subn(r"(- repo: )https://github\.com/\S+", rf"\g<1>{repo}", found.group(1))
     snippet, n_rev = re.subn(r"(\n\s+rev: )\S+", rf"\g<1>{rev}", snippet, count=1)
     assert n_repo == 1 and n_rev == 1, snippet
     return snippet
@@ -82,11 +84,15 @@ def readme_config(repo: Path, rev: str) -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if not PRE_COMMIT.exists():
-        pytest.fail(f"pre-commit is not installed next to {sys.executable} (test extra)",
-                    pytrace=False)
+        pytest.fail(
+            f"pre-commit is not installed next to {sys.executable} (test extra)", pytrace=False
+        )
     home = tmp_path_factory.mktemp("home")
-    return {**GIT_ENV, "HOME": str(home),
-            "PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit-cache"))}
+    return {
+        **GIT_ENV,
+        "HOME": str(home),
+        "PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit-cache")),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +100,9 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> 
     """A clone of this repository with the working tree's changes committed; (path, sha)."""
     repo = tmp_path_factory.mktemp("hook") / "idxadvisor"
     _run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)], ROOT.parent, env)
-    listed = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                  ROOT, env).stdout
+    listed = _run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT, env
+    ).stdout
     for name in filter(None, listed.split("\0")):
         source, target = ROOT / name, repo / name
         if source.is_file() and not source.is_symlink():
@@ -111,8 +118,9 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> 
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str],
-            hook_repo: tuple[Path, str]) -> Iterator[Path]:
+def project(
+    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str], hook_repo: tuple[Path, str]
+) -> Iterator[Path]:
     """A git repository holding a small Django project, with the README's hook installed."""
     repo = tmp_path_factory.mktemp("shop-repo")
     write_project(repo, MODELS, CLEAN)
@@ -132,8 +140,12 @@ def _commits(project: Path, env: dict[str, str]) -> int:
 
 def test_clean_code_passes(project: Path, env: dict[str, str]) -> None:
     before = _commits(project, env)
-    write_source(project, "shop/queries.py", CLEAN + "\n\ndef count_of(org):\n"
-                 "    return AlertRule.objects.filter(organisation=org).count()\n")
+    write_source(
+        project,
+        "shop/queries.py",
+        CLEAN + "\n\ndef count_of(org):\n"
+        "    return AlertRule.objects.filter(organisation=org).count()\n",
+    )
     _run(["git", "add", "shop/queries.py"], project, env)
     passed = _run(["git", "commit", "-m", "count"], project, env, check=False)
     output = passed.stdout + passed.stderr
@@ -152,8 +164,9 @@ def test_commit_adding_an_unindexed_filter_is_blocked_then_passes_with_the_index
     output = blocked.stdout + blocked.stderr
     assert blocked.returncode != 0, output
     assert "idxadvisor check" in output and "Failed" in output
-    line = next((ln for ln in output.splitlines()
-                 if ln.startswith("shop/reports.py:8:17: IDX001 ")), None)
+    line = next(
+        (ln for ln in output.splitlines() if ln.startswith("shop/reports.py:8:17: IDX001 ")), None
+    )
     assert line is not None, output
     assert "AlertRule.objects.filter(...) filters on shop_alertrule(name) " in line
     assert _commits(project, env) == before  # nothing was committed
@@ -161,8 +174,11 @@ def test_commit_adding_an_unindexed_filter_is_blocked_then_passes_with_the_index
     # Do what the message says: add the suggested index to AlertRule's Meta.indexes.
     suggestion = re.search(r"suggest (models\.Index\(.*\))$", line)
     assert suggestion, line
-    models = INDEX_IMPORTS + MODELS.strip("\n") + (
-        f"\n\n    class Meta:\n        indexes = [{suggestion.group(1)}]\n")
+    models = (
+        INDEX_IMPORTS
+        + MODELS.strip("\n")
+        + (f"\n\n    class Meta:\n        indexes = [{suggestion.group(1)}]\n")
+    )
     (project / "shop" / "models.py").write_text(models)
     _run(["git", "add", "shop/models.py", "shop/reports.py"], project, env)
     passed = _run(["git", "commit", "-m", "weekly report, indexed"], project, env, check=False)
@@ -194,16 +210,21 @@ def test_inline_ignore_lets_the_commit_through(project: Path, env: dict[str, str
 def test_with_a_baseline_a_comment_only_change_passes(project: Path, env: dict[str, str]) -> None:
     """An existing codebase: old problems are in the baseline, only new ones block."""
     legacy = project / "shop" / "legacy.py"
-    legacy.write_text("from shop.models import AlertRule\n\n\ndef by_severity(s):\n"
-                      "    return list(AlertRule.objects.filter(severity=s, name='x'))\n")
+    legacy.write_text(
+        "from shop.models import AlertRule\n\n\ndef by_severity(s):\n"
+        "    return list(AlertRule.objects.filter(severity=s, name='x'))\n"
+    )
     idxadvisor = PRE_COMMIT.with_name("idxadvisor")
-    _run([str(idxadvisor), "check", "--write-baseline", "idxadvisor-baseline.json"], project,
-         env)
+    _run([str(idxadvisor), "check", "--write-baseline", "idxadvisor-baseline.json"], project, env)
     config = project / ".pre-commit-config.yaml"
     original = config.read_text()
-    config.write_text(original.replace(
-        "- id: idxadvisor-check\n",
-        "- id: idxadvisor-check\n        args: [--baseline, idxadvisor-baseline.json]\n", 1))
+    config.write_text(
+        original.replace(
+            "- id: idxadvisor-check\n",
+            "- id: idxadvisor-check\n        args: [--baseline, idxadvisor-baseline.json]\n",
+            1,
+        )
+    )
     try:
         _run(["git", "add", "-A"], project, env)
         _run(["git", "commit", "-q", "-m", "legacy", "--no-verify"], project, env)
@@ -211,8 +232,10 @@ def test_with_a_baseline_a_comment_only_change_passes(project: Path, env: dict[s
         _run(["git", "add", "shop/legacy.py"], project, env)
         ok = _run(["git", "commit", "-m", "comment"], project, env, check=False)
         assert ok.returncode == 0, ok.stdout + ok.stderr
-        legacy.write_text(legacy.read_text() + "\n\ndef named(n):\n"
-                          "    return list(AlertRule.objects.filter(name=n, severity='y'))\n")
+        legacy.write_text(
+            legacy.read_text() + "\n\ndef named(n):\n"
+            "    return list(AlertRule.objects.filter(name=n, severity='y'))\n"
+        )
         _run(["git", "add", "shop/legacy.py"], project, env)
         blocked = _run(["git", "commit", "-m", "new query"], project, env, check=False)
         output = blocked.stdout + blocked.stderr
@@ -222,5 +245,6 @@ def test_with_a_baseline_a_comment_only_change_passes(project: Path, env: dict[s
     finally:
         _run(["git", "reset", "-q", "--hard", "HEAD"], project, env, check=False)
         config.write_text(original)
-        _run(["git", "commit", "-q", "-am", "no baseline", "--no-verify"], project, env,
-             check=False)
+        _run(
+            ["git", "commit", "-q", "-am", "no baseline", "--no-verify"], project, env, check=False
+        )

@@ -63,14 +63,21 @@ LAYOUTS: dict[str, tuple[str, str | None, str, str]] = {
     "tests": ("shelf", "tests", "tests/settings.py", "settings"),
     "sandbox": ("shelf", "sandbox", "sandbox/sandbox/settings.py", "sandbox.settings"),
     "example_project": (
-        "shelf", "example_project", "example_project/example_project/settings.py",
+        "shelf",
+        "example_project",
+        "example_project/example_project/settings.py",
         "example_project.settings",
     ),
     "src": ("src/shelf", None, "tests/settings.py", "tests.settings"),
 }
 
 SHELF_FUNCTIONS = (
-    "groups_allowed", "books_of", "loans_of", "loan_by_ticket", "stats_of", "recent_published",
+    "groups_allowed",
+    "books_of",
+    "loans_of",
+    "loan_by_ticket",
+    "stats_of",
+    "recent_published",
 )
 
 
@@ -161,9 +168,7 @@ def test_generated_sql_is_postgres_with_sqlite_settings(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_the_whole_project_dir_is_scanned_whatever_the_layout(
-    tmp_path: Path, layout: str
-) -> None:
+def test_the_whole_project_dir_is_scanned_whatever_the_layout(tmp_path: Path, layout: str) -> None:
     root = tmp_path / "repo"
     root.mkdir()
     args = lay_out(root, layout)
@@ -208,18 +213,19 @@ def test_m2m_unmanaged_view_and_proxy_tables_are_known(
     assert len(origins(report)) == len(SHELF_FUNCTIONS) + WORKLOAD.count(";")
     # (table, columns) -> the index; a `_like` pattern-ops twin does not serve `=`: left out.
     existing = {
-        (i["table"], tuple(i["columns"])): i for i in report["existing"]
+        (i["table"], tuple(i["columns"])): i
+        for i in report["existing"]
         if not i["name"].endswith("_like")
     }
     served = {q["sql"]: q["served_by"] for q in report["queries"] if q["source"] != "static"}
 
     # Django's own names, read from the real tables migrate creates.
-    migrated = run_python("tests/manage.py", "migrate", "-v0", cwd=tmp_path,
-                          env=temp_database.env)
+    migrated = run_python("tests/manage.py", "migrate", "-v0", cwd=tmp_path, env=temp_database.env)
     assert migrated.returncode == 0, migrated.stderr
     with temp_database.connect() as conn:
         catalog = {
-            (table, name) for table, name in conn.execute(
+            (table, name)
+            for table, name in conn.execute(
                 "SELECT tablename, indexname FROM pg_indexes WHERE tablename IN "
                 "('auth_group_permissions', 'shelf_book_authors', 'shelf_book')"
             )
@@ -238,14 +244,19 @@ def test_m2m_unmanaged_view_and_proxy_tables_are_known(
     stats_pk = existing[("shelf_book_stats_view", ("book_id",))]
     assert stats_pk["origin"] == "primary key"
     # Each workload query is served by a declared index of its table that leads with its key.
-    leading = [("auth_group_permissions", ("group_id",)),
-               ("shelf_book_authors", ("book_id", "author_id")),
-               ("shelf_book_authors", ("author_id",)),
-               ("legacy_loans", ("book_ref",)),
-               ("shelf_book_stats_view", ("book_id",))]
+    leading = [
+        ("auth_group_permissions", ("group_id",)),
+        ("shelf_book_authors", ("book_id", "author_id")),
+        ("shelf_book_authors", ("author_id",)),
+        ("legacy_loans", ("book_ref",)),
+        ("shelf_book_stats_view", ("book_id",)),
+    ]
     for line, (table, keys) in zip(WORKLOAD.splitlines(), leading, strict=True):
-        fits = {i["name"] for i in report["existing"]
-                if i["table"] == table and tuple(i["columns"][: len(keys)]) == keys}
+        fits = {
+            i["name"]
+            for i in report["existing"]
+            if i["table"] == table and tuple(i["columns"][: len(keys)]) == keys
+        }
         assert served[line.rstrip(";")] in fits, line
     # The proxy's queryset reads the concrete table and gets the one proposal there.
     assert [r["table"] for r in report["recommendations"]] == ["shelf_book"]
@@ -305,7 +316,7 @@ KINDS_SCRIPT = textwrap.dedent(
 
 # --- 5. `self.model` in managers, querysets, class-based views and ModelAdmin ----------------
 
-MANAGERS = '''
+MANAGERS = """
 
 class LoanQuerySet(models.QuerySet):
     def by_borrower(self, who):
@@ -333,9 +344,9 @@ class Shelf(models.Model):
 class Rack(models.Model):
     label = models.CharField(max_length=50)
     shared = Shared()
-'''
+"""
 
-VIEWS = '''
+VIEWS = """
 from django.views.generic import ListView
 
 from .models import Book
@@ -346,9 +357,9 @@ class TitleList(ListView):
 
     def get_queryset(self):
         return self.model.objects.filter(title__startswith="A").order_by("title")
-'''
+"""
 
-ADMIN = '''
+ADMIN = """
 from django.contrib import admin
 
 from .models import Author, Shelf
@@ -366,15 +377,19 @@ class ShelfAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Shelf, ShelfAdmin)
-'''
+"""
 
 
 def test_self_model_in_managers_views_and_admin(tmp_path: Path) -> None:
     args = lay_out(tmp_path, "tests")
     settings = tmp_path / "tests" / "settings.py"
-    settings.write_text(settings.read_text().replace(
-        '"shelf"]', '"django.contrib.admin", "django.contrib.messages", '
-        '"django.contrib.sessions", "shelf"]'))
+    settings.write_text(
+        settings.read_text().replace(
+            '"shelf"]',
+            '"django.contrib.admin", "django.contrib.messages", '
+            '"django.contrib.sessions", "shelf"]',
+        )
+    )
     models_py = tmp_path / "shelf" / "models.py"
     models_py.write_text(models_py.read_text() + MANAGERS)
     (tmp_path / "shelf" / "views.py").write_text(VIEWS)

@@ -19,8 +19,9 @@ from benchmarks.realworld.score import key_columns, normalise_condition, score
 from tests.helpers import ROOT, run_python
 
 
-def rec(name: str, table: str, keys: str, condition: str | None = None,
-        using: str = "") -> dict[str, Any]:
+def rec(
+    name: str, table: str, keys: str, condition: str | None = None, using: str = ""
+) -> dict[str, Any]:
     where = f" WHERE {condition}" if condition else ""
     sql = f'CREATE INDEX CONCURRENTLY "{name}" ON "{table}" {using}({keys}){where};'
     return {"name": name, "table": table, "sql": sql, "condition": condition}
@@ -39,14 +40,17 @@ def test_docstring_examples() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize(("keys", "found"), [
-    ('"a"', True),                      # the same keys
-    ('"a", "b"', True),                 # keys that lead with theirs
-    ('"a" DESC, "created" DESC', True),  # direction does not matter
-    ('"b", "a"', False),                # theirs not leading
-    ('"b"', False),
-    ('(UPPER("a"))', False),            # an expression is not the column
-])
+@pytest.mark.parametrize(
+    ("keys", "found"),
+    [
+        ('"a"', True),  # the same keys
+        ('"a", "b"', True),  # keys that lead with theirs
+        ('"a" DESC, "created" DESC', True),  # direction does not matter
+        ('"b", "a"', False),  # theirs not leading
+        ('"b"', False),
+        ('(UPPER("a"))', False),  # an expression is not the column
+    ],
+)
 def test_single_column_ground_truth_needs_a_leading_key(keys: str, found: bool) -> None:
     result = score([{"table": "t", "keys": ["a"]}], report(rec("p", "t", keys)))
     assert result.found == int(found)
@@ -66,16 +70,20 @@ def test_other_table_does_not_count() -> None:
     assert result.found == 0 and result.proposals == 1 and result.proposals_per_found is None
 
 
-@pytest.mark.parametrize(("condition", "with_condition"), [
-    ('"success"', True),
-    ("success = true", True),             # the same predicate spelled differently
-    ('"success" = TRUE', True),
-    (None, False),                        # found by keys, without the condition
-    ('"success" = false', False),         # incompatible
-    ('"success" AND "name" IS NULL', False),  # narrower: does not hold all their rows
-])
-def test_partial_ground_truth_needs_a_compatible_where(condition: str | None,
-                                                       with_condition: bool) -> None:
+@pytest.mark.parametrize(
+    ("condition", "with_condition"),
+    [
+        ('"success"', True),
+        ("success = true", True),  # the same predicate spelled differently
+        ('"success" = TRUE', True),
+        (None, False),  # found by keys, without the condition
+        ('"success" = false', False),  # incompatible
+        ('"success" AND "name" IS NULL', False),  # narrower: does not hold all their rows
+    ],
+)
+def test_partial_ground_truth_needs_a_compatible_where(
+    condition: str | None, with_condition: bool
+) -> None:
     gt = [{"table": "t", "keys": ["g", "n"], "condition": '"success"'}]
     result = score(gt, report(rec("p", "t", '"g", "n"', condition)))
     assert result.found == 1
@@ -84,10 +92,20 @@ def test_partial_ground_truth_needs_a_compatible_where(condition: str | None,
 
 
 def test_proposals_per_found_counts_every_proposal() -> None:
-    gt = [{"table": "t", "keys": ["a"]}, {"table": "t", "keys": ["b"]},
-          {"table": "u", "keys": ["c"]}]
-    result = score(gt, report(rec("p1", "t", '"a"'), rec("p2", "t", '"a", "x"'),
-                              rec("p3", "t", '"b"'), rec("p4", "v", '"z"')))
+    gt = [
+        {"table": "t", "keys": ["a"]},
+        {"table": "t", "keys": ["b"]},
+        {"table": "u", "keys": ["c"]},
+    ]
+    result = score(
+        gt,
+        report(
+            rec("p1", "t", '"a"'),
+            rec("p2", "t", '"a", "x"'),
+            rec("p3", "t", '"b"'),
+            rec("p4", "v", '"z"'),
+        ),
+    )
     assert (result.found, result.total, result.proposals) == (2, 3, 4)
     assert result.proposals_per_found == 2.0
     assert result.as_dict()["matches"][0]["found_by"] == ["p1", "p2"]
@@ -98,19 +116,26 @@ def test_unscored_ground_truth_is_left_out() -> None:
     assert score(gt, report()).total == 1
 
 
-@pytest.mark.parametrize(("keys", "served"), [
-    ('"id"', True),             # the primary key itself
-    ('"id", "created"', True),  # led by the primary key
-    ('"u1"', True),             # leading column of a unique (u1, u2)
-    ('"u1", "u2", "x"', True),  # led by the unique columns
-    ('"u2"', False),            # not a leading column of any
-    ('"x", "id"', False),
-    ('"w"', False),             # a partial unique index does not serve every row
-])
+@pytest.mark.parametrize(
+    ("keys", "served"),
+    [
+        ('"id"', True),  # the primary key itself
+        ('"id", "created"', True),  # led by the primary key
+        ('"u1"', True),  # leading column of a unique (u1, u2)
+        ('"u1", "u2", "x"', True),  # led by the unique columns
+        ('"u2"', False),  # not a leading column of any
+        ('"x", "id"', False),
+        ('"w"', False),  # a partial unique index does not serve every row
+    ],
+)
 def test_pk_or_unique_served_proposals(keys: str, served: bool) -> None:
-    existing = [pk("t", "id"), pk("t", "u1", "u2"), pk("t", "w", condition="w IS NOT NULL"),
-                {"table": "t", "columns": ["x"], "unique": False, "condition": None},
-                pk("other", "u2")]
+    existing = [
+        pk("t", "id"),
+        pk("t", "u1", "u2"),
+        pk("t", "w", condition="w IS NOT NULL"),
+        {"table": "t", "columns": ["x"], "unique": False, "condition": None},
+        pk("other", "u2"),
+    ]
     result = score([], report(rec("p", "t", keys), existing=existing))
     assert len(result.pk_unique_served) == int(served)
 
@@ -118,7 +143,9 @@ def test_pk_or_unique_served_proposals(keys: str, served: bool) -> None:
 def test_key_columns_reads_methods_and_expressions() -> None:
     assert key_columns('CREATE INDEX "i" ON "t" USING brin ("created");') == ("created",)
     assert key_columns('CREATE INDEX "i" ON "t" ((UPPER("e")), "f") INCLUDE ("g");') == (
-        "expr:(upper(e))", "f")
+        "expr:(upper(e))",
+        "f",
+    )
 
 
 def test_normalise_condition_terms() -> None:
@@ -145,20 +172,32 @@ def test_rwdriver_docstring_examples() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize(("page", "links"), [
-    # the sort headers, filter choices and date drill-down a changelist renders
-    ('<a href="?o=2">IP</a> <a href="?o=-1.2">x</a> <a href="?date__year=2025">2025</a>',
-     ["?o=2", "?o=-1.2", "?date__year=2025"]),
-    # the template escapes &: the GET must carry the real query string
-    ('<a href="?status__exact=FAILURE&amp;worker=celery%40w1">w1</a>',
-     ["?status__exact=FAILURE&worker=celery%40w1"]),
-    # each once, page order kept; "clear all filters" is the page itself
-    ('<a href="?p=2">2</a><a href="?">All</a><a href="?p=2">next</a><a href="?p=1">1</a>',
-     ["?p=2", "?p=1"]),
-    # links off the changelist (rows, other pages, static files) are not its clicks
-    ('<a href="/admin/axes/accesslog/1/change/">row</a><a href="http://x/?o=1">x</a>'
-     '<link href="/static/admin/css/base.css">', []),
-])
+@pytest.mark.parametrize(
+    ("page", "links"),
+    [
+        # the sort headers, filter choices and date drill-down a changelist renders
+        (
+            '<a href="?o=2">IP</a> <a href="?o=-1.2">x</a> <a href="?date__year=2025">2025</a>',
+            ["?o=2", "?o=-1.2", "?date__year=2025"],
+        ),
+        # the template escapes &: the GET must carry the real query string
+        (
+            '<a href="?status__exact=FAILURE&amp;worker=celery%40w1">w1</a>',
+            ["?status__exact=FAILURE&worker=celery%40w1"],
+        ),
+        # each once, page order kept; "clear all filters" is the page itself
+        (
+            '<a href="?p=2">2</a><a href="?">All</a><a href="?p=2">next</a><a href="?p=1">1</a>',
+            ["?p=2", "?p=1"],
+        ),
+        # links off the changelist (rows, other pages, static files) are not its clicks
+        (
+            '<a href="/admin/axes/accesslog/1/change/">row</a><a href="http://x/?o=1">x</a>'
+            '<link href="/static/admin/css/base.css">',
+            [],
+        ),
+    ],
+)
 def test_changelist_links(page: str, links: list[str]) -> None:
     assert _rwdriver().changelist_links(page) == links
 
@@ -170,19 +209,28 @@ def _site_copy(tmp_path: Path, app_settings: str) -> Path:
     return site
 
 
-_PRINT_SETTINGS = ("import json, rwsite.settings as s; "
-                   "print(json.dumps([s.APP_SETTINGS, getattr(s, 'AXES_FAILURE_LIMIT', None)]))")
+_PRINT_SETTINGS = (
+    "import json, rwsite.settings as s; "
+    "print(json.dumps([s.APP_SETTINGS, getattr(s, 'AXES_FAILURE_LIMIT', None)]))"
+)
 
 
-@pytest.mark.parametrize(("config", "expected"), [
-    (None, {"AXES_FAILURE_LIMIT": 5, "X": "base"}),    # the first config when none is named
-    ("first", {"AXES_FAILURE_LIMIT": 5, "X": "base"}),
-    ("second", {"AXES_FAILURE_LIMIT": 9, "X": "base"}),  # an override of one base setting
-])
-def test_site_settings_apply_the_named_config(tmp_path: Path, config: str | None,
-                                              expected: dict[str, Any]) -> None:
-    site = _site_copy(tmp_path, 'APPS = []\nAPP_SETTINGS = {"AXES_FAILURE_LIMIT": 5, "X": "base"}\n'
-                                'CONFIGS = {"first": {}, "second": {"AXES_FAILURE_LIMIT": 9}}\n')
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (None, {"AXES_FAILURE_LIMIT": 5, "X": "base"}),  # the first config when none is named
+        ("first", {"AXES_FAILURE_LIMIT": 5, "X": "base"}),
+        ("second", {"AXES_FAILURE_LIMIT": 9, "X": "base"}),  # an override of one base setting
+    ],
+)
+def test_site_settings_apply_the_named_config(
+    tmp_path: Path, config: str | None, expected: dict[str, Any]
+) -> None:
+    site = _site_copy(
+        tmp_path,
+        'APPS = []\nAPP_SETTINGS = {"AXES_FAILURE_LIMIT": 5, "X": "base"}\n'
+        'CONFIGS = {"first": {}, "second": {"AXES_FAILURE_LIMIT": 9}}\n',
+    )
     # An empty REALWORLD_CONFIG is the runner's "none named" (it strips the variable).
     run = run_python("-c", _PRINT_SETTINGS, cwd=site, env={"REALWORLD_CONFIG": config or ""})
     assert run.returncode == 0, run.stderr

@@ -29,9 +29,14 @@ SHAPES = [
 
 def _variants(template: str, count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [template.format(n=rng.randrange(10**6), m=rng.randrange(10**6),
-                            s="".join(rng.choice("abcxyz") for _ in range(4)))
-            for _ in range(count)]
+    return [
+        template.format(
+            n=rng.randrange(10**6),
+            m=rng.randrange(10**6),
+            s="".join(rng.choice("abcxyz") for _ in range(4)),
+        )
+        for _ in range(count)
+    ]
 
 
 @pytest.mark.parametrize("template", SHAPES)
@@ -39,7 +44,8 @@ def _variants(template: str, count: int, seed: int = 0) -> list[str]:
 def test_literal_variants_of_a_runtime_source_are_one_query(template: str, source: str) -> None:
     texts = _variants(template, 300)
     workload = build_workload(
-        Statement(t, Origin("w.sql", i + 1), source=source) for i, t in enumerate(texts))
+        Statement(t, Origin("w.sql", i + 1), source=source) for i, t in enumerate(texts)
+    )
     [query] = workload.queries
     assert query.calls == 300 and len(query.origins) == 300
     # The constants that never vary stay, in the query's text and in what is read from it.
@@ -56,8 +62,10 @@ def test_literal_variants_of_a_runtime_source_are_one_query(template: str, sourc
 
 
 def test_a_constant_that_varies_folds_and_one_that_does_not_stays() -> None:
-    texts = [f"SELECT * FROM hook WHERE status = '{s}' AND kind = 'mail'"
-             for s in ("pending", "failed", "pending")]
+    texts = [
+        f"SELECT * FROM hook WHERE status = '{s}' AND kind = 'mail'"
+        for s in ("pending", "failed", "pending")
+    ]
     [query] = build_workload(Statement(t, source="sql") for t in texts).queries
     assert query.sql == "SELECT * FROM hook WHERE status = $1 AND kind = 'mail'"
     [pattern], _ = analyse(build_workload([Statement(query.sql, source="sql")]))
@@ -75,20 +83,24 @@ def test_code_sources_keep_every_literal() -> None:
 
 def test_one_origin_per_place_across_sources() -> None:
     sql = "SELECT * FROM t WHERE a = $1"
-    workload = build_workload([
-        Statement(sql, Origin("app/q.py", 7, 8, "f"), source="static"),
-        Statement(sql, Origin("app/q.py", 7), source="capture"),
-        Statement(sql, Origin("app/q.py", 9), source="capture"),
-    ])
+    workload = build_workload(
+        [
+            Statement(sql, Origin("app/q.py", 7, 8, "f"), source="static"),
+            Statement(sql, Origin("app/q.py", 7), source="capture"),
+            Statement(sql, Origin("app/q.py", 9), source="capture"),
+        ]
+    )
     [query] = workload.queries
     assert [(str(o), o.col) for o in query.origins] == [("app/q.py:7", 8), ("app/q.py:9", 0)]
 
 
 def test_fingerprint_ignores_layout_and_parameter_numbering() -> None:
     assert fingerprint("select a from t where b in ($1,$2) -- x\n") == fingerprint(
-        "SELECT a\n  FROM t WHERE b IN ($3)")
+        "SELECT a\n  FROM t WHERE b IN ($3)"
+    )
     assert fingerprint("SELECT a FROM t WHERE b = %s") == fingerprint(
-        "SELECT a FROM t WHERE b = $1")
+        "SELECT a FROM t WHERE b = $1"
+    )
     assert fingerprint("SELECT 'a' FROM t") != fingerprint("SELECT 'b' FROM t")
     assert fingerprint("SELECT a FROM t WHERE x = 1") != fingerprint("SELECT a FROM t WHERE y = 1")
 
@@ -98,22 +110,31 @@ def test_folded_text_is_the_statement_with_new_parameters() -> None:
     for v in ("1", "2"):
         folder.add(f"SELECT * FROM t WHERE a = $1 AND b = {v} AND c = 'x'")
     assert folder.folded("SELECT * FROM t WHERE a = $1 AND b = 2 AND c = 'x'") == (
-        "SELECT * FROM t WHERE a = $1 AND b = $2 AND c = 'x'")
+        "SELECT * FROM t WHERE a = $1 AND b = $2 AND c = 'x'"
+    )
     assert shape("SELECT 'unterminated").literals == ()
 
 
 def test_several_statements_in_one_text_are_skipped_with_the_reason() -> None:
-    workload = build_workload([Statement("SELECT * FROM t WHERE a = 1; DELETE FROM t", Origin(
-        "w.sql", 1))])
+    workload = build_workload(
+        [Statement("SELECT * FROM t WHERE a = 1; DELETE FROM t", Origin("w.sql", 1))]
+    )
     patterns, skipped = analyse(workload)
     assert patterns == ()
     assert [s.reason for s in skipped] == [
-        "2 statements in one text (each is read only on its own)"]
+        "2 statements in one text (each is read only on its own)"
+    ]
 
 
 def test_update_patterns_name_the_columns_they_set() -> None:
-    workload = build_workload([Statement(
-        'UPDATE "t" SET "status" = $1, "attempts" = ("t"."attempts" + 1) WHERE "t"."id" = $2')])
+    workload = build_workload(
+        [
+            Statement(
+                'UPDATE "t" SET "status" = $1, "attempts" = ("t"."attempts" + 1) '
+                'WHERE "t"."id" = $2'
+            )
+        ]
+    )
     [pattern], _ = analyse(workload)
     assert (pattern.kind, pattern.assigned) == ("update", ("status", "attempts"))
     assert [p.op for p in pattern.predicates] == [Op.EQ]
@@ -149,7 +170,8 @@ def test_process_pool_gives_the_same_result_as_serial(tmp_path: Path) -> None:
     texts = []
     for i in range(600):
         texts.append(
-            f"SELECT id FROM t{i} WHERE a = $1 AND b IN ('x', 'y') ORDER BY c DESC LIMIT 5")
+            f"SELECT id FROM t{i} WHERE a = $1 AND b IN ('x', 'y') ORDER BY c DESC LIMIT 5"
+        )
     texts += ["SELECT FROM WHERE", "CREATE TABLE x (a int)", "SELECT 1; SELECT 2"]
     workload = build_workload(Statement(t, Origin("w.sql", i + 1)) for i, t in enumerate(texts))
     serial = analyse(workload, workers=1)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-MODELS = '''
+MODELS = """
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
@@ -46,7 +46,7 @@ class Customer(models.Model):
 class Order(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
     total = models.IntegerField()
-'''
+"""
 
 WORKLOAD = """
 SELECT * FROM shop_customer WHERE UPPER(shop_customer.email::text) = UPPER(%s);
@@ -75,20 +75,30 @@ EXPECTED = {
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root: Path = tmp_path_factory.mktemp("shopproject")
     (root / "manage.py").write_text(
-        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n')
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n'
+    )
     (root / "shopsite").mkdir()
     (root / "shopsite" / "__init__.py").write_text("")
     (root / "shopsite" / "settings.py").write_text(
         'SECRET_KEY = "x"\nINSTALLED_APPS = ["shop"]\nUSE_TZ = True\n'
         'DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"\n'
         'DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "none",'
-        ' "HOST": "127.0.0.1", "PORT": "1"}}\n')
+        ' "HOST": "127.0.0.1", "PORT": "1"}}\n'
+    )
     (root / "shop").mkdir()
     (root / "shop" / "__init__.py").write_text("")
     (root / "shop" / "models.py").write_text(MODELS)
     (root / "workload.sql").write_text(WORKLOAD)
-    result = run_cli("analyze", str(root), "--no-static", "--workload",
-                     str(root / "workload.sql"), "--format", "json", cwd=root)
+    result = run_cli(
+        "analyze",
+        str(root),
+        "--no-static",
+        "--workload",
+        str(root / "workload.sql"),
+        "--format",
+        "json",
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -117,7 +127,7 @@ def test_every_query_is_served_by_the_index_that_declares_its_access_path(report
         assert q["served_by"] is not None and q["served_by"].startswith(name), (fragment, q)
 
 
-COMPOSITE_PK_MODELS = '''
+COMPOSITE_PK_MODELS = """
 from django.db import models
 
 
@@ -126,7 +136,7 @@ class Line(models.Model):
     order_id = models.IntegerField()
     number = models.IntegerField()
     quantity = models.IntegerField()
-'''
+"""
 
 
 def test_a_composite_primary_key_serves_its_leading_prefix(tmp_path: Path) -> None:
@@ -136,21 +146,32 @@ def test_a_composite_primary_key_serves_its_leading_prefix(tmp_path: Path) -> No
         pytest.skip("CompositePrimaryKey is new in Django 5.2")
     root = tmp_path
     (root / "manage.py").write_text(
-        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpsite.settings")\n')
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpsite.settings")\n'
+    )
     (root / "cpsite").mkdir()
     (root / "cpsite" / "__init__.py").write_text("")
     (root / "cpsite" / "settings.py").write_text(
         'SECRET_KEY = "x"\nINSTALLED_APPS = ["lines"]\n'
         'DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "none",'
-        ' "HOST": "127.0.0.1", "PORT": "1"}}\n')
+        ' "HOST": "127.0.0.1", "PORT": "1"}}\n'
+    )
     (root / "lines").mkdir()
     (root / "lines" / "__init__.py").write_text("")
     (root / "lines" / "models.py").write_text(COMPOSITE_PK_MODELS)
     (root / "w.sql").write_text(
         "SELECT * FROM lines_line WHERE order_id = %s ORDER BY number LIMIT 50;\n"
-        "SELECT * FROM lines_line WHERE order_id = %s AND number = %s;\n")
-    result = run_cli("analyze", str(root), "--no-static", "--workload", str(root / "w.sql"),
-                     "--format", "json", cwd=root)
+        "SELECT * FROM lines_line WHERE order_id = %s AND number = %s;\n"
+    )
+    result = run_cli(
+        "analyze",
+        str(root),
+        "--no-static",
+        "--workload",
+        str(root / "w.sql"),
+        "--format",
+        "json",
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     pk = next(e for e in report["existing"] if e["origin"] == "primary key")

@@ -27,8 +27,15 @@ def _advise(db: TempDatabase, tmp_path: Path) -> dict:
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute(SETUP)
     (tmp_path / "w.sql").write_text(WORKLOAD)
-    run = run_cli("analyze", "--workload", str(tmp_path / "w.sql"), "--database-url", db.url,
-                  "--format", "json")
+    run = run_cli(
+        "analyze",
+        "--workload",
+        str(tmp_path / "w.sql"),
+        "--database-url",
+        db.url,
+        "--format",
+        "json",
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 

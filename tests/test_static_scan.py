@@ -59,7 +59,8 @@ def run_scan(root: Path, *paths: str, settings: str = "") -> dict[str, Any]:
 
 def statement(scan: dict[str, Any], function: str, path: str | None = None) -> dict[str, Any]:
     found = [
-        s for s in scan["statements"]
+        s
+        for s in scan["statements"]
         if s["function"] == function and (path is None or s["path"] == path)
     ]
     assert len(found) == 1, (function, found)
@@ -136,8 +137,13 @@ def shop(shop_root: Path) -> dict[str, Any]:
 def test_never_connects_and_reports_only_project_sources(shop: dict[str, Any]) -> None:
     assert shop["connected"] == []
     paths = {s["path"] for s in shop["statements"]} | {k["path"] for k in shop["skipped"]}
-    assert paths == {"shop/models.py", "shop/queries.py", "shop/views.py", "shop/more.py",
-                     "shop/broken.py"}
+    assert paths == {
+        "shop/models.py",
+        "shop/queries.py",
+        "shop/views.py",
+        "shop/more.py",
+        "shop/broken.py",
+    }
     assert all(s["source"] == "static" for s in shop["statements"])
     for s in shop["statements"]:
         sqlglot.parse_one(s["sql"], read="postgres")  # every statement is valid PostgreSQL
@@ -199,7 +205,7 @@ def test_delete_update_and_get(shop: dict[str, Any]) -> None:
     assert where_terms(collected) == {norm('"signed_up_at" < $1')}
     update = statement(shop, "mark_shipped")["sql"]
     assert isinstance(tree(update), exp.Update)
-    assert "SET \"status\" = 'shipped', \"shipped_at\" = $1" in update
+    assert 'SET "status" = \'shipped\', "shipped_at" = $1' in update
     assert where_terms(update) == {norm('"id" IN ($2)'), norm('"shipped_at" IS NULL')}
     get = statement(shop, "order_by_ref")["sql"]
     assert where_terms(get) == {norm('"ref" = $1')} and limit(get) == "21"
@@ -219,9 +225,7 @@ def test_subqueries_annotations_slices_and_raw(shop: dict[str, Any]) -> None:
     assert where_terms(statement(shop, "recent_window")["sql"]) == {
         norm('"placed_at" BETWEEN $1 AND $2')
     }
-    assert statement(shop, "raw_top")["sql"] == (
-        "SELECT * FROM shop_customer WHERE country = 'NL'"
-    )
+    assert statement(shop, "raw_top")["sql"] == ("SELECT * FROM shop_customer WHERE country = 'NL'")
     # Inserts read no index: not statements, not failures.
     assert not [s for s in shop["statements"] if s["function"] == "make_customer"]
     assert not [k for k in shop["skipped"] if "make_customer" in k["reason"]]
@@ -287,7 +291,11 @@ def test_explicit_paths_scan_only_those_files(shop_root: Path) -> None:
     # tests.py is skipped in a whole-project scan, but scanned when asked for by name
     assert {s["path"] for s in result["statements"]} == {"shop/views.py", "shop/tests.py"}
     assert {s["function"] for s in result["statements"]} == {
-        "by_sku", "cancelled", "customers_in", "staff_emails", ""
+        "by_sku",
+        "cancelled",
+        "customers_in",
+        "staff_emails",
+        "",
     }
     assert result["skipped"] == []
 
@@ -320,8 +328,9 @@ def test_example_webhook_retry_query(alerting: dict[str, Any]) -> None:
     }
     assert order_keys(s["sql"]) == keys('"next_retry_at" ASC')
     assert limit(s["sql"]) == "100"
-    assert s["line"] == source_line(EXAMPLE / "monitoring" / "queries.py",
-                                    "WebhookDelivery.objects.filter(status__in")
+    assert s["line"] == source_line(
+        EXAMPLE / "monitoring" / "queries.py", "WebhookDelivery.objects.filter(status__in"
+    )
     assert alerting["connected"] == []
 
 
@@ -346,16 +355,20 @@ def test_example_query_families(alerting: dict[str, Any]) -> None:
 
 def test_example_dynamic_search_is_skipped(alerting: dict[str, Any]) -> None:
     line = source_line(EXAMPLE / "monitoring" / "queries.py", "objects.filter(**filters)")
-    assert {"reason": "filter() arguments built at run time (**filters)",
-            "path": "monitoring/queries.py", "line": line} in alerting["skipped"]
+    assert {
+        "reason": "filter() arguments built at run time (**filters)",
+        "path": "monitoring/queries.py",
+        "line": line,
+    } in alerting["skipped"]
     assert not [s for s in alerting["statements"] if s["function"] == "search_deliveries"]
 
 
 def test_a_queryset_built_over_several_statements_is_one_query(tmp_path: Path) -> None:
     root = tmp_path / "staticproj"
     shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "shop" / "search.py").write_text(textwrap.dedent(
-        """
+    (root / "shop" / "search.py").write_text(
+        textwrap.dedent(
+            """
         from shop.models import Order
 
 
@@ -377,7 +390,8 @@ def test_a_queryset_built_over_several_statements_is_one_query(tmp_path: Path) -
             qs = [r for r in rows]  # rebound to something else: no longer a queryset
             return qs.count(1)
         """
-    ))
+        )
+    )
     result = run_scan(root, "shop/search.py")
     by_function = {}
     for s in result["statements"]:
@@ -458,28 +472,53 @@ def test_custom_queryset_methods_compose_through_the_manager(blog: dict[str, Any
     featured = at(blog, "blog/models.py", "self.get_queryset().filter(featured=True)")
     assert plain_where(featured["sql"]) == terms(LIVE, "featured")
     # as_manager(): self in CommentQuerySet is a Comment queryset; self.all() too.
-    for text, condition in (("self.filter(approved=True)", "approved"),
-                            ("self.all().filter(approved=False)", "NOT approved")):
+    for text, condition in (
+        ("self.filter(approved=True)", "approved"),
+        ("self.all().filter(approved=False)", "NOT approved"),
+    ):
         found = at(blog, "blog/models.py", text)
         assert table_of(found) == "blog_comment" and plain_where(found["sql"]) == terms(condition)
     # A manager's get_queryset() is the base of the queries above, not one of its own.
-    assert not [s for s in blog["statements"] if s["function"] == "get_queryset"
-                and s["path"] == "blog/models.py"]
+    assert not [
+        s
+        for s in blog["statements"]
+        if s["function"] == "get_queryset" and s["path"] == "blog/models.py"
+    ]
 
 
 def test_related_managers_of_known_instances(blog: dict[str, Any]) -> None:
     cases = {
         # (path, text): (table, WHERE terms)
         ("blog/services.py", "article.comments.filter"): (
-            "blog_comment", ("article_id = $1", "approved",)),          # parameter: Article
+            "blog_comment",
+            (
+                "article_id = $1",
+                "approved",
+            ),
+        ),  # parameter: Article
         ("blog/services.py", "article.comments.count()"): (
-            "blog_comment", ("article_id = $1",)),                     # "Article | None"
+            "blog_comment",
+            ("article_id = $1",),
+        ),  # "Article | None"
         ("blog/services.py", "author.articles.filter"): (
-            "blog_article", (LIVE, "author_id = $1", "status = 'published'",)),  # from get()
+            "blog_article",
+            (
+                LIVE,
+                "author_id = $1",
+                "status = 'published'",
+            ),
+        ),  # from get()
         ("blog/services.py", "request.user.bookmark_set"): (
-            "blog_bookmark", ("user_id = $1",)),                       # the user model
+            "blog_bookmark",
+            ("user_id = $1",),
+        ),  # the user model
         ("blog/models.py", "self.comments.filter"): (
-            "blog_comment", ("article_id = $1", "approved",)),          # self in a model method
+            "blog_comment",
+            (
+                "article_id = $1",
+                "approved",
+            ),
+        ),  # self in a model method
     }
     for (path, text), (table, written) in cases.items():
         conditions = terms(*written)
@@ -494,8 +533,8 @@ def test_related_managers_of_known_instances(blog: dict[str, Any]) -> None:
     tags = at(blog, "blog/services.py", "article.tags.order_by")
     assert table_of(tags) == "blog_tag"
     assert plain_where(tags["sql"]) == terms("blog_article_tags.article_id = $1").__class__(
-        {t for t in plain_where(tags["sql"])}) and "article_id = $1" in tags["sql"].replace(
-        '"blog_article_tags"."article_id"', "article_id")
+        {t for t in plain_where(tags["sql"])}
+    ) and "article_id = $1" in tags["sql"].replace('"blog_article_tags"."article_id"', "article_id")
     assert any(j.this.name == "blog_article_tags" for j in tree(tags["sql"]).args["joins"])
     tagged = at(blog, "blog/services.py", "tag.articles.filter")
     assert plain_where(tagged["sql"]) == terms(LIVE, "tag_id = $1", "featured")

@@ -30,8 +30,15 @@ from benchmarks.workload import WorkloadQuery, execute_plainly
 NAME = "django-index-optimizer"
 
 
-def advise(conn: psycopg.Connection, queries: list[WorkloadQuery], project: Path,
-           database_url: str, workdir: Path, *, repeats: int = 5) -> Advice:
+def advise(
+    conn: psycopg.Connection,
+    queries: list[WorkloadQuery],
+    project: Path,
+    database_url: str,
+    workdir: Path,
+    *,
+    repeats: int = 5,
+) -> Advice:
     """Fill pg_stat_statements with the workload, then run ``optimize_indexes`` on a copy."""
     if importlib.util.find_spec("optimizer") is None:
         return did_not_run(NAME, "not installed (pip install django-index-optimizer)")
@@ -39,13 +46,16 @@ def advise(conn: psycopg.Connection, queries: list[WorkloadQuery], project: Path
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     settings = copy / "alerting_project" / "settings.py"
     settings.write_text(
-        settings.read_text() + '\nINSTALLED_APPS = [*INSTALLED_APPS, "optimizer"]\n')
+        settings.read_text() + '\nINSTALLED_APPS = [*INSTALLED_APPS, "optimizer"]\n'
+    )
     conn.autocommit = True
     try:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         # Only this database's entries: other databases on the server keep theirs.
-        conn.execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database "
-                     "WHERE datname = current_database()), 0)")
+        conn.execute(
+            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()), 0)"
+        )
     except psycopg.Error as exc:
         return did_not_run(NAME, f"pg_stat_statements unavailable: {exc}")
     conn.autocommit = False
@@ -56,7 +66,11 @@ def advise(conn: psycopg.Connection, queries: list[WorkloadQuery], project: Path
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "manage.py", "optimize_indexes", "--format", "json", "--limit", "100"],
-        cwd=copy, env=env, capture_output=True, text=True, timeout=600,
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     advise_seconds = time.perf_counter() - started
     if proc.returncode != 0:
@@ -70,8 +84,10 @@ def advise(conn: psycopg.Connection, queries: list[WorkloadQuery], project: Path
         advisor=NAME,
         statements=tuple(dict.fromkeys(r["create_sql"].rstrip(";") for r in recommendations)),
         advise_seconds=advise_seconds,
-        details={"recommendations": [
-            {k: r.get(k) for k in ("table", "columns", "calls", "reason")}
-            for r in recommendations
-        ]},
+        details={
+            "recommendations": [
+                {k: r.get(k) for k in ("table", "columns", "calls", "reason")}
+                for r in recommendations
+            ]
+        },
     )

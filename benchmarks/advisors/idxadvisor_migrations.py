@@ -21,10 +21,17 @@ from pathlib import Path
 from benchmarks.advisors import Advice, did_not_run
 
 
-def _idxadvisor(*args: str, cwd: Path, env: dict[str, str],
-                timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "idxadvisor", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def _idxadvisor(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "idxadvisor", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
@@ -49,6 +56,10 @@ def advise(project: Path, workdir: Path, database_url: str | None) -> Advice:
     if proc.returncode != 0:
         return did_not_run(name, f"idxadvisor generate failed: {proc.stderr or proc.stdout}")
     written = sorted({p.name for p in migrations.glob("*.py")} - before)
-    return Advice(advisor=name, migrate_project=copy, advise_seconds=seconds,
-                  applied_via="generated migrations",
-                  details={"migrations": written, "output": proc.stdout[-2000:]})
+    return Advice(
+        advisor=name,
+        migrate_project=copy,
+        advise_seconds=seconds,
+        applied_via="generated migrations",
+        details={"migrations": written, "output": proc.stdout[-2000:]},
+    )

@@ -26,8 +26,14 @@ from benchmarks.workload import WorkloadQuery, execute_plainly
 NAME = "pg_qualstats"
 
 
-def advise(conn: psycopg.Connection, queries: list[WorkloadQuery], *, min_filter: int = 1000,
-           min_selectivity: int = 30, repeats: int = 3) -> Advice:
+def advise(
+    conn: psycopg.Connection,
+    queries: list[WorkloadQuery],
+    *,
+    min_filter: int = 1000,
+    min_selectivity: int = 30,
+    repeats: int = 3,
+) -> Advice:
     """Sample the workload's quals, then ask ``pg_qualstats_index_advisor`` for indexes."""
     conn.autocommit = True
     try:

@@ -79,7 +79,8 @@ def advise(conn: psycopg.Connection, queries: list[WorkloadQuery]) -> Advice:
                 definition
                 for name, definition in conn.execute(
                     "SELECT indexname, hypopg_get_indexdef(indexrelid) FROM hypopg() "
-                    "ORDER BY indrelid, indkey::text")
+                    "ORDER BY indrelid, indkey::text"
+                )
                 if name in plan_text
             ]
             per_query[query.name] = used

@@ -26,8 +26,9 @@ SITE = HERE / "site"
 RESULTS = HERE / "results.json"
 APPS = ("celery_results", "reversion", "axes", "q2")
 MARKER = ".realworld-work"  # only directories carrying it are ever deleted
-SERVER_URL = os.environ.get("IDXADVISOR_TEST_DATABASE_URL",
-                            "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_URL = os.environ.get(
+    "IDXADVISOR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 class BenchmarkError(Exception):
@@ -61,16 +62,20 @@ def prepare(app: str, gt: dict[str, Any]) -> Path:
         text = path.read_text()
         found = text.count(edit["old"])
         if found != edit["count"]:
-            raise BenchmarkError(f"{app}: strip edit on {edit['file']} matches {found} times, "
-                                 f"expected {edit['count']}: {edit['old'][:60]!r}")
+            raise BenchmarkError(
+                f"{app}: strip edit on {edit['file']} matches {found} times, "
+                f"expected {edit['count']}: {edit['old'][:60]!r}"
+            )
         path.write_text(text.replace(edit["old"], edit.get("new", "")))
     return work
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTHONPATH",
-                         "REALWORLD_CONFIG"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTHONPATH", "REALWORLD_CONFIG"}
+    }
     env.update(DJANGO_SETTINGS_MODULE="rwsite.settings", **extra)
     return env
 
@@ -81,8 +86,9 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
 
 def verify_strip(app: str, gt: dict[str, Any], work: Path) -> list[str]:
     """Assert the copy is what Django imports and that exactly the ground truth is missing."""
-    out = _run([sys.executable, str(HERE / "verify_strip.py"), gt["label"], gt["package"]],
-               work, _env())
+    out = _run(
+        [sys.executable, str(HERE / "verify_strip.py"), gt["label"], gt["package"]], work, _env()
+    )
     if out.returncode != 0:
         raise BenchmarkError(f"{app}: verify_strip failed:\n{out.stderr[-2000:]}")
     found = json.loads(out.stdout)
@@ -91,16 +97,20 @@ def verify_strip(app: str, gt: dict[str, Any], work: Path) -> list[str]:
     if found["unexpected"]:
         raise BenchmarkError(f"{app}: unexpected model changes: {found['unexpected']}")
     removed = sorted((r["table"], tuple(r["keys"]), r["partial"]) for r in found["removed"])
-    wanted = sorted((i["table"], tuple(i["keys"]), bool(i.get("condition")))
-                    for i in gt["index"])
+    wanted = sorted((i["table"], tuple(i["keys"]), bool(i.get("condition"))) for i in gt["index"])
     if removed != wanted:
         raise BenchmarkError(f"{app}: stripped models lack {removed}, ground truth is {wanted}")
     # The documented check, as a user would run it: makemigrations sees changes to make.
-    check = _run([sys.executable, "manage.py", "makemigrations", gt["label"], "--dry-run",
-                  "--check"], work, _env())
+    check = _run(
+        [sys.executable, "manage.py", "makemigrations", gt["label"], "--dry-run", "--check"],
+        work,
+        _env(),
+    )
     if check.returncode != 1:
-        raise BenchmarkError(f"{app}: makemigrations --check exited {check.returncode}: "
-                             f"{check.stdout[-1000:]}{check.stderr[-1000:]}")
+        raise BenchmarkError(
+            f"{app}: makemigrations --check exited {check.returncode}: "
+            f"{check.stdout[-1000:]}{check.stderr[-1000:]}"
+        )
     return [line.strip() for line in check.stdout.splitlines() if line.strip().startswith("-")]
 
 
@@ -117,8 +127,9 @@ def configs(app: str) -> list[str]:
     The driver runs once per variant, each on a fresh database, appending to one capture: the
     app's code takes a different query path under each (e.g. Axes' lockout parameters).
     """
-    spec = importlib.util.spec_from_file_location(f"rw_{app}_settings",
-                                                  HERE / app / "app_settings.py")
+    spec = importlib.util.spec_from_file_location(
+        f"rw_{app}_settings", HERE / app / "app_settings.py"
+    )
     if spec is None or spec.loader is None:
         raise BenchmarkError(f"{app}: cannot load app_settings.py")
     module = importlib.util.module_from_spec(spec)
@@ -137,16 +148,27 @@ def capture(app: str, work: Path) -> tuple[Path, float, list[str]]:
         try:
             url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
             start = time.perf_counter()
-            out = _run([str(Path(sys.executable).parent / "idxadvisor"), "capture", "-o",
-                        "capture.jsonl", *(["--append"] if n else []), "--", sys.executable,
-                        "driver.py"], work,
-                       _env(REALWORLD_DATABASE_URL=url, REALWORLD_CONFIG=config))
+            out = _run(
+                [
+                    str(Path(sys.executable).parent / "idxadvisor"),
+                    "capture",
+                    "-o",
+                    "capture.jsonl",
+                    *(["--append"] if n else []),
+                    "--",
+                    sys.executable,
+                    "driver.py",
+                ],
+                work,
+                _env(REALWORLD_DATABASE_URL=url, REALWORLD_CONFIG=config),
+            )
             elapsed += time.perf_counter() - start
         finally:
             _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if out.returncode != 0:
-            raise BenchmarkError(f"{app}: the driver failed under capture (config {config}):\n"
-                                 f"{out.stderr[-3000:]}")
+            raise BenchmarkError(
+                f"{app}: the driver failed under capture (config {config}):\n{out.stderr[-3000:]}"
+            )
     return work / "capture.jsonl", elapsed, names
 
 
@@ -167,8 +189,18 @@ def capture_to_sql(capture_file: Path) -> Path:
 def analyze(work: Path, args: list[str]) -> tuple[dict[str, Any] | None, str, float]:
     """``idxadvisor analyze --format json``; a crash or bad exit is returned as a finding."""
     start = time.perf_counter()
-    out = _run([str(Path(sys.executable).parent / "idxadvisor"), "analyze", str(work),
-                "--format", "json", *args], work, _env())
+    out = _run(
+        [
+            str(Path(sys.executable).parent / "idxadvisor"),
+            "analyze",
+            str(work),
+            "--format",
+            "json",
+            *args,
+        ],
+        work,
+        _env(),
+    )
     elapsed = time.perf_counter() - start
     if out.returncode != 0:
         return None, f"exit {out.returncode}: {out.stderr.strip()[-1500:]}", elapsed
@@ -189,9 +221,14 @@ def run_app(app: str) -> dict[str, Any]:
         "capture": ["--no-static", "--workload", str(capture_file)],
     }
     result: dict[str, Any] = {
-        "app": app, "name": gt["name"], "requirement": gt["requirement"],
-        "ground_truth": gt["index"], "makemigrations": changes,
-        "configs": config_names, "capture_seconds": round(capture_s, 2), "modes": {},
+        "app": app,
+        "name": gt["name"],
+        "requirement": gt["requirement"],
+        "ground_truth": gt["index"],
+        "makemigrations": changes,
+        "configs": config_names,
+        "capture_seconds": round(capture_s, 2),
+        "modes": {},
     }
     for mode, args in modes.items():
         report, error, elapsed = analyze(work, args)
@@ -206,11 +243,17 @@ def run_app(app: str) -> dict[str, Any]:
             # Proof that the scan read the app's own code, not just the driver.
             entry["queries_from_app_code"] = sum(
                 any(o.startswith(gt["package"] + "/") for o in q["origins"])
-                for q in report["queries"])
+                for q in report["queries"]
+            )
             entry["proposals_detail"] = [
-                {"table": r["table"], "sql": r["sql"], "serves": len(r["serves"]),
-                 "strength": r.get("strength")}
-                for r in report["recommendations"]]
+                {
+                    "table": r["table"],
+                    "sql": r["sql"],
+                    "serves": len(r["serves"]),
+                    "strength": r.get("strength"),
+                }
+                for r in report["recommendations"]
+            ]
         result["modes"][mode] = entry
     return result
 
@@ -220,35 +263,63 @@ def _row(label: str, mode: str, e: dict[str, Any]) -> list[str]:
         return [label, mode, "crashed", "", "", "", "", "", "", f"{e['seconds']:.1f}"]
     ppf = e["proposals_per_found"]
     spf = e.get("strong_per_found")
-    return [label, mode, f"{e['found']}/{e['total']}",
-            f"{e['partial_found']}/{e['partial_total']}", str(e["proposals"]),
-            "—" if ppf is None else f"{ppf:.2f}", str(e.get("strong", e["proposals"])),
-            "—" if spf is None else f"{spf:.2f}", str(e["pk_unique_served"]),
-            f"{e['seconds']:.1f}"]
+    return [
+        label,
+        mode,
+        f"{e['found']}/{e['total']}",
+        f"{e['partial_found']}/{e['partial_total']}",
+        str(e["proposals"]),
+        "—" if ppf is None else f"{ppf:.2f}",
+        str(e.get("strong", e["proposals"])),
+        "—" if spf is None else f"{spf:.2f}",
+        str(e["pk_unique_served"]),
+        f"{e['seconds']:.1f}",
+    ]
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
-    head = ["app", "mode", "indexes found", "partial with WHERE", "proposals",
-            "proposals / found", "strong", "strong / found", "PK/unique-served", "time (s)"]
+    head = [
+        "app",
+        "mode",
+        "indexes found",
+        "partial with WHERE",
+        "proposals",
+        "proposals / found",
+        "strong",
+        "strong / found",
+        "PK/unique-served",
+        "time (s)",
+    ]
     rows = []
     for mode in ("static+sql", "capture"):
-        totals = {"found": 0, "total": 0, "partial_found": 0, "partial_total": 0,
-                  "proposals": 0, "strong": 0, "pk_unique_served": 0, "seconds": 0.0}
+        totals = {
+            "found": 0,
+            "total": 0,
+            "partial_found": 0,
+            "partial_total": 0,
+            "proposals": 0,
+            "strong": 0,
+            "pk_unique_served": 0,
+            "seconds": 0.0,
+        }
         for r in results:
             e = r["modes"][mode]
             rows.append(_row(r["name"], mode, e))
             if "error" in e:
                 totals["total"] += sum(i.get("scored", True) for i in r["ground_truth"])
-                totals["partial_total"] += sum(bool(i.get("condition")) and i.get("scored", True)
-                                               for i in r["ground_truth"])
+                totals["partial_total"] += sum(
+                    bool(i.get("condition")) and i.get("scored", True) for i in r["ground_truth"]
+                )
                 totals["seconds"] += e["seconds"]
                 continue
             for k in totals:
                 totals[k] += e.get(k, e["proposals"] if k == "strong" else 0)
-        totals["proposals_per_found"] = (round(totals["proposals"] / totals["found"], 2)
-                                         if totals["found"] else None)
-        totals["strong_per_found"] = (round(totals["strong"] / totals["found"], 2)
-                                      if totals["found"] else None)
+        totals["proposals_per_found"] = (
+            round(totals["proposals"] / totals["found"], 2) if totals["found"] else None
+        )
+        totals["strong_per_found"] = (
+            round(totals["strong"] / totals["found"], 2) if totals["found"] else None
+        )
         rows.append(_row("**total**", mode, totals))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -257,8 +328,12 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.realworld")
-    parser.add_argument("--app", action="append", choices=APPS,
-                        help="run only this app (repeatable); results.json is then not written")
+    parser.add_argument(
+        "--app",
+        action="append",
+        choices=APPS,
+        help="run only this app (repeatable); results.json is then not written",
+    )
     args = parser.parse_args(argv)
     results = []
     for app in args.app or APPS:

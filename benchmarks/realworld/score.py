@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _ON = re.compile(r'\bON\s+(?:ONLY\s+)?"?[\w.]+"?\s*(?:USING\s+\w+\s*)?\(', re.IGNORECASE)
-_COLUMN = re.compile(r'^"?(\w+)"?(?:\s+(?:ASC|DESC|NULLS\s+(?:FIRST|LAST)|\w+_ops))*$',
-                     re.IGNORECASE)
+_COLUMN = re.compile(
+    r'^"?(\w+)"?(?:\s+(?:ASC|DESC|NULLS\s+(?:FIRST|LAST)|\w+_ops))*$', re.IGNORECASE
+)
 _TRUE = re.compile(r"^(.+?)\s*=\s*true$")
 _FALSE = re.compile(r"^(.+?)\s*=\s*false$")
 
@@ -154,8 +155,13 @@ class Score:
             "pk_unique_served": len(self.pk_unique_served),
             "pk_unique_served_names": list(self.pk_unique_served),
             "matches": [
-                {"table": m.table, "keys": list(m.keys), "condition": m.condition,
-                 "found_by": list(m.found_by), "condition_found_by": list(m.condition_found_by)}
+                {
+                    "table": m.table,
+                    "keys": list(m.keys),
+                    "condition": m.condition,
+                    "found_by": list(m.found_by),
+                    "condition_found_by": list(m.condition_found_by),
+                }
                 for m in self.matches
             ],
             **self.extra,
@@ -205,8 +211,10 @@ def score(ground_truth: list[dict[str, Any]], report: dict[str, Any]) -> Score:
         wanted = normalise_condition(condition)
         found = [r["name"] for r, rk in recs if r["table"] == gt["table"] and _leads(rk, keys)]
         with_condition = [
-            r["name"] for r, rk in recs
-            if r["table"] == gt["table"] and _leads(rk, keys)
+            r["name"]
+            for r, rk in recs
+            if r["table"] == gt["table"]
+            and _leads(rk, keys)
             and normalise_condition(r.get("condition")) == wanted
         ]
         matches.append(Match(gt["table"], keys, condition, tuple(found), tuple(with_condition)))

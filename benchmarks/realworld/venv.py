@@ -31,8 +31,20 @@ def ensure() -> None:
     print("benchmarks.realworld: installing the pinned apps into", VENV, file=sys.stderr)
     if not PYTHON.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", "-r",
-                    str(HERE / "requirements.txt"), "-e", str(ROOT)], check=True)
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-r",
+            str(HERE / "requirements.txt"),
+            "-e",
+            str(ROOT),
+        ],
+        check=True,
+    )
     STAMP.write_text(_wanted())
 
 

@@ -30,7 +30,8 @@ def main(label: str, package: str) -> dict[str, Any]:
     loader = MigrationLoader(None, ignore_no_migrations=True)
     before = loader.project_state()
     changes = MigrationAutodetector(before, ProjectState.from_apps(apps)).changes(
-        graph=loader.graph)
+        graph=loader.graph
+    )
     removed: list[dict[str, Any]] = []
     unexpected: list[str] = []
     for app_label, app_migrations in changes.items():
@@ -41,29 +42,45 @@ def main(label: str, package: str) -> dict[str, Any]:
                     continue
                 model = before.apps.get_model(label, op.model_name)
                 if isinstance(op, migrations.RemoveIndex):
-                    index = next(i for i in before.models[label, op.model_name_lower]
-                                 .options["indexes"] if i.name == op.name)
-                    removed.append({
-                        "table": model._meta.db_table,
-                        "keys": [model._meta.get_field(f.lstrip("-")).column
-                                 for f in index.fields],
-                        "partial": index.condition is not None,
-                        "change": op.describe(),
-                    })
+                    index = next(
+                        i
+                        for i in before.models[label, op.model_name_lower].options["indexes"]
+                        if i.name == op.name
+                    )
+                    removed.append(
+                        {
+                            "table": model._meta.db_table,
+                            "keys": [
+                                model._meta.get_field(f.lstrip("-")).column for f in index.fields
+                            ],
+                            "partial": index.condition is not None,
+                            "change": op.describe(),
+                        }
+                    )
                 elif isinstance(op, migrations.AlterField):
                     old = model._meta.get_field(op.name).deconstruct()[3]
                     new = op.field.deconstruct()[3]
-                    if old.get("db_index") and {k: v for k, v in old.items()
-                                                if k != "db_index"} == new:
-                        removed.append({"table": model._meta.db_table,
-                                        "keys": [model._meta.get_field(op.name).column],
-                                        "partial": False, "change": op.describe()})
+                    if (
+                        old.get("db_index")
+                        and {k: v for k, v in old.items() if k != "db_index"} == new
+                    ):
+                        removed.append(
+                            {
+                                "table": model._meta.db_table,
+                                "keys": [model._meta.get_field(op.name).column],
+                                "partial": False,
+                                "change": op.describe(),
+                            }
+                        )
                     else:
                         unexpected.append(op.describe())
                 else:
                     unexpected.append(op.describe())
-    return {"module": importlib.import_module(package).__file__, "removed": removed,
-            "unexpected": unexpected}
+    return {
+        "module": importlib.import_module(package).__file__,
+        "removed": removed,
+        "unexpected": unexpected,
+    }
 
 
 if __name__ == "__main__":

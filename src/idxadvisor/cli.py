@@ -38,8 +38,10 @@ class _Group(click.Group):
             if debug:
                 click.echo(_bounded_traceback(exc), err=True, nl=False)
             hint = "" if debug else " (rerun with --debug for the traceback)"
-            click.echo(f"idxadvisor: internal error: {type(exc).__name__}: {_one_line(exc)}{hint}",
-                       err=True)
+            click.echo(
+                f"idxadvisor: internal error: {type(exc).__name__}: {_one_line(exc)}{hint}",
+                err=True,
+            )
             sys.exit(EXIT_INTERNAL)
 
 
@@ -68,14 +70,25 @@ def _bounded_traceback(exc: BaseException) -> str:
     return "".join(redact(line) for line in lines)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=exit_status_help("check: something flagged; analyze: an index proposed, "
-                                     "with --fail-on-recommendations"))
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=exit_status_help(
+        "check: something flagged; analyze: an index proposed, with --fail-on-recommendations"
+    ),
+)
 @click.version_option(__version__, prog_name="idxadvisor")
-@click.option("--debug", is_flag=True,
-              help="Show the traceback of an internal error (also IDXADVISOR_DEBUG=1).")
-@click.option("--quiet", "-q", is_flag=True,
-              help="No progress bars on stderr (they show only on a terminal, after a second).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the traceback of an internal error (also IDXADVISOR_DEBUG=1).",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bars on stderr (they show only on a terminal, after a second).",
+)
 def main(debug: bool, quiet: bool) -> None:
     """Index advice for Django projects on PostgreSQL.
 
@@ -115,8 +128,9 @@ def _byte_size(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return _remember(ctx, param, size)
 
 
-def _analysis_options(f: Callable[..., Any] | None = None, *,
-                      url_from_environment: bool = False) -> Any:
+def _analysis_options(
+    f: Callable[..., Any] | None = None, *, url_from_environment: bool = False
+) -> Any:
     """Options shared by analyze, generate and verify: where the queries and the schema come
     from. Only analyze (``url_from_environment``) reads ``--database-url`` from DATABASE_URL."""
     if f is None:
@@ -127,40 +141,80 @@ def _analysis_options(f: Callable[..., Any] | None = None, *,
     )
     options = [
         click.argument("project_dir", required=False, type=click.Path(path_type=Path)),
-        click.option("--settings", metavar="MODULE",
-                     help="Django settings module (default: read from PROJECT_DIR/manage.py)."),
-        click.option("--workload", "workload_files", multiple=True,
-                     type=click.Path(path_type=Path), metavar="FILE",
-                     help="A .sql file (statements separated by ';', %s or $1 placeholders) or "
-                          "a capture file from `idxadvisor capture`. Repeatable. With no "
-                          "Django project, the analysis runs on the SQL alone."),
-        click.option("--no-static", is_flag=True,
-                     help="Do not scan the source for querysets; use only --workload files."),
-        click.option("--database-url", envvar="DATABASE_URL" if url_from_environment else None,
-                     metavar="URL", expose_value=False, callback=_remember, help=url_help),
-        click.option("--use-settings-db", is_flag=True, expose_value=False, callback=_remember,
-                     help="Use the Django settings' default database, read-only."),
-        click.option("--from-pg-stat-statements", is_flag=True, expose_value=False,
-                     callback=_remember,
-                     help="Add the database's pg_stat_statements queries to the workload, "
-                          "weighted by total time."),
-        click.option("--include-test-queries", is_flag=True, expose_value=False,
-                     callback=_remember,
-                     help="Let queries reached only from tests, factories, fixtures or "
-                          "migrations drive proposals too (by default they are listed only)."),
-        click.option("--max-index-bytes", metavar="SIZE", expose_value=False,
-                     callback=_byte_size,
-                     help="With a database: propose at most this much index, by estimated "
-                          "size (500MB, 2GiB; PostgreSQL's units, powers of 1024). The ones "
-                          "left out are listed with the reason."),
+        click.option(
+            "--settings",
+            metavar="MODULE",
+            help="Django settings module (default: read from PROJECT_DIR/manage.py).",
+        ),
+        click.option(
+            "--workload",
+            "workload_files",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            metavar="FILE",
+            help="A .sql file (statements separated by ';', %s or $1 placeholders) or "
+            "a capture file from `idxadvisor capture`. Repeatable. With no "
+            "Django project, the analysis runs on the SQL alone.",
+        ),
+        click.option(
+            "--no-static",
+            is_flag=True,
+            help="Do not scan the source for querysets; use only --workload files.",
+        ),
+        click.option(
+            "--database-url",
+            envvar="DATABASE_URL" if url_from_environment else None,
+            metavar="URL",
+            expose_value=False,
+            callback=_remember,
+            help=url_help,
+        ),
+        click.option(
+            "--use-settings-db",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember,
+            help="Use the Django settings' default database, read-only.",
+        ),
+        click.option(
+            "--from-pg-stat-statements",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember,
+            help="Add the database's pg_stat_statements queries to the workload, "
+            "weighted by total time.",
+        ),
+        click.option(
+            "--include-test-queries",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember,
+            help="Let queries reached only from tests, factories, fixtures or "
+            "migrations drive proposals too (by default they are listed only).",
+        ),
+        click.option(
+            "--max-index-bytes",
+            metavar="SIZE",
+            expose_value=False,
+            callback=_byte_size,
+            help="With a database: propose at most this much index, by estimated "
+            "size (500MB, 2GiB; PostgreSQL's units, powers of 1024). The ones "
+            "left out are listed with the reason.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _request(project_dir: Path | None, settings: str | None,
-             workload_files: tuple[Path, ...], no_static: bool, *, config_opt_in: bool = True):
+def _request(
+    project_dir: Path | None,
+    settings: str | None,
+    workload_files: tuple[Path, ...],
+    no_static: bool,
+    *,
+    config_opt_in: bool = True,
+):
     """The pipeline request; the database from :func:`idxadvisor.pipeline.choose_live`
     (``config_opt_in`` False: the command line only, for verify)."""
     from idxadvisor.config import Config, load_config
@@ -172,9 +226,12 @@ def _request(project_dir: Path | None, settings: str | None,
     url = meta.get("idxadvisor.database_url") or None
     from_env = ctx.get_parameter_source("database_url") is ParameterSource.ENVIRONMENT
     config = load_config(project_dir) if config_opt_in else Config()
-    choice = choose_live(database_url=url, url_from_environment=from_env,
-                         use_settings_db=bool(meta.get("idxadvisor.use_settings_db")),
-                         config=config)
+    choice = choose_live(
+        database_url=url,
+        url_from_environment=from_env,
+        use_settings_db=bool(meta.get("idxadvisor.use_settings_db")),
+        config=config,
+    )
     if choice.note:
         click.echo(f"idxadvisor: note: {choice.note}", err=True)
     return AnalysisRequest(
@@ -204,15 +261,34 @@ def _announce(request: Any, writes: str = "") -> Callable[[str], None]:
 
 @main.command("analyze", epilog=exit_status_help("--fail-on-recommendations and an index proposed"))
 @_analysis_options(url_from_environment=True)
-@click.option("--format", "output_format", type=click.Choice(report_formats("analyze")),
-              default=report_formats("analyze")[0], show_default=True,
-              help="A report for people, or stable JSON.")
-@click.option("--output", "-o", "output_file", type=click.Path(path_type=Path), metavar="FILE",
-              help="Write the report to FILE (atomically) instead of stdout.")
-@click.option("--fail-on-recommendations", is_flag=True,
-              help="Exit 1 when any index is proposed (for CI).")
-def analyze_command(project_dir, settings, workload_files, no_static, output_format,
-                    output_file, fail_on_recommendations) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(report_formats("analyze")),
+    default=report_formats("analyze")[0],
+    show_default=True,
+    help="A report for people, or stable JSON.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Write the report to FILE (atomically) instead of stdout.",
+)
+@click.option(
+    "--fail-on-recommendations", is_flag=True, help="Exit 1 when any index is proposed (for CI)."
+)
+def analyze_command(
+    project_dir,
+    settings,
+    workload_files,
+    no_static,
+    output_format,
+    output_file,
+    fail_on_recommendations,
+) -> None:
     """Propose the indexes that would serve a Django project's queries.
 
     \b
@@ -246,34 +322,80 @@ def analyze_command(project_dir, settings, workload_files, no_static, output_for
 
 @main.command("check", epilog=exit_status_help("something is flagged"))
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--project", "project_dir", type=click.Path(path_type=Path),
-              help="Django project directory (default: the current one, or the pyproject.toml's).")
-@click.option("--settings",
-              help="Django settings module (default: [tool.idxadvisor] or manage.py).")
-@click.option("--workload", "workload_files", multiple=True, type=click.Path(path_type=Path),
-              help="A captured workload file to check as well (repeatable).")
-@click.option("--format", "output_format", default=report_formats("check")[0],
-              show_default=True, type=click.Choice(report_formats("check")))
-@click.option("--output", "-o", "output_file", type=click.Path(path_type=Path),
-              help="Write the report to this file instead of stdout.")
-@click.option("--ignore", multiple=True, metavar="CODES",
-              help="Check codes not to report, comma-separated (adds to [tool.idxadvisor] ignore).")
-@click.option("--baseline", "baseline", type=click.Path(path_type=Path), metavar="FILE",
-              help="Report only findings not in this baseline (default: [tool.idxadvisor] "
-                   "baseline).")
-@click.option("--write-baseline", "write_baseline", type=click.Path(path_type=Path),
-              metavar="FILE", help="Record the current findings as the baseline and exit 0.")
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(path_type=Path),
+    help="Django project directory (default: the current one, or the pyproject.toml's).",
+)
+@click.option(
+    "--settings", help="Django settings module (default: [tool.idxadvisor] or manage.py)."
+)
+@click.option(
+    "--workload",
+    "workload_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A captured workload file to check as well (repeatable).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    default=report_formats("check")[0],
+    show_default=True,
+    type=click.Choice(report_formats("check")),
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_file",
+    type=click.Path(path_type=Path),
+    help="Write the report to this file instead of stdout.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="CODES",
+    help="Check codes not to report, comma-separated (adds to [tool.idxadvisor] ignore).",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Report only findings not in this baseline (default: [tool.idxadvisor] baseline).",
+)
+@click.option(
+    "--write-baseline",
+    "write_baseline",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Record the current findings as the baseline and exit 0.",
+)
 @click.option("--list-checks", is_flag=True, help="List the checks and exit.")
 @click.option("--explain", metavar="CODE", help="Print a check's documentation and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print querysets that were skipped.")
-@click.option("--include-test-queries", is_flag=True,
-              help="Also flag queries reached only from tests, factories, fixtures or "
-                   "migrations (by default they drive no proposal).")
-def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: str | None,
-                  workload_files: tuple[Path, ...], output_format: str,
-                  output_file: Path | None, ignore: tuple[str, ...], baseline: Path | None,
-                  write_baseline: Path | None, list_checks: bool, explain: str | None,
-                  verbose: bool, include_test_queries: bool) -> None:
+@click.option(
+    "--include-test-queries",
+    is_flag=True,
+    help="Also flag queries reached only from tests, factories, fixtures or "
+    "migrations (by default they drive no proposal).",
+)
+def check_command(
+    files: tuple[Path, ...],
+    project_dir: Path | None,
+    settings: str | None,
+    workload_files: tuple[Path, ...],
+    output_format: str,
+    output_file: Path | None,
+    ignore: tuple[str, ...],
+    baseline: Path | None,
+    write_baseline: Path | None,
+    list_checks: bool,
+    explain: str | None,
+    verbose: bool,
+    include_test_queries: bool,
+) -> None:
     """Flag querysets in FILES (default: the whole project) that no index serves.
 
     Silence one line with a comment `# idxadvisor: ignore[IDX001]`.
@@ -292,10 +414,18 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
             raise UsageError(f"unknown check code {explain} (known: {', '.join(sorted(CHECKS))})")
         click.echo(found.docs)
         return
-    plan = checks.plan(CheckRequest(files=files, project_dir=project_dir, settings=settings,
-                                    workload_files=workload_files, ignore=ignore,
-                                    baseline=baseline, use_baseline=write_baseline is None,
-                                    include_test_queries=include_test_queries))
+    plan = checks.plan(
+        CheckRequest(
+            files=files,
+            project_dir=project_dir,
+            settings=settings,
+            workload_files=workload_files,
+            ignore=ignore,
+            baseline=baseline,
+            use_baseline=write_baseline is None,
+            include_test_queries=include_test_queries,
+        )
+    )
     if plan.analysis_request is None:
         analysis = None  # every named file is excluded: nothing to set up Django for
     else:
@@ -305,8 +435,9 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
     result = checks.run(analysis, plan)
     if write_baseline is not None:
         count = checks.write_baseline(result, write_baseline, plan)
-        click.echo(f"idxadvisor: wrote {count} finding(s) to the baseline {write_baseline}",
-                   err=True)
+        click.echo(
+            f"idxadvisor: wrote {count} finding(s) to the baseline {write_baseline}", err=True
+        )
         return
     report_format("check", output_format).emit(result, output_file)
     for line in stderr_lines(result, output_format, verbose):
@@ -321,19 +452,29 @@ def check_command(files: tuple[Path, ...], project_dir: Path | None, settings: s
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
     epilog="\b\nExit status: COMMAND's own; 2 on bad input; 3 on an internal error.",
 )
-@click.option("--output", "-o", default="idxadvisor-workload.jsonl", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Workload file to write (JSON Lines). An existing capture file is replaced.")
-@click.option("--append", is_flag=True,
-              help="Add to an existing capture file instead of replacing it.")
-@click.option("--include-django", is_flag=True,
-              help="Also record Django's own bookkeeping: migrations and data migrations run "
-                   "while the test database is set up, catalog introspection, "
-                   "django_migrations (left out by default; also "
-                   "IDXADVISOR_CAPTURE_INCLUDE_DJANGO=1).")
+@click.option(
+    "--output",
+    "-o",
+    default="idxadvisor-workload.jsonl",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Workload file to write (JSON Lines). An existing capture file is replaced.",
+)
+@click.option(
+    "--append", is_flag=True, help="Add to an existing capture file instead of replacing it."
+)
+@click.option(
+    "--include-django",
+    is_flag=True,
+    help="Also record Django's own bookkeeping: migrations and data migrations run "
+    "while the test database is set up, catalog introspection, "
+    "django_migrations (left out by default; also "
+    "IDXADVISOR_CAPTURE_INCLUDE_DJANGO=1).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def capture_command(output: Path, append: bool, include_django: bool,
-                    command: tuple[str, ...]) -> None:
+def capture_command(
+    output: Path, append: bool, include_django: bool, command: tuple[str, ...]
+) -> None:
     """Run COMMAND and record every SQL statement Django executes in it.
 
     \b
@@ -354,34 +495,64 @@ def capture_command(output: Path, append: bool, include_django: bool,
     """
     from idxadvisor.sources.capture.launcher import run_capture
 
-    run = run_capture(command, output, append=append,
-                      include_django=True if include_django else None)
+    run = run_capture(
+        command, output, append=append, include_django=True if include_django else None
+    )
     click.echo(f"idxadvisor capture: {run.summary} -> {output}", err=True)
     for warning in run.warnings:
         click.echo(f"idxadvisor capture: warning: {warning}", err=True)
     if run.summary.statements == 0:
-        click.echo("idxadvisor capture: no queries recorded: is COMMAND a Python program that "
-                   "uses Django (and not started with python -I/-S/-E)?", err=True)
+        click.echo(
+            "idxadvisor capture: no queries recorded: is COMMAND a Python program that "
+            "uses Django (and not started with python -I/-S/-E)?",
+            err=True,
+        )
     sys.exit(run.exit_code)
 
 
 @main.command("generate", epilog=exit_status_help())
 @_analysis_options
-@click.option("--app", "apps_filter", multiple=True, metavar="LABEL",
-              help="Only this app's migration (repeatable).")
-@click.option("--only", multiple=True, metavar="NAME",
-              help="Only the recommended index with this name (repeatable).")
-@click.option("--dry-run", is_flag=True,
-              help="Print the migrations and a diff of the models; write nothing.")
-@click.option("--drop-redundant", is_flag=True,
-              help="Also drop redundant Meta.indexes (RemoveIndexConcurrently).")
-@click.option("--partitioned", "partitioned", multiple=True, metavar="TABLE",
-              help="This table is partitioned (repeatable; also [tool.idxadvisor] partitioned, "
-                   "and read from the catalog in live mode): its indexes are built per "
-                   "partition, then attached.")
-def generate_command(project_dir, settings, workload_files, no_static,
-                     apps_filter: tuple[str, ...], only: tuple[str, ...], dry_run: bool,
-                     drop_redundant: bool, partitioned: tuple[str, ...] = ()) -> None:
+@click.option(
+    "--app",
+    "apps_filter",
+    multiple=True,
+    metavar="LABEL",
+    help="Only this app's migration (repeatable).",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Only the recommended index with this name (repeatable).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the migrations and a diff of the models; write nothing."
+)
+@click.option(
+    "--drop-redundant",
+    is_flag=True,
+    help="Also drop redundant Meta.indexes (RemoveIndexConcurrently).",
+)
+@click.option(
+    "--partitioned",
+    "partitioned",
+    multiple=True,
+    metavar="TABLE",
+    help="This table is partitioned (repeatable; also [tool.idxadvisor] partitioned, "
+    "and read from the catalog in live mode): its indexes are built per "
+    "partition, then attached.",
+)
+def generate_command(
+    project_dir,
+    settings,
+    workload_files,
+    no_static,
+    apps_filter: tuple[str, ...],
+    only: tuple[str, ...],
+    dry_run: bool,
+    drop_redundant: bool,
+    partitioned: tuple[str, ...] = (),
+) -> None:
     """Write one AddIndexConcurrently migration per app and add the indexes to Meta.indexes.
 
     \b
@@ -409,12 +580,20 @@ def generate_command(project_dir, settings, workload_files, no_static,
     analysis = run(request, on_live=_announce(request))
     if analysis.root is None:
         raise UsageError("generate needs a Django project (manage.py or --settings)")
-    plan = plan_migrations(analysis.advice.recommendations, analysis.advice.redundant,
-                           queries=analysis.workload.by_id(), apps_filter=apps_filter,
-                           only=only, drop_redundant=drop_redundant, root=analysis.root,
-                           partitioned={*partitioned, *load_config(project_dir).partitioned,
-                                        *(t.name for t in analysis.schema.tables.values()
-                                          if t.partitioned)})
+    plan = plan_migrations(
+        analysis.advice.recommendations,
+        analysis.advice.redundant,
+        queries=analysis.workload.by_id(),
+        apps_filter=apps_filter,
+        only=only,
+        drop_redundant=drop_redundant,
+        root=analysis.root,
+        partitioned={
+            *partitioned,
+            *load_config(project_dir).partitioned,
+            *(t.name for t in analysis.schema.tables.values() if t.partitioned),
+        },
+    )
     result = write_plan(plan, dry_run=dry_run)
     if dry_run and result.preview:
         click.echo(result.preview, nl=False)
@@ -447,13 +626,22 @@ def _shown(path: Path, root: Path | None) -> str:
 
 @main.command("verify", epilog=exit_status_help())
 @_analysis_options
-@click.option("--allow-writes", is_flag=True,
-              help="Required: verify builds indexes in the database (use a staging copy).")
+@click.option(
+    "--allow-writes",
+    is_flag=True,
+    help="Required: verify builds indexes in the database (use a staging copy).",
+)
 @click.option("--keep", is_flag=True, help="Leave the indexes in place (default: drop them).")
-@click.option("--runs", default=3, show_default=True, type=click.IntRange(1, 50),
-              help="EXPLAIN ANALYZE runs per query and side; the median is reported.")
-def verify_command(project_dir, settings, workload_files, no_static, allow_writes, keep,
-                   runs) -> None:
+@click.option(
+    "--runs",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="EXPLAIN ANALYZE runs per query and side; the median is reported.",
+)
+def verify_command(
+    project_dir, settings, workload_files, no_static, allow_writes, keep, runs
+) -> None:
     """Prove the recommendations on a real database: timings before and after.
 
     \b
@@ -474,8 +662,10 @@ def verify_command(project_dir, settings, workload_files, no_static, allow_write
 
     request = _request(project_dir, settings, workload_files, no_static, config_opt_in=False)
     if not allow_writes:
-        raise UsageError("verify builds indexes in the database: pass --allow-writes to confirm "
-                         "it is a copy you allow to change")
+        raise UsageError(
+            "verify builds indexes in the database: pass --allow-writes to confirm "
+            "it is a copy you allow to change"
+        )
     if not request.database_url and not request.use_settings_db:
         raise UsageError("verify needs a database: --database-url URL or --use-settings-db")
     writes = "builds indexes (kept: --keep)" if keep else "builds and drops indexes"

@@ -36,7 +36,12 @@ from pathlib import Path, PurePosixPath
 from idxadvisor.errors import UsageError
 
 KNOWN_KEYS = (
-    "settings", "exclude", "ignore", "database_url_env", "use_settings_db", "partitioned",
+    "settings",
+    "exclude",
+    "ignore",
+    "database_url_env",
+    "use_settings_db",
+    "partitioned",
     "baseline",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -125,8 +130,7 @@ def load_config(start: Path | None = None) -> Config:
         raise UsageError(f"{path}: [tool.idxadvisor] use_settings_db must be true or false")
     if env_name and use_settings_db:
         raise UsageError(
-            f"{path}: [tool.idxadvisor] sets both database_url_env and use_settings_db; "
-            "choose one"
+            f"{path}: [tool.idxadvisor] sets both database_url_env and use_settings_db; choose one"
         )
     baseline = table.get("baseline")
     if baseline is not None and not (isinstance(baseline, str) and baseline.strip()):

@@ -57,11 +57,14 @@ def choose_live(
         name = config.database_url_env
         value = environ.get(name, "").strip()
         if value:
-            return LiveChoice(database_url=value,
-                              source=f"{name}, per [tool.idxadvisor] database_url_env")
+            return LiveChoice(
+                database_url=value, source=f"{name}, per [tool.idxadvisor] database_url_env"
+            )
         if not database_url:
-            return LiveChoice(note=f'[tool.idxadvisor] database_url_env = "{name}" but {name} '
-                                   "is not set: no database")
+            return LiveChoice(
+                note=f'[tool.idxadvisor] database_url_env = "{name}" but {name} '
+                "is not set: no database"
+            )
     if config.use_settings_db:
         return LiveChoice(use_settings_db=True, source="[tool.idxadvisor] use_settings_db")
     if database_url:
@@ -113,8 +116,9 @@ def run(request: AnalysisRequest, on_live: Callable[[str], None] | None = None) 
         return _analyse(request, project, db)
 
 
-def _analyse(request: AnalysisRequest, project: DjangoProject | None,
-             db: ReadOnlyDatabase | None) -> Analysis:
+def _analyse(
+    request: AnalysisRequest, project: DjangoProject | None, db: ReadOnlyDatabase | None
+) -> Analysis:
     # Every capture source yields statements and what it skipped, read as they come: a big
     # workload file costs its distinct shapes, never a list of all its statements.
     found: list[Iterable[Statement | Skipped]] = []
@@ -164,8 +168,9 @@ def _analyse(request: AnalysisRequest, project: DjangoProject | None,
     if db is not None:
         from idxadvisor.live.refine import refine
 
-        advice = refine(advice, workload, patterns, schema, db,
-                        max_index_bytes=request.max_index_bytes)
+        advice = refine(
+            advice, workload, patterns, schema, db, max_index_bytes=request.max_index_bytes
+        )
         from idxadvisor.live.removal import with_removals
 
         advice = with_removals(advice, workload.queries, db)
@@ -205,9 +210,14 @@ def _without_test_queries(
     queries = workload.by_id()
     dropped = {p.query_id for p in patterns if queries[p.query_id].only_from_tests}
     skipped = tuple(
-        Skipped("reached only from tests, factories, fixtures or migrations: listed, not used "
-                "for proposals (--include-test-queries uses it)", q.origins[0], q.sql)
-        for q in workload.queries if q.id in dropped
+        Skipped(
+            "reached only from tests, factories, fixtures or migrations: listed, not used "
+            "for proposals (--include-test-queries uses it)",
+            q.origins[0],
+            q.sql,
+        )
+        for q in workload.queries
+        if q.id in dropped
     )
     return tuple(p for p in patterns if p.query_id not in dropped), skipped
 

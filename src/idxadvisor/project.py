@@ -43,8 +43,14 @@ _configured_settings: str | None = None
 COMPILE_ALIAS = "__idxadvisor_static__"
 _POSTGRES_ENGINES = ("postgresql", "postgis")
 # Where a stand-in would connect if anything ever tried: a closed port, so it fails at once.
-_NOWHERE = {"NAME": "idxadvisor_never_connects", "USER": "", "PASSWORD": "",
-            "HOST": "127.0.0.1", "PORT": "1", "OPTIONS": {"connect_timeout": 1}}
+_NOWHERE = {
+    "NAME": "idxadvisor_never_connects",
+    "USER": "",
+    "PASSWORD": "",
+    "HOST": "127.0.0.1",
+    "PORT": "1",
+    "OPTIONS": {"connect_timeout": 1},
+}
 
 
 @dataclass(frozen=True, slots=True)

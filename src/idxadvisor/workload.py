@@ -71,8 +71,9 @@ class _Group:
         self.model = self.model or st.model
         self.code = self.code or st.code
         if literals != self.literals:
-            self.varies.update(i for i, (a, b) in enumerate(zip(self.literals, literals,
-                                                                strict=True)) if a != b)
+            self.varies.update(
+                i for i, (a, b) in enumerate(zip(self.literals, literals, strict=True)) if a != b
+            )
         if st.origin is not None:
             _add_origin(self.origins, st.origin)
 
@@ -85,9 +86,7 @@ def _add_origin(origins: dict[tuple[str, int], Origin], origin: Origin) -> None:
         origins[key] = origin
 
 
-def build_workload(
-    statements: Iterable[Statement], skipped: Iterable[Skipped] = ()
-) -> Workload:
+def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] = ()) -> Workload:
     """Deduplicate statements by shape, keeping all origins, summing calls and time.
 
     ``statements`` is read once, as it comes (a generator is fine): memory grows with the
@@ -142,7 +141,6 @@ def build_workload(
         )
         for origin in group.origins.values():
             _add_origin(origins[fp], origin)
-    queries = [replace(q, origins=tuple(sorted(origins[fp].values())))
-               for fp, q in merged.items()]
+    queries = [replace(q, origins=tuple(sorted(origins[fp].values()))) for fp, q in merged.items()]
     queries.sort(key=lambda q: (q.origins[:1] or (Origin("~", 0),), q.id))
     return Workload(tuple(queries), tuple(skipped))

@@ -11,8 +11,9 @@ from idxadvisor.types.workload import Query
 HOOK = "hook"
 
 
-def _schema(*indexes: ExistingIndex, stats: dict[str, ColumnStats] | None = None,
-            rows: int | None = None) -> Schema:
+def _schema(
+    *indexes: ExistingIndex, stats: dict[str, ColumnStats] | None = None, rows: int | None = None
+) -> Schema:
     stats = stats or {}
     columns = (
         Column("id", "id", "bigint"),
@@ -25,8 +26,17 @@ def _schema(*indexes: ExistingIndex, stats: dict[str, ColumnStats] | None = None
         Column("is_active", "is_active", "boolean", choices=True),
     )
     columns = tuple(
-        Column(c.name, c.field, c.db_type, c.null, c.unique, c.references, stats.get(c.name),
-               c.choices, c.insert_timestamp)
+        Column(
+            c.name,
+            c.field,
+            c.db_type,
+            c.null,
+            c.unique,
+            c.references,
+            stats.get(c.name),
+            c.choices,
+            c.insert_timestamp,
+        )
         for c in columns
     )
     pk = ExistingIndex(HOOK, "hook_pkey", (IndexElement("id"),), "primary key", unique=True)

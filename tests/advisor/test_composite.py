@@ -14,7 +14,9 @@ from tests.advisor.hook import _advise, _keys, _schema
 def test_equality_then_order_by_in_the_query_direction():
     advice = _advise(
         "SELECT * FROM hook WHERE org = $1 AND created_at >= $2 AND created_at < $3 "
-        "ORDER BY created_at DESC LIMIT 50", _schema())
+        "ORDER BY created_at DESC LIMIT 50",
+        _schema(),
+    )
     [rec] = advice.recommendations
     assert _keys(rec) == [("org", False), ("created_at", True)]
     assert rec.fields == ("org", "-created_at")
@@ -23,7 +25,8 @@ def test_equality_then_order_by_in_the_query_direction():
 def test_case_insensitive_lookup_gets_an_expression_index():
     advice = _advise(
         "SELECT * FROM hook WHERE UPPER(hook.email::text) = UPPER($1) ORDER BY hook.id LIMIT 1",
-        _schema())
+        _schema(),
+    )
     [rec] = advice.recommendations
     assert [e.expression for e in rec.candidate.elements] == ["UPPER(email)"]
     assert rec.django.startswith('models.Index(Upper("email"), name="hook_email_')
@@ -34,24 +37,38 @@ def test_case_insensitive_lookup_gets_an_expression_index():
 def test_a_join_on_a_unique_key_is_no_key_beside_the_tables_own_range(join_column):
     # A OneToOne primary key (axes' AccessAttemptExpiration) or the table's own "id": the
     # unique index serves the join lookup; the range is this table's own filter.
-    expiry = Table("expiry", (Column(join_column, "attempt", "bigint", unique=True,
-                                     references="attempt"),
-                              Column("expires_at", "expires_at", "timestamptz")))
+    expiry = Table(
+        "expiry",
+        (
+            Column(join_column, "attempt", "bigint", unique=True, references="attempt"),
+            Column("expires_at", "expires_at", "timestamptz"),
+        ),
+    )
     other = Table("attempt", (Column("id", "id", "bigint"),))
     schema = Schema({"expiry": expiry, "attempt": other})
-    sql = (f"SELECT attempt.* FROM attempt JOIN expiry ON attempt.id = expiry.{join_column} "
-           "WHERE expiry.expires_at <= $1")
+    sql = (
+        f"SELECT attempt.* FROM attempt JOIN expiry ON attempt.id = expiry.{join_column} "
+        "WHERE expiry.expires_at <= $1"
+    )
     recs = [r for r in _advise(sql, schema).recommendations if r.table == "expiry"]
     assert [_keys(r) for r in recs] == [[("expires_at", False)]]
 
 
 def test_a_join_on_a_plain_foreign_key_is_still_a_key():
-    expiry = Table("expiry", (Column("id", "id", "bigint"),
-                              Column("attempt_id", "attempt", "bigint", references="attempt"),
-                              Column("expires_at", "expires_at", "timestamptz")))
-    schema = Schema({"expiry": expiry, "attempt": Table("attempt", (Column("id", "id",
-                                                                           "bigint"),))})
-    sql = ("SELECT attempt.* FROM attempt JOIN expiry ON attempt.id = expiry.attempt_id "
-           "WHERE expiry.expires_at <= $1")
+    expiry = Table(
+        "expiry",
+        (
+            Column("id", "id", "bigint"),
+            Column("attempt_id", "attempt", "bigint", references="attempt"),
+            Column("expires_at", "expires_at", "timestamptz"),
+        ),
+    )
+    schema = Schema(
+        {"expiry": expiry, "attempt": Table("attempt", (Column("id", "id", "bigint"),))}
+    )
+    sql = (
+        "SELECT attempt.* FROM attempt JOIN expiry ON attempt.id = expiry.attempt_id "
+        "WHERE expiry.expires_at <= $1"
+    )
     recs = [r for r in _advise(sql, schema).recommendations if r.table == "expiry"]
     assert [_keys(r) for r in recs] == [[("attempt_id", False), ("expires_at", False)]]

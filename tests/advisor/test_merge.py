@@ -11,8 +11,9 @@ from tests.advisor.hook import _keys, _schema
 def test_candidates_merge_when_one_is_a_prefix_of_another():
     queries = [
         Query("q1", "SELECT * FROM hook WHERE org = $1", "a", "sql"),
-        Query("q2", "SELECT * FROM hook WHERE org = $1 ORDER BY created_at DESC LIMIT 5", "b",
-              "sql"),
+        Query(
+            "q2", "SELECT * FROM hook WHERE org = $1 ORDER BY created_at DESC LIMIT 5", "b", "sql"
+        ),
     ]
     patterns = tuple(p for q in queries for p in extract(q))
     [rec] = advise(patterns, _schema()).recommendations
@@ -33,8 +34,12 @@ def test_equality_keys_reorder_so_one_index_serves_both_lookups():
 
 def test_a_partial_candidate_folds_into_a_full_one_on_the_same_keys():
     queries = [
-        Query("q1", "SELECT * FROM hook WHERE org = $1 AND next_retry_at IS NULL "
-                    "ORDER BY email LIMIT 5", "a", "sql"),
+        Query(
+            "q1",
+            "SELECT * FROM hook WHERE org = $1 AND next_retry_at IS NULL ORDER BY email LIMIT 5",
+            "a",
+            "sql",
+        ),
         Query("q2", "SELECT * FROM hook WHERE org = $1 AND email = $2 LIMIT 21", "b", "sql"),
     ]
     patterns = tuple(p for q in queries for p in extract(q))

@@ -16,7 +16,9 @@ def test_constant_in_list_goes_into_the_partial_predicate_not_the_key():
     # (status, next_retry_at) would need two ranges merged and sorted.
     advice = _advise(
         "SELECT * FROM hook WHERE status IN ('pending', 'failed') AND next_retry_at <= $1 "
-        "ORDER BY next_retry_at LIMIT 100", _schema())
+        "ORDER BY next_retry_at LIMIT 100",
+        _schema(),
+    )
     [rec] = advice.recommendations
     assert _keys(rec) == [("next_retry_at", False)]
     assert rec.candidate.condition_sql == "status IN ('pending', 'failed')"
@@ -30,10 +32,16 @@ def test_constant_in_list_goes_into_the_partial_predicate_not_the_key():
     [(0.02, "condition"), (0.35, "key"), (0.95, "neither")],
 )
 def test_statistics_decide_partial_predicate_or_key(frequency, expected):
-    stats = {"status": ColumnStats(n_distinct=4, most_common_vals=("failed", "other"),
-                                   most_common_freqs=(frequency, 1 - frequency))}
-    advice = _advise("SELECT * FROM hook WHERE status = 'failed' AND org = $1",
-                     _schema(stats=stats, rows=10**6))
+    stats = {
+        "status": ColumnStats(
+            n_distinct=4,
+            most_common_vals=("failed", "other"),
+            most_common_freqs=(frequency, 1 - frequency),
+        )
+    }
+    advice = _advise(
+        "SELECT * FROM hook WHERE status = 'failed' AND org = $1", _schema(stats=stats, rows=10**6)
+    )
     [rec] = advice.recommendations
     keys = [k for k, _ in _keys(rec)]
     if expected == "condition":

@@ -17,11 +17,14 @@ from idxadvisor.advisor import PROPOSERS, REFINERS
 from idxadvisor.advisor.methods import METHODS, TRIGRAM_METHODS, method
 
 ADVISOR_DIR = Path(advisor.__file__).parent
-MODULES = [*sorted(
-    f"idxadvisor.advisor.{m.name}"
-    for m in pkgutil.walk_packages([str(ADVISOR_DIR)])
-    if not m.ispkg and m.name != "django_index"  # its examples run in tests/test_doctests.py
-), "idxadvisor.types.workload"]  # Origin's path classes, which the advisor's value reads
+MODULES = [
+    *sorted(
+        f"idxadvisor.advisor.{m.name}"
+        for m in pkgutil.walk_packages([str(ADVISOR_DIR)])
+        if not m.ispkg and m.name != "django_index"  # its examples run in tests/test_doctests.py
+    ),
+    "idxadvisor.types.workload",
+]  # Origin's path classes, which the advisor's value reads
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -58,8 +61,13 @@ def _without_docstrings(source: str) -> str:
     lines = source.splitlines()
     for node in ast.walk(ast.parse(source)):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
-                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             for i in range(body[0].lineno - 1, body[0].end_lineno or body[0].lineno):
                 lines[i] = ""
     return "\n".join(lines)

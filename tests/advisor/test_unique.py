@@ -13,8 +13,14 @@ from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema,
 from idxadvisor.types.workload import Query
 
 T = "shop_order"
-TABLE = Table(T, (Column("id", "id", "bigint"), Column("number", "number", "varchar(32)"),
-                  Column("org", "org", "integer")))
+TABLE = Table(
+    T,
+    (
+        Column("id", "id", "bigint"),
+        Column("number", "number", "varchar(32)"),
+        Column("org", "org", "integer"),
+    ),
+)
 
 
 def _query(qid: str, where: str, code: str | None) -> Query:
@@ -33,15 +39,19 @@ def test_only_one_row_lookups_on_columns_no_unique_index_covers_are_checked() ->
     filt = _query("q2", "org = $1", "Order.objects.filter(org=o)")
     again = _query("q3", "number = $1", "Order.objects.get_or_create(number=n)")
     assert [(x.columns, x.query_id) for x in _lookups(schema, get, filt, again)] == [
-        (("number",), "q1")]
-    covered = Schema({T: TABLE}, (ExistingIndex(T, "n_key", (IndexElement("number"),),
-                                                "unique", unique=True),))
+        (("number",), "q1")
+    ]
+    covered = Schema(
+        {T: TABLE}, (ExistingIndex(T, "n_key", (IndexElement("number"),), "unique", unique=True),)
+    )
     assert _lookups(covered, get) == []
 
 
 def test_the_candidate_follows_the_evidence() -> None:
-    [lookup] = _lookups(Schema({T: TABLE}), _query("q1", "number = $1 AND org = $2",
-                                                   "Order.objects.get(number=n, org=o)"))
+    [lookup] = _lookups(
+        Schema({T: TABLE}),
+        _query("q1", "number = $1 AND org = $2", "Order.objects.get(number=n, org=o)"),
+    )
     found = unique(lookup, True, "no duplicates in 5,000 rows")
     assert found is not None and found.unique and found.keys == ("number", "org")
     assert "no duplicates in 5,000 rows" in found.reasons[0]
@@ -50,13 +60,21 @@ def test_the_candidate_follows_the_evidence() -> None:
 
 
 def test_a_plain_proposal_on_the_same_keys_becomes_the_unique_one() -> None:
-    plain = IndexCandidate(T, (IndexElement("org"), IndexElement("number")), serves=("q2",),
-                           equality_prefix=2)
+    plain = IndexCandidate(
+        T, (IndexElement("org"), IndexElement("number")), serves=("q2",), equality_prefix=2
+    )
     other = IndexCandidate(T, (IndexElement("org"),), serves=("q4",))
-    partial_same = IndexCandidate(T, (IndexElement("number"), IndexElement("org")),
-                                  condition=(), serves=("q5",), unique=True)
-    found = IndexCandidate(T, (IndexElement("number"), IndexElement("org")), unique=True,
-                           serves=("q1",), reasons=("unique data",), equality_prefix=2)
+    partial_same = IndexCandidate(
+        T, (IndexElement("number"), IndexElement("org")), condition=(), serves=("q5",), unique=True
+    )
+    found = IndexCandidate(
+        T,
+        (IndexElement("number"), IndexElement("org")),
+        unique=True,
+        serves=("q1",),
+        reasons=("unique data",),
+        equality_prefix=2,
+    )
     out, notes = adopt_unique([plain, other], [found], [(T, ("org",), "too few rows")])
     assert notes == []  # said on the plain (org) proposal instead
     by_keys = {c.keys: c for c in out}
@@ -89,4 +107,4 @@ def test_a_unique_proposal_renders_without_a_django_project() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].startswith('CREATE UNIQUE INDEX CONCURRENTLY "t_a_')
-    assert "models.UniqueConstraint(fields=[\"a\"]" in out.stdout
+    assert 'models.UniqueConstraint(fields=["a"]' in out.stdout

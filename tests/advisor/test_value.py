@@ -18,26 +18,37 @@ UPDATE = "UPDATE shop_order SET status = $1 WHERE id = $2"
 
 
 def _table(rows: int | None = None) -> Table:
-    return Table("shop_order", (Column("id", "id", "bigint"), Column("customer", "", "integer"),
-                                Column("status", "", "varchar(16)"),
-                                Column("placed", "", "timestamptz", insert_timestamp=True)),
-                 rows=rows)
+    return Table(
+        "shop_order",
+        (
+            Column("id", "id", "bigint"),
+            Column("customer", "", "integer"),
+            Column("status", "", "varchar(16)"),
+            Column("placed", "", "timestamptz", insert_timestamp=True),
+        ),
+        rows=rows,
+    )
 
 
 def _run(*queries: Query, rows: int | None = None):
     patterns = tuple(p for q in queries for p in extract(q))
-    pk = ExistingIndex("shop_order", "shop_order_pkey", (IndexElement("id"),), "primary key",
-                       unique=True)
-    return advise(patterns, Schema({"shop_order": _table(rows)}, (pk,)),
-                  queries={q.id: q for q in queries})
+    pk = ExistingIndex(
+        "shop_order", "shop_order_pkey", (IndexElement("id"),), "primary key", unique=True
+    )
+    return advise(
+        patterns, Schema({"shop_order": _table(rows)}, (pk,)), queries={q.id: q for q in queries}
+    )
 
 
-@pytest.mark.parametrize(("paths", "strength"), [
-    (("shop/views.py",), "strong"),
-    (("shop/admin.py", "shop/management/commands/report.py"), "strong"),
-    (("shop/management/commands/report.py",), "possible"),
-    (("scripts/nightly.py",), "possible"),
-])
+@pytest.mark.parametrize(
+    ("paths", "strength"),
+    [
+        (("shop/views.py",), "strong"),
+        (("shop/admin.py", "shop/management/commands/report.py"), "strong"),
+        (("shop/management/commands/report.py",), "possible"),
+        (("scripts/nightly.py",), "possible"),
+    ],
+)
 def test_strength_follows_where_the_queries_run(paths, strength):
     q = Query("q1", SQL, SQL, "static", origins=tuple(Origin(p, 3) for p in paths))
     [rec] = _run(q).recommendations
@@ -55,8 +66,13 @@ def test_a_small_lookup_table_is_only_possible_and_measured_runs_are_counted():
 
 
 def test_a_key_the_workload_updates_says_so_in_the_cost():
-    read = Query("q1", "SELECT * FROM shop_order WHERE status = $1 AND customer = $2",
-                 "a", "capture", calls=10)
+    read = Query(
+        "q1",
+        "SELECT * FROM shop_order WHERE status = $1 AND customer = $2",
+        "a",
+        "capture",
+        calls=10,
+    )
     write = Query("q2", UPDATE, "b", "capture", calls=500)
     [rec] = _run(read, write).recommendations
     assert "The workload updates status (500 runs or call sites)" in rec.cost
@@ -66,8 +82,9 @@ def test_a_key_the_workload_updates_says_so_in_the_cost():
 
 
 def test_a_column_the_workload_updates_is_not_included():
-    read = Query("q1", "SELECT customer, status FROM shop_order WHERE customer = $1", "a",
-                 "capture")
+    read = Query(
+        "q1", "SELECT customer, status FROM shop_order WHERE customer = $1", "a", "capture"
+    )
     assert _run(read).recommendations[0].candidate.include == ("status",)
     write = Query("q2", UPDATE, "b", "capture")
     [rec] = _run(read, write).recommendations
@@ -75,13 +92,26 @@ def test_a_column_the_workload_updates_is_not_included():
     assert any("Not INCLUDE (status)" in r for r in rec.candidate.reasons)
 
 
-@pytest.mark.parametrize("path", ["shop/tests/test_views.py", "shop/factories.py",
-                                  "conftest.py", "shop/migrations/0003_fill.py",
-                                  "shop/order_tests.py", "shop/fixtures/load.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "shop/tests/test_views.py",
+        "shop/factories.py",
+        "conftest.py",
+        "shop/migrations/0003_fill.py",
+        "shop/order_tests.py",
+        "shop/fixtures/load.py",
+    ],
+)
 def test_queries_only_from_tests_are_listed_but_drive_no_proposal(path):
     from_tests = Query("q1", SQL, SQL, "static", origins=(Origin(path, 3),))
-    both = Query("q2", "SELECT * FROM shop_order WHERE status = $1", "b", "static",
-                 origins=(Origin(path, 9), Origin("shop/views.py", 4)))
+    both = Query(
+        "q2",
+        "SELECT * FROM shop_order WHERE status = $1",
+        "b",
+        "static",
+        origins=(Origin(path, 9), Origin("shop/views.py", 4)),
+    )
     workload = Workload((from_tests, both))
     patterns = tuple(p for q in workload.queries for p in extract(q))
     kept, skipped = _without_test_queries(patterns, workload)
@@ -98,13 +128,20 @@ def test_a_trailing_primary_key_tie_breaker_is_no_index_key() -> None:
     from idxadvisor.types.schema import Column, ExistingIndex, IndexElement, Schema, Table
     from idxadvisor.types.workload import Query
 
-    table = Table("job", (Column("id", "id", "bigint"), Column("done", "done", "timestamptz"),
-                          Column("state", "state", "varchar(16)")))
+    table = Table(
+        "job",
+        (
+            Column("id", "id", "bigint"),
+            Column("done", "done", "timestamptz"),
+            Column("state", "state", "varchar(16)"),
+        ),
+    )
     pk = ExistingIndex("job", "job_pkey", (IndexElement("id"),), "primary key", unique=True)
-    sqls = ["SELECT * FROM job WHERE state = $1 ORDER BY done DESC, id DESC LIMIT 100",
-            "SELECT * FROM job WHERE state = $1 ORDER BY done ASC, id DESC LIMIT 100"]
-    patterns = [p for i, sql in enumerate(sqls)
-                for p in extract(Query(f"q{i}", sql, sql, "sql"))]
+    sqls = [
+        "SELECT * FROM job WHERE state = $1 ORDER BY done DESC, id DESC LIMIT 100",
+        "SELECT * FROM job WHERE state = $1 ORDER BY done ASC, id DESC LIMIT 100",
+    ]
+    patterns = [p for i, sql in enumerate(sqls) for p in extract(Query(f"q{i}", sql, sql, "sql"))]
     [rec] = advise(patterns, Schema({"job": table}, (pk,))).recommendations
     assert [e.key for e in rec.candidate.elements] == ["state", "done"]
     assert set(rec.serves) == {"q0", "q1"}
@@ -120,7 +157,8 @@ def test_a_sort_of_the_whole_table_is_only_a_possible_proposal() -> None:
     pk = ExistingIndex("job", "job_pkey", (IndexElement("id"),), "primary key", unique=True)
     sql = "SELECT * FROM job ORDER BY path ASC, id DESC LIMIT 100"
     query = Query("q", sql, sql, "capture", origins=(Origin("shop/admin.py", 9),))
-    [rec] = advise(extract(query), Schema({"job": table}, (pk,)),
-                   queries={"q": query}).recommendations
+    [rec] = advise(
+        extract(query), Schema({"job": table}, (pk,)), queries={"q": query}
+    ).recommendations
     assert rec.strength == "possible"
     assert any("sort the whole table" in v for v in rec.value)

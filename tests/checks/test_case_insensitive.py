@@ -6,20 +6,20 @@ from pathlib import Path
 
 from tests.check_helpers import before_after, check_json, with_index, write_project
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
 class Customer(models.Model):
     email = models.CharField(max_length=200)
-'''
-QUERIES = '''
+"""
+QUERIES = """
 from shop.models import Customer
 
 
 def by_email(email):
     return Customer.objects.filter(email__iexact=email).first()
-'''
+"""
 
 
 def test_before_flagged_after_quiet(tmp_path: Path) -> None:
@@ -27,7 +27,8 @@ def test_before_flagged_after_quiet(tmp_path: Path) -> None:
     [f] = before
     assert (f["code"], f["path"], f["line"]) == ("IDX003", "shop/queries.py", 5)
     assert f["message"].startswith(
-        "Customer.objects.filter(...) compares UPPER(email) on shop_customer case-insensitively")
+        "Customer.objects.filter(...) compares UPPER(email) on shop_customer case-insensitively"
+    )
     assert f["suggestion"].startswith('models.Index(Upper("email")')
     assert after == []
 

@@ -6,20 +6,20 @@ from pathlib import Path
 
 from tests.check_helpers import before_after
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
 class Note(models.Model):
     body = models.TextField()
-'''
-QUERIES = '''
+"""
+QUERIES = """
 from shop.models import Note
 
 
 def search(text):
     return list(Note.objects.filter(body__icontains=text))
-'''
+"""
 
 
 def test_before_flagged_after_quiet(tmp_path: Path) -> None:

@@ -6,21 +6,21 @@ from pathlib import Path
 
 from tests.check_helpers import before_after, check_json, write_project
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
 class Ticket(models.Model):
     queue = models.CharField(max_length=20, db_index=True)
     opened_at = models.DateTimeField()
-'''
-QUERIES = '''
+"""
+QUERIES = """
 from shop.models import Ticket
 
 
 def latest(queue):
     return list(Ticket.objects.filter(queue=queue).order_by("-opened_at")[:25])
-'''
+"""
 
 
 def test_before_flagged_after_quiet(tmp_path: Path) -> None:
@@ -29,7 +29,8 @@ def test_before_flagged_after_quiet(tmp_path: Path) -> None:
     assert (f["code"], f["path"], f["line"]) == ("IDX002", "shop/queries.py", 5)
     assert f["message"].startswith(
         "Ticket.objects.filter(...) orders by shop_ticket(opened_at DESC) with LIMIT 25 but no "
-        "index returns rows in that order")
+        "index returns rows in that order"
+    )
     assert '"queue", "-opened_at"' in f["suggestion"] or '"-opened_at"' in f["suggestion"]
     assert after == []
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from tests.check_helpers import check_json, write_project, write_source
 from tests.helpers import run_cli
 
-MODELS = '''
+MODELS = """
 from django.db import models
 
 
 class Note(models.Model):
     body = models.TextField()
-'''
+"""
 
 
 def test_before_flagged_after_quiet(tmp_path: Path) -> None:

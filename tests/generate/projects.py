@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-SETTINGS = '''\
+SETTINGS = """\
 import os
 
 SECRET_KEY = "test-only"
@@ -20,9 +20,9 @@ DATABASES = {{"default": {{
     "PORT": os.environ.get("PGPORT", "5432"),
 }}}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-'''
+"""
 
-MANAGE = '''\
+MANAGE = """\
 import os
 import sys
 
@@ -31,12 +31,18 @@ if __name__ == "__main__":
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
-'''
+"""
 
 
-def write_project(root: Path, app: str, *, models: str, queries: str,
-                  migrations: dict[str, str] | None = None,
-                  postgres_app: bool = True) -> Path:
+def write_project(
+    root: Path,
+    app: str,
+    *,
+    models: str,
+    queries: str,
+    migrations: dict[str, str] | None = None,
+    postgres_app: bool = True,
+) -> Path:
     """A project at ``root``: ``manage.py``, ``site_settings.py`` and the app ``app`` with
     ``models`` and ``queries`` (dedented), and ``migrations`` (name → source) if given."""
     installed = (["django.contrib.postgres"] if postgres_app else []) + [app]

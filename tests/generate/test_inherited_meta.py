@@ -11,7 +11,7 @@ import pytest
 from tests.generate.projects import write_project
 from tests.helpers import TempDatabase, run_cli, run_python
 
-MODELS = '''\
+MODELS = """\
 from django.db import models
 
 
@@ -45,9 +45,9 @@ class Refund(Stamped):
 
 class Label(Tagged):
     customer = models.IntegerField()
-'''
+"""
 
-QUERIES = '''\
+QUERIES = """\
 from shop.models import Label, Order, Refund
 
 
@@ -61,7 +61,7 @@ def refunds(customer):
 
 def labels(customer):
     return Label.objects.filter(customer=customer).order_by("tag")[:20]
-'''
+"""
 
 
 @pytest.fixture
@@ -76,25 +76,31 @@ def _indexes(db: TempDatabase, table: str) -> dict[str, bool]:
     with db.connect() as conn:
         rows = conn.execute(
             "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c"
-            " ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(%s)", [table]).fetchall()
+            " ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(%s)",
+            [table],
+        ).fetchall()
     return dict(rows)
 
 
 def test_inherited_meta_is_extended_and_inherited_indexes_survive(
-    project: Path, temp_database: TempDatabase,
+    project: Path,
+    temp_database: TempDatabase,
 ) -> None:
     out = run_cli("generate", str(project), env=temp_database.env)
     assert out.returncode == 0, out.stderr
     assert "hide the inherited" not in out.stderr
     models = (project / "shop" / "models.py").read_text()
-    assert "class Meta(Stamped.Meta):\n        indexes = [\n            *Stamped.Meta.indexes,\n" \
-        in models  # Order: no Meta of its own
+    assert (
+        "class Meta(Stamped.Meta):\n        indexes = [\n            *Stamped.Meta.indexes,\n"
+        in models
+    )  # Order: no Meta of its own
     assert models.count("*Stamped.Meta.indexes,") == 2  # Refund: its Meta(Stamped.Meta) too
     assert "class Meta(Tagged.Meta):\n        indexes = [\n            models.Index(" in models
     assert 'verbose_name = "refund"' in models
 
-    check = run_python("manage.py", "makemigrations", "--check", "--dry-run", cwd=project,
-                       env=temp_database.env)
+    check = run_python(
+        "manage.py", "makemigrations", "--check", "--dry-run", cwd=project, env=temp_database.env
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     migrate = run_python("manage.py", "migrate", cwd=project, env=temp_database.env)
     assert migrate.returncode == 0, migrate.stderr
@@ -102,9 +108,14 @@ def test_inherited_meta_is_extended_and_inherited_indexes_survive(
         found = _indexes(temp_database, table)
         assert f"{table}_kind" in found, found  # the abstract base's index, still there
         assert len(found) == 3 and all(found.values()), found  # pkey, kind, the new one
-    shown = run_python("-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = "
-                       "'site_settings'; django.setup(); from shop.models import Order; "
-                       "print(Order._meta.ordering)", cwd=project, env=temp_database.env)
+    shown = run_python(
+        "-c",
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = "
+        "'site_settings'; django.setup(); from shop.models import Order; "
+        "print(Order._meta.ordering)",
+        cwd=project,
+        env=temp_database.env,
+    )
     assert shown.stdout.strip() == "['-created_at']", shown.stderr  # the rest of Meta kept
     again = run_cli("generate", str(project), env=temp_database.env)
     assert again.returncode == 0 and "nothing to generate" in again.stderr, again.stderr

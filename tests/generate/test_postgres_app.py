@@ -24,13 +24,15 @@ def test_postgres_indexes_wait_for_the_app_and_the_rest_is_generated(example_cop
     assert out.returncode == 0, out.stderr
     skipped = [line for line in out.stderr.splitlines() if line.startswith("idxadvisor: skipped")]
     by_hand = [line for line in out.stderr.splitlines() if line.startswith("  by hand:")]
-    assert skipped and all("need 'django.contrib.postgres' in INSTALLED_APPS" in s
-                           for s in skipped), out.stderr
+    assert skipped and all(
+        "need 'django.contrib.postgres' in INSTALLED_APPS" in s for s in skipped
+    ), out.stderr
     assert any("GinIndex" in s and "OpClass" in s and "TrigramExtension" in s for s in skipped)
     assert any("BrinIndex" in s for s in skipped)
     assert by_hand and all(
         'add "django.contrib.postgres", to INSTALLED_APPS in alerting_project.settings' in h
-        for h in by_hand)
+        for h in by_hand
+    )
     [migration] = (example_copy / "monitoring" / "migrations").glob("0002_*.py")
     text = migration.read_text()
     assert "AddIndexConcurrently(" in text  # the B-tree indexes are still generated
@@ -42,8 +44,11 @@ def test_postgres_indexes_wait_for_the_app_and_the_rest_is_generated(example_cop
 
     # With the line the message asks for, the skipped indexes come in a second migration.
     settings = example_copy / "alerting_project" / "settings.py"
-    settings.write_text(settings.read_text().replace(
-        '    "django.contrib.auth",\n', '    "django.contrib.auth",\n' + LINE))
+    settings.write_text(
+        settings.read_text().replace(
+            '    "django.contrib.auth",\n', '    "django.contrib.auth",\n' + LINE
+        )
+    )
     again = run_cli("generate", str(example_copy))
     assert again.returncode == 0, again.stderr
     assert "need 'django.contrib.postgres'" not in again.stderr

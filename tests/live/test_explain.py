@@ -51,8 +51,9 @@ def _explain_all(url: str, texts: list[str]) -> list:
 
 
 @pytest.mark.parametrize("text", PARAMETERISED)
-def test_generic_plan_on_15_uses_the_index_and_leaves_nothing(item_db: TempDatabase,
-                                                               text: str) -> None:
+def test_generic_plan_on_15_uses_the_index_and_leaves_nothing(
+    item_db: TempDatabase, text: str
+) -> None:
     (found,) = _explain_all(item_db.url, [text])
     assert found.generic
     assert "item_code_idx" in found.index_names, found.plan
@@ -69,33 +70,42 @@ def test_generic_plan_on_16_and_later(pg18_database: TempDatabase) -> None:
         assert found.generic and "item_code_idx" in found.index_names
     # GENERIC_PLAN goes with the simple protocol (the extended one would bind $n as NULLs):
     # the server still parses the text first and refuses a second statement.
-    with (connect_readonly(pg18_database.url) as db, db.transaction() as conn,
-          pytest.raises(psycopg.Error, match="multiple commands")):
-        send_unbound(conn, "EXPLAIN (GENERIC_PLAN) SELECT 1 FROM item WHERE code = $1; "
-                           "SELECT 2")
+    with (
+        connect_readonly(pg18_database.url) as db,
+        db.transaction() as conn,
+        pytest.raises(psycopg.Error, match="multiple commands"),
+    ):
+        send_unbound(conn, "EXPLAIN (GENERIC_PLAN) SELECT 1 FROM item WHERE code = $1; SELECT 2")
 
 
 def test_a_refused_server_side_statement_leaves_no_prepared_statement(
-        item_db: TempDatabase) -> None:
+    item_db: TempDatabase,
+) -> None:
     with connect_readonly(item_db.url) as db, db.transaction() as conn:
         with pytest.raises(psycopg.Error):
-            explain(conn, "SELECT id FROM item WHERE nosuch = $1",
-                    server_version=db.server_version)
+            explain(conn, "SELECT id FROM item WHERE nosuch = $1", server_version=db.server_version)
         # The caller's transaction is still usable: the failure stayed in a savepoint.
         assert _prepared(conn) == 0
-        assert explain(conn, "SELECT 1 FROM item WHERE code = 3",
-                       server_version=db.server_version).index_names == ("item_code_idx",)
+        assert explain(
+            conn, "SELECT 1 FROM item WHERE code = 3", server_version=db.server_version
+        ).index_names == ("item_code_idx",)
 
 
-@pytest.mark.parametrize("text", [
-    "SELECT 1; DROP TABLE item",
-    "DROP TABLE item",
-    "COPY item TO STDOUT",
-    "SET work_mem = '1GB'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT 1; DROP TABLE item",
+        "DROP TABLE item",
+        "COPY item TO STDOUT",
+        "SET work_mem = '1GB'",
+    ],
+)
 def test_the_guard_refuses_before_anything_is_sent(item_db: TempDatabase, text: str) -> None:
-    with (connect_readonly(item_db.url) as db, db.transaction() as conn,
-          pytest.raises(RefusedStatement)):
+    with (
+        connect_readonly(item_db.url) as db,
+        db.transaction() as conn,
+        pytest.raises(RefusedStatement),
+    ):
         explain(conn, text, server_version=db.server_version)
     with item_db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM item").fetchone()[0] == 20000
@@ -104,10 +114,19 @@ def test_the_guard_refuses_before_anything_is_sent(item_db: TempDatabase, text: 
 def test_analyze_runs_only_a_plain_select(item_db: TempDatabase) -> None:
     with connect_readonly(item_db.url) as db, db.transaction() as conn:
         with pytest.raises(RefusedStatement, match="never executed"):
-            explain(conn, "DELETE FROM item WHERE code = 1", server_version=db.server_version,
-                    analyze=True)
-        found = explain(conn, "SELECT id FROM item WHERE code = $1",
-                        server_version=db.server_version, analyze=True, values=["7"])
+            explain(
+                conn,
+                "DELETE FROM item WHERE code = 1",
+                server_version=db.server_version,
+                analyze=True,
+            )
+        found = explain(
+            conn,
+            "SELECT id FROM item WHERE code = $1",
+            server_version=db.server_version,
+            analyze=True,
+            values=["7"],
+        )
         assert found.root["Actual Rows"] == 4 and not found.generic
 
 
@@ -129,13 +148,17 @@ def select_only_url(item_db: TempDatabase, pg_server_url: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
 
 
-@pytest.mark.parametrize(("text", "verb"), [
-    ("UPDATE item SET label = 'x' WHERE code = 3", "UPDATE"),
-    ("DELETE FROM item WHERE code = $1", "DELETE"),
-    ("INSERT INTO item (code, label) VALUES (1, 'a')", "INSERT"),
-])
-def test_a_missing_write_privilege_says_which_grant(select_only_url: str, text: str,
-                                                    verb: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "verb"),
+    [
+        ("UPDATE item SET label = 'x' WHERE code = 3", "UPDATE"),
+        ("DELETE FROM item WHERE code = $1", "DELETE"),
+        ("INSERT INTO item (code, label) VALUES (1, 'a')", "INSERT"),
+    ],
+)
+def test_a_missing_write_privilege_says_which_grant(
+    select_only_url: str, text: str, verb: str
+) -> None:
     with connect_readonly(select_only_url) as db:
         whatif = WhatIf(db)
         with pytest.raises(PlanError) as info:
@@ -143,5 +166,7 @@ def test_a_missing_write_privilege_says_which_grant(select_only_url: str, text: 
         assert whatif.cost("SELECT id FROM item WHERE code = 3").total_cost > 0
     reason = str(info.value)
     assert "permission denied" in reason
-    assert (f"EXPLAIN of an {verb} on item needs the {verb} privilege, though nothing is "
-            f"executed (GRANT {verb} ON item TO role)") in reason
+    assert (
+        f"EXPLAIN of an {verb} on item needs the {verb} privilege, though nothing is "
+        f"executed (GRANT {verb} ON item TO role)"
+    ) in reason

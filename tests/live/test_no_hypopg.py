@@ -19,17 +19,26 @@ ANALYZE hook;
 """
 
 
-def test_without_hypopg_the_heuristics_stand(temp_database: TempDatabase,
-                                             tmp_path: Path) -> None:
+def test_without_hypopg_the_heuristics_stand(temp_database: TempDatabase, tmp_path: Path) -> None:
     with temp_database.connect(autocommit=True) as conn:
         conn.execute(SETUP)
-        assert not conn.execute(
-            "SELECT 1 FROM pg_extension WHERE extname = 'hypopg'").fetchone()
+        assert not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'hypopg'").fetchone()
     workload = tmp_path / "slow.sql"
-    workload.write_text("SELECT * FROM hook WHERE account = %s ORDER BY created_at DESC "
-                        "LIMIT 20;\nSELECT id FROM hook WHERE account = 7 AND status = 'x';\n")
-    run = run_cli("analyze", "--workload", str(workload), "--database-url", temp_database.url,
-                  "--format", "json", cwd=tmp_path, env=temp_database.env)
+    workload.write_text(
+        "SELECT * FROM hook WHERE account = %s ORDER BY created_at DESC "
+        "LIMIT 20;\nSELECT id FROM hook WHERE account = 7 AND status = 'x';\n"
+    )
+    run = run_cli(
+        "analyze",
+        "--workload",
+        str(workload),
+        "--database-url",
+        temp_database.url,
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=temp_database.env,
+    )
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     data = json.loads(run.stdout)
@@ -39,5 +48,4 @@ def test_without_hypopg_the_heuristics_stand(temp_database: TempDatabase,
     assert all(r["benefit"] is None for r in data["recommendations"])  # nothing was costed
     # Nothing was created in the user's database.
     with temp_database.connect() as conn:
-        assert not conn.execute(
-            "SELECT 1 FROM pg_extension WHERE extname = 'hypopg'").fetchone()
+        assert not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'hypopg'").fetchone()

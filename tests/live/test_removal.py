@@ -31,11 +31,19 @@ ANALYZE channel; ANALYZE delivery;
 NOW = datetime(2025, 1, 31, tzinfo=UTC)
 OLD = StatsAge(NOW - timedelta(days=30), "the statistics reset", NOW)
 YOUNG = StatsAge(NOW - timedelta(hours=2), "the statistics reset", NOW)
-FK_INDEX = ExistingIndex("delivery", "delivery_channel_id_idx", (IndexElement("channel_id"),),
-                         "foreign key")
-REC = Recommendation(IndexCandidate(
-    "delivery", (IndexElement("channel_id"), IndexElement("created_at", descending=True)),
-    serves=("q_recent",)), "delivery_chan_crea_1a2b3c_idx", "", "")
+FK_INDEX = ExistingIndex(
+    "delivery", "delivery_channel_id_idx", (IndexElement("channel_id"),), "foreign key"
+)
+REC = Recommendation(
+    IndexCandidate(
+        "delivery",
+        (IndexElement("channel_id"), IndexElement("created_at", descending=True)),
+        serves=("q_recent",),
+    ),
+    "delivery_chan_crea_1a2b3c_idx",
+    "",
+    "",
+)
 REDUNDANT = Redundancy(FK_INDEX, REC.name, "its keys (channel_id) lead the new one.")
 BY_CHANNEL = "SELECT id FROM delivery WHERE channel_id = 7"
 
@@ -57,7 +65,8 @@ def test_young_statistics_keep_it_with_the_reason(fk_db: TempDatabase) -> None:
         (found,) = mark_removable([REDUNDANT], [REC], [], db, WhatIf(db))
     assert not found.removable
     assert found.reason.startswith(REDUNDANT.reason) and "Kept: its scan counts cover" in (
-        found.reason)
+        found.reason
+    )
 
 
 def test_never_scanned_over_old_statistics_is_removable_and_says_fk_is_served() -> None:
@@ -67,18 +76,25 @@ def test_never_scanned_over_old_statistics_is_removable_and_says_fk_is_served() 
     assert _decide(REDUNDANT, REC, 0, YOUNG, [], None)[0] is False
 
 
-@pytest.mark.parametrize(("source", "queries", "removable", "says"), [
-    # Scans a workload query explains, and the workload is the database's own: removable.
-    ("pg_stat_statements", [("q_chan", BY_CHANNEL)], True, "q_chan of the database's own"),
-    # Same, but the workload is a file: other statements may scan it.
-    ("sql", [("q_chan", BY_CHANNEL)], False, "not the database's own"),
-    # Scans no workload query explains: something else uses it.
-    ("pg_stat_statements", [("q_other", "SELECT id FROM delivery WHERE id = 5")], False,
-     "outside the workload"),
-])
+@pytest.mark.parametrize(
+    ("source", "queries", "removable", "says"),
+    [
+        # Scans a workload query explains, and the workload is the database's own: removable.
+        ("pg_stat_statements", [("q_chan", BY_CHANNEL)], True, "q_chan of the database's own"),
+        # Same, but the workload is a file: other statements may scan it.
+        ("sql", [("q_chan", BY_CHANNEL)], False, "not the database's own"),
+        # Scans no workload query explains: something else uses it.
+        (
+            "pg_stat_statements",
+            [("q_other", "SELECT id FROM delivery WHERE id = 5")],
+            False,
+            "outside the workload",
+        ),
+    ],
+)
 def test_scanned_index_is_removable_only_when_the_workload_explains_its_scans(
-        fk_db: TempDatabase, source: str, queries: list[tuple[str, str]], removable: bool,
-        says: str) -> None:
+    fk_db: TempDatabase, source: str, queries: list[tuple[str, str]], removable: bool, says: str
+) -> None:
     workload = [query(qid, sql, source) for qid, sql in queries]
     with connect_readonly(fk_db.url) as db:
         decided, why = _decide(REDUNDANT, REC, 1234, OLD, workload, WhatIf(db))

@@ -97,29 +97,43 @@ def test_the_budget_is_kept_and_the_rest_say_why(many_db: TempDatabase, share: f
     # Benefit per byte: within the budget, the smaller tables' indexes (same saving ratio,
     # fewer bytes) come first.
     if sel.chosen and over:
-        assert max(sizes[c.candidate] for c in sel.chosen) <= max(sizes[r.candidate]
-                                                                  for r in over)
+        assert max(sizes[c.candidate] for c in sel.chosen) <= max(sizes[r.candidate] for r in over)
 
 
 def test_only_queries_with_access_patterns_are_costed(many_db: TempDatabase) -> None:
-    texts = ["SELECT id FROM t0 WHERE account = 5", "COPY t0 TO STDOUT",
-             "CREATE TABLE x (a int)", "VACUUM t0"]
+    texts = [
+        "SELECT id FROM t0 WHERE account = 5",
+        "COPY t0 TO STDOUT",
+        "CREATE TABLE x (a int)",
+        "VACUUM t0",
+    ]
     from idxadvisor.types.workload import Statement
 
     built = build_workload([Statement(sql=t, source="sql") for t in texts], [])
     patterns, _ = analyse(built)
     assert {p.table for p in patterns} == {"t0"}
     with connect_readonly(many_db.url) as db:
-        sel = select([IndexCandidate("t0", (IndexElement("account"),))], built.queries,
-                     WhatIf(db), patterns=patterns)
+        sel = select(
+            [IndexCandidate("t0", (IndexElement("account"),))],
+            built.queries,
+            WhatIf(db),
+            patterns=patterns,
+        )
     assert sel.skipped == ()  # COPY/DDL are the patterns' to skip, not listed again here
     assert set(sel.costs) == {p.query_id for p in patterns}
 
 
-@pytest.mark.parametrize(("text", "size"), [
-    ("500MB", 500 * 1024**2), ("2GiB", 2 * 1024**3), ("1.5 GB", int(1.5 * 1024**3)),
-    ("64kB", 64 * 1024), ("12345", 12345), ("10 bytes", 10),
-])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("500MB", 500 * 1024**2),
+        ("2GiB", 2 * 1024**3),
+        ("1.5 GB", int(1.5 * 1024**3)),
+        ("64kB", 64 * 1024),
+        ("12345", 12345),
+        ("10 bytes", 10),
+    ],
+)
 def test_budget_sizes_parse(text: str, size: int) -> None:
     assert parse_byte_size(text) == size
 

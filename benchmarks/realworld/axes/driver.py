@@ -58,5 +58,6 @@ if os.environ.get("REALWORLD_CONFIG", "username_and_ip") == "username_and_ip":
     # list_filter, date_hierarchy and search_fields; searches for an IP, a user and a browser
     # as staff investigating a lockout type them.
     for model in ("accessattempt", "accesslog", "accessfailurelog"):
-        rwdriver.browse_changelist(client, f"/admin/axes/{model}/",
-                                   searches=("10.0.1.5", "staff4", "Browser/3"))
+        rwdriver.browse_changelist(
+            client, f"/admin/axes/{model}/", searches=("10.0.1.5", "staff4", "Browser/3")
+        )

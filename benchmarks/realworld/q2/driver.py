@@ -53,5 +53,6 @@ if os.environ.get("REALWORLD_CONFIG", "save_limit_per_group") == "save_limit_per
     # django_q/admin.py:33-195: Success (TaskAdmin, success=True), Failure, Schedule and the ORM
     # queue changelists with their sortable columns, list_filter and search_fields.
     for model in ("success", "failure", "schedule", "ormq"):
-        rwdriver.browse_changelist(client, f"/admin/django_q/{model}/",
-                                   searches=("job-1", "math.floor", "batch-2"))
+        rwdriver.browse_changelist(
+            client, f"/admin/django_q/{model}/", searches=("job-1", "math.floor", "batch-2")
+        )

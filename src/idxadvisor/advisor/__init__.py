@@ -62,9 +62,7 @@ PROPOSERS: tuple[Proposer, ...] = (composite, trigram)
 REFINERS: tuple[Refiner, ...] = (covering, brin)
 
 
-def without_tie_breaker(
-    pattern: AccessPattern, indexes: Sequence[ExistingIndex]
-) -> AccessPattern:
+def without_tie_breaker(pattern: AccessPattern, indexes: Sequence[ExistingIndex]) -> AccessPattern:
     """The pattern without a trailing primary-key ORDER BY key after other keys.
 
     Django's admin and ``ordering`` add ``-pk`` to make a sort deterministic. An index on the
@@ -89,8 +87,9 @@ def without_tie_breaker(
     return replace(pattern, order_by=pattern.order_by[:-1])
 
 
-def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
-           queries: Mapping[str, Query] | None = None) -> Advice:
+def advise(
+    patterns: Sequence[AccessPattern], schema: Schema, *, queries: Mapping[str, Query] | None = None
+) -> Advice:
     """Recommendations for the patterns, given what the schema already has; ``queries`` (the
     workload by id) tell where each query runs and how often, for each proposal's value and
     the write cost of columns the workload updates."""
@@ -121,10 +120,16 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
             if existing is not None:
                 served.append(Served(pattern.query_id, pattern.table, existing.name))
             elif table is not None and is_small_table(table):
-                size = (f"about {table.rows:,} rows" if table.rows is not None
-                        else f"{table.size_bytes or 0:,} bytes")
-                rejected.append(Rejected(candidate, f"{table.name} has {size}: too small for "
-                                                    "an index to matter"))
+                size = (
+                    f"about {table.rows:,} rows"
+                    if table.rows is not None
+                    else f"{table.size_bytes or 0:,} bytes"
+                )
+                rejected.append(
+                    Rejected(
+                        candidate, f"{table.name} has {size}: too small for an index to matter"
+                    )
+                )
             else:
                 candidates.append(candidate)
 
@@ -135,8 +140,11 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
             served.extend(Served(q, candidate.table, duplicate.name) for q in candidate.serves)
             continue
         candidate = _not_hot_included(candidate, updated)
-        recommendations.append(recommendation(
-            candidate, schema.tables.get(candidate.table), queries=queries, updated=updated))
+        recommendations.append(
+            recommendation(
+                candidate, schema.tables.get(candidate.table), queries=queries, updated=updated
+            )
+        )
     recommendations, redundancies = with_redundancy(recommendations, schema.indexes)
     return Advice(
         recommendations=tuple(sorted(recommendations, key=lambda r: (r.table, r.name))),
@@ -147,28 +155,40 @@ def advise(patterns: Sequence[AccessPattern], schema: Schema, *,
 
 
 def recommendation(
-    candidate: IndexCandidate, table: Table | None, *,
+    candidate: IndexCandidate,
+    table: Table | None,
+    *,
     queries: Mapping[str, Query] | None = None,
     updated: Mapping[tuple[str, str], float] | None = None,
 ) -> Recommendation:
     """The candidate as a recommendation: its name, SQL, Django form, cost and value."""
     on_table = {c: n for (t, c), n in (updated or {}).items() if t == candidate.table}
     strength, why = value(candidate, queries or {}, table)
-    return replace(recommend(candidate, table), cost=cost_note(candidate, table, on_table),
-                   strength=strength, value=why)
+    return replace(
+        recommend(candidate, table),
+        cost=cost_note(candidate, table, on_table),
+        strength=strength,
+        value=why,
+    )
 
 
-def _not_hot_included(candidate: IndexCandidate,
-                      updated: Mapping[tuple[str, str], float]) -> IndexCandidate:
+def _not_hot_included(
+    candidate: IndexCandidate, updated: Mapping[tuple[str, str], float]
+) -> IndexCandidate:
     """INCLUDE only buys an index-only scan; a column the workload updates would make every
     such UPDATE write the index too (no HOT update): leave it out."""
     hot = [c for c in candidate.include if updated.get((candidate.table, c))]
     if not hot:
         return candidate
     return replace(
-        candidate, include=tuple(c for c in candidate.include if c not in hot),
-        reasons=(*candidate.reasons, f"Not INCLUDE ({', '.join(hot)}): the workload updates "
-                                     "it, and every such UPDATE would write this index too."))
+        candidate,
+        include=tuple(c for c in candidate.include if c not in hot),
+        reasons=(
+            *candidate.reasons,
+            f"Not INCLUDE ({', '.join(hot)}): the workload updates "
+            "it, and every such UPDATE would write this index too.",
+        ),
+    )
 
 
 def proposals(pattern: AccessPattern, table: Table | None) -> list[IndexCandidate]:
@@ -223,14 +243,10 @@ def serves_as_well(
 
 
 def shape(candidate: IndexCandidate) -> IndexShape:
-    return IndexShape(
-        candidate.elements, conjuncts(candidate.condition_sql), candidate.method
-    )
+    return IndexShape(candidate.elements, conjuncts(candidate.condition_sql), candidate.method)
 
 
-def best_existing(
-    pattern: AccessPattern, indexes: Sequence[ExistingIndex]
-) -> ExistingIndex | None:
+def best_existing(pattern: AccessPattern, indexes: Sequence[ExistingIndex]) -> ExistingIndex | None:
     """The valid existing index that serves the pattern best, if any serves it at all."""
     best: tuple[Score, ExistingIndex] | None = None
     for index in indexes:
@@ -247,12 +263,21 @@ def _same_as_existing(
 ) -> ExistingIndex | None:
     wanted = shape(candidate).signature()
     for index in indexes:
-        if index.valid and IndexShape.of_existing(index).signature() == wanted and (
-            set(candidate.include) <= set(index.include)
+        if (
+            index.valid
+            and IndexShape.of_existing(index).signature() == wanted
+            and (set(candidate.include) <= set(index.include))
         ):
             return index
     return None
 
 
-__all__ = ["PROPOSERS", "REFINERS", "advise", "best_existing", "design", "proposals",
-           "recommendation"]
+__all__ = [
+    "PROPOSERS",
+    "REFINERS",
+    "advise",
+    "best_existing",
+    "design",
+    "proposals",
+    "recommendation",
+]

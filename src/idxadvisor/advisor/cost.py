@@ -18,8 +18,9 @@ from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import Table
 
 
-def cost_note(candidate: IndexCandidate, table: Table | None,
-              updated: Mapping[str, float] | None = None) -> str:
+def cost_note(
+    candidate: IndexCandidate, table: Table | None, updated: Mapping[str, float] | None = None
+) -> str:
     """What the index costs, in words; with table statistics, an estimated size. ``updated``:
     how often the workload's UPDATEs set each column of the table (see
     :func:`~idxadvisor.advisor.value.updated_columns`).
@@ -36,14 +37,19 @@ def cost_note(candidate: IndexCandidate, table: Table | None,
     text = f"Every INSERT into {name}, and UPDATEs of its key columns, also write this index."
     if candidate.condition:
         text += " Only rows matching its WHERE are indexed, so it stays small."
-    indexed = [*(e.column for e in candidate.elements if e.column), *candidate.include,
-               *(p.column for p in candidate.condition)]
+    indexed = [
+        *(e.column for e in candidate.elements if e.column),
+        *candidate.include,
+        *(p.column for p in candidate.condition),
+    ]
     hot = [c for c in dict.fromkeys(indexed) if (updated or {}).get(c)]
     if hot:
         runs = sum((updated or {})[c] for c in hot)
-        text += (f" The workload updates {', '.join(hot)} ({runs:,.0f} runs or call sites): "
-                 "each such UPDATE also writes this index and can no longer be a HOT update "
-                 "(heap-only, no index write).")
+        text += (
+            f" The workload updates {', '.join(hot)} ({runs:,.0f} runs or call sites): "
+            "each such UPDATE also writes this index and can no longer be a HOT update "
+            "(heap-only, no index write)."
+        )
     size = estimated_size(candidate, table)
     if size is not None:
         text = f"About {human_size(size)} (estimated from row counts). " + text

@@ -86,14 +86,17 @@ def recommend(candidate: IndexCandidate, table: Table | None) -> Recommendation:
         app_label=table.app_label if table else None,
         model=table.model_name if table else None,
         fields=form.fields if form else (),
-        expressions=form.expressions if form else tuple(
-            e.key for e in candidate.elements if e.expression
-        ),
+        expressions=form.expressions
+        if form
+        else tuple(e.key for e in candidate.elements if e.expression),
     )
 
 
 def create_index_sql(
-    candidate: IndexCandidate, name: str | None, *, concurrently: bool = True,
+    candidate: IndexCandidate,
+    name: str | None,
+    *,
+    concurrently: bool = True,
     condition: str | None = None,
 ) -> str:
     """``CREATE INDEX CONCURRENTLY`` for a candidate, PostgreSQL-ready.
@@ -155,7 +158,9 @@ def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> Dj
     return DjangoForm(
         index=index,
         source=rendered.source,
-        fields=() if expressions else tuple(
+        fields=()
+        if expressions
+        else tuple(
             ("-" if e.descending else "") + field(e.column or "") for e in candidate.elements
         ),
         expressions=tuple(e.key for e in candidate.elements) if expressions else (),
@@ -349,8 +354,10 @@ def _render(value: Any, imports: dict[Import, None]) -> str:
     if hasattr(value, "deconstruct"):
         path, args, kwargs = value.deconstruct()
         name = _callee(path, imports)
-        ordered = sorted(kwargs, key=lambda k: (
-            _KWARG_ORDER.index(k) if k in _KWARG_ORDER else len(_KWARG_ORDER), k))
+        ordered = sorted(
+            kwargs,
+            key=lambda k: (_KWARG_ORDER.index(k) if k in _KWARG_ORDER else len(_KWARG_ORDER), k),
+        )
         parts = [_render(a, imports) for a in args]
         # Index keeps include as a tuple; the Meta line says a list, as people write it.
         parts += [f"{k}={_render(_listed(kwargs[k]), imports)}" for k in ordered]
@@ -364,8 +371,10 @@ def _listed(value: Any) -> Any:
 
 def _render_q(q: Any, imports: dict[Import, None]) -> str:
     imports[Import("django.db.models", "Q")] = None
-    plain = q.connector == q.AND and not q.negated and all(
-        isinstance(c, tuple) and c[0].isidentifier() for c in q.children
+    plain = (
+        q.connector == q.AND
+        and not q.negated
+        and all(isinstance(c, tuple) and c[0].isidentifier() for c in q.children)
     )
     if plain and len({c[0] for c in q.children}) == len(q.children):
         return "Q(" + ", ".join(f"{k}={_render(v, imports)}" for k, v in q.children) + ")"
@@ -378,8 +387,11 @@ def _render_q(q: Any, imports: dict[Import, None]) -> str:
 def _callee(path: str, imports: dict[Import, None]) -> str:
     """The name a models file uses for the class at ``path``, recording its import."""
     module, _, name = path.rpartition(".")
-    if module in ("django.db.models", "django.db.models.indexes",
-                  "django.db.models.constraints") and name in ("Index", "UniqueConstraint"):
+    if module in (
+        "django.db.models",
+        "django.db.models.indexes",
+        "django.db.models.constraints",
+    ) and name in ("Index", "UniqueConstraint"):
         imports[Import("django.db", "models")] = None
         return f"models.{name}"
     if module.startswith("django.db.models.functions"):

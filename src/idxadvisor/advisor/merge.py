@@ -57,8 +57,9 @@ class _Group:
 
 
 def merge(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
-    groups = [_Group(c, (_Promise(c.elements, c.equality_prefix, c.condition),))
-              for c in candidates]
+    groups = [
+        _Group(c, (_Promise(c.elements, c.equality_prefix, c.condition),)) for c in candidates
+    ]
     # A fold can reorder an index's equality keys, which may let another fold in: repeat.
     while True:
         merged = _merge_once(groups)
@@ -71,19 +72,30 @@ def _brin_into_btree(candidates: list[IndexCandidate]) -> list[IndexCandidate]:
     """A BRIN index on a column that a proposed full B-tree leads with is a second index on
     the same column: the B-tree seeks the range as well, so it serves the BRIN's queries."""
     kept = list(candidates)
-    for brin in [c for c in candidates if c.method == BRIN and len(c.elements) == 1
-                 and not c.condition]:
+    for brin in [
+        c for c in candidates if c.method == BRIN and len(c.elements) == 1 and not c.condition
+    ]:
         column = brin.elements[0].key
         for i, other in enumerate(kept):
-            if (other.method == BTREE and other.table == brin.table and not other.condition
-                    and other.elements and other.elements[0].key == column):
-                kept[i] = replace(other, serves=tuple(dict.fromkeys((*other.serves,
-                                                                     *brin.serves))),
-                                  reasons=(*other.reasons, f"Also serves "
-                                           f"{', '.join(brin.serves)}: a range on {column}, which "
-                                           "this B-tree seeks on (a BRIN index beside it would "
-                                           "be a second index on the same column)."),
-                                  sort_only=other.sort_only and brin.sort_only)
+            if (
+                other.method == BTREE
+                and other.table == brin.table
+                and not other.condition
+                and other.elements
+                and other.elements[0].key == column
+            ):
+                kept[i] = replace(
+                    other,
+                    serves=tuple(dict.fromkeys((*other.serves, *brin.serves))),
+                    reasons=(
+                        *other.reasons,
+                        f"Also serves "
+                        f"{', '.join(brin.serves)}: a range on {column}, which "
+                        "this B-tree seeks on (a BRIN index beside it would "
+                        "be a second index on the same column).",
+                    ),
+                    sort_only=other.sort_only and brin.sort_only,
+                )
                 kept.remove(brin)
                 break
     return kept
@@ -152,12 +164,17 @@ def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
     if len(include) > MAX_INCLUDE:
         return None
     return replace(
-        a, condition=(), include=include,
+        a,
+        condition=(),
+        include=include,
         serves=tuple(dict.fromkeys((*a.serves, *b.serves))),
         sort_only=a.sort_only and b.sort_only,
-        reasons=(*a.reasons, f"{a.condition[0].sql} and {b.condition[0].sql} together cover "
-                             "every row: one full index serves both instead of two partial "
-                             "ones."),
+        reasons=(
+            *a.reasons,
+            f"{a.condition[0].sql} and {b.condition[0].sql} together cover "
+            "every row: one full index serves both instead of two partial "
+            "ones.",
+        ),
     )
 
 
@@ -206,10 +223,21 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
     if small.elements != big.elements:
         reasons = (*reasons, f"Also serves {', '.join(small.serves)}: its keys lead this index.")
     if small.condition_sql != big.condition_sql:
-        reasons = (*reasons, f"{small.condition_sql} is then checked on the rows the seek "
-                             f"finds, rather than by a second, partial index on the same keys.")
+        reasons = (
+            *reasons,
+            f"{small.condition_sql} is then checked on the rows the seek "
+            f"finds, rather than by a second, partial index on the same keys.",
+        )
     if include != big.include:
-        reasons = (*reasons, f"INCLUDE ({', '.join(include)}) for an index-only scan of "
-                             f"{', '.join(small.serves)}.")
-    return replace(big, elements=tuple(elements), include=include, serves=serves,
-                   reasons=reasons, sort_only=big.sort_only and small.sort_only)
+        reasons = (
+            *reasons,
+            f"INCLUDE ({', '.join(include)}) for an index-only scan of {', '.join(small.serves)}.",
+        )
+    return replace(
+        big,
+        elements=tuple(elements),
+        include=include,
+        serves=serves,
+        reasons=reasons,
+        sort_only=big.sort_only and small.sort_only,
+    )

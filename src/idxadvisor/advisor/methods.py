@@ -49,38 +49,70 @@ METHODS: dict[str, IndexMethod] = {
     m.name: m
     for m in (
         IndexMethod(
-            BTREE, ordered=True, supports_include=True, supports_unique=True, multicolumn=True,
-            seek_ops=frozenset({Op.EQ, Op.IN, Op.RANGE, Op.IS_NULL, Op.NOT_NULL,
-                                Op.LIKE_PREFIX}),
-            hypopg=True, django_class="Index", django_import="", name_suffix="idx",
+            BTREE,
+            ordered=True,
+            supports_include=True,
+            supports_unique=True,
+            multicolumn=True,
+            seek_ops=frozenset({Op.EQ, Op.IN, Op.RANGE, Op.IS_NULL, Op.NOT_NULL, Op.LIKE_PREFIX}),
+            hypopg=True,
+            django_class="Index",
+            django_import="",
+            name_suffix="idx",
             cost="",  # the B-tree cost is worked out per candidate (size, write overhead)
         ),
         IndexMethod(
-            BRIN, ordered=False, supports_include=False, supports_unique=False,
-            multicolumn=True, seek_ops=frozenset({Op.RANGE, Op.NOT_NULL}), hypopg=True,
-            django_class="BrinIndex", django_import="django.contrib.postgres.indexes",
+            BRIN,
+            ordered=False,
+            supports_include=False,
+            supports_unique=False,
+            multicolumn=True,
+            seek_ops=frozenset({Op.RANGE, Op.NOT_NULL}),
+            hypopg=True,
+            django_class="BrinIndex",
+            django_import="django.contrib.postgres.indexes",
             name_suffix="brin",
             cost="A few pages whatever the table size; negligible cost on writes.",
         ),
         IndexMethod(
-            GIN, ordered=False, supports_include=False, supports_unique=False, multicolumn=True,
-            seek_ops=frozenset({Op.LIKE_ANY, Op.LIKE_PREFIX, Op.JSON}), hypopg=False,
-            django_class="GinIndex", django_import="django.contrib.postgres.indexes",
+            GIN,
+            ordered=False,
+            supports_include=False,
+            supports_unique=False,
+            multicolumn=True,
+            seek_ops=frozenset({Op.LIKE_ANY, Op.LIKE_PREFIX, Op.JSON}),
+            hypopg=False,
+            django_class="GinIndex",
+            django_import="django.contrib.postgres.indexes",
             name_suffix="gin",
-            cost=("A GIN index is large (several entries per row) and slows writes more than a "
-                  "B-tree; needs the pg_trgm extension (the generated migration creates it)."),
+            cost=(
+                "A GIN index is large (several entries per row) and slows writes more than a "
+                "B-tree; needs the pg_trgm extension (the generated migration creates it)."
+            ),
         ),
         IndexMethod(
-            GIST, ordered=False, supports_include=True, supports_unique=False, multicolumn=True,
-            seek_ops=frozenset({Op.LIKE_ANY, Op.RANGE}), hypopg=False,
-            django_class="GistIndex", django_import="django.contrib.postgres.indexes",
+            GIST,
+            ordered=False,
+            supports_include=True,
+            supports_unique=False,
+            multicolumn=True,
+            seek_ops=frozenset({Op.LIKE_ANY, Op.RANGE}),
+            hypopg=False,
+            django_class="GistIndex",
+            django_import="django.contrib.postgres.indexes",
             name_suffix="gist",
             cost="A GiST index is lossy and slower to build than a B-tree.",
         ),
         IndexMethod(
-            HASH, ordered=False, supports_include=False, supports_unique=False,
-            multicolumn=False, seek_ops=frozenset({Op.EQ}), hypopg=True,
-            django_class="HashIndex", django_import="django.contrib.postgres.indexes",
+            HASH,
+            ordered=False,
+            supports_include=False,
+            supports_unique=False,
+            multicolumn=False,
+            seek_ops=frozenset({Op.EQ}),
+            hypopg=True,
+            django_class="HashIndex",
+            django_import="django.contrib.postgres.indexes",
             name_suffix="hash",
             cost="Equality only, one column; smaller than a B-tree on long values.",
         ),
@@ -94,10 +126,19 @@ def method(name: str) -> IndexMethod:
     found = METHODS.get(name.lower())
     if found is not None:
         return found
-    return IndexMethod(name.lower(), ordered=False, supports_include=False,
-                       supports_unique=False, multicolumn=False, seek_ops=frozenset(),
-                       hypopg=False, django_class="", django_import="", name_suffix="idx",
-                       cost="")
+    return IndexMethod(
+        name.lower(),
+        ordered=False,
+        supports_include=False,
+        supports_unique=False,
+        multicolumn=False,
+        seek_ops=frozenset(),
+        hypopg=False,
+        django_class="",
+        django_import="",
+        name_suffix="idx",
+        cost="",
+    )
 
 
 # Methods whose trigram operator classes serve a leading-wildcard LIKE.

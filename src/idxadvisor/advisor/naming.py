@@ -38,7 +38,11 @@ def index_name(candidate: IndexCandidate) -> str:
     if candidate.method == BTREE and candidate.unique:
         suffix = "uniq"
     digest = names_digest(
-        table, *keys, candidate.condition_sql or "", *candidate.include, candidate.method,
+        table,
+        *keys,
+        candidate.condition_sql or "",
+        *candidate.include,
+        candidate.method,
         length=6,
     )
     room = min(7, MAX_NAME_LENGTH - len(table[:11]) - len(digest) - len(suffix) - 3)

@@ -65,7 +65,8 @@ def redundant(
 
 
 def with_redundancy(
-    recommendations: Sequence[Recommendation], existing: Sequence[ExistingIndex],
+    recommendations: Sequence[Recommendation],
+    existing: Sequence[ExistingIndex],
     found: Sequence[Redundancy] = (),
 ) -> tuple[list[Recommendation], list[Redundancy]]:
     """Every redundancy (those :func:`redundant` finds, then ``found`` elsewhere, e.g. duplicate

@@ -124,9 +124,7 @@ def _seekable_after_prefix(element: IndexElement) -> set[Op]:
     return {Op.RANGE, Op.NOT_NULL, Op.IN}
 
 
-def unique_lookup(
-    pattern: AccessPattern, indexes: Sequence[ExistingIndex]
-) -> ExistingIndex | None:
+def unique_lookup(pattern: AccessPattern, indexes: Sequence[ExistingIndex]) -> ExistingIndex | None:
     """A valid unique index whose every key the pattern pins by equality: at most one row
     matches, so nothing can serve the query better (and nothing belongs after its keys).
 
@@ -140,11 +138,13 @@ def unique_lookup(
     # IN too: each listed value is one seek of the unique index, at most one row each.
     pinned = {predicate_key(p) for p in pattern.predicates if p.op in (Op.EQ, Op.IN)}
     for index in indexes:
-        if not (index.unique and index.valid and index.elements
-                and method(index.method).supports_unique):
+        if not (
+            index.unique and index.valid and index.elements and method(index.method).supports_unique
+        ):
             continue
-        if index.condition and not all(implied(c, pattern.predicates)
-                                       for c in conjuncts(index.condition)):
+        if index.condition and not all(
+            implied(c, pattern.predicates) for c in conjuncts(index.condition)
+        ):
             continue
         if {element_key(e) for e in index.elements} <= pinned:
             return index
@@ -194,7 +194,9 @@ def implied(conjunct: str, predicates: Sequence[Predicate]) -> bool:
         return False
     allowed = {v.sql(dialect="postgres") for v in cond.expressions}
     return any(
-        p.column == cond.this.name and p.op in (Op.EQ, Op.IN) and p.constants
+        p.column == cond.this.name
+        and p.op in (Op.EQ, Op.IN)
+        and p.constants
         and set(p.constants) <= allowed
         for p in predicates
     )
@@ -206,8 +208,12 @@ SKIP_SCAN_VERSION = 180000
 SKIP_SCAN_MAX_DISTINCT = 100
 
 
-def skip_scan(pattern: AccessPattern, indexes: Sequence[ExistingIndex], table: Table | None,
-              server_version: int | None) -> tuple[ExistingIndex, str] | None:
+def skip_scan(
+    pattern: AccessPattern,
+    indexes: Sequence[ExistingIndex],
+    table: Table | None,
+    server_version: int | None,
+) -> tuple[ExistingIndex, str] | None:
     """An existing ``(a, b, …)`` that serves a condition on ``b`` alone on PostgreSQL 18+,
     because ``a`` has few distinct values (pg_stats), and why; None before 18 or without
     statistics.
@@ -229,8 +235,9 @@ def skip_scan(pattern: AccessPattern, indexes: Sequence[ExistingIndex], table: T
     for index in indexes:
         if not index.valid or index.method != BTREE or len(index.elements) < 2:
             continue
-        if index.condition and not all(implied(c, pattern.predicates)
-                                       for c in conjuncts(index.condition)):
+        if index.condition and not all(
+            implied(c, pattern.predicates) for c in conjuncts(index.condition)
+        ):
             continue
         lead, second = index.elements[0], index.elements[1]
         if lead.expression or not lead.column or by_key.get(lead.column):
@@ -241,11 +248,13 @@ def skip_scan(pattern: AccessPattern, indexes: Sequence[ExistingIndex], table: T
         stats = column.stats if column is not None else None
         if stats is None or not stats.n_distinct:
             continue
-        distinct = (stats.n_distinct if stats.n_distinct > 0
-                    else -stats.n_distinct * (table.rows or 0))
+        distinct = (
+            stats.n_distinct if stats.n_distinct > 0 else -stats.n_distinct * (table.rows or 0)
+        )
         if 0 < distinct <= SKIP_SCAN_MAX_DISTINCT:
             return index, (
                 f"PostgreSQL 18 skip scan: {index.name} ({lead.column}, {element_key(second)}, "
                 f"…) serves a condition on {element_key(second)} alone, since {lead.column} has "
-                f"about {distinct:.0f} distinct values (pg_stats): one small scan per value.")
+                f"about {distinct:.0f} distinct values (pg_stats): one small scan per value."
+            )
     return None

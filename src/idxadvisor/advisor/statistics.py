@@ -90,8 +90,11 @@ def selectivity(stats: ColumnStats | None, predicate: Predicate, rows: int | Non
     """Fraction of rows a predicate keeps, from the column's statistics (PostgreSQL's defaults
     when there are none or the value is a ``$n`` parameter)."""
     if stats is None:
-        return {Op.IS_NULL: DEFAULT_EQ_SEL, Op.NOT_NULL: 1 - DEFAULT_EQ_SEL,
-                Op.RANGE: DEFAULT_INEQ_SEL}.get(predicate.op, DEFAULT_EQ_SEL)
+        return {
+            Op.IS_NULL: DEFAULT_EQ_SEL,
+            Op.NOT_NULL: 1 - DEFAULT_EQ_SEL,
+            Op.RANGE: DEFAULT_INEQ_SEL,
+        }.get(predicate.op, DEFAULT_EQ_SEL)
     if predicate.op is Op.IS_NULL:
         return stats.null_frac
     if predicate.op is Op.NOT_NULL:
@@ -104,16 +107,18 @@ def selectivity(stats: ColumnStats | None, predicate: Predicate, rows: int | Non
         return per_value if predicate.op is Op.EQ else min(1.0, 2 * per_value)
     if predicate.op is Op.NEQ:
         if predicate.constants:
-            return max(0.0, 1.0 - stats.null_frac - value_fraction(stats, predicate.constants[0],
-                                                                   rows))
+            return max(
+                0.0, 1.0 - stats.null_frac - value_fraction(stats, predicate.constants[0], rows)
+            )
         return 1.0 - stats.null_frac
     if predicate.op is Op.RANGE:
         return DEFAULT_INEQ_SEL
     return DEFAULT_MATCH_SEL
 
 
-def favours_partial(stats: ColumnStats | None, constants: Sequence[str],
-                    rows: int | None = None) -> bool:
+def favours_partial(
+    stats: ColumnStats | None, constants: Sequence[str], rows: int | None = None
+) -> bool:
     """Whether a constant filter is rare enough (≤ 20 % of rows) to be a partial-index WHERE
     rather than a key column. Unknown statistics → False (keep the column as a key)."""
     if stats is None or not constants:

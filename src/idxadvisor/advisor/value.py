@@ -35,7 +35,9 @@ MAX_SITES_SHOWN = 3
 
 
 def value(
-    candidate: IndexCandidate, queries: Mapping[str, Query], table: Table | None,
+    candidate: IndexCandidate,
+    queries: Mapping[str, Query],
+    table: Table | None,
 ) -> tuple[str, tuple[str, ...]]:
     """The strength (``"strong"`` / ``"possible"``) and the reasons for it."""
     served = [queries[q] for q in candidate.serves if q in queries]
@@ -53,9 +55,11 @@ def value(
         reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the captured workload.")
     if candidate.sort_only:
         weak = True
-        reasons.append("Its queries filter nothing: they sort the whole table (an admin column "
-                       "sort, an unfiltered listing). Worth it only if the table is large and "
-                       "that listing is used often.")
+        reasons.append(
+            "Its queries filter nothing: they sort the whole table (an admin column "
+            "sort, an unfiltered listing). Worth it only if the table is large and "
+            "that listing is used often."
+        )
     if any(o.is_request_path for o in origins):
         reasons.append("A request path reaches it (views, admin, API, handlers).")
     elif origins and all(o.is_command or o.is_test for o in origins):
@@ -66,13 +70,16 @@ def value(
             weak = True
             reasons.append(f"{table.name} is a small lookup table (about {table.rows:,} rows).")
         elif any(c.insert_timestamp for c in table.columns):
-            reasons.append(f"{table.name} keeps growing (rows stamped on insert: a log or events "
-                           "table), so a scan only gets slower.")
+            reasons.append(
+                f"{table.name} keeps growing (rows stamped on insert: a log or events "
+                "table), so a scan only gets slower."
+            )
     return (POSSIBLE if weak else STRONG), tuple(reasons)
 
 
-def updated_columns(patterns: Sequence[AccessPattern],
-                    queries: Mapping[str, Query]) -> dict[tuple[str, str], float]:
+def updated_columns(
+    patterns: Sequence[AccessPattern], queries: Mapping[str, Query]
+) -> dict[tuple[str, str], float]:
     """How often the workload updates each ``(table, column)``: the summed weight of the
     UPDATEs setting it (their runs when captured, else their call sites).
 

@@ -126,8 +126,9 @@ def plan(request: CheckRequest) -> CheckPlan:
             workload_files=workload_files,
             include_test_queries=request.include_test_queries,
         )
-    return CheckPlan(request, cwd, config, ignore, files, workload_files, baseline,
-                     analysis_request)
+    return CheckPlan(
+        request, cwd, config, ignore, files, workload_files, baseline, analysis_request
+    )
 
 
 def run(analysis: Analysis | None, plan: CheckPlan) -> CheckResult:
@@ -136,8 +137,9 @@ def run(analysis: Analysis | None, plan: CheckPlan) -> CheckResult:
         return CheckResult()
     problems = run_checks(analysis, set(CHECKS) - plan.ignore)
     root = analysis.root or plan.cwd
-    findings, suppressed = place(analysis, problems, plan.files, plan.cwd, plan.config,
-                                 plan.workload_files)
+    findings, suppressed = place(
+        analysis, problems, plan.files, plan.cwd, plan.config, plan.workload_files
+    )
     baselined = 0
     if plan.baseline is not None:
         accepted = read_baseline(plan.baseline)
@@ -145,8 +147,15 @@ def run(analysis: Analysis | None, plan: CheckPlan) -> CheckResult:
             ((f.baseline.fingerprint if f.baseline else "", f) for f in findings), accepted
         )
         findings = tuple(kept)
-    return CheckResult(findings, analysis.skipped, plan.files, suppressed, baselined,
-                       _notes(analysis, plan.files), root)
+    return CheckResult(
+        findings,
+        analysis.skipped,
+        plan.files,
+        suppressed,
+        baselined,
+        _notes(analysis, plan.files),
+        root,
+    )
 
 
 def write_baseline(result: CheckResult, path: Path, plan: CheckPlan) -> int:
@@ -187,8 +196,9 @@ def run_checks(
             rest = tuple(p for p in context.proposals if p.key not in claimed)
             problems = tuple(check.run(CheckContext(analysis, rest)))
         else:
-            problems = tuple(p for p in check.run(context)
-                             if p.proposal is None or p.proposal.key not in claimed)
+            problems = tuple(
+                p for p in check.run(context) if p.proposal is None or p.proposal.key not in claimed
+            )
         claimed.update(p.proposal.key for p in problems if p.proposal is not None)
         if check.code in wanted:
             found[check.code] = problems
@@ -199,8 +209,9 @@ def findings_for(
     analysis: Analysis, cwd: Path | None = None, codes: Iterable[str] | None = None
 ) -> tuple[Finding, ...]:
     """The findings of an analysis for all its files, inline suppressions applied."""
-    found, _ = place(analysis, run_checks(analysis, codes), (), (cwd or Path.cwd()).resolve(),
-                     Config(), ())
+    found, _ = place(
+        analysis, run_checks(analysis, codes), (), (cwd or Path.cwd()).resolve(), Config(), ()
+    )
     return found
 
 
@@ -233,8 +244,14 @@ def place(
             for path, origin in locations:
                 if (wanted and path not in wanted) or config.excludes(path):
                     continue
-                key = (path, origin.line, code, problem.table, problem.suggestion,
-                       query.id if query else "")
+                key = (
+                    path,
+                    origin.line,
+                    code,
+                    problem.table,
+                    problem.suggestion,
+                    query.id if query else "",
+                )
                 if key in seen:
                     continue
                 seen.add(key)
@@ -245,18 +262,17 @@ def place(
                 called = source.call_at(origin.line, origin.col) if source else None
                 entry = None
                 if query is not None:
-                    scope = source.scope(origin.line) if source else (origin.function
-                                                                       or "<module>")
-                    entry = BaselineEntry(code, _display(path, root), scope, problem.table,
-                                          query.fingerprint)
+                    scope = source.scope(origin.line) if source else (origin.function or "<module>")
+                    entry = BaselineEntry(
+                        code, _display(path, root), scope, problem.table, query.fingerprint
+                    )
                 findings.append(
                     Finding(
                         code=code,
                         path=_display(path, cwd),
                         line=max(origin.line, 1),  # SARIF and editors count from 1
                         col=max(origin.col, 1),
-                        message=check.format(problem, called or (subject(query) if query
-                                                                 else "")),
+                        message=check.format(problem, called or (subject(query) if query else "")),
                         query_id=query.id if query else "",
                         table=problem.table,
                         columns=problem.columns,

@@ -89,14 +89,24 @@ def dumps_baseline(entries: Iterable[BaselineEntry], keep: Iterable[dict] = ()) 
     ``keep``: rows of an earlier baseline to carry over as they are."""
     counted = Counter(entries)
     rows = [
-        {"fingerprint": e.fingerprint, "code": e.code, "path": e.path, "scope": e.scope,
-         "table": e.table, "count": n}
+        {
+            "fingerprint": e.fingerprint,
+            "code": e.code,
+            "path": e.path,
+            "scope": e.scope,
+            "table": e.table,
+            "count": n,
+        }
         for e, n in counted.items()
     ]
     rows += [dict(r) for r in keep]
     rows.sort(key=lambda r: tuple(str(r.get(k, "")) for k in _ORDER))
-    return json.dumps({"idxadvisor_baseline": BASELINE_VERSION, "findings": rows},
-                      indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(
+            {"idxadvisor_baseline": BASELINE_VERSION, "findings": rows}, indent=2, sort_keys=True
+        )
+        + "\n"
+    )
 
 
 def is_baseline(text: str) -> bool:
@@ -115,12 +125,17 @@ def read_baseline_text(text: str, where: str = "baseline") -> dict[str, int]:
     except ValueError as exc:
         raise UsageError(f"{where}: not a baseline file (invalid JSON: {exc})") from exc
     if not isinstance(data, dict) or data.get("idxadvisor_baseline") != BASELINE_VERSION:
-        raise UsageError(f"{where}: not an idxadvisor baseline (write one with "
-                         "idxadvisor check --write-baseline FILE)")
+        raise UsageError(
+            f"{where}: not an idxadvisor baseline (write one with "
+            "idxadvisor check --write-baseline FILE)"
+        )
     out: dict[str, int] = {}
     for row in data.get("findings") or []:
-        if not (isinstance(row, dict) and isinstance(row.get("fingerprint"), str)
-                and isinstance(row.get("count", 1), int)):
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("fingerprint"), str)
+            and isinstance(row.get("count", 1), int)
+        ):
             raise UsageError(f"{where}: malformed entry {row!r}")
         out[row["fingerprint"]] = out.get(row["fingerprint"], 0) + row.get("count", 1)
     return out
@@ -142,9 +157,7 @@ def baseline_rows(path: Path) -> list[dict]:
     return [r for r in data.get("findings") or [] if isinstance(r, dict)]
 
 
-def accept(
-    keyed: Iterable[tuple[str, T]], baseline: Mapping[str, int]
-) -> tuple[list[T], int]:
+def accept(keyed: Iterable[tuple[str, T]], baseline: Mapping[str, int]) -> tuple[list[T], int]:
     """Items (fingerprint, item) in report order, less those the baseline accepts (the first
     ``count`` of each fingerprint); returns the rest and how many were accepted."""
     left = dict(baseline)

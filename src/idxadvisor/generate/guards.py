@@ -81,8 +81,7 @@ def refuse_duplicates(table, index_name, key_sql, where_sql):
             rows = cursor.fetchall()
         if rows:
             examples = "; ".join(
-                "(%s) = (%s) on %d rows"
-                % (key_sql, ", ".join(repr(v) for v in row[:-1]), row[-1])
+                "(%s) = (%s) on %d rows" % (key_sql, ", ".join(repr(v) for v in row[:-1]), row[-1])
                 for row in rows
             )
             raise IntegrityError(
@@ -186,8 +185,12 @@ def drop_partitioned_index(index_name):
 
 GUARDS = {
     f.__name__: f
-    for f in (rebuild_unfinished_index, refuse_duplicates, build_partitioned_index,
-              drop_partitioned_index)
+    for f in (
+        rebuild_unfinished_index,
+        refuse_duplicates,
+        build_partitioned_index,
+        drop_partitioned_index,
+    )
 }
 REBUILD = rebuild_unfinished_index.__name__
 REFUSE_DUPLICATES = refuse_duplicates.__name__

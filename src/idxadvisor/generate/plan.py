@@ -57,8 +57,15 @@ if TYPE_CHECKING:
     from django.db.models import Model
 
 __all__ = [
-    "FileChange", "GenerateError", "MigrationPlan", "PlannedMigration", "Skip", "WriteResult",
-    "plan_migrations", "preview", "write_plan",
+    "FileChange",
+    "GenerateError",
+    "MigrationPlan",
+    "PlannedMigration",
+    "Skip",
+    "WriteResult",
+    "plan_migrations",
+    "preview",
+    "write_plan",
 ]
 
 POSTGRES_APP = "django.contrib.postgres"
@@ -144,8 +151,9 @@ def plan_migrations(
     apps_wanted = _check_apps(apps_filter)
     only_wanted = set(only)
     known = {r.name for r in recommendations}
-    planner = _Planner(_load_migrations(MigrationLoader), queries or {}, root,
-                       frozenset(partitioned))
+    planner = _Planner(
+        _load_migrations(MigrationLoader), queries or {}, root, frozenset(partitioned)
+    )
     planner.notes.extend(_check_only(only_wanted, known))
     for rec in recommendations:
         if (only_wanted and rec.name not in only_wanted) or (
@@ -157,8 +165,13 @@ def plan_migrations(
         for red in redundancies:
             _plan_redundant(planner, red, known, apps_wanted)
     planned = [_render_app(planner, w) for w in planner.work.values() if w.operations]
-    return MigrationPlan(tuple(planned), planner.sources.changes(), tuple(planner.skipped),
-                         tuple(planner.notes), root)
+    return MigrationPlan(
+        tuple(planned),
+        planner.sources.changes(),
+        tuple(planner.skipped),
+        tuple(planner.notes),
+        root,
+    )
 
 
 def _check_apps(apps_filter: Iterable[str]) -> set[str]:
@@ -216,8 +229,11 @@ def _plan_recommendation(planner: _Planner, rec: Recommendation) -> None:
         # CREATE EXTENSION IF NOT EXISTS pg_trgm, before the first index that needs it.
         work.prepend(TrigramExtension(), ["pg_trgm provides gin_trgm_ops for the trigram indexes."])
     kind = "unique constraint" if rec.candidate.unique else "index"
-    work.add(outcome, f"add {kind} {rec.name} on {rec.model}({_keys(rec)})",
-             ((rec.model or "").lower(), tuple(_slug_keys(rec)), "add"))
+    work.add(
+        outcome,
+        f"add {kind} {rec.name} on {rec.model}({_keys(rec)})",
+        ((rec.model or "").lower(), tuple(_slug_keys(rec)), "add"),
+    )
 
 
 def _model_for(rec: Recommendation) -> type[Model] | Skip:
@@ -231,11 +247,16 @@ def _model_for(rec: Recommendation) -> type[Model] | Skip:
     except LookupError:
         return Skip(rec.name, f"model {rec.app_label}.{rec.model} is not installed")
     if not model._meta.managed or model._meta.auto_created:
-        why = ("is unmanaged (managed = False): Django's migrations do not create its table"
-               if not model._meta.managed else
-               "is the table Django creates for a many-to-many field: it has no Meta to edit")
-        return Skip(rec.name, f"{rec.app_label}.{rec.model} {why}; build the index "
-                              "where the table is managed", rec.sql)
+        why = (
+            "is unmanaged (managed = False): Django's migrations do not create its table"
+            if not model._meta.managed
+            else "is the table Django creates for a many-to-many field: it has no Meta to edit"
+        )
+        return Skip(
+            rec.name,
+            f"{rec.app_label}.{rec.model} {why}; build the index where the table is managed",
+            rec.sql,
+        )
     return model
 
 
@@ -290,7 +311,6 @@ def _slug_keys(rec: Recommendation) -> list[str]:
     return keys or list(rec.candidate.keys)
 
 
-
 def _state_names(state: Any, model: type[Model]) -> set[str]:
     key = (model._meta.app_label, model._meta.model_name)
     model_state = state.models.get(key)
@@ -335,27 +355,41 @@ def _plan_index(
         return None
     refused = _outside(model, planner.root)
     if refused is not None:
-        return _boundary_skip(rec, model, attribute, element, refused, planner.loader,
-                              planner.root)
+        return _boundary_skip(rec, model, attribute, element, refused, planner.loader, planner.root)
     missing = _missing_postgres_app(rec, rendered.imports)
     if missing is not None:
         return missing
     table = model._meta.db_table
     partitioned = table in planner.partitioned
     if partitioned and unique:
-        return Skip(rec.name, f"{table} is partitioned: a unique index there must include the "
-                              "partition key, which idxadvisor does not decide; not generated")
+        return Skip(
+            rec.name,
+            f"{table} is partitioned: a unique index there must include the "
+            "partition key, which idxadvisor does not decide; not generated",
+        )
     if not in_model:
         hand = (
             f"add to {rec.model}.Meta.{attribute}: {element}; then make its migration with "
             f"`idxadvisor generate --only {rec.name}`"
         )
-        imports = tuple(NeededImport(i.module, i.name) for i in rendered.imports
-                        if (i.module, i.name) != ("django.db", "models"))
+        imports = tuple(
+            NeededImport(i.module, i.name)
+            for i in rendered.imports
+            if (i.module, i.name) != ("django.db", "models")
+        )
         try:
-            planner.sources.edit(model, lambda text: add_to_meta(
-                text, rec.model or "", attribute, element, name=rec.name,
-                imports=imports, inherited=_inherited(model, attribute)))
+            planner.sources.edit(
+                model,
+                lambda text: add_to_meta(
+                    text,
+                    rec.model or "",
+                    attribute,
+                    element,
+                    name=rec.name,
+                    imports=imports,
+                    inherited=_inherited(model, attribute),
+                ),
+            )
         except UnsafeEdit as exc:
             return Skip(rec.name, f"cannot edit {rec.model} safely: {exc}", hand)
         except OSError as exc:
@@ -363,8 +397,7 @@ def _plan_index(
     comment = _comment(rec, planner.queries)
     if partitioned:
         return partitioned_operations(model, index, comment)
-    guard = migrations.RunPython(GuardCall(REBUILD, (table, rec.name)),
-                                 migrations.RunPython.noop)
+    guard = migrations.RunPython(GuardCall(REBUILD, (table, rec.name)), migrations.RunPython.noop)
     if not unique:
         model_name = model._meta.model_name
         assert model_name is not None  # None only before the class is built
@@ -408,12 +441,16 @@ def _outside(model: type[Model], root: Path | None) -> tuple[str, str] | None:
     the project, or installed code (site-packages); None when both are the project's own."""
     filename = inspect.getsourcefile(model)
     label = model._meta.app_label
-    targets = [(f"{model.__name__}'s source {display(Path(filename), root)}", Path(filename))
-               if filename else None]
+    targets = [
+        (f"{model.__name__}'s source {display(Path(filename), root)}", Path(filename))
+        if filename
+        else None
+    ]
     migrations_dir = _migrations_dir(label)
     if migrations_dir is not None:
-        targets.append((f"the migrations of app {label!r} ({display(migrations_dir, root)})",
-                        migrations_dir))
+        targets.append(
+            (f"the migrations of app {label!r} ({display(migrations_dir, root)})", migrations_dir)
+        )
     for target in targets:
         if target is not None and (why := write_refusal(target[1], root)) is not None:
             return f"{target[0]}:", why
@@ -440,13 +477,22 @@ def _migrations_dir(label: str) -> Path | None:
     return Path(django_apps.get_app_config(label).path) / "migrations"
 
 
-def _boundary_skip(rec: Recommendation, model: type[Model], attribute: str, element: str,
-                   refused: tuple[str, str], loader: Any, root: Path | None) -> Skip:
+def _boundary_skip(
+    rec: Recommendation,
+    model: type[Model],
+    attribute: str,
+    element: str,
+    refused: tuple[str, str],
+    loader: Any,
+    root: Path | None,
+) -> Skip:
     """Why the index is not written, and the honest way for the user to get it."""
     where, why = refused
     label = model._meta.app_label
-    reason = (f"not written: {where} {why}; generate writes only the project's own files "
-              f"({display(root, None) if root is not None else 'the project'})")
+    reason = (
+        f"not written: {where} {why}; generate writes only the project's own files "
+        f"({display(root, None) if root is not None else 'the project'})"
+    )
     if installed_code(Path(inspect.getsourcefile(model) or ".")) is not None:
         leaves = loader.graph.leaf_nodes(label)
         after = f"({label!r}, {leaves[0][1]!r})" if leaves else f"({label!r}, '<latest>')"
@@ -467,16 +513,19 @@ def _boundary_skip(rec: Recommendation, model: type[Model], attribute: str, elem
     return Skip(rec.name, reason, hand)
 
 
-def _plan_redundant(planner: _Planner, red: Redundancy, recommended: set[str],
-                    apps_wanted: set[str]) -> None:
+def _plan_redundant(
+    planner: _Planner, red: Redundancy, recommended: set[str], apps_wanted: set[str]
+) -> None:
     outcome = _plan_drop(planner, red, recommended, apps_wanted)
     if isinstance(outcome, Skip):
         planner.skipped.append(outcome)
     elif outcome is not None:
         label, op, comment, model_name = outcome
-        planner.app(label).add([(op, comment)],
-                               f"drop redundant index {red.index.name} on {model_name}",
-                               (model_name.lower(), (), "drop"))
+        planner.app(label).add(
+            [(op, comment)],
+            f"drop redundant index {red.index.name} on {model_name}",
+            (model_name.lower(), (), "drop"),
+        )
 
 
 def _plan_drop(
@@ -489,8 +538,11 @@ def _plan_drop(
     if red.covered_by in recommended and red.covered_by not in planner.generated:
         return Skip(idx.name, f"kept: {red.covered_by}, which makes it redundant, is not generated")
     if not idx.model:
-        return Skip(idx.name, f"redundant ({red.reason}) but no model declares it; drop it by "
-                    f"hand: DROP INDEX CONCURRENTLY {idx.name};")
+        return Skip(
+            idx.name,
+            f"redundant ({red.reason}) but no model declares it; drop it by "
+            f"hand: DROP INDEX CONCURRENTLY {idx.name};",
+        )
     label, _, class_name = idx.model.partition(".")
     if apps_wanted and label not in apps_wanted:
         return None
@@ -504,14 +556,21 @@ def _plan_drop(
     refused = _outside(model, planner.root)
     if refused is not None:
         where, why = refused
-        return Skip(idx.name, f"redundant ({red.reason}) but not written: {where} {why}",
-                    f"DROP INDEX CONCURRENTLY {idx.name}; once nothing needs it")
+        return Skip(
+            idx.name,
+            f"redundant ({red.reason}) but not written: {where} {why}",
+            f"DROP INDEX CONCURRENTLY {idx.name}; once nothing needs it",
+        )
     try:
-        planner.sources.edit(model, lambda text: remove_from_meta(
-            text, class_name, "indexes", name=idx.name))
+        planner.sources.edit(
+            model, lambda text: remove_from_meta(text, class_name, "indexes", name=idx.name)
+        )
     except (UnsafeEdit, OSError) as exc:
-        return Skip(idx.name, f"cannot edit {class_name} safely: {exc}",
-                    f"remove {idx.name} from {class_name}.Meta.indexes")
+        return Skip(
+            idx.name,
+            f"cannot edit {class_name} safely: {exc}",
+            f"remove {idx.name} from {class_name}.Meta.indexes",
+        )
     op = RemoveIndexConcurrently(model_name=model._meta.model_name, name=idx.name)
     comment = _wrap(f"redundant: {red.reason} (covered by {red.covered_by})")
     return label, op, comment, class_name
@@ -531,8 +590,6 @@ def _comment(rec: Recommendation, queries: Mapping[str, Query]) -> list[str]:
 
 def _wrap(text: str) -> list[str]:
     return textwrap.wrap(text, width=88, subsequent_indent="  ") or [text]
-
-
 
 
 def _render_app(planner: _Planner, work: AppWork) -> PlannedMigration:
@@ -568,5 +625,3 @@ def _pending_changes(loader: Any, app_label: str, ours: set[str]) -> str:
         not in ours
     ]
     return "; ".join(ops[:3]) + ("…" if len(ops) > 3 else "")
-
-

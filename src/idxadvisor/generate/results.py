@@ -75,7 +75,6 @@ class WriteResult:
     preview: str = ""  # dry run: the migrations and a unified diff of the models
 
 
-
 def display(path: Path, root: Path | None) -> str:
     if root is not None:
         try:

@@ -61,8 +61,9 @@ def unique_operations(
     ]
     # Django makes a plain UniqueConstraint an ALTER TABLE constraint and any other one a unique
     # index; the database must match, or RemoveConstraint would not find it later.
-    if not (constraint.condition or constraint.include or constraint.expressions
-            or constraint.opclasses):
+    if not (
+        constraint.condition or constraint.include or constraint.expressions or constraint.opclasses
+    ):
         database_ops.append(
             migrations.RunSQL(
                 sql=f"ALTER TABLE {table_sql} ADD CONSTRAINT {name_sql} UNIQUE USING INDEX "

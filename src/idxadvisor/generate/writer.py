@@ -54,8 +54,11 @@ def write_plan(plan: MigrationPlan, dry_run: bool = False) -> WriteResult:
 def _write(change: FileChange) -> None:
     before = change.before
     # A models file is replaced only while it holds exactly what the plan was made from.
-    write_atomic(change.path, change.after,
-                 ours=None if before is None else (lambda current: current == before))
+    write_atomic(
+        change.path,
+        change.after,
+        ours=None if before is None else (lambda current: current == before),
+    )
 
 
 def _undo(done: list[FileChange]) -> None:

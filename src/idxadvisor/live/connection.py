@@ -25,6 +25,7 @@ HypoPG works inside such a transaction: ``hypopg_create_index`` only touches bac
 so it is allowed under READ ONLY (checked on PostgreSQL 15 / HypoPG 1.3.1). Hypothetical indexes
 survive a rollback, though, so :mod:`idxadvisor.live.whatif` calls ``hypopg_reset()`` itself.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,7 +56,8 @@ _KV_PASSWORD = re.compile(
 )
 # Up to the next "&key=": an unencoded "&" in the password is still part of it.
 _QUERY_PASSWORD = re.compile(
-    r"(?P<head>[?&]password=)(?P<pw>[^#\s]*?)(?=&[A-Za-z_]+=|[#\s]|$)", re.I)
+    r"(?P<head>[?&]password=)(?P<pw>[^#\s]*?)(?=&[A-Za-z_]+=|[#\s]|$)", re.I
+)
 _SCHEME = re.compile(r"^\s*(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):/*")
 _QUOTED = re.compile(r'"([^"]*)"')
 _FRAGMENT_SPLIT = re.compile(r"[@/:?#&=\s]+")
@@ -84,11 +86,11 @@ def _password_candidates(url: str) -> set[str]:
     found: set[str] = set()
     m = _SCHEME.match(url)
     if m:
-        rest = url[m.end():]
+        rest = url[m.end() :]
         colon = rest.find(":")
         for at in (i for i, c in enumerate(rest) if c == "@"):
             if 0 <= colon < at:
-                found.add(rest[colon + 1:at])
+                found.add(rest[colon + 1 : at])
     for pattern in (_QUERY_PASSWORD, _KV_PASSWORD):
         for hit in pattern.finditer(url):
             value = hit.group("pw")
@@ -121,8 +123,11 @@ def describe_target(url: str) -> str:
     'the database (URL not shown: it is ambiguous)'
     """
     if url_problem(url):
-        return "the database (URL not shown: it is ambiguous)" if _ambiguous(url) else (
-            "the database (unparsable URL)")
+        return (
+            "the database (URL not shown: it is ambiguous)"
+            if _ambiguous(url)
+            else ("the database (unparsable URL)")
+        )
     p = conninfo_to_dict(url)
     host = p.get("host") or p.get("hostaddr") or "localhost"
     port = p.get("port") or "5432"
@@ -136,7 +141,7 @@ def _ambiguous(url: str) -> bool:
     m = _SCHEME.match(url)
     if not m or "://" not in url[: m.end()]:
         return False
-    head = re.split(r"[?#]", url[m.end():], maxsplit=1)[0]
+    head = re.split(r"[?#]", url[m.end() :], maxsplit=1)[0]
     if head.count("@") > 1:
         return True
     return "@" in head and "/" in head[: head.index("@")]
@@ -154,14 +159,20 @@ def url_problem(url: str) -> str | None:
         return "empty database URL"
     shown = _scrub(f"invalid database URL {url.strip()}", url)
     m = _SCHEME.match(url)
-    if m and "=" not in url[: m.end()] and m.group("scheme").lower() not in (
-        "postgresql", "postgres"
-    ) and ("//" in m.group() or "@" in url):
-        return (f"{shown}: only postgresql:// (or postgres://) URLs and key=value strings are "
-                "accepted")
+    if (
+        m
+        and "=" not in url[: m.end()]
+        and m.group("scheme").lower() not in ("postgresql", "postgres")
+        and ("//" in m.group() or "@" in url)
+    ):
+        return (
+            f"{shown}: only postgresql:// (or postgres://) URLs and key=value strings are accepted"
+        )
     if _ambiguous(url):
-        return (f"{shown}: an unencoded '@' or '/' before the host; percent-encode them in the "
-                "user name and password (%40, %2F)")
+        return (
+            f"{shown}: an unencoded '@' or '/' before the host; percent-encode them in the "
+            "user name and password (%40, %2F)"
+        )
     try:
         conninfo_to_dict(url)
     except psycopg.Error as exc:
@@ -295,7 +306,8 @@ class ReadOnlyDatabase:
             self._conn.execute(
                 "SELECT set_config('transaction_read_only', 'on', true), "
                 "set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
-                [timeout, timeout])
+                [timeout, timeout],
+            )
             yield self._conn
         finally:
             self._depth = 0
@@ -308,8 +320,9 @@ class ReadOnlyDatabase:
         with self.transaction() as conn, conn.transaction():
             yield conn
 
-    def fetchall(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
-                 *, what: str = "") -> list[tuple]:
+    def fetchall(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *, what: str = ""
+    ) -> list[tuple]:
         """Rows of one statement, run read-only. Errors → one-line DatabaseError."""
         try:
             with self.savepoint() as conn:
@@ -317,16 +330,18 @@ class ReadOnlyDatabase:
         except psycopg.Error as exc:
             raise query_error(self.url, exc, what) from None
 
-    def fetchone(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
-                 *, what: str = "") -> tuple | None:
+    def fetchone(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *, what: str = ""
+    ) -> tuple | None:
         rows = self.fetchall(sql, params, what=what)
         return rows[0] if rows else None
 
     def extensions(self) -> dict[str, str]:
         """Installed extensions of this database: name → version."""
         if self._extensions is None:
-            rows = self.fetchall("SELECT extname, extversion FROM pg_extension",
-                                 what="reading pg_extension")
+            rows = self.fetchall(
+                "SELECT extname, extversion FROM pg_extension", what="reading pg_extension"
+            )
             self._extensions = {name: version for name, version in rows}
         return self._extensions
 
@@ -342,8 +357,9 @@ class ReadOnlyDatabase:
             )
 
 
-def open_connection(url: str, *, application_name: str = "idxadvisor",
-                    connect_timeout_s: int = 10) -> psycopg.Connection:
+def open_connection(
+    url: str, *, application_name: str = "idxadvisor", connect_timeout_s: int = 10
+) -> psycopg.Connection:
     """An autocommit connection, after :func:`url_problem` found nothing wrong with ``url``.
 
     Every failure is a one-line DatabaseError without the password.
@@ -352,13 +368,22 @@ def open_connection(url: str, *, application_name: str = "idxadvisor",
     if problem:
         raise DatabaseError(problem)
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s,
-                               application_name=application_name)
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=connect_timeout_s,
+            application_name=application_name,
+        )
     except psycopg.Error as exc:
         raise connect_error(url, exc) from None
     except Exception as exc:  # psycopg raises plain errors for some option values
-        raise DatabaseError(_scrub(f"cannot connect to PostgreSQL at {describe_target(url)}: "
-                                   f"{_libpq_reason(str(exc), url)}", url)) from None
+        raise DatabaseError(
+            _scrub(
+                f"cannot connect to PostgreSQL at {describe_target(url)}: "
+                f"{_libpq_reason(str(exc), url)}",
+                url,
+            )
+        ) from None
 
 
 def session_settings(statement_timeout_ms: int) -> tuple[str, ...]:
@@ -377,8 +402,9 @@ def session_settings(statement_timeout_ms: int) -> tuple[str, ...]:
     )
 
 
-def connect_readonly(url: str, statement_timeout_ms: int = 5000,
-                     connect_timeout_s: int = 10) -> ReadOnlyDatabase:
+def connect_readonly(
+    url: str, statement_timeout_ms: int = 5000, connect_timeout_s: int = 10
+) -> ReadOnlyDatabase:
     """Open a read-only session. Unreachable server, bad credentials → one-line DatabaseError.
 
     >>> connect_readonly("postgresql://u:pw@127.0.0.1:1/x")  # doctest: +ELLIPSIS
@@ -400,8 +426,9 @@ def connect_readonly(url: str, statement_timeout_ms: int = 5000,
     return ReadOnlyDatabase(conn, url, statement_timeout_ms)
 
 
-def send_one(conn: psycopg.Connection, text: str,
-             params: Sequence[Any] | None = None) -> psycopg.Cursor:
+def send_one(
+    conn: psycopg.Connection, text: str, params: Sequence[Any] | None = None
+) -> psycopg.Cursor:
     """Execute ``text`` (marked as the tool's) as exactly one statement.
 
     psycopg uses the simple query protocol when no parameters are passed, and the server then
@@ -429,8 +456,10 @@ def send_unbound(conn: psycopg.Connection, text: str) -> psycopg.Cursor:
     return conn.execute(marked, prepare=False)
 
 
-_SAFE_STATE = ("SELECT current_setting('transaction_read_only'), "
-               "current_setting('standard_conforming_strings')")
+_SAFE_STATE = (
+    "SELECT current_setting('transaction_read_only'), "
+    "current_setting('standard_conforming_strings')"
+)
 
 
 def ensure_read_only(conn: psycopg.Connection) -> None:
@@ -440,7 +469,8 @@ def ensure_read_only(conn: psycopg.Connection) -> None:
     if row is None or tuple(row) != ("on", "on"):
         raise RefusedStatement(
             "the transaction is not read-only any more (transaction_read_only, "
-            f"standard_conforming_strings = {tuple(row or ())}): nothing more is sent")
+            f"standard_conforming_strings = {tuple(row or ())}): nothing more is sent"
+        )
 
 
 def database_url_from_settings(settings: Mapping[str, Any]) -> str:
@@ -473,7 +503,10 @@ def database_url_from_settings(settings: Mapping[str, Any]) -> str:
         options.setdefault("host", host)
         host = ""
     netloc = host + (f":{port}" if port else "")
-    query = {k: str(v) for k, v in options.items()
-             if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    query = {
+        k: str(v)
+        for k, v in options.items()
+        if isinstance(v, str | int | float) and not isinstance(v, bool)
+    }
     url = f"postgresql://{auth}{netloc}/{quote(str(name), safe='')}"
     return url + ("?" + urlencode(query) if query else "")

@@ -80,8 +80,14 @@ def has_parameters(query_sql: str) -> bool:
     return bool(_PARAM.search(query_sql))
 
 
-def explain(conn: psycopg.Connection, query_sql: str, *, server_version: int,
-            analyze: bool = False, values: Sequence[str | None] | None = None) -> Explained:
+def explain(
+    conn: psycopg.Connection,
+    query_sql: str,
+    *,
+    server_version: int,
+    analyze: bool = False,
+    values: Sequence[str | None] | None = None,
+) -> Explained:
     """The plan of exactly one workload statement, inside the caller's READ ONLY transaction.
 
     Raises :class:`RefusedStatement` when the guard refuses the text (nothing is sent) and
@@ -110,8 +116,11 @@ def explain(conn: psycopg.Connection, query_sql: str, *, server_version: int,
             prepared = True
             if values is None:
                 counted = send_one(
-                    conn, "SELECT cardinality(parameter_types) FROM pg_prepared_statements "
-                    "WHERE name = %s", [name]).fetchone()
+                    conn,
+                    "SELECT cardinality(parameter_types) FROM pg_prepared_statements "
+                    "WHERE name = %s",
+                    [name],
+                ).fetchone()
                 assert counted is not None  # prepared just above, in this transaction
                 args: list[pgsql.Composable] = [pgsql.SQL("NULL")] * int(counted[0] or 0)
             else:
@@ -143,19 +152,29 @@ def plan_error(exc: psycopg.Error, query_sql: str) -> str:
     if getattr(exc, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
         return text
     info = classify(query_sql)
-    verb = {Kind.UPDATE: "UPDATE", Kind.DELETE: "DELETE", Kind.INSERT: "INSERT",
-            Kind.MERGE: "UPDATE"}.get(info.kind)
+    verb = {
+        Kind.UPDATE: "UPDATE",
+        Kind.DELETE: "DELETE",
+        Kind.INSERT: "INSERT",
+        Kind.MERGE: "UPDATE",
+    }.get(info.kind)
     if verb is None:
         return text
     table = _target_table(query_sql) or "the table"
-    return (f"{text}: EXPLAIN of an {verb} on {table} needs the {verb} privilege, though "
-            f"nothing is executed (GRANT {verb} ON {table} TO role)")
+    return (
+        f"{text}: EXPLAIN of an {verb} on {table} needs the {verb} privilege, though "
+        f"nothing is executed (GRANT {verb} ON {table} TO role)"
+    )
 
 
 def _target_table(query_sql: str) -> str | None:
     """The table an UPDATE/DELETE/INSERT/MERGE writes, as written."""
-    m = re.search(r"\b(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO|MERGE\s+INTO)\s+(?:ONLY\s+)?"
-                  r"(\"(?:[^\"]|\"\")+\"|[\w$.]+)", query_sql, re.I)
+    m = re.search(
+        r"\b(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO|MERGE\s+INTO)\s+(?:ONLY\s+)?"
+        r"(\"(?:[^\"]|\"\")+\"|[\w$.]+)",
+        query_sql,
+        re.I,
+    )
     return m.group(1) if m else None
 
 

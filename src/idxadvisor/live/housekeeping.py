@@ -150,9 +150,13 @@ def stats_age(db: ReadOnlyDatabase) -> StatsAge:
             found = None  # e.g. revoked since the privilege check: the age stays unknown
         created = found[0] if found else None
     if created is None:
-        return StatsAge(None, "the statistics were never reset, and reading the database's "
-                              "creation time needs GRANT EXECUTE ON FUNCTION "
-                              f"pg_stat_file(text, boolean) TO {role}", now)
+        return StatsAge(
+            None,
+            "the statistics were never reset, and reading the database's "
+            "creation time needs GRANT EXECUTE ON FUNCTION "
+            f"pg_stat_file(text, boolean) TO {role}",
+            now,
+        )
     if started is not None and started > created:
         return StatsAge(started, "the server start", now)
     return StatsAge(created, "the database's creation", now)
@@ -163,17 +167,28 @@ def unused_indexes(db: ReadOnlyDatabase, *, min_age: timedelta = MIN_STATS_AGE) 
     Constraint-backed indexes and INVALID ones (see :func:`invalid_indexes`) are left out."""
     age = stats_age(db)
     if age.age is None:
-        return UnusedReport((), age, "unused indexes not reported: cannot tell how long the "
-                                     f"scan counts cover ({age.basis})")
+        return UnusedReport(
+            (),
+            age,
+            "unused indexes not reported: cannot tell how long the "
+            f"scan counts cover ({age.basis})",
+        )
     if age.age < min_age:
-        return UnusedReport((), age, f"unused indexes not reported: the scan counts cover only "
-                                     f"{age.describe()}, under the {min_age.days} days needed "
-                                     "to tell an unused index from a rarely used one")
+        return UnusedReport(
+            (),
+            age,
+            f"unused indexes not reported: the scan counts cover only "
+            f"{age.describe()}, under the {min_age.days} days needed "
+            "to tell an unused index from a rarely used one",
+        )
     rows = db.fetchall(_UNUSED, what="reading pg_stat_user_indexes")
-    return UnusedReport(tuple(
-        UnusedIndex(t, n, int(s), d, tuple(cols or ()),
-                    tuple(fk) if fk else None, ref)
-        for t, n, s, d, cols, fk, ref in rows), age)
+    return UnusedReport(
+        tuple(
+            UnusedIndex(t, n, int(s), d, tuple(cols or ()), tuple(fk) if fk else None, ref)
+            for t, n, s, d, cols, fk, ref in rows
+        ),
+        age,
+    )
 
 
 def invalid_indexes(schema: Schema) -> tuple[ExistingIndex, ...]:
@@ -188,12 +203,11 @@ def duplicate_indexes(schema: Schema) -> tuple[Redundancy, ...]:
     for table in sorted({i.table for i in schema.indexes}):
         indexes = sorted((i for i in schema.indexes_on(table) if i.valid), key=_keep_order)
         for pos, keep in enumerate(indexes):
-            for other in indexes[pos + 1:]:
+            for other in indexes[pos + 1 :]:
                 if (table, other.name) in reported or (table, keep.name) in reported:
                     continue
                 if _same(keep, other) and (keep.unique or not other.unique):
-                    found.append(Redundancy(other, keep.name,
-                                            f"same definition as {keep.name}"))
+                    found.append(Redundancy(other, keep.name, f"same definition as {keep.name}"))
                     reported.add((table, other.name))
         for small in indexes:
             if small.unique or (table, small.name) in reported:
@@ -203,10 +217,14 @@ def duplicate_indexes(schema: Schema) -> tuple[Redundancy, ...]:
                     continue
                 if _prefix_of(small, big):
                     keys = ", ".join(small.columns)
-                    found.append(Redundancy(
-                        small, big.name,
-                        f"its keys ({keys}) are a leading prefix of {big.name} "
-                        f"({', '.join(big.columns)})"))
+                    found.append(
+                        Redundancy(
+                            small,
+                            big.name,
+                            f"its keys ({keys}) are a leading prefix of {big.name} "
+                            f"({', '.join(big.columns)})",
+                        )
+                    )
                     reported.add((table, small.name))
                     break
     return tuple(found)
@@ -214,13 +232,22 @@ def duplicate_indexes(schema: Schema) -> tuple[Redundancy, ...]:
 
 def _keep_order(index: ExistingIndex) -> tuple:
     """Which of two identical indexes to keep: primary key, unique, declared in a model, used."""
-    return (index.origin != "primary key", not index.unique, not index.declared,
-            -(index.scans or 0), index.name)
+    return (
+        index.origin != "primary key",
+        not index.unique,
+        not index.declared,
+        -(index.scans or 0),
+        index.name,
+    )
 
 
 def _same(a: ExistingIndex, b: ExistingIndex) -> bool:
     return (a.elements, a.condition, a.include, a.method) == (
-        b.elements, b.condition, b.include, b.method)
+        b.elements,
+        b.condition,
+        b.include,
+        b.method,
+    )
 
 
 def _prefix_of(small: ExistingIndex, big: ExistingIndex) -> bool:

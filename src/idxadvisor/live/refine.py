@@ -51,8 +51,9 @@ def refine(
     found, not_unique = unique_evidence(workload, patterns, schema, db, blocked=blocked)
     proposed = {r.candidate: r for r in advice.recommendations}
     candidates, unique_notes = adopt_unique(list(proposed), found, not_unique)
-    recommendations = [proposed.get(c) or recommendation(c, schema.tables.get(c.table))
-                       for c in candidates]
+    recommendations = [
+        proposed.get(c) or recommendation(c, schema.tables.get(c.table)) for c in candidates
+    ]
     notes += unique_notes
     rejected = list(advice.rejected)
     costs: dict[str, QueryCost] = dict(advice.costs)
@@ -60,8 +61,10 @@ def refine(
     # Queries touching a table the role cannot read cannot be planned: leave them, and the
     # proposals only they would use, to the heuristics instead of failing on them.
     blocked_queries = {p.query_id: blocked[p.table] for p in patterns if p.table in blocked}
-    held = {r.candidate.definition(): _blocked_reason(r, blocked, blocked_queries)
-            for r in recommendations}
+    held = {
+        r.candidate.definition(): _blocked_reason(r, blocked, blocked_queries)
+        for r in recommendations
+    }
     held = {d: why for d, why in held.items() if why}
     whatif = WhatIf(db)
     if not whatif.available:
@@ -69,8 +72,12 @@ def refine(
     else:
         selection = select(
             [r.candidate for r in recommendations if r.candidate.definition() not in held],
-            [q for q in workload.queries if q.id not in blocked_queries], whatif, schema=schema,
-            patterns=patterns, max_index_bytes=max_index_bytes)
+            [q for q in workload.queries if q.id not in blocked_queries],
+            whatif,
+            schema=schema,
+            patterns=patterns,
+            max_index_bytes=max_index_bytes,
+        )
         chosen = {c.candidate.definition(): c for c in selection.chosen}
         unverified = {r.candidate.definition(): r.reason for r in selection.unverified}
         kept: list[Recommendation] = []
@@ -78,19 +85,38 @@ def refine(
             c = chosen.get(r.candidate.definition())
             if r.candidate.definition() in held:
                 why = held[r.candidate.definition()]
-                kept.append(replace(r, candidate=replace(
-                    r.candidate, reasons=(*r.candidate.reasons, f"Kept on heuristics: {why}."))))
+                kept.append(
+                    replace(
+                        r,
+                        candidate=replace(
+                            r.candidate,
+                            reasons=(*r.candidate.reasons, f"Kept on heuristics: {why}."),
+                        ),
+                    )
+                )
             elif c is not None:
                 reasons = r.candidate.reasons
                 if not c.reliable and c.note:
                     reasons = (*reasons, f"What-if: {c.note}.")
-                kept.append(replace(
-                    r, candidate=replace(r.candidate, reasons=reasons),
-                    estimated_size_bytes=c.size_bytes, benefit=round(c.benefit, 2)))
+                kept.append(
+                    replace(
+                        r,
+                        candidate=replace(r.candidate, reasons=reasons),
+                        estimated_size_bytes=c.size_bytes,
+                        benefit=round(c.benefit, 2),
+                    )
+                )
             elif r.candidate.definition() in unverified:
                 why = unverified[r.candidate.definition()]
-                kept.append(replace(r, candidate=replace(
-                    r.candidate, reasons=(*r.candidate.reasons, f"Kept on heuristics: {why}."))))
+                kept.append(
+                    replace(
+                        r,
+                        candidate=replace(
+                            r.candidate,
+                            reasons=(*r.candidate.reasons, f"Kept on heuristics: {why}."),
+                        ),
+                    )
+                )
         recommendations = kept
         rejected += selection.rejected
         skipped += selection.skipped
@@ -99,13 +125,15 @@ def refine(
         queries = workload.by_id()
         for qid, cost in selection.costs.items():
             used = whatif.cost(queries[qid].sql, final).candidates_used
-            label = next((names[c.definition()] for c in used if c.definition() in names),
-                         cost.index_used)
+            label = next(
+                (names[c.definition()] for c in used if c.definition() in names), cost.index_used
+            )
             costs[qid] = replace(cost, index_used=label)
 
     notes += unused_notes(unused_indexes(db), in_view)
     recommendations, redundancies = with_redundancy(
-        recommendations, schema.indexes, duplicate_indexes(schema))
+        recommendations, schema.indexes, duplicate_indexes(schema)
+    )
     return replace(
         advice,
         recommendations=tuple(sorted(recommendations, key=lambda r: (r.table, r.name))),
@@ -131,16 +159,19 @@ def unused_notes(report: UnusedReport, in_view: set[str]) -> list[str]:
         note = f"unused index {u.name} on {u.table} ({u.size_bytes:,} bytes): no scans in {span}"
         if u.foreign_key and u.references:
             fk = f"{u.table}({', '.join(u.foreign_key)}) → {u.references}"
-            note += (f"; it backs the foreign key {fk}: deleting or re-keying a {u.references} "
-                     "row finds the referencing rows through it (ON DELETE CASCADE, the FK "
-                     f"check), and joins from {u.references} use it, so drop it only if "
-                     f"{u.references} rows are never deleted")
+            note += (
+                f"; it backs the foreign key {fk}: deleting or re-keying a {u.references} "
+                "row finds the referencing rows through it (ON DELETE CASCADE, the FK "
+                f"check), and joins from {u.references} use it, so drop it only if "
+                f"{u.references} rows are never deleted"
+            )
         notes.append(note)
     return notes
 
 
-def _blocked_reason(r: Recommendation, blocked: dict[str, str],
-                    blocked_queries: dict[str, str]) -> str | None:
+def _blocked_reason(
+    r: Recommendation, blocked: dict[str, str], blocked_queries: dict[str, str]
+) -> str | None:
     """Why the planner cannot check ``r``: its table, or every query it serves, is unreadable."""
     if r.table in blocked:
         return blocked[r.table]
@@ -151,8 +182,12 @@ def _blocked_reason(r: Recommendation, blocked: dict[str, str],
 
 
 def unique_evidence(
-    workload: Workload, patterns: Sequence[AccessPattern], schema: Schema,
-    db: ReadOnlyDatabase, *, blocked: dict[str, str] | None = None,
+    workload: Workload,
+    patterns: Sequence[AccessPattern],
+    schema: Schema,
+    db: ReadOnlyDatabase,
+    *,
+    blocked: dict[str, str] | None = None,
 ) -> tuple[list[IndexCandidate], list[tuple[str, tuple[str, ...], str]]]:
     """The data's answer for each lookup :func:`~idxadvisor.advisor.rules.unique.unique_lookups`
     names: the UNIQUE candidates :func:`~idxadvisor.advisor.rules.unique.unique` makes of them,

@@ -37,9 +37,13 @@ WHERE s.indexrelname = ANY(%(names)s) AND pg_table_is_visible(s.relid)
 """
 
 
-def mark_removable(redundancies: Sequence[Redundancy],
-                   recommendations: Sequence[Recommendation], queries: Sequence[Query],
-                   db: ReadOnlyDatabase, whatif: WhatIf | None = None) -> tuple[Redundancy, ...]:
+def mark_removable(
+    redundancies: Sequence[Redundancy],
+    recommendations: Sequence[Recommendation],
+    queries: Sequence[Query],
+    db: ReadOnlyDatabase,
+    whatif: WhatIf | None = None,
+) -> tuple[Redundancy, ...]:
     """``redundancies`` with ``removable`` decided for those covered by a recommendation
     (others are returned as they are). ``whatif`` (HypoPG available) tells which workload
     queries scan the old index today and whether the new one serves them."""
@@ -48,8 +52,9 @@ def mark_removable(redundancies: Sequence[Redundancy],
     if not judged:
         return tuple(redundancies)
     age = stats_age(db)
-    rows = db.fetchall(_SCANS, {"names": [x.index.name for x in judged]},
-                       what="reading pg_stat_user_indexes")
+    rows = db.fetchall(
+        _SCANS, {"names": [x.index.name for x in judged]}, what="reading pg_stat_user_indexes"
+    )
     scans = {name: int(count or 0) for name, count in rows}
     out = []
     for x in redundancies:
@@ -62,42 +67,62 @@ def mark_removable(redundancies: Sequence[Redundancy],
     return tuple(out)
 
 
-def _decide(x: Redundancy, rec: Recommendation, scans: int | None, age: StatsAge,
-            queries: Sequence[Query], whatif: WhatIf | None) -> tuple[bool, str]:
+def _decide(
+    x: Redundancy,
+    rec: Recommendation,
+    scans: int | None,
+    age: StatsAge,
+    queries: Sequence[Query],
+    whatif: WhatIf | None,
+) -> tuple[bool, str]:
     old = x.index.name
     if scans is None:
         return False, f"Kept: no scan counts for {old} (pg_stat_user_indexes has no row)."
     if age.age is None or age.age < MIN_STATS_AGE:
         span = age.describe() if age.age is not None else f"an unknown time ({age.basis})"
-        return False, (f"Kept: its scan counts cover {span}, under the {MIN_STATS_AGE.days} "
-                       "days needed to know nothing else uses it.")
+        return False, (
+            f"Kept: its scan counts cover {span}, under the {MIN_STATS_AGE.days} "
+            "days needed to know nothing else uses it."
+        )
     span = age.describe()
     fk = ""
     if x.index.origin.startswith("foreign key"):
-        fk = (f" As a foreign-key index: {rec.name} leads with "
-              f"{', '.join(x.index.columns)}, so the FK check, cascades and joins are still "
-              "served.")
+        fk = (
+            f" As a foreign-key index: {rec.name} leads with "
+            f"{', '.join(x.index.columns)}, so the FK check, cascades and joins are still "
+            "served."
+        )
     if scans == 0:
         return True, f"Removable: no scans in {span}.{fk}"
     users = _queries_using(old, queries, whatif)
     if users is None:
-        return False, (f"Kept: {scans:,} scans in {span}, and without HypoPG the workload "
-                       "queries behind them cannot be told.")
+        return False, (
+            f"Kept: {scans:,} scans in {span}, and without HypoPG the workload "
+            "queries behind them cannot be told."
+        )
     if not users:
-        return False, (f"Kept: {scans:,} scans in {span}, and no workload query plans with "
-                       "it: something outside the workload uses it.")
+        return False, (
+            f"Kept: {scans:,} scans in {span}, and no workload query plans with "
+            "it: something outside the workload uses it."
+        )
     if not all(q.source == "pg_stat_statements" for q in users) or not any(
-            q.source == "pg_stat_statements" for q in queries):
-        return False, (f"Kept: {scans:,} scans in {span}; the workload queries using it are "
-                       f"served by {rec.name}, but the workload is not the database's own "
-                       "(--from-pg-stat-statements), so other statements may use it too.")
+        q.source == "pg_stat_statements" for q in queries
+    ):
+        return False, (
+            f"Kept: {scans:,} scans in {span}; the workload queries using it are "
+            f"served by {rec.name}, but the workload is not the database's own "
+            "(--from-pg-stat-statements), so other statements may use it too."
+        )
     ids = ", ".join(q.id for q in users[:3]) + ("…" if len(users) > 3 else "")
-    return True, (f"Removable: its {scans:,} scans in {span} are by {ids} of the database's "
-                  f"own workload, and its keys lead {rec.name}, which can do each of them.{fk}")
+    return True, (
+        f"Removable: its {scans:,} scans in {span} are by {ids} of the database's "
+        f"own workload, and its keys lead {rec.name}, which can do each of them.{fk}"
+    )
 
 
-def _queries_using(index: str, queries: Sequence[Query],
-                   whatif: WhatIf | None) -> list[Query] | None:
+def _queries_using(
+    index: str, queries: Sequence[Query], whatif: WhatIf | None
+) -> list[Query] | None:
     """Workload queries whose plan today scans ``index`` (None: no planner to ask)."""
     if whatif is None or not whatif.available:
         return None
@@ -111,12 +136,14 @@ def _queries_using(index: str, queries: Sequence[Query],
     return found
 
 
-def with_removals(advice: Advice, queries: Sequence[Query], db: ReadOnlyDatabase,
-                  whatif: WhatIf | None = None) -> Advice:
+def with_removals(
+    advice: Advice, queries: Sequence[Query], db: ReadOnlyDatabase, whatif: WhatIf | None = None
+) -> Advice:
     """``advice`` with :func:`mark_removable` applied to its redundancies (live mode)."""
-    if not any(x.covered_by in {r.name for r in advice.recommendations}
-               for x in advice.redundant):
+    if not any(x.covered_by in {r.name for r in advice.recommendations} for x in advice.redundant):
         return advice
     whatif = whatif if whatif is not None else WhatIf(db)
-    return replace(advice, redundant=mark_removable(
-        advice.redundant, advice.recommendations, queries, db, whatif))
+    return replace(
+        advice,
+        redundant=mark_removable(advice.redundant, advice.recommendations, queries, db, whatif),
+    )

@@ -98,15 +98,21 @@ def select(
         seen.add(c.definition())
         table = schema.tables.get(c.table) if schema else None
         if table is not None and is_small_table(table):
-            rejected.append(Rejected(c, f"table {c.table} has {table.rows} rows — too small to "
-                                        f"matter (< {SMALL_TABLE_ROWS:,} rows)"))
+            rejected.append(
+                Rejected(
+                    c,
+                    f"table {c.table} has {table.rows} rows — too small to "
+                    f"matter (< {SMALL_TABLE_ROWS:,} rows)",
+                )
+            )
             continue
         try:
             sizes[c.definition()] = whatif.hypothetical(c).size_bytes
         except CandidateError as exc:
             if "not supported" in str(exc):  # e.g. GIN: HypoPG cannot judge it either way
-                unverified.append(Rejected(c, f"no what-if estimate ({exc}): kept on "
-                                              "heuristics alone"))
+                unverified.append(
+                    Rejected(c, f"no what-if estimate ({exc}): kept on heuristics alone")
+                )
             else:
                 rejected.append(Rejected(c, f"HypoPG cannot create it: {exc}"))
             continue
@@ -141,12 +147,16 @@ def select(
             mine = reach.could_use(c)
             if c.definition() not in estimates:
                 estimates[c.definition()] = {
-                    q.id: whatif.cost(q.sql, [*chosen_set, c]) for q in mine}
+                    q.id: whatif.cost(q.sql, [*chosen_set, c]) for q in mine
+                }
             benefit, best_ratio, best_query, after, reliable, note = _evaluate(
-                c, mine, current, estimates[c.definition()])
+                c, mine, current, estimates[c.definition()]
+            )
             if best_ratio < min_benefit_ratio:
                 last_reason[c.definition()] = _below_threshold(
-                    best_ratio, best_query, min_benefit_ratio,
+                    best_ratio,
+                    best_query,
+                    min_benefit_ratio,
                     chosen_set if c.definition() in passed_once else [],
                 )
                 continue
@@ -157,7 +167,8 @@ def select(
                     f"does not fit the index budget: its estimated {human_size(size)} with "
                     f"the {human_size(used_bytes)} already chosen exceed --max-index-bytes "
                     f"{human_size(max_index_bytes)} (it would save {benefit:,.0f} weighted "
-                    "cost)")
+                    "cost)"
+                )
                 continue
             over_budget.pop(c.definition(), None)
             per_byte = benefit / max(size, 1)
@@ -187,14 +198,21 @@ def select(
                 continue
             rest = [ch.candidate for ch in chosen if ch is not earlier]
             worst, worst_query = _worst_increase(
-                earlier.candidate, rest, reach.queries(earlier.candidate.table), current, whatif)
+                earlier.candidate, rest, reach.queries(earlier.candidate.table), current, whatif
+            )
             if worst < min_benefit_ratio:
                 chosen.remove(earlier)
                 used_bytes -= earlier.size_bytes
-                rejected.append(Rejected(earlier.candidate, (
-                    f"superseded by {describe_candidate(c)}: without it "
-                    f"{worst_query or 'no query'} costs {worst:.1%} more, below the "
-                    f"{min_benefit_ratio:.0%} threshold")))
+                rejected.append(
+                    Rejected(
+                        earlier.candidate,
+                        (
+                            f"superseded by {describe_candidate(c)}: without it "
+                            f"{worst_query or 'no query'} costs {worst:.1%} more, below the "
+                            f"{min_benefit_ratio:.0%} threshold"
+                        ),
+                    )
+                )
                 back = {q.id: q for q in reach.queries(earlier.candidate.table)}
                 for query in back.values():
                     current[query.id] = whatif.cost(query.sql, rest).total_cost
@@ -208,20 +226,35 @@ def select(
 
     for c in pool:
         reason = over_budget.get(c.definition()) or last_reason.get(
-            c.definition(), "not needed once the others were chosen")
-        if (c.definition() not in over_budget and any(e.expression for e in c.elements)
-                and not _proxy_worked(c, reach.queries(c.table), whatif)):
-            unverified.append(Rejected(c, reason + "; the what-if number is unreliable for an "
-                                       "expression index (no statistics before it is built)"))
+            c.definition(), "not needed once the others were chosen"
+        )
+        if (
+            c.definition() not in over_budget
+            and any(e.expression for e in c.elements)
+            and not _proxy_worked(c, reach.queries(c.table), whatif)
+        ):
+            unverified.append(
+                Rejected(
+                    c,
+                    reason + "; the what-if number is unreliable for an "
+                    "expression index (no statistics before it is built)",
+                )
+            )
         else:
             rejected.append(Rejected(c, reason))
 
     # Each chosen index's benefit is its marginal one in the final set: the weighted cost
     # without it minus the weighted cost with everything.
     final = [ch.candidate for ch in chosen]
-    chosen = [replace(ch, benefit=_marginal(ch.candidate, final, reach.queries(ch.candidate.table),
-                                            current, whatif))
-              for ch in chosen]
+    chosen = [
+        replace(
+            ch,
+            benefit=_marginal(
+                ch.candidate, final, reach.queries(ch.candidate.table), current, whatif
+            ),
+        )
+        for ch in chosen
+    ]
     costs: dict[str, QueryCost] = {}
     for q in plannable:
         estimate = whatif.cost(q.sql, final)
@@ -233,8 +266,14 @@ def select(
             reliable=estimate.reliable,
             note=estimate.note,
         )
-    return Selection(tuple(chosen), tuple(rejected), costs, tuple(skipped), tuple(unverified),
-                     whatif.calls - calls_before)
+    return Selection(
+        tuple(chosen),
+        tuple(rejected),
+        costs,
+        tuple(skipped),
+        tuple(unverified),
+        whatif.calls - calls_before,
+    )
 
 
 class _Reach:
@@ -259,11 +298,17 @@ class _Reach:
         first = candidate.elements[0] if candidate.elements else None
         if first is None or candidate.method != "btree":
             return self.queries(candidate.table)
-        names = [first.column] if first.column else re.findall(r"[A-Za-z_][\w$]*",
-                                                                first.expression or "")
+        names = (
+            [first.column]
+            if first.column
+            else re.findall(r"[A-Za-z_][\w$]*", first.expression or "")
+        )
         words = [re.compile(rf"\b{re.escape(n)}\b", re.I) for n in names if n]
-        return [q for q in self.queries(candidate.table)
-                if q.id in candidate.serves or any(w.search(q.sql) for w in words)]
+        return [
+            q
+            for q in self.queries(candidate.table)
+            if q.id in candidate.serves or any(w.search(q.sql) for w in words)
+        ]
 
     def queries(self, table: str) -> list[Query]:
         if not self._everywhere:
@@ -297,9 +342,13 @@ def parse_byte_size(text: str) -> int:
     return int(float(m.group(1)) * factor)
 
 
-def _worst_increase(candidate: IndexCandidate, rest: list[IndexCandidate],
-                    queries: Sequence[Query], current: dict[str, float],
-                    whatif: WhatIf) -> tuple[float, str | None]:
+def _worst_increase(
+    candidate: IndexCandidate,
+    rest: list[IndexCandidate],
+    queries: Sequence[Query],
+    current: dict[str, float],
+    whatif: WhatIf,
+) -> tuple[float, str | None]:
     """The largest relative cost increase of a query on the candidate's table without it."""
     worst, worst_query = 0.0, None
     for q in _on_table(candidate, queries, whatif):
@@ -311,8 +360,13 @@ def _worst_increase(candidate: IndexCandidate, rest: list[IndexCandidate],
     return worst, worst_query
 
 
-def _marginal(candidate: IndexCandidate, final: list[IndexCandidate],
-              queries: Sequence[Query], current: dict[str, float], whatif: WhatIf) -> float:
+def _marginal(
+    candidate: IndexCandidate,
+    final: list[IndexCandidate],
+    queries: Sequence[Query],
+    current: dict[str, float],
+    whatif: WhatIf,
+) -> float:
     rest = [c for c in final if c is not candidate]
     return sum(
         max(0.0, whatif.cost(q.sql, rest).total_cost - current[q.id]) * q.weight
@@ -320,15 +374,16 @@ def _marginal(candidate: IndexCandidate, final: list[IndexCandidate],
     )
 
 
-def _on_table(candidate: IndexCandidate, queries: Sequence[Query],
-              whatif: WhatIf) -> list[Query]:
-    return [q for q in queries
-            if (t := whatif.tables_of(q.sql)) is None or candidate.table in t]
+def _on_table(candidate: IndexCandidate, queries: Sequence[Query], whatif: WhatIf) -> list[Query]:
+    return [q for q in queries if (t := whatif.tables_of(q.sql)) is None or candidate.table in t]
 
 
-def _evaluate(candidate: IndexCandidate, queries: Sequence[Query], current: dict[str, float],
-              estimates: Mapping[str, PlanEstimate]
-              ) -> tuple[float, float, str | None, dict[str, float], bool, str]:
+def _evaluate(
+    candidate: IndexCandidate,
+    queries: Sequence[Query],
+    current: dict[str, float],
+    estimates: Mapping[str, PlanEstimate],
+) -> tuple[float, float, str | None, dict[str, float], bool, str]:
     """Weighted saving, best relative saving (and on which query), new costs, reliability —
     from the candidate's estimates on the queries of its table."""
     benefit = 0.0
@@ -358,8 +413,9 @@ def _evaluate(candidate: IndexCandidate, queries: Sequence[Query], current: dict
     return benefit, best_ratio, best_query, after, reliable, "; ".join(notes)
 
 
-def _below_threshold(ratio: float, query_id: str | None, threshold: float,
-                     chosen: list[IndexCandidate]) -> str:
+def _below_threshold(
+    ratio: float, query_id: str | None, threshold: float, chosen: list[IndexCandidate]
+) -> str:
     if query_id is None:
         return "no query of the workload reads this table"
     after = ""
@@ -368,10 +424,13 @@ def _below_threshold(ratio: float, query_id: str | None, threshold: float,
     elif chosen:
         after = f" once the {len(chosen)} indexes chosen before it exist"
     if ratio <= 0:
-        return (f"the planner does not use it for {query_id}{after} (saves 0% of its cost, "
-                f"below the {threshold:.0%} threshold)")
-    return (f"saves {ratio:.1%} of the cost of {query_id}{after} — below the "
-            f"{threshold:.0%} threshold")
+        return (
+            f"the planner does not use it for {query_id}{after} (saves 0% of its cost, "
+            f"below the {threshold:.0%} threshold)"
+        )
+    return (
+        f"saves {ratio:.1%} of the cost of {query_id}{after} — below the {threshold:.0%} threshold"
+    )
 
 
 def _proxy_worked(candidate: IndexCandidate, queries: Sequence[Query], whatif: WhatIf) -> bool:

@@ -33,8 +33,9 @@ class UniqueCheck:
     rows: int | None = None
 
 
-def confirm_unique(db: ReadOnlyDatabase, table: Table, columns: Sequence[str],
-                   *, min_rows: int = UNIQUE_MIN_ROWS) -> UniqueCheck:
+def confirm_unique(
+    db: ReadOnlyDatabase, table: Table, columns: Sequence[str], *, min_rows: int = UNIQUE_MIN_ROWS
+) -> UniqueCheck:
     """Enough rows first (≥ ``min_rows`` with the columns set), then statistics (one column:
     ``n_distinct = -1``), then an exact duplicate check, each bounded by the session's
     ``statement_timeout``. NULLs are ignored, as a UNIQUE index does. A query that fails
@@ -43,9 +44,11 @@ def confirm_unique(db: ReadOnlyDatabase, table: Table, columns: Sequence[str],
     where = f"{table.name}({', '.join(cols)})"
     steps: list[str] = []
     # The count stops at min_rows: it proves "enough" without reading a big table.
-    count = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {not_null} "
-                    "LIMIT {limit}) s").format(
-        table=sql.Identifier(table.name), not_null=_not_null(cols), limit=sql.Literal(min_rows))
+    count = sql.SQL(
+        "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {not_null} LIMIT {limit}) s"
+    ).format(
+        table=sql.Identifier(table.name), not_null=_not_null(cols), limit=sql.Literal(min_rows)
+    )
     try:
         counted = db.fetchone(_text(db, count), what=f"counting the rows of {where}")
     except DatabaseError as exc:
@@ -55,20 +58,34 @@ def confirm_unique(db: ReadOnlyDatabase, table: Table, columns: Sequence[str],
         nullable = [c for c in cols if (col := table.column(c)) is None or col.null]
         with_set = f" with {', '.join(nullable)} set" if nullable else ""
         return UniqueCheck(
-            table.name, cols, None,
+            table.name,
+            cols,
+            None,
             f"{table.name} has {rows:,} rows{with_set}, too few to show "
             f"({', '.join(cols)}) {'is' if len(cols) == 1 else 'are'} unique "
-            f"(needs {min_rows:,})", rows)
+            f"(needs {min_rows:,})",
+            rows,
+        )
     steps.append(f"at least {rows:,} rows")
     if len(cols) == 1:
         col = table.column(cols[0])
         if col is None or col.stats is None:
-            return UniqueCheck(table.name, cols, None,
-                               f"no pg_stats for {table.name}.{cols[0]} (run ANALYZE)", rows)
+            return UniqueCheck(
+                table.name,
+                cols,
+                None,
+                f"no pg_stats for {table.name}.{cols[0]} (run ANALYZE)",
+                rows,
+            )
         if col.stats.n_distinct != -1:
-            return UniqueCheck(table.name, cols, False,
-                               f"pg_stats n_distinct = {col.stats.n_distinct:g} for "
-                               f"{table.name}.{cols[0]} (-1 would mean unique)", rows)
+            return UniqueCheck(
+                table.name,
+                cols,
+                False,
+                f"pg_stats n_distinct = {col.stats.n_distinct:g} for "
+                f"{table.name}.{cols[0]} (-1 would mean unique)",
+                rows,
+            )
         steps.append("pg_stats n_distinct = -1")
     duplicates = sql.SQL(
         "SELECT 1 FROM {table} WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1 LIMIT 1"
@@ -90,8 +107,7 @@ def confirm_unique(db: ReadOnlyDatabase, table: Table, columns: Sequence[str],
 
 
 def _not_null(cols: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c))
-                                 for c in cols)
+    return sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
 
 
 def _text(db: ReadOnlyDatabase, query: sql.Composed) -> str:

@@ -24,6 +24,7 @@ Guarantees:
 >>> # report = verify(url, analysis.advice.recommendations, queries)
 >>> # print(report.render())
 """
+
 from __future__ import annotations
 
 import re
@@ -77,15 +78,19 @@ class QueryTiming:
     @property
     def no_evidence(self) -> bool:
         """Executed, and no rows on either side: an empty result proves no speed-up."""
-        return bool(self.before and self.after and self.before.rows == 0
-                    and self.after.rows == 0)
+        return bool(self.before and self.after and self.before.rows == 0 and self.after.rows == 0)
 
     @property
     def speedup(self) -> float | None:
         if self.no_evidence:
             return None
-        if (self.before and self.after and self.before.time_ms and self.after.time_ms
-                and self.after.time_ms > 0):
+        if (
+            self.before
+            and self.after
+            and self.before.time_ms
+            and self.after.time_ms
+            and self.after.time_ms > 0
+        ):
             return self.before.time_ms / self.after.time_ms
         return None
 
@@ -104,32 +109,45 @@ class VerifyReport:
         head = ("query", "before ms", "after ms", "speed-up", "index used after", "note")
         rows = [head]
         for t in self.timings:
+
             def ms(m: Measurement | None) -> str:
                 if m is None:
                     return "-"
                 if m.time_ms is None:
                     return f"cost {m.cost:.0f}"
-                return f"{m.time_ms:.2f} ({m.rows} rows)" if m.rows is not None else (
-                    f"{m.time_ms:.2f}")
+                return (
+                    f"{m.time_ms:.2f} ({m.rows} rows)"
+                    if m.rows is not None
+                    else (f"{m.time_ms:.2f}")
+                )
 
             evidence = "no evidence: 0 rows on both sides" if t.no_evidence else ""
-            rows.append((
-                t.query_id, ms(t.before), ms(t.after),
-                f"{t.speedup:.1f}x" if t.speedup else "-",
-                ", ".join(t.after.indexes) if t.after and t.after.indexes else "-",
-                "; ".join(x for x in (evidence, t.parameters, t.note) if x),
-            ))
+            rows.append(
+                (
+                    t.query_id,
+                    ms(t.before),
+                    ms(t.after),
+                    f"{t.speedup:.1f}x" if t.speedup else "-",
+                    ", ".join(t.after.indexes) if t.after and t.after.indexes else "-",
+                    "; ".join(x for x in (evidence, t.parameters, t.note) if x),
+                )
+            )
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                 for r in rows]
+        lines = [
+            "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         tail = []
         if self.built:
-            tail.append(("kept: " if self.kept else "built and dropped again: ")
-                        + ", ".join(self.built))
+            tail.append(
+                ("kept: " if self.kept else "built and dropped again: ") + ", ".join(self.built)
+            )
         tail += [f"failed: {name}: {why}" for name, why in self.failed]
-        tail += [f"created extension {e}" + ("" if self.kept else ", dropped again")
-                 for e in self.extensions]
+        tail += [
+            f"created extension {e}" + ("" if self.kept else ", dropped again")
+            for e in self.extensions
+        ]
         tail += list(self.notes)
         return "\n".join(lines + tail)
 
@@ -147,14 +165,22 @@ def build_statement(recommendation: Recommendation) -> str:
     stmt = create_index_sql(recommendation.candidate, recommendation.name, concurrently=True)
     stmt = stmt.strip().rstrip(";")
     if not recommendation.name or not is_create_index(stmt):
-        raise UsageError(f"verify only builds named CREATE INDEX statements, one at a time, "
-                         f"not: {' '.join(stmt.split())[:80]}")
+        raise UsageError(
+            f"verify only builds named CREATE INDEX statements, one at a time, "
+            f"not: {' '.join(stmt.split())[:80]}"
+        )
     return stmt
 
 
-def verify(url: str, recommendations: Sequence[Recommendation], queries: Sequence[Query],
-           *, keep: bool = False, runs: int = 3,
-           statement_timeout_ms: int = 60_000) -> VerifyReport:
+def verify(
+    url: str,
+    recommendations: Sequence[Recommendation],
+    queries: Sequence[Query],
+    *,
+    keep: bool = False,
+    runs: int = 3,
+    statement_timeout_ms: int = 60_000,
+) -> VerifyReport:
     """Build, measure before/after, drop (unless ``keep``). The database ends as it started even
     when something fails: indexes this run created are dropped in a ``finally``, including the
     INVALID leftover of a failed concurrent build, and so are the extensions the indexes need
@@ -178,9 +204,12 @@ def verify(url: str, recommendations: Sequence[Recommendation], queries: Sequenc
             if extension not in installed:
                 conn.execute(sql.SQL("CREATE EXTENSION {}").format(sql.Identifier(extension)))
                 created.append(extension)
-        existing = {r[0] for r in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = ANY(current_schemas(false))"
-        ).fetchall()}
+        existing = {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = ANY(current_schemas(false))"
+            ).fetchall()
+        }
         version = conn.info.server_version
         prepared = [_prepare(conn, q) for q in queries]
         before = [_measure(conn, p, runs, statement_timeout_ms, version) for p in prepared]
@@ -214,12 +243,20 @@ def verify(url: str, recommendations: Sequence[Recommendation], queries: Sequenc
             for name in built:
                 _drop(conn, name)
             for extension in reversed(created):
-                conn.execute(sql.SQL("DROP EXTENSION IF EXISTS {}").format(
-                    sql.Identifier(extension)))
+                conn.execute(
+                    sql.SQL("DROP EXTENSION IF EXISTS {}").format(sql.Identifier(extension))
+                )
         conn.close()
     timings = tuple(
-        QueryTiming(p.query.id, p.query.sql, p.executable, b[0], a[0], p.described,
-                    "; ".join(dict.fromkeys(x for x in (p.note, b[1], a[1]) if x)))
+        QueryTiming(
+            p.query.id,
+            p.query.sql,
+            p.executable,
+            b[0],
+            a[0],
+            p.described,
+            "; ".join(dict.fromkeys(x for x in (p.note, b[1], a[1]) if x)),
+        )
         for p, b, a in zip(prepared, before, after, strict=True)
     )
     return VerifyReport(timings, tuple(built), keep, tuple(failed), tuple(notes), tuple(created))
@@ -242,12 +279,16 @@ class _Prepared:
 def _prepare(conn: psycopg.Connection, query: Query) -> _Prepared:
     refused = explain_refusal(query.sql)
     if refused is not None:
-        return _Prepared(query, False, None, "", f"skipped, not sent to the server: {refused}",
-                         refused)
+        return _Prepared(
+            query, False, None, "", f"skipped, not sent to the server: {refused}", refused
+        )
     not_executed = explain_refusal(query.sql, analyze=True)
     is_select = not_executed is None
-    note = "" if is_select else f"not a SELECT: plain EXPLAIN (costs only), rolled back " \
-        f"({not_executed})"
+    note = (
+        ""
+        if is_select
+        else f"not a SELECT: plain EXPLAIN (costs only), rolled back ({not_executed})"
+    )
     count = max((int(n) for n in _PARAM.findall(query.sql)), default=0)
     if not count:
         return _Prepared(query, is_select, (), "", note)
@@ -263,8 +304,13 @@ def _prepare(conn: psycopg.Connection, query: Query) -> _Prepared:
     return _Prepared(query, is_select, values, described, note)
 
 
-def _measure(conn: psycopg.Connection, p: _Prepared, runs: int,
-             statement_timeout_ms: int, server_version: int) -> tuple[Measurement | None, str]:
+def _measure(
+    conn: psycopg.Connection,
+    p: _Prepared,
+    runs: int,
+    statement_timeout_ms: int,
+    server_version: int,
+) -> tuple[Measurement | None, str]:
     """One side's measurement, in a READ ONLY transaction that is always rolled back."""
     if p.refused:
         return None, ""
@@ -275,16 +321,25 @@ def _measure(conn: psycopg.Connection, p: _Prepared, runs: int,
         if not p.executable:
             found = explain(conn, p.query.sql, server_version=server_version)
             return Measurement(found.total_cost, found.index_names), ""
-        samples = [explain(conn, p.query.sql, server_version=server_version, analyze=True,
-                           values=p.values or None)
-                   for _ in range(max(1, runs))]
+        samples = [
+            explain(
+                conn,
+                p.query.sql,
+                server_version=server_version,
+                analyze=True,
+                values=p.values or None,
+            )
+            for _ in range(max(1, runs))
+        ]
         samples.sort(key=lambda e: e.plan["Execution Time"])
         median = samples[len(samples) // 2]
         node = median.root
         buffers = int(node.get("Shared Hit Blocks", 0)) + int(node.get("Shared Read Blocks", 0))
         return Measurement(
-            median.total_cost, median.index_names,
-            statistics.median(e.plan["Execution Time"] for e in samples), buffers,
+            median.total_cost,
+            median.index_names,
+            statistics.median(e.plan["Execution Time"] for e in samples),
+            buffers,
             int(node.get("Actual Rows", 0)) * max(1, int(node.get("Actual Loops", 1))),
         ), ""
     except psycopg.Error as exc:
@@ -300,8 +355,7 @@ def _end_measurement(conn: psycopg.Connection) -> None:
     try:
         conn.execute("ROLLBACK")
     except psycopg.Error as exc:
-        raise DatabaseError(f"verify: could not roll back a measurement: {one_line(exc)}") \
-            from None
+        raise DatabaseError(f"verify: could not roll back a measurement: {one_line(exc)}") from None
 
 
 # -- binding $n to real values -----------------------------------------------------------
@@ -317,8 +371,9 @@ class _Role:
     rank: int = 0
 
 
-def _bind_parameters(conn: psycopg.Connection, tree: exp.Expr,
-                     count: int) -> tuple[tuple[str | None, ...] | None, str]:
+def _bind_parameters(
+    conn: psycopg.Connection, tree: exp.Expr, count: int
+) -> tuple[tuple[str | None, ...] | None, str]:
     """A value for each ``$n`` from the data, so the query returns rows: equality gets a
     most common value (distinct ones for an ``IN`` list), a range gets histogram bounds with the
     lower one below the upper one, LIKE a prefix of a common value."""
@@ -360,8 +415,10 @@ def _bind_parameters(conn: psycopg.Connection, tree: exp.Expr,
         value, how = found.pick(role)
         values[n] = value
         described[n] = f"${n} = {_show(value)} ({how} {role.table}.{role.column})"
-    return (tuple(values[i] for i in range(1, count + 1)),
-            ", ".join(described[i] for i in sorted(described)))
+    return (
+        tuple(values[i] for i in range(1, count + 1)),
+        ", ".join(described[i] for i in sorted(described)),
+    )
 
 
 def _param_number(node: exp.Expr) -> int | None:
@@ -370,12 +427,12 @@ def _param_number(node: exp.Expr) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _role_of(node: exp.Expr, aliases: dict[str, str],
-             only_table: str | None) -> _Role | str | None:
+def _role_of(node: exp.Expr, aliases: dict[str, str], only_table: str | None) -> _Role | str | None:
     child = node
     parent = node.parent
-    while isinstance(parent, exp.Paren | exp.Cast | exp.Tuple | exp.Anonymous | exp.Func) \
-            and not isinstance(parent, exp.In | exp.Like | exp.ILike):
+    while isinstance(
+        parent, exp.Paren | exp.Cast | exp.Tuple | exp.Anonymous | exp.Func
+    ) and not isinstance(parent, exp.In | exp.Like | exp.ILike):
         child, parent = parent, parent.parent
     if isinstance(parent, exp.Limit | exp.Fetch):
         return "LIMIT"
@@ -411,7 +468,7 @@ class _ColumnValues:
 
     def pick(self, role: _Role) -> tuple[str, str]:
         if role.role in ("eq", "like"):
-            pool = self.common or self.bounds[len(self.bounds) // 2:] + self.bounds
+            pool = self.common or self.bounds[len(self.bounds) // 2 :] + self.bounds
             value = pool[min(role.rank, len(pool) - 1)]
             if role.role == "like":
                 return value[:3] + "%", f"prefix of a {self.source} value of"
@@ -431,15 +488,19 @@ class _ColumnValues:
 
 
 def _column_values(conn: psycopg.Connection, table: str, column: str) -> _ColumnValues | None:
-    row = send_one(conn, (
-        "SELECT most_common_vals::text::text[], histogram_bounds::text::text[] FROM pg_stats "
-        "WHERE tablename = %s AND attname = %s AND schemaname = ANY(current_schemas(false)) "
-        "LIMIT 1"), [table, column]).fetchone()
+    row = send_one(
+        conn,
+        (
+            "SELECT most_common_vals::text::text[], histogram_bounds::text::text[] FROM pg_stats "
+            "WHERE tablename = %s AND attname = %s AND schemaname = ANY(current_schemas(false)) "
+            "LIMIT 1"
+        ),
+        [table, column],
+    ).fetchone()
     common = tuple(v for v in (row[0] or ()) if v is not None) if row else ()
     bounds = tuple(v for v in (row[1] or ()) if v is not None) if row else ()
     if bounds:
-        return _ColumnValues(common, bounds, "pg_stats histogram" if not common else
-                             "pg_stats")
+        return _ColumnValues(common, bounds, "pg_stats histogram" if not common else "pg_stats")
     # No histogram (a column of few values, or a table never analysed): its own rows, in
     # the column type's order, give the bounds.
     query = sql.SQL(
@@ -459,8 +520,7 @@ def _column_values(conn: psycopg.Connection, table: str, column: str) -> _Column
 # -- helpers -------------------------------------------------------------------------------
 def _drop(conn: psycopg.Connection, name: str) -> None:
     try:
-        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-            sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         raise DatabaseError(f"could not drop index {name} again: {one_line(exc)}") from None
 

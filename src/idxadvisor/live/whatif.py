@@ -134,8 +134,12 @@ class WhatIf:
         with self.db.transaction() as conn:
             try:
                 with conn.transaction() as tx:
-                    for setting in ("enable_indexscan", "enable_bitmapscan",
-                                    "enable_indexonlyscan", "enable_tidscan"):
+                    for setting in (
+                        "enable_indexscan",
+                        "enable_bitmapscan",
+                        "enable_indexonlyscan",
+                        "enable_tidscan",
+                    ):
                         conn.execute(f"SET LOCAL {setting} = off")
                     conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     plan = explain(conn, probe, server_version=self.db.server_version).root
@@ -164,7 +168,8 @@ class WhatIf:
             sql = self.create_sql(candidate)
             if not is_create_index(sql):
                 refused = CandidateError(
-                    "not sent to the server: not a single CREATE INDEX statement")
+                    "not sent to the server: not a single CREATE INDEX statement"
+                )
                 self._hypo[key] = refused
                 raise refused
             with self.db.transaction() as conn:
@@ -208,8 +213,7 @@ class WhatIf:
             self._tables[query_sql] = names or None
         return self._tables[query_sql]
 
-    def cost(self, query_sql: str,
-             hypothetical: Sequence[IndexCandidate] = ()) -> PlanEstimate:
+    def cost(self, query_sql: str, hypothetical: Sequence[IndexCandidate] = ()) -> PlanEstimate:
         """The planner's cost of ``query_sql`` with ``hypothetical`` indexes added.
 
         Only candidates on the query's tables are created (and make up the cache key).
@@ -240,8 +244,7 @@ class WhatIf:
         self._cache[key] = estimate
         return estimate
 
-    def _explain_with(self, query_sql: str,
-                      candidates: Sequence[IndexCandidate]) -> PlanEstimate:
+    def _explain_with(self, query_sql: str, candidates: Sequence[IndexCandidate]) -> PlanEstimate:
         with self.db.transaction() as conn:
             labels: dict[str, IndexCandidate] = {}
             try:
@@ -250,12 +253,12 @@ class WhatIf:
                         # All in one round trip; each text was checked to be one CREATE INDEX.
                         # Every use ends with a reset, so none are left from before.
                         rows = _run(
-                            conn, "SELECT h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY "
+                            conn,
+                            "SELECT h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY "
                             "AS s(stmt, n), LATERAL hypopg_create_index(s.stmt) h ORDER BY s.n",
                             [[self.hypothetical(c).sql for c in candidates]],
                         ).fetchall()
-                        labels = {f"<{oid}>": c for (oid,), c in zip(rows, candidates,
-                                                                     strict=True)}
+                        labels = {f"<{oid}>": c for (oid,), c in zip(rows, candidates, strict=True)}
                     explained = explain(conn, query_sql, server_version=self.db.server_version)
                     raise psycopg.Rollback(tx)  # drops SET LOCALs
             except psycopg.Error as exc:
@@ -279,12 +282,14 @@ class WhatIf:
                     used_names.append(describe_candidate(c))
             elif name not in used_names:
                 used_names.append(name)
-        return PlanEstimate(float(plan["Plan"]["Total Cost"]), tuple(used_names), tuple(used),
-                            generic=generic)
+        return PlanEstimate(
+            float(plan["Plan"]["Total Cost"]), tuple(used_names), tuple(used), generic=generic
+        )
 
     # -- pitfall 2 ----------------------------------------------------------------------
-    def _expression_proxy(self, query_sql: str, candidates: Sequence[IndexCandidate],
-                          direct: PlanEstimate) -> PlanEstimate | None:
+    def _expression_proxy(
+        self, query_sql: str, candidates: Sequence[IndexCandidate], direct: PlanEstimate
+    ) -> PlanEstimate | None:
         """For expression candidates: the estimate with each expression replaced by its column.
 
         Returns None when no candidate has an expression the query uses. The proxy's relative
@@ -307,19 +312,28 @@ class WhatIf:
         proxy_sql = _replace_expressions(query_sql, swaps) if swaps else None
         if proxy_sql is None:
             exprs = ", ".join(sorted(set(unprovable) | set(swaps)))
-            return replace(direct, reliable=False, note=(
-                f"what-if cost unreliable for {exprs}: PostgreSQL has no statistics for the "
-                "expression until the index is built and analysed"))
+            return replace(
+                direct,
+                reliable=False,
+                note=(
+                    f"what-if cost unreliable for {exprs}: PostgreSQL has no statistics for the "
+                    "expression until the index is built and analysed"
+                ),
+            )
         proxy_candidates = [_proxy_candidate(c, swaps) for c in candidates]
         try:
             base = self.cost(query_sql, [c for c in candidates if not _has_expression(c)])
-            proxy_base = self._explain_with(proxy_sql, [
-                p for p, c in zip(proxy_candidates, candidates, strict=True)
-                if not _has_expression(c)
-            ])
-            proxy_after = self._explain_with(proxy_sql, [
-                c for c in proxy_candidates if self._creatable(c)
-            ])
+            proxy_base = self._explain_with(
+                proxy_sql,
+                [
+                    p
+                    for p, c in zip(proxy_candidates, candidates, strict=True)
+                    if not _has_expression(c)
+                ],
+            )
+            proxy_after = self._explain_with(
+                proxy_sql, [c for c in proxy_candidates if self._creatable(c)]
+            )
         except PlanError:
             return None
         if proxy_base.total_cost <= 0:
@@ -328,18 +342,28 @@ class WhatIf:
         estimated = min(direct.total_cost, base.total_cost * ratio)
         exprs = ", ".join(sorted(swaps))
         cols = ", ".join(sorted(set(swaps.values())))
-        note = (f"what-if cost for {exprs} estimated from the statistics of {cols}: PostgreSQL "
-                "has none for the expression until the index is built and analysed")
+        note = (
+            f"what-if cost for {exprs} estimated from the statistics of {cols}: PostgreSQL "
+            "has none for the expression until the index is built and analysed"
+        )
         used = direct.candidates_used
         names = direct.indexes_used
         if proxy_after.candidates_used and not used:
             # The proxy index stands for the expression candidate at the same position.
             back = {p.definition(): c for p, c in zip(proxy_candidates, candidates, strict=True)}
-            used = tuple(back[p.definition()] for p in proxy_after.candidates_used
-                         if p.definition() in back)
+            used = tuple(
+                back[p.definition()] for p in proxy_after.candidates_used if p.definition() in back
+            )
             names = tuple(describe_candidate(c) for c in used)
-        return replace(direct, total_cost=estimated, candidates_used=used, indexes_used=names,
-                       reliable=False, note=note, proxied=True)
+        return replace(
+            direct,
+            total_cost=estimated,
+            candidates_used=used,
+            indexes_used=names,
+            reliable=False,
+            note=note,
+            proxied=True,
+        )
 
     def _creatable(self, candidate: IndexCandidate) -> bool:
         try:
@@ -383,8 +407,9 @@ def describe_candidate(candidate: IndexCandidate) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _run(conn: psycopg.Connection, text: str, params: Sequence[Any] | None = None
-         ) -> psycopg.Cursor:
+def _run(
+    conn: psycopg.Connection, text: str, params: Sequence[Any] | None = None
+) -> psycopg.Cursor:
     """Execute one statement with the tool's mark (pg_stat_statements readers leave those out),
     with the extended protocol: the server refuses a second statement in ``text``."""
     return send_one(conn, text, params)
@@ -418,7 +443,7 @@ def _keeps_distinct_values(expression: str) -> bool:
         if isinstance(node, exp.Cast):
             continue
         if isinstance(node, exp.Func):
-            name = (node.sql_name() if not isinstance(node, exp.Anonymous) else node.name)
+            name = node.sql_name() if not isinstance(node, exp.Anonymous) else node.name
             if name.upper() not in _DISTINCT_KEEPING:
                 return False
             continue
@@ -460,7 +485,8 @@ def _replace_expressions(query_sql: str, swaps: dict[str, str]) -> str | None:
 def _proxy_candidate(candidate: IndexCandidate, swaps: dict[str, str]) -> IndexCandidate:
     elements = tuple(
         IndexElement(column=swaps[expression_key(e.expression)], descending=e.descending)
-        if e.expression and expression_key(e.expression) in swaps else e
+        if e.expression and expression_key(e.expression) in swaps
+        else e
         for e in candidate.elements
     )
     return replace(candidate, elements=elements)

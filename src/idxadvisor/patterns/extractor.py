@@ -42,7 +42,6 @@ once; columns resolved through :mod:`.scope`; conditions read by :mod:`.predicat
 * ``selected`` is None after ``*``/``t.*``, or when an unqualified column cannot be attributed.
 """
 
-
 from __future__ import annotations
 
 import os
@@ -77,6 +76,7 @@ __all__ = ["PARALLEL_THRESHOLD", "analyse", "extract"]
 
 # --------------------------------------------------------------------------------------------
 # The walk
+
 
 class _Extractor:
     """Walks one parsed statement once, scope by scope."""
@@ -354,8 +354,21 @@ class _Extractor:
 # Statement kinds the walk reads (MERGE is not read: no pattern, said so).
 _READ_KINDS = frozenset({Kind.SELECT, Kind.INSERT, Kind.UPDATE, Kind.DELETE})
 _DDL_MODIFIERS = frozenset(
-    {"OR", "REPLACE", "UNIQUE", "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL",
-     "MATERIALIZED", "IF", "NOT", "EXISTS", "CONCURRENTLY"}
+    {
+        "OR",
+        "REPLACE",
+        "UNIQUE",
+        "TEMP",
+        "TEMPORARY",
+        "UNLOGGED",
+        "GLOBAL",
+        "LOCAL",
+        "MATERIALIZED",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "CONCURRENTLY",
+    }
 )
 _PSQL_META = re.compile(r"^\s*\\.*$", re.M)
 _QUERY_NODES = (exp.Query, exp.Update, exp.Delete, exp.Insert)
@@ -452,7 +465,7 @@ def analyse(
     if workers is None:
         workers = (os.cpu_count() or 1) if len(jobs) > PARALLEL_THRESHOLD else 1
     if workers > 1 and len(jobs) > _CHUNK:
-        chunks = [jobs[i:i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
+        chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
         results: list[tuple[tuple[AccessPattern, ...], str | None]] = []
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for part in pool.map(_read_chunk, chunks):

@@ -162,9 +162,7 @@ class Key:
     @property
     def sql(self) -> str:
         if self.expression is None:
-            return (
-                quote_if_needed(self.column)
-            )
+            return quote_if_needed(self.column)
         return self.expression if _is_atomic_sql(self.expression) else f"({self.expression})"
 
 
@@ -173,7 +171,6 @@ _ATOMIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\(.*\)\Z|[a-z_][a-z0-9_]*\Z", re.S)
 
 def _is_atomic_sql(sql: str) -> bool:
     return bool(_ATOMIC.match(sql)) and sql.count("(") == sql.count(")")
-
 
 
 def key_of(node: exp.Expr, scope: Scope) -> Key | None:
@@ -198,6 +195,7 @@ def key_of(node: exp.Expr, scope: Scope) -> Key | None:
         isinstance(n, _JSON_EXTRACTS) for n in bare.walk()
     )
     return Key(ref, name_of(columns[0].this), canonical_tree(bare), json)
+
 
 def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
     node = unparen(node)
@@ -260,15 +258,13 @@ def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
         if negated:
             return _other(node, key, negated)
         constants = _constants([node.expression])
-        return key, Predicate(
-            key.column, Op.JSON, canonical_tree(node), key.expression, constants
-        )
+        return key, Predicate(key.column, Op.JSON, canonical_tree(node), key.expression, constants)
     if isinstance(node, exp.Or) and not negated:
         return _or(node, scope)
     return _fallback(node, scope, negated)
 
-def _comparison(node: exp.Expr, scope: Scope, negated: bool
-) -> tuple[Key, Predicate] | None:
+
+def _comparison(node: exp.Expr, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
     operator = _COMPARISONS[type(node)]
     left, right = node.this, node.expression
     left_key = key_of(left, scope)
@@ -327,11 +323,7 @@ def _comparison(node: exp.Expr, scope: Scope, negated: bool
         op = Op.JSON if key.json else Op.IN
         return key, Predicate(key.column, op, sql, key.expression, constants)
     constants = _constants([value])
-    if (
-        operator in ("=", "<>")
-        and key.expression is None
-        and constants in (("TRUE",), ("FALSE",))
-    ):
+    if operator in ("=", "<>") and key.expression is None and constants in (("TRUE",), ("FALSE",)):
         truth = (constants[0] == "TRUE") == (operator == "=")
         sql = key.sql if truth else f"NOT {key.sql}"
         return key, Predicate(key.column, Op.EQ, sql, None, ("TRUE" if truth else "FALSE",))
@@ -346,7 +338,9 @@ def _comparison(node: exp.Expr, scope: Scope, negated: bool
     sql = f"{key.sql} {operator} {constants[0] if constants else _value_sql(value)}"
     return key, Predicate(key.column, op, sql, key.expression, constants)
 
-def _join_sides(left: exp.Expr,
+
+def _join_sides(
+    left: exp.Expr,
     right: exp.Expr,
     scope: Scope,
     operator: str,
@@ -363,6 +357,7 @@ def _join_sides(left: exp.Expr,
                 other = right if side is left else left
                 if isinstance(strip_column_cast(other), exp.Column):
                     ref.join_columns[name_of(bare.this)] = None
+
 
 def _in(node: exp.In, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
     key = key_of(node.this, scope)
@@ -389,8 +384,8 @@ def _in(node: exp.In, scope: Scope, negated: bool) -> tuple[Key, Predicate] | No
         op = Op.JSON
     return key, Predicate(key.column, op, sql, key.expression, constants)
 
-def _like(node: exp.Like | exp.ILike, scope: Scope, negated: bool
-) -> tuple[Key, Predicate] | None:
+
+def _like(node: exp.Like | exp.ILike, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
     key = key_of(node.this, scope)
     pattern = node.expression
     if key is None or not _free(pattern):
@@ -412,6 +407,7 @@ def _like(node: exp.Like | exp.ILike, scope: Scope, negated: bool
     sql = f"{key.sql} {word} {value}"
     return key, Predicate(key.column, op, sql, key.expression, constants)
 
+
 def _or(node: exp.Or, scope: Scope) -> tuple[Key, Predicate] | None:
     """``a = 1 OR a IN (2, 3)`` → ``a IN (1, 2, 3)``; any other OR is no index predicate."""
     parts = []
@@ -431,12 +427,13 @@ def _or(node: exp.Or, scope: Scope) -> tuple[Key, Predicate] | None:
     sql = f"{key.sql} IN ({', '.join(constants)})"
     return key, Predicate(key.column, Op.IN, sql, key.expression, constants)
 
+
 def _other(node: exp.Expr, key: Key, negated: bool) -> tuple[Key, Predicate]:
     sql = canonical_tree(exp.Not(this=exp.paren(node.copy())) if negated else node)
     return key, Predicate(key.column, Op.OTHER, sql, key.expression)
 
-def _fallback(node: exp.Expr, scope: Scope, negated: bool
-) -> tuple[Key, Predicate] | None:
+
+def _fallback(node: exp.Expr, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
     """Any other condition on exactly one table: an OTHER predicate on its first column."""
     columns, queries = scan(node)
     if not columns:

@@ -24,8 +24,17 @@ from sqlglot import exp
 
 from idxadvisor.types.access import AccessKind, AccessPattern, OrderKey, Predicate
 
-__all__ = ["AMBIGUOUS", "Ref", "Scope", "conjuncts", "disjuncts", "name_of", "only_table",
-           "scan", "unparen"]
+__all__ = [
+    "AMBIGUOUS",
+    "Ref",
+    "Scope",
+    "conjuncts",
+    "disjuncts",
+    "name_of",
+    "only_table",
+    "scan",
+    "unparen",
+]
 
 
 def name_of(identifier: exp.Expr | None) -> str:

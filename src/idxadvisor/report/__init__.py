@@ -54,19 +54,49 @@ class Format:
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("table", "analyze", "A report for people.",
-           "idxadvisor.report.table:to_text", "idxadvisor.report.table:is_table_report",
-           printer="idxadvisor.report.table:show"),
-    Format("json", "analyze", "Stable, versioned JSON.",
-           "idxadvisor.report.json_report:dumps", "idxadvisor.report.json_report:is_json_report"),
-    Format("text", "check", "path:line:col: CODE message, one line each",
-           "idxadvisor.report.findings:text", "idxadvisor.report.findings:is_check_report"),
-    Format("json", "check", "the findings and skipped querysets as JSON",
-           "idxadvisor.report.findings:json_text", "idxadvisor.report.findings:is_check_report"),
-    Format("github", "check", "GitHub Actions workflow annotations",
-           "idxadvisor.report.findings:github", "idxadvisor.report.findings:is_check_report"),
-    Format("sarif", "check", "SARIF 2.1.0 for code scanning",
-           "idxadvisor.report.findings:sarif_text", "idxadvisor.report.findings:is_check_report"),
+    Format(
+        "table",
+        "analyze",
+        "A report for people.",
+        "idxadvisor.report.table:to_text",
+        "idxadvisor.report.table:is_table_report",
+        printer="idxadvisor.report.table:show",
+    ),
+    Format(
+        "json",
+        "analyze",
+        "Stable, versioned JSON.",
+        "idxadvisor.report.json_report:dumps",
+        "idxadvisor.report.json_report:is_json_report",
+    ),
+    Format(
+        "text",
+        "check",
+        "path:line:col: CODE message, one line each",
+        "idxadvisor.report.findings:text",
+        "idxadvisor.report.findings:is_check_report",
+    ),
+    Format(
+        "json",
+        "check",
+        "the findings and skipped querysets as JSON",
+        "idxadvisor.report.findings:json_text",
+        "idxadvisor.report.findings:is_check_report",
+    ),
+    Format(
+        "github",
+        "check",
+        "GitHub Actions workflow annotations",
+        "idxadvisor.report.findings:github",
+        "idxadvisor.report.findings:is_check_report",
+    ),
+    Format(
+        "sarif",
+        "check",
+        "SARIF 2.1.0 for code scanning",
+        "idxadvisor.report.findings:sarif_text",
+        "idxadvisor.report.findings:is_check_report",
+    ),
 )
 
 

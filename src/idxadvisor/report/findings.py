@@ -31,9 +31,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/idxadvisor/"
 
 
-def render(
-    findings: Sequence[Finding], fmt: str, skipped: Sequence[Skipped] = ()
-) -> str:
+def render(findings: Sequence[Finding], fmt: str, skipped: Sequence[Skipped] = ()) -> str:
     """The report in one of the ``check`` formats of :mod:`idxadvisor.report` (no trailing
     newline; empty text when clean)."""
     return get("check", fmt).render(CheckResult(tuple(findings), tuple(skipped))).rstrip("\n")
@@ -106,15 +104,17 @@ def stderr_lines(result: CheckResult, fmt: str, verbose: bool = False) -> list[s
             files = sum(1 for s in result.skipped if s.kind == "file")
             queries = len(result.skipped) - files
             if queries:
-                lines.append(f"idxadvisor: {queries} queryset(s) could not be analysed "
-                             "(-v lists them)")
+                lines.append(
+                    f"idxadvisor: {queries} queryset(s) could not be analysed (-v lists them)"
+                )
             if files:
                 lines.append(f"idxadvisor: {files} file(s) could not be parsed (IDX000)")
     if fmt == "text":
         lines.extend(f"idxadvisor: {note}" for note in result.notes)
         if result.baselined:
-            lines.append(f"idxadvisor: {result.baselined} known problem(s) in the baseline "
-                         "not shown")
+            lines.append(
+                f"idxadvisor: {result.baselined} known problem(s) in the baseline not shown"
+            )
         if result.findings:
             lines.append(f"idxadvisor: {len(result.findings)} problem(s) found")
     return lines

@@ -71,22 +71,24 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
     queries = []
     for q in analysis.workload.queries:
         cost = advice.costs.get(q.id)
-        queries.append({
-            "id": q.id,
-            "sql": q.sql,
-            "origin": str(q.origins[0]) if q.origins else None,
-            "origins": [str(o) for o in q.origins],
-            "tables": tables.get(q.id, []),
-            "source": q.source,
-            "calls": q.calls,
-            "total_time_ms": round(q.total_time_ms, 3),
-            "served_by": served.get(q.id),
-            "served_reason": served_why.get(q.id),
-            "recommended": recommended.get(q.id, []),
-            "cost_before": cost.cost_before if cost else None,
-            "cost_after": cost.cost_after if cost else None,
-            "index_used": cost.index_used if cost else None,
-        })
+        queries.append(
+            {
+                "id": q.id,
+                "sql": q.sql,
+                "origin": str(q.origins[0]) if q.origins else None,
+                "origins": [str(o) for o in q.origins],
+                "tables": tables.get(q.id, []),
+                "source": q.source,
+                "calls": q.calls,
+                "total_time_ms": round(q.total_time_ms, 3),
+                "served_by": served.get(q.id),
+                "served_reason": served_why.get(q.id),
+                "recommended": recommended.get(q.id, []),
+                "cost_before": cost.cost_before if cost else None,
+                "cost_after": cost.cost_after if cost else None,
+                "index_used": cost.index_used if cost else None,
+            }
+        )
     return {
         "version": SCHEMA_VERSION,
         "summary": {
@@ -142,13 +144,22 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             for i in analysis.schema.indexes
         ],
         "redundant": [
-            {"table": x.index.table, "name": x.index.name, "covered_by": x.covered_by,
-             "reason": x.reason, "removable": x.removable}
+            {
+                "table": x.index.table,
+                "name": x.index.name,
+                "covered_by": x.covered_by,
+                "reason": x.reason,
+                "removable": x.removable,
+            }
             for x in advice.redundant
         ],
         "rejected": [
-            {"table": x.candidate.table, "columns": list(x.candidate.keys),
-             "serves": list(x.candidate.serves), "reason": x.reason}
+            {
+                "table": x.candidate.table,
+                "columns": list(x.candidate.keys),
+                "serves": list(x.candidate.serves),
+                "reason": x.reason,
+            }
             for x in advice.rejected
         ],
         "skipped": [_skipped(s) for s in skipped],
@@ -225,6 +236,8 @@ def is_json_report(text: str) -> bool:
         data = json.loads(text)
     except ValueError:
         return False
-    return isinstance(data, dict) and data.get("version") == SCHEMA_VERSION and (
-        "recommendations" in data and "summary" in data
+    return (
+        isinstance(data, dict)
+        and data.get("version") == SCHEMA_VERSION
+        and ("recommendations" in data and "summary" in data)
     )

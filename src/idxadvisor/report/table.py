@@ -40,8 +40,9 @@ def render(analysis: Analysis, console: Console) -> None:
         panels = [_recommendation(rec, queries, analysis) for rec in recs]
         console.print(Panel(Group(*panels), title=title, title_align="left"))
     if possible:
-        also = Table("index", "SQL", "why only possible", title="Also possible",
-                     title_justify="left")
+        also = Table(
+            "index", "SQL", "why only possible", title="Also possible", title_justify="left"
+        )
         for rec in possible:
             also.add_row(Text(rec.name), Text(rec.sql), Text(" ".join(rec.value)))
         console.print(also)
@@ -50,18 +51,34 @@ def render(analysis: Analysis, console: Console) -> None:
     files = unparsed_files(skipped)
     statements = tuple(s for s in skipped if s.kind != "file")
     sections: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]] = [
-        ("Already served by an existing index", ("query", "from", "index"),
-         [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served]),
-        ("Existing indexes made redundant", ("index", "covered by", "why"),
-         [(r.index.name, r.covered_by, r.reason) for r in advice.redundant]),
-        ("Considered and dropped", ("table", "keys", "why"),
-         [(r.candidate.table, ", ".join(r.candidate.keys), r.reason) for r in advice.rejected]),
-        (f"Files that could not be parsed ({len(files)})",
-         ("file", "reason"),
-         [(str(s.origin) if s.origin else "", s.reason) for s in files]),
-        (f"Skipped ({len(statements)})", ("where", "reason"),
-         [(str(s.origin) if s.origin else _shorten(s.sql or "", 60), s.reason)
-          for s in statements]),
+        (
+            "Already served by an existing index",
+            ("query", "from", "index"),
+            [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served],
+        ),
+        (
+            "Existing indexes made redundant",
+            ("index", "covered by", "why"),
+            [(r.index.name, r.covered_by, r.reason) for r in advice.redundant],
+        ),
+        (
+            "Considered and dropped",
+            ("table", "keys", "why"),
+            [(r.candidate.table, ", ".join(r.candidate.keys), r.reason) for r in advice.rejected],
+        ),
+        (
+            f"Files that could not be parsed ({len(files)})",
+            ("file", "reason"),
+            [(str(s.origin) if s.origin else "", s.reason) for s in files],
+        ),
+        (
+            f"Skipped ({len(statements)})",
+            ("where", "reason"),
+            [
+                (str(s.origin) if s.origin else _shorten(s.sql or "", 60), s.reason)
+                for s in statements
+            ],
+        ),
     ]
     for title, headers, rows in sections:
         if rows:
@@ -123,10 +140,15 @@ def _recommendation(rec: Recommendation, queries: dict[str, Query], analysis: An
         served.append(line)
     body.add_row("serves", "\n".join(served))
     body.add_row("why", rec.reason)
-    body.add_row("cost", rec.cost + (
-        f" Estimated size {rec.estimated_size_bytes:,} bytes (HypoPG)."
-        if rec.estimated_size_bytes else ""
-    ))
+    body.add_row(
+        "cost",
+        rec.cost
+        + (
+            f" Estimated size {rec.estimated_size_bytes:,} bytes (HypoPG)."
+            if rec.estimated_size_bytes
+            else ""
+        ),
+    )
     if rec.redundant:
         body.add_row("makes redundant", ", ".join(rec.redundant))
     return Group(head, body, Text(""))

@@ -130,18 +130,23 @@ def table_access(db: ReadOnlyDatabase, tables: Iterable[str]) -> dict[str, str]:
         if visible and readable:
             continue
         if visible:
-            found[name] = (f"{head}: no SELECT privilege, so its statistics, duplicates and "
-                           f"plans are hidden (GRANT SELECT ON {ident} TO {role})")
+            found[name] = (
+                f"{head}: no SELECT privilege, so its statistics, duplicates and "
+                f"plans are hidden (GRANT SELECT ON {ident} TO {role})"
+            )
         elif unusable:
             grants = "; ".join(f"GRANT USAGE ON SCHEMA {s} TO {role}" for s in unusable)
-            found[name] = (f"{head}: it is in schema {', '.join(unusable)}, which this role "
-                           f"may not use ({grants}; and SELECT on the table)")
+            found[name] = (
+                f"{head}: it is in schema {', '.join(unusable)}, which this role "
+                f"may not use ({grants}; and SELECT on the table)"
+            )
         elif schemas:
-            found[name] = (f"{head}: it is in schema {', '.join(schemas)}, not on this role's "
-                           f"search_path (ALTER ROLE {role} SET search_path = …)")
+            found[name] = (
+                f"{head}: it is in schema {', '.join(schemas)}, not on this role's "
+                f"search_path (ALTER ROLE {role} SET search_path = …)"
+            )
         else:
-            found[name] = (f"{head}: no table {name} in this database "
-                           "(are the migrations applied?)")
+            found[name] = f"{head}: no table {name} in this database (are the migrations applied?)"
     return found
 
 
@@ -165,11 +170,14 @@ def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Sc
     unique_columns = {
         (i.table, i.elements[0].column)
         for i in indexes
-        if i.unique and i.valid and len(i.elements) == 1 and i.condition is None
+        if i.unique
+        and i.valid
+        and len(i.elements) == 1
+        and i.condition is None
         and i.elements[0].column
     }
     cols_by_table: dict[int, list[Column]] = {oid: [] for oid in oids}
-    for (oid, name, db_type, nullable, null_frac, n_distinct, mcv, mcf, corr) in columns:
+    for oid, name, db_type, nullable, null_frac, n_distinct, mcv, mcf, corr in columns:
         stats = None
         if n_distinct is not None:
             stats = ColumnStats(
@@ -179,25 +187,49 @@ def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Sc
                 most_common_freqs=tuple(float(f) for f in (mcf or ())),
                 correlation=None if corr is None else float(corr),
             )
-        cols_by_table[oid].append(Column(
-            name=name, field="", db_type=db_type, null=bool(nullable),
-            unique=(name_of[oid], name) in unique_columns,
-            references=references.get((oid, name)), stats=stats,
-        ))
+        cols_by_table[oid].append(
+            Column(
+                name=name,
+                field="",
+                db_type=db_type,
+                null=bool(nullable),
+                unique=(name_of[oid], name) in unique_columns,
+                references=references.get((oid, name)),
+                stats=stats,
+            )
+        )
     result = {}
     for oid, relname, reltuples, size, _relpages, partitioned, partitions in table_rows:
         # reltuples is -1 until the first VACUUM/ANALYZE: unknown, not empty.
         rows = None if reltuples is None or reltuples < 0 else int(reltuples)
-        result[relname] = Table(name=relname, columns=tuple(cols_by_table[oid]), rows=rows,
-                                size_bytes=int(size) if size is not None else None,
-                                partitioned=bool(partitioned),
-                                partitions=tuple(partitions or ()))
+        result[relname] = Table(
+            name=relname,
+            columns=tuple(cols_by_table[oid]),
+            rows=rows,
+            size_bytes=int(size) if size is not None else None,
+            partitioned=bool(partitioned),
+            partitions=tuple(partitions or ()),
+        )
     return Schema(result, indexes, db.server_version)
 
 
 def _index(table: str, row: tuple) -> ExistingIndex:
-    (_, name, method, unique, _primary, valid, nkey, options, defs, is_column, predicate,
-     size, scans, indexdef) = row
+    (
+        _,
+        name,
+        method,
+        unique,
+        _primary,
+        valid,
+        nkey,
+        options,
+        defs,
+        is_column,
+        predicate,
+        size,
+        scans,
+        indexdef,
+    ) = row
     # The same parser as the models' DDL, so a model index and its catalog twin compare equal.
     parsed = parse_index_sql(indexdef, origin="catalog")
     if parsed is not None and len(parsed.elements) == nkey:
@@ -206,14 +238,23 @@ def _index(table: str, row: tuple) -> ExistingIndex:
         elements = tuple(
             IndexElement(column=_unquote(defs[k]), descending=_descending(options, k))
             if is_column[k]
-            else IndexElement(expression=expression_key(defs[k]),
-                              descending=_descending(options, k))
+            else IndexElement(
+                expression=expression_key(defs[k]), descending=_descending(options, k)
+            )
             for k in range(nkey)
         )
         include = tuple(_unquote(d) for d in defs[nkey:])
     return ExistingIndex(
-        table=table, name=name, elements=elements, origin="catalog", unique=bool(unique),
-        condition=predicate, include=include, method=method, valid=bool(valid), declared=False,
+        table=table,
+        name=name,
+        elements=elements,
+        origin="catalog",
+        unique=bool(unique),
+        condition=predicate,
+        include=include,
+        method=method,
+        valid=bool(valid),
+        declared=False,
         size_bytes=int(size) if size is not None else None,
         scans=int(scans) if scans is not None else None,
     )

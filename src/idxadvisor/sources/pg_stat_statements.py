@@ -21,9 +21,9 @@ from idxadvisor.types.workload import Skipped, Statement
 _TABLE_BEFORE = frozenset({"FROM", "JOIN", "UPDATE", "INTO", "USING"})
 
 
-def read_pg_stat_statements(db: ReadOnlyDatabase, *, min_calls: int = 1,
-                            database_only: bool = True
-                            ) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
+def read_pg_stat_statements(
+    db: ReadOnlyDatabase, *, min_calls: int = 1, database_only: bool = True
+) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
     """Statements recorded by ``pg_stat_statements`` (this database's only, by default),
     heaviest first. Missing extension → one-line DatabaseError with the fix."""
     db.require_extension(
@@ -56,20 +56,35 @@ def read_pg_stat_statements(db: ReadOnlyDatabase, *, min_calls: int = 1,
         if _reads_catalog(text):
             left_out["catalog"] += 1
             continue
-        statements.append(Statement(sql=text.strip(), source="pg_stat_statements",
-                                    calls=int(calls), total_time_ms=float(total_ms or 0.0)))
+        statements.append(
+            Statement(
+                sql=text.strip(),
+                source="pg_stat_statements",
+                calls=int(calls),
+                total_time_ms=float(total_ms or 0.0),
+            )
+        )
     if left_out["hidden"]:
-        skipped.append(Skipped(
-            f"pg_stat_statements: {left_out['hidden']} statement(s) of other users are hidden "
-            "from this user (grant pg_read_all_stats to see them)"))
+        skipped.append(
+            Skipped(
+                f"pg_stat_statements: {left_out['hidden']} statement(s) of other users are hidden "
+                "from this user (grant pg_read_all_stats to see them)"
+            )
+        )
     if left_out["utility"]:
-        skipped.append(Skipped(
-            f"pg_stat_statements: {left_out['utility']} utility statement(s) (SET, BEGIN, DDL, "
-            "EXPLAIN …) left out: indexes do not serve them"))
+        skipped.append(
+            Skipped(
+                f"pg_stat_statements: {left_out['utility']} utility statement(s) (SET, BEGIN, DDL, "
+                "EXPLAIN …) left out: indexes do not serve them"
+            )
+        )
     if left_out["catalog"]:
-        skipped.append(Skipped(
-            f"pg_stat_statements: {left_out['catalog']} query(ies) on the system catalogs "
-            "left out"))
+        skipped.append(
+            Skipped(
+                f"pg_stat_statements: {left_out['catalog']} query(ies) on the system catalogs "
+                "left out"
+            )
+        )
     return tuple(statements), tuple(skipped)
 
 

@@ -90,9 +90,7 @@ def iter_sql_files(paths: Sequence[Path]) -> Iterator[Statement | Skipped]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise UsageError(
-                f"cannot read workload file {path}: {exc.strerror or exc}"
-            ) from exc
+            raise UsageError(f"cannot read workload file {path}: {exc.strerror or exc}") from exc
         # Undecodable bytes survive as lone surrogates, so one bad byte costs its statement only.
         text = data.decode("utf-8-sig", errors="surrogateescape")
         shown = _display_path(path)

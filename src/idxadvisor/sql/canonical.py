@@ -30,8 +30,14 @@ from sqlglot.errors import ParseError, TokenError
 
 from idxadvisor.errors import UnparsableSQL
 
-__all__ = ["canonical", "canonical_key", "canonical_tree", "conjuncts", "is_reserved",
-           "quote_if_needed"]
+__all__ = [
+    "canonical",
+    "canonical_key",
+    "canonical_tree",
+    "conjuncts",
+    "is_reserved",
+    "quote_if_needed",
+]
 
 POSTGRES = Dialect.get_or_raise("postgres")
 
@@ -62,8 +68,12 @@ _TEXT_TYPES = frozenset(
 _TEXT_VALUED = (exp.Column, exp.JSONExtractScalar, exp.JSONBExtractScalar, exp.Upper, exp.Lower)
 # Comparison → its negation, for ``NOT (a = b)`` → ``a <> b``.
 _NEGATED: dict[type[exp.Expr], type[exp.Expr]] = {
-    exp.EQ: exp.NEQ, exp.NEQ: exp.EQ, exp.LT: exp.GTE, exp.GTE: exp.LT,
-    exp.GT: exp.LTE, exp.LTE: exp.GT,
+    exp.EQ: exp.NEQ,
+    exp.NEQ: exp.EQ,
+    exp.LT: exp.GTE,
+    exp.GTE: exp.LT,
+    exp.GT: exp.LTE,
+    exp.LTE: exp.GT,
 }
 
 
@@ -160,6 +170,7 @@ def conjuncts(condition: str | None) -> tuple[str, ...]:
 
 # -- the folds ---------------------------------------------------------------------------------
 
+
 def _unparen(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren):
         node = node.this
@@ -242,8 +253,12 @@ def _fold_array_comparisons(holder: exp.Expr) -> None:
         items: list[exp.Expr] | None = None
         if isinstance(node, exp.EQ) and isinstance(right, exp.Any):
             items = _array_items(right.this)
-        elif (isinstance(node, exp.NEQ) and isinstance(right, exp.Anonymous)
-              and str(right.this).upper() == "ALL" and len(right.expressions) == 1):
+        elif (
+            isinstance(node, exp.NEQ)
+            and isinstance(right, exp.Anonymous)
+            and str(right.this).upper() == "ALL"
+            and len(right.expressions) == 1
+        ):
             items = _array_items(right.expressions[0])
         if not items:
             continue

@@ -67,19 +67,36 @@ _TYPE_WORDS = frozenset(
     JSONB UUID INET CIDR BYTEA MONEY POINT XML BIT""".split()  # noqa: SIM905
 )
 # Printed in upper case in a skeleton (any other word is a name, printed in lower case).
-_KEYWORDS = frozenset(
-    """SELECT FROM WHERE AND OR NOT IN IS NULL TRUE FALSE AS ON JOIN LEFT RIGHT INNER OUTER FULL
+_KEYWORDS = (
+    frozenset(
+        """SELECT FROM WHERE AND OR NOT IN IS NULL TRUE FALSE AS ON JOIN LEFT RIGHT INNER OUTER FULL
     CROSS LATERAL USING GROUP BY ORDER ASC DESC NULLS FIRST LAST LIMIT OFFSET FETCH NEXT ROWS
     ONLY HAVING DISTINCT UNION ALL INTERSECT EXCEPT WITH RECURSIVE INSERT INTO VALUES UPDATE SET
     DELETE RETURNING DEFAULT CASE WHEN THEN ELSE END EXISTS BETWEEN LIKE ILIKE ESCAPE SIMILAR TO
     ANY SOME CAST FOR SHARE NOWAIT SKIP LOCKED OF CONFLICT DO NOTHING MERGE MATCHED AT TIME ZONE
     INTERVAL COUNT SUM MIN MAX AVG COALESCE UPPER LOWER OVER PARTITION WINDOW FILTER ARRAY
     """.split()  # noqa: SIM905
-) | _TYPE_WORDS
+    )
+    | _TYPE_WORDS
+)
 # Words that end an ORDER BY / GROUP BY list (after them a number is a value again).
 _BY_LIST_END = frozenset(
-    {"LIMIT", "OFFSET", "HAVING", "WINDOW", "FOR", "FETCH", "UNION", "INTERSECT", "EXCEPT",
-     "RETURNING", "WHERE", "FROM", "SELECT", "ON"}
+    {
+        "LIMIT",
+        "OFFSET",
+        "HAVING",
+        "WINDOW",
+        "FOR",
+        "FETCH",
+        "UNION",
+        "INTERSECT",
+        "EXCEPT",
+        "RETURNING",
+        "WHERE",
+        "FROM",
+        "SELECT",
+        "ON",
+    }
 )
 
 
@@ -176,8 +193,9 @@ def _spaced(prev: Token, token: Token) -> bool:
     ``,``, around ``.``, nor between operator characters written together (``<=``, ``->>``)."""
     if prev.kind == "(" or token.kind == ")" or token.text in (",", ".") or prev.text == ".":
         return False
-    return not (prev.kind == "op" and token.kind == "op"
-                and prev.start + len(prev.text) == token.start)
+    return not (
+        prev.kind == "op" and token.kind == "op" and prev.start + len(prev.text) == token.start
+    )
 
 
 @functools.lru_cache(maxsize=65536)  # workloads repeat texts; the cache is by text
@@ -234,8 +252,12 @@ def shape(sql: str) -> Shape:
             out.append("$n")
         elif kind in ("string", "number"):
             before = prev.text.upper() if prev is not None and prev.kind == "word" else ""
-            ordinal = (kind == "number" and by_depth is not None and prev is not None
-                       and (before == "BY" or prev.text == ","))
+            ordinal = (
+                kind == "number"
+                and by_depth is not None
+                and prev is not None
+                and (before == "BY" or prev.text == ",")
+            )
             typed = kind == "string" and before in _TYPE_WORDS
             if ordinal or typed:
                 out.append(token.text)

@@ -74,17 +74,64 @@ class Kind(StrEnum):
 EXPLAINABLE = frozenset({Kind.SELECT, Kind.INSERT, Kind.UPDATE, Kind.DELETE, Kind.MERGE})
 
 _BY_WORD: dict[str, Kind] = {
-    "SELECT": Kind.SELECT, "VALUES": Kind.SELECT, "TABLE": Kind.SELECT,
-    "INSERT": Kind.INSERT, "UPDATE": Kind.UPDATE, "DELETE": Kind.DELETE, "MERGE": Kind.MERGE,
+    "SELECT": Kind.SELECT,
+    "VALUES": Kind.SELECT,
+    "TABLE": Kind.SELECT,
+    "INSERT": Kind.INSERT,
+    "UPDATE": Kind.UPDATE,
+    "DELETE": Kind.DELETE,
+    "MERGE": Kind.MERGE,
     "COPY": Kind.COPY,
-    **dict.fromkeys(("CREATE", "ALTER", "DROP", "TRUNCATE", "COMMENT", "GRANT", "REVOKE",
-                     "REINDEX", "CLUSTER", "REFRESH", "SECURITY", "IMPORT"), Kind.DDL),
-    **dict.fromkeys(("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT",
-                     "RELEASE"), Kind.TRANSACTION),
-    **dict.fromkeys(("SET", "RESET", "SHOW", "VACUUM", "ANALYZE", "ANALYSE", "LOCK", "DO",
-                     "CALL", "LISTEN", "NOTIFY", "UNLISTEN", "PREPARE", "EXECUTE", "DEALLOCATE",
-                     "DISCARD", "EXPLAIN", "FETCH", "MOVE", "CLOSE", "DECLARE", "CHECKPOINT",
-                     "LOAD", "REASSIGN"), Kind.UTILITY),
+    **dict.fromkeys(
+        (
+            "CREATE",
+            "ALTER",
+            "DROP",
+            "TRUNCATE",
+            "COMMENT",
+            "GRANT",
+            "REVOKE",
+            "REINDEX",
+            "CLUSTER",
+            "REFRESH",
+            "SECURITY",
+            "IMPORT",
+        ),
+        Kind.DDL,
+    ),
+    **dict.fromkeys(
+        ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"),
+        Kind.TRANSACTION,
+    ),
+    **dict.fromkeys(
+        (
+            "SET",
+            "RESET",
+            "SHOW",
+            "VACUUM",
+            "ANALYZE",
+            "ANALYSE",
+            "LOCK",
+            "DO",
+            "CALL",
+            "LISTEN",
+            "NOTIFY",
+            "UNLISTEN",
+            "PREPARE",
+            "EXECUTE",
+            "DEALLOCATE",
+            "DISCARD",
+            "EXPLAIN",
+            "FETCH",
+            "MOVE",
+            "CLOSE",
+            "DECLARE",
+            "CHECKPOINT",
+            "LOAD",
+            "REASSIGN",
+        ),
+        Kind.UTILITY,
+    ),
 }
 _MAIN_AFTER_WITH = frozenset({"SELECT", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE"})
 _MODIFYING = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
@@ -129,8 +176,13 @@ class StatementInfo:
     @property
     def plain_select(self) -> bool:
         """One SELECT that neither writes, nor locks rows, nor creates a table."""
-        return (self.single and self.kind is Kind.SELECT and not self.modifying_cte
-                and not self.locking and not self.into)
+        return (
+            self.single
+            and self.kind is Kind.SELECT
+            and not self.modifying_cte
+            and not self.locking
+            and not self.into
+        )
 
 
 class RefusedStatement(ValueError):
@@ -195,7 +247,7 @@ def tokens(text: str) -> tuple[tuple[Token, ...], str]:
                 close = text.find(tag, tag_end)
                 if close < 0:
                     return tuple(out), "unterminated dollar-quoted string"
-                out.append(Token("string", text[i:close + len(tag)], i, depth))
+                out.append(Token("string", text[i : close + len(tag)], i, depth))
                 i = close + len(tag)
                 continue
             out.append(Token("op", ch, i, depth))
@@ -245,7 +297,7 @@ def split_statements(text: str) -> tuple[str, ...]:
     ("SELECT ';'", 'DO $$BEGIN; END$$')
     """
     toks, _ = tokens(text)
-    return tuple(text[g[0].start:_token_end(text, g[-1])] for g in _groups(toks))
+    return tuple(text[g[0].start : _token_end(text, g[-1])] for g in _groups(toks))
 
 
 def classify(text: str) -> StatementInfo:
@@ -271,21 +323,30 @@ def classify(text: str) -> StatementInfo:
     keyword = lead.upper
     kind = _BY_WORD.get(keyword, Kind.OTHER)
     if keyword == "WITH":
-        main = next((t.upper for t in first
-                     if t.depth == lead.depth and t.upper in _MAIN_AFTER_WITH), "")
+        main = next(
+            (t.upper for t in first if t.depth == lead.depth and t.upper in _MAIN_AFTER_WITH), ""
+        )
         kind = _BY_WORD.get(main, Kind.OTHER)
     elif keyword == "PREPARE" and len(words) > 1 and words[1].upper == "TRANSACTION":
         kind = Kind.TRANSACTION
     # Conservative on purpose: a modifying keyword right after "(" anywhere, or FOR UPDATE in
     # any sub-select, marks the statement, so doubt is always on the side of not executing.
-    modifying = any(prev.kind == "(" and t.upper in _MODIFYING
-                    for prev, t in itertools.pairwise(first))
-    locking = any(t.upper == "FOR" and nxt.upper in _LOCK_STRENGTH
-                  for t, nxt in itertools.pairwise(first))
+    modifying = any(
+        prev.kind == "(" and t.upper in _MODIFYING for prev, t in itertools.pairwise(first)
+    )
+    locking = any(
+        t.upper == "FOR" and nxt.upper in _LOCK_STRENGTH for t, nxt in itertools.pairwise(first)
+    )
     into = kind is Kind.SELECT and any(t.upper == "INTO" for t in first)
     return StatementInfo(
-        len(groups), kind, keyword, tuple(w.upper for w in words[:4]),
-        modifying_cte=modifying, locking=locking, into=into, problem=problem,
+        len(groups),
+        kind,
+        keyword,
+        tuple(w.upper for w in words[:4]),
+        modifying_cte=modifying,
+        locking=locking,
+        into=into,
+        problem=problem,
     )
 
 
@@ -305,16 +366,20 @@ def explain_refusal(text: str, *, analyze: bool = False) -> str | None:
     if info.statements > 1:
         return f"{info.statements} statements in one text (only a single statement is ever sent)"
     if info.kind not in EXPLAINABLE:
-        return (f"a {info.kind.value} statement ({info.keyword or '?'}) is not explained: "
-                "only SELECT/INSERT/UPDATE/DELETE/MERGE are")
+        return (
+            f"a {info.kind.value} statement ({info.keyword or '?'}) is not explained: "
+            "only SELECT/INSERT/UPDATE/DELETE/MERGE are"
+        )
     if info.into:
         return "SELECT … INTO creates a table: not explained"
     if not analyze:
         return None
     if info.kind is not Kind.SELECT:
         article = "an" if info.kind.value[0] in "aeiou" else "a"
-        return (f"{article} {info.kind.value} statement is never executed "
-                "(EXPLAIN ANALYZE runs a plain SELECT only)")
+        return (
+            f"{article} {info.kind.value} statement is never executed "
+            "(EXPLAIN ANALYZE runs a plain SELECT only)"
+        )
     if info.modifying_cte:
         return "a data-modifying WITH (INSERT/UPDATE/DELETE/MERGE) is never executed"
     if info.locking:

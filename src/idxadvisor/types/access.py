@@ -20,6 +20,7 @@ class Op(StrEnum):
     JSON = "json"  # ->, ->>, @>, ? on a JSON column
     OTHER = "other"
 
+
 @dataclass(frozen=True, slots=True)
 class Predicate:
     """One AND-ed condition on one table.
@@ -48,6 +49,7 @@ class Predicate:
         """What an index would hold: the expression, else the column."""
         return self.expression or self.column
 
+
 @dataclass(frozen=True, slots=True)
 class OrderKey:
     column: str
@@ -58,6 +60,7 @@ class OrderKey:
     @property
     def key(self) -> str:
         return self.expression or self.column
+
 
 # What a statement does to the table: the statement kind, as the table sees it.
 AccessKind = Literal["select", "update", "delete", "insert"]

@@ -29,6 +29,7 @@ class AnalysisRequest:
     include_test_queries: bool = False
     max_index_bytes: int | None = None  # live selection budget (estimated index bytes)
 
+
 @dataclass(frozen=True, slots=True)
 class LiveChoice:
     """Which database a run uses, if any, and where that choice came from."""
@@ -37,6 +38,7 @@ class LiveChoice:
     use_settings_db: bool = False
     source: str = ""  # "" for the command line; else shown as "(from …)"
     note: str = ""  # an opt-in that found nothing (its variable unset), said once on stderr
+
 
 @dataclass(frozen=True, slots=True)
 class Analysis:

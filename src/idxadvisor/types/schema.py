@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 IndexOrigin = str  # "primary key", "unique", "db_index", "foreign key", "Meta.indexes", …
 
+
 @dataclass(frozen=True, slots=True)
 class IndexElement:
     """One key of an index: a column, or an expression (normalised SQL), and its direction."""
@@ -19,6 +20,7 @@ class IndexElement:
     @property
     def key(self) -> str:
         return self.expression or self.column or ""
+
 
 @dataclass(frozen=True, slots=True)
 class ExistingIndex:
@@ -40,6 +42,7 @@ class ExistingIndex:
     def columns(self) -> tuple[str, ...]:
         return tuple(e.key for e in self.elements)
 
+
 @dataclass(frozen=True, slots=True)
 class ColumnStats:
     """What ``pg_stats`` says of a column (see PostgreSQL's docs for each field's meaning)."""
@@ -58,6 +61,7 @@ class ColumnStats:
                 return f
         return None
 
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str  # database column
@@ -69,6 +73,7 @@ class Column:
     stats: ColumnStats | None = None  # from pg_stats, with a database
     choices: bool = False  # a Django field with choices: few distinct values
     insert_timestamp: bool = False  # auto_now_add / default=now: likely append-only
+
 
 @dataclass(frozen=True, slots=True)
 class Table:
@@ -101,6 +106,7 @@ class Table:
         c = self.column(column)
         return c.field if c and c.field else column
 
+
 @dataclass(frozen=True, slots=True)
 class Schema:
     tables: Mapping[str, Table] = field(default_factory=dict)
@@ -121,8 +127,8 @@ class Schema:
         for i in other.indexes:
             known = by_name.get((i.table, i.name))
             by_name[(i.table, i.name)] = i if known is None else _merge_index(known, i)
-        return Schema(tables, tuple(by_name.values()),
-                      other.server_version or self.server_version)
+        return Schema(tables, tuple(by_name.values()), other.server_version or self.server_version)
+
 
 def _merge_table(model: Table, live: Table) -> Table:
     live_cols = {c.name: c for c in live.columns}
@@ -130,8 +136,15 @@ def _merge_table(model: Table, live: Table) -> Table:
         replace(c, stats=live_cols[c.name].stats) if c.name in live_cols else c
         for c in model.columns
     )
-    return replace(model, columns=columns, rows=live.rows, size_bytes=live.size_bytes,
-                   partitioned=live.partitioned, partitions=live.partitions)
+    return replace(
+        model,
+        columns=columns,
+        rows=live.rows,
+        size_bytes=live.size_bytes,
+        partitioned=live.partitioned,
+        partitions=live.partitions,
+    )
+
 
 def _merge_index(model: ExistingIndex, live: ExistingIndex) -> ExistingIndex:
     return replace(live, origin=model.origin, model=model.model, declared=True)

@@ -9,6 +9,7 @@ Source = Literal["static", "capture", "sql", "pg_stat_statements"]
 
 SkipKind = Literal["query", "file"]
 
+
 @dataclass(frozen=True, slots=True, order=True)
 class Origin:
     """A place in the user's code (or a workload file) a query comes from."""
@@ -33,8 +34,12 @@ class Origin:
         """
         parts = self.path.replace("\\", "/").split("/")
         name = parts[-1]
-        return (any(p in _TEST_DIRS for p in parts[:-1]) or name in _TEST_FILES
-                or name.startswith("test_") or name.endswith(("_tests.py", "_test.py")))
+        return (
+            any(p in _TEST_DIRS for p in parts[:-1])
+            or name in _TEST_FILES
+            or name.startswith("test_")
+            or name.endswith(("_tests.py", "_test.py"))
+        )
 
     @property
     def is_command(self) -> bool:
@@ -61,9 +66,23 @@ class Origin:
 
 _TEST_DIRS = frozenset({"tests", "test", "fixtures", "migrations"})
 _TEST_FILES = frozenset({"tests.py", "conftest.py", "factories.py"})
-_REQUEST_FILES = frozenset({"views", "admin", "api", "forms", "serializers", "viewsets",
-                            "middleware", "urls", "backends", "handlers", "signals"})
+_REQUEST_FILES = frozenset(
+    {
+        "views",
+        "admin",
+        "api",
+        "forms",
+        "serializers",
+        "viewsets",
+        "middleware",
+        "urls",
+        "backends",
+        "handlers",
+        "signals",
+    }
+)
 _REQUEST_DIRS = frozenset({"views", "api", "admin", "templatetags", "handlers", "middleware"})
+
 
 @dataclass(frozen=True, slots=True)
 class Statement:
@@ -76,6 +95,7 @@ class Statement:
     total_time_ms: float = 0.0
     model: str | None = None  # "app_label.ModelName" when the source knows it
     code: str | None = None  # the queryset expression as written, e.g. "Rule.objects.filter(...)"
+
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -102,6 +122,7 @@ class Query:
         """How much this query matters: total time when measured, else how often it runs."""
         return self.total_time_ms if self.total_time_ms > 0 else float(self.calls)
 
+
 @dataclass(frozen=True, slots=True)
 class Skipped:
     """Something the run could not analyse, and why. Never dropped silently.
@@ -119,6 +140,7 @@ class Skipped:
     origin: Origin | None = None
     sql: str | None = None
     kind: SkipKind = "query"
+
 
 @dataclass(frozen=True, slots=True)
 class Workload:

@@ -22,8 +22,11 @@ if _config not in _configs:
     raise ImproperlyConfigured(f"REALWORLD_CONFIG={_config!r} is not one of {sorted(_configs)}")
 APP_SETTINGS = {**app_settings.APP_SETTINGS, **_configs[_config]}
 
-_url = urlsplit(os.environ.get("REALWORLD_DATABASE_URL",
-                               "postgresql://postgres@127.0.0.1:5432/realworld_unused"))
+_url = urlsplit(
+    os.environ.get(
+        "REALWORLD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/realworld_unused"
+    )
+)
 
 SECRET_KEY = "realworld-benchmark-not-secret"
 DEBUG = False
@@ -49,15 +52,19 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     *APP_SETTINGS.get("EXTRA_MIDDLEWARE", []),
 ]
-TEMPLATES = [{
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "APP_DIRS": True,
-    "OPTIONS": {"context_processors": [
-        "django.template.context_processors.request",
-        "django.contrib.auth.context_processors.auth",
-        "django.contrib.messages.context_processors.messages",
-    ]},
-}]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",

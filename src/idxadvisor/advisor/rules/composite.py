@@ -126,7 +126,9 @@ def _pattern_opclass(p: Predicate, table: Table | None) -> str:
 
 
 def _order_keys(
-    pattern: AccessPattern, table: Table | None, keys: list[IndexElement],
+    pattern: AccessPattern,
+    table: Table | None,
+    keys: list[IndexElement],
     ranges: list[Predicate],
 ) -> tuple[OrderKey, ...]:
     """The ORDER BY keys worth putting in the index, or none."""

@@ -32,9 +32,27 @@ from idxadvisor.types.schema import Table
 
 MAX_INCLUDE = 3
 # Types whose values are small and bounded: safe to carry in every index entry.
-_SMALL_TYPES = ("smallint", "integer", "bigint", "serial", "bigserial", "boolean", "date",
-                "timestamp", "time", "uuid", "numeric", "double precision", "real", "inet",
-                "interval", "smallserial", "char(", "varchar(", "character varying(")
+_SMALL_TYPES = (
+    "smallint",
+    "integer",
+    "bigint",
+    "serial",
+    "bigserial",
+    "boolean",
+    "date",
+    "timestamp",
+    "time",
+    "uuid",
+    "numeric",
+    "double precision",
+    "real",
+    "inet",
+    "interval",
+    "smallserial",
+    "char(",
+    "varchar(",
+    "character varying(",
+)
 MAX_INCLUDED_VARCHAR = 255
 
 
@@ -57,8 +75,11 @@ def covering(
     candidate: IndexCandidate, pattern: AccessPattern, table: Table | None
 ) -> IndexCandidate:
     """``candidate`` with the few small columns a narrow SELECT also reads as ``INCLUDE``."""
-    if (pattern.kind != "select" or pattern.selected is None
-            or not method(candidate.method).supports_include):
+    if (
+        pattern.kind != "select"
+        or pattern.selected is None
+        or not method(candidate.method).supports_include
+    ):
         return candidate
     if table is None or set(pattern.selected) >= {c.name for c in table.columns}:
         return candidate  # types unknown, or a full model fetch: no index-only scan to win

@@ -76,13 +76,14 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
             continue
         # With no schema (SQL alone), a literal in the query is most likely a code or a flag.
         low_cardinality = p.op in (Op.IN, Op.NEQ, Op.IS_NULL, Op.NOT_NULL) or (
-            (column.choices or column.db_type == "boolean") if column is not None
-            else table is None
+            (column.choices or column.db_type == "boolean") if column is not None else table is None
         )
         if low_cardinality:
             condition.append(p)
-            reasons.append(f"{p.sql} is a constant filter on {_kind(p, column)}: it goes in the "
-                           "index WHERE (a partial index), assumed to match a small share of rows.")
+            reasons.append(
+                f"{p.sql} is a constant filter on {_kind(p, column)}: it goes in the "
+                "index WHERE (a partial index), assumed to match a small share of rows."
+            )
         else:
             keys.append(p)
     return ConstantSplit(tuple(keys), tuple(condition), tuple(ignored), tuple(reasons))

@@ -47,7 +47,9 @@ class UniqueLookup:
 
 
 def unique_lookups(
-    patterns: Sequence[AccessPattern], queries: Mapping[str, Query], schema: Schema,
+    patterns: Sequence[AccessPattern],
+    queries: Mapping[str, Query],
+    schema: Schema,
 ) -> list[UniqueLookup]:
     """The ``.get()``-style lookups whose columns no unique index covers, once per column set."""
     found: list[UniqueLookup] = []
@@ -57,7 +59,8 @@ def unique_lookups(
         if q is None or not q.code or not any(call in q.code for call in GET_CALLS):
             continue
         columns = tuple(
-            x.column for x in p.predicates
+            x.column
+            for x in p.predicates
             if x.op is Op.EQ and not x.expression and not x.is_constant
         )
         if not columns or p.table not in schema.tables:
@@ -65,11 +68,14 @@ def unique_lookups(
         if (p.table, tuple(sorted(columns))) in seen:
             continue
         seen.add((p.table, tuple(sorted(columns))))
-        if any(i.unique and i.valid and not i.condition and set(i.columns) <= set(columns)
-               for i in schema.indexes_on(p.table)):
+        if any(
+            i.unique and i.valid and not i.condition and set(i.columns) <= set(columns)
+            for i in schema.indexes_on(p.table)
+        ):
             continue  # already unique on (a subset of) these columns
-        found.append(UniqueLookup(p.table, columns, p.query_id,
-                                  str(q.origins[0]) if q.origins else ""))
+        found.append(
+            UniqueLookup(p.table, columns, p.query_id, str(q.origins[0]) if q.origins else "")
+        )
     return found
 
 
@@ -107,21 +113,38 @@ def adopt_unique(
     out = list(candidates)
     notes: list[str] = []
     for table, keys, why in undecided:
-        at = next((i for i, c in enumerate(out)
-                   if c.table == table and set(c.keys) == set(keys) and not c.unique), None)
+        at = next(
+            (
+                i
+                for i, c in enumerate(out)
+                if c.table == table and set(c.keys) == set(keys) and not c.unique
+            ),
+            None,
+        )
         if at is None:
             notes.append(f"not proposed as UNIQUE: {why}")
         else:
             c = out[at]
             out[at] = replace(c, reasons=(*c.reasons, f"Not proposed as UNIQUE: {why}."))
     for candidate in found:
-        same = next((c for c in out
-                     if c.table == candidate.table and set(c.keys) == set(candidate.keys)
-                     and not c.condition and not c.unique), None)
+        same = next(
+            (
+                c
+                for c in out
+                if c.table == candidate.table
+                and set(c.keys) == set(candidate.keys)
+                and not c.condition
+                and not c.unique
+            ),
+            None,
+        )
         if same is not None:
             out.remove(same)
             candidate = replace(
-                same, unique=True, serves=tuple(dict.fromkeys((*same.serves, *candidate.serves))),
-                reasons=(*candidate.reasons, *same.reasons))
+                same,
+                unique=True,
+                serves=tuple(dict.fromkeys((*same.serves, *candidate.serves))),
+                reasons=(*candidate.reasons, *same.reasons),
+            )
         out.append(candidate)
     return out, notes

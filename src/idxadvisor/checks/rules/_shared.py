@@ -43,12 +43,15 @@ def filter_index(analysis: Analysis, pattern: AccessPattern) -> ExistingIndex | 
     """An existing valid index a scan of which can use the pattern's WHERE (order aside)."""
     if not pattern.predicates:
         return None
-    where_only = AccessPattern(pattern.query_id, pattern.table, pattern.kind,
-                               predicates=pattern.predicates)
+    where_only = AccessPattern(
+        pattern.query_id, pattern.table, pattern.kind, predicates=pattern.predicates
+    )
     for index in analysis.schema.indexes_on(pattern.table):
-        if index.valid and index.method not in TRIGRAM_METHODS and score(
-            IndexShape.of_existing(index), where_only
-        ).useful:
+        if (
+            index.valid
+            and index.method not in TRIGRAM_METHODS
+            and score(IndexShape.of_existing(index), where_only).useful
+        ):
             return index
     return None
 

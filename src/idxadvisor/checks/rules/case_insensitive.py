@@ -33,7 +33,8 @@ def case_insensitive(context: CheckContext) -> Iterator[Problem]:
         keys = set(folded_keys(proposal.recommendation))
         predicate = next(
             (
-                p for p in proposal.pattern.predicates
+                p
+                for p in proposal.pattern.predicates
                 if p.op is not Op.LIKE_ANY and p.expression and canonical(p.key) in keys
             ),
             None,

@@ -35,6 +35,9 @@ def unindexed_filter(context: CheckContext) -> Iterator[Problem]:
             rec = proposal.recommendation
             columns = rec.fields or rec.expressions or rec.candidate.keys
         partial = filter_index(analysis, pattern)
-        gap = ("with no usable index" if partial is None
-               else f"and {partial.name} serves only part of it")
+        gap = (
+            "with no usable index"
+            if partial is None
+            else f"and {partial.name} serves only part of it"
+        )
         yield Problem(columns, (("gap", gap),), proposal=proposal)

@@ -122,5 +122,12 @@ def declared_names(source: str, model: str, attribute: MetaList) -> tuple[str, .
     return tuple(n for e in assign.value.elements if (n := _entry_name(e.value)) is not None)
 
 
-__all__ = ["Inherited", "MetaList", "NeededImport", "UnsafeEdit", "add_to_meta",
-           "declared_names", "remove_from_meta"]
+__all__ = [
+    "Inherited",
+    "MetaList",
+    "NeededImport",
+    "UnsafeEdit",
+    "add_to_meta",
+    "declared_names",
+    "remove_from_meta",
+]

@@ -16,7 +16,11 @@ class _MetaEditor(cst.CSTTransformer):
     """Adds ``add`` to (or, when ``add`` is None, removes ``name`` from) Meta.<attribute>."""
 
     def __init__(
-        self, model: str, attribute: MetaList, name: str, add: cst.BaseExpression | None,
+        self,
+        model: str,
+        attribute: MetaList,
+        name: str,
+        add: cst.BaseExpression | None,
         inherited: Inherited | None = None,
     ) -> None:
         super().__init__()
@@ -40,9 +44,7 @@ class _MetaEditor(cst.CSTTransformer):
         self._depth += 1
         return self._depth == 1  # only top-level classes are models we edit
 
-    def leave_ClassDef(
-        self, original: cst.ClassDef, updated: cst.ClassDef
-    ) -> cst.ClassDef:
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
         self._depth -= 1
         if self._depth != 0 or original.name.value != self.model:
             return updated
@@ -96,9 +98,7 @@ class _MetaEditor(cst.CSTTransformer):
                 )
             stmt = cst.parse_statement(f"{self.attribute} = []\n")
             assert isinstance(stmt, cst.SimpleStatementLine)
-            stmt = stmt.with_changes(
-                body=[stmt.body[0].with_changes(value=self._new_list(spread))]
-            )
+            stmt = stmt.with_changes(body=[stmt.body[0].with_changes(value=self._new_list(spread))])
             body = list(meta.body.body)
             if len(body) == 1 and _is_pass(body[0]):
                 body = []
@@ -131,9 +131,7 @@ class _MetaEditor(cst.CSTTransformer):
             def leave_Assign(self, o: cst.Assign, u: cst.Assign) -> cst.BaseSmallStatement:
                 return new_assign if o is assign else u
 
-            def leave_AnnAssign(
-                self, o: cst.AnnAssign, u: cst.AnnAssign
-            ) -> cst.BaseSmallStatement:
+            def leave_AnnAssign(self, o: cst.AnnAssign, u: cst.AnnAssign) -> cst.BaseSmallStatement:
                 return new_assign if o is assign else u
 
         swapped = meta.visit(_Swap())
@@ -166,9 +164,15 @@ class _MetaEditor(cst.CSTTransformer):
         assign_line = meta.body.body[0]
         assert isinstance(assign_line, cst.SimpleStatementLine)
         assign_line = assign_line.with_changes(
-            body=[assign_line.body[0].with_changes(value=self._new_list(
-                f"{base}.Meta.{self.attribute}" if base and self.inherited
-                and self.inherited.declares else None))]
+            body=[
+                assign_line.body[0].with_changes(
+                    value=self._new_list(
+                        f"{base}.Meta.{self.attribute}"
+                        if base and self.inherited and self.inherited.declares
+                        else None
+                    )
+                )
+            ]
         )
         meta = meta.with_changes(
             body=meta.body.with_changes(body=[assign_line]),
@@ -177,9 +181,7 @@ class _MetaEditor(cst.CSTTransformer):
         assert isinstance(cls.body, cst.IndentedBlock)  # the caller refused one-line classes
         body = list(cls.body.body)
         # Django's style: fields, then Meta, then methods.
-        at = next(
-            (i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef)), len(body)
-        )
+        at = next((i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef)), len(body))
         method = body[at] if at < len(body) else None
         if isinstance(method, cst.FunctionDef) and not method.leading_lines:
             body[at] = method.with_changes(leading_lines=[cst.EmptyLine(indent=False)])

@@ -19,8 +19,10 @@ def _sort_added_imports(before: cst.Module, after: cst.Module) -> cst.Module:
         module = _from_module(stmt)
         for i, other in enumerate(body):
             other_module = _from_module(other)
-            if other_module and other_module.split(".")[0] == module.split(".")[0] and (
-                other_module > module
+            if (
+                other_module
+                and other_module.split(".")[0] == module.split(".")[0]
+                and (other_module > module)
             ):
                 body.insert(i, stmt.with_changes(leading_lines=()))
                 break
@@ -66,8 +68,6 @@ def _after_last_import(body: list) -> int:
         ):
             last = i + 1
     return last
-
-
 
 
 def _models_alias(module: cst.Module) -> tuple[str, bool]:

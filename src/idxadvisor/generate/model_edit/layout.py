@@ -66,8 +66,10 @@ def _wrap_call(value: cst.BaseExpression, extra_indent: int, element_indent: str
 
 def _append(value: cst.List | cst.Tuple, new: cst.BaseExpression) -> cst.List | cst.Tuple:
     elements = list(value.elements)
-    opening = value.lbracket.whitespace_after if isinstance(value, cst.List) else (
-        value.lpar[0].whitespace_after
+    opening = (
+        value.lbracket.whitespace_after
+        if isinstance(value, cst.List)
+        else (value.lpar[0].whitespace_after)
     )
     closing_holder = value.rbracket if isinstance(value, cst.List) else value.rpar[0]
     closing = closing_holder.whitespace_before
@@ -82,9 +84,7 @@ def _append(value: cst.List | cst.Tuple, new: cst.BaseExpression) -> cst.List | 
         indent = opening.last_line.value
         separator = _newline_ws(indent, comment_from=closing)
         last_comma = last.comma if isinstance(last.comma, cst.Comma) else cst.Comma()
-        elements[-1] = last.with_changes(
-            comma=last_comma.with_changes(whitespace_after=separator)
-        )
+        elements[-1] = last.with_changes(comma=last_comma.with_changes(whitespace_after=separator))
         elements.append(
             cst.Element(
                 value=_wrap_call(new, extra_indent=8, element_indent=indent),

@@ -76,8 +76,6 @@ def _entry_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
-
-
 def _quote_style(module: cst.Module) -> str:
     """The quote most string literals of the file use: keep the user's style."""
     counts = {'"': 0, "'": 0}

@@ -42,8 +42,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         code = self.run_cli(sys.argv[0], options["subcommand"], list(options["arguments"]))
         if code:
-            raise CommandError(f"idxadvisor {options['subcommand']} exited with status {code}",
-                               returncode=code)
+            raise CommandError(
+                f"idxadvisor {options['subcommand']} exited with status {code}", returncode=code
+            )
 
     def run_cli(self, manage_py: str, subcommand: str, arguments: list[str]) -> int:
         """Exit status of ``idxadvisor SUBCOMMAND ARGUMENTS``."""
@@ -75,8 +76,9 @@ class Command(BaseCommand):
         return result if isinstance(result, int) else 0
 
 
-def _with_this_project(group: click.Group, subcommand: str, arguments: list[str],
-                       manage_py: str) -> list[str]:
+def _with_this_project(
+    group: click.Group, subcommand: str, arguments: list[str], manage_py: str
+) -> list[str]:
     """Point the command at this project and these settings unless the user chose others."""
     command = group.commands.get(subcommand)
     if command is None:
@@ -87,9 +89,7 @@ def _with_this_project(group: click.Group, subcommand: str, arguments: list[str]
         return arguments  # let the real run report the mistake
     params = ctx.params
     extra: list[str] = []
-    if "settings" in params and not params["settings"] and os.environ.get(
-        "DJANGO_SETTINGS_MODULE"
-    ):
+    if "settings" in params and not params["settings"] and os.environ.get("DJANGO_SETTINGS_MODULE"):
         extra += ["--settings", os.environ["DJANGO_SETTINGS_MODULE"]]
     if "project_dir" in params and params["project_dir"] is None:
         extra.append(os.path.dirname(os.path.abspath(manage_py)))

@@ -47,7 +47,8 @@ from idxadvisor.sources.capture.workload_file import (
 
 BOOT_DIR = Path(__file__).resolve().parent / "_boot"
 FORWARDED_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
     if hasattr(signal, name)
 )
 GRACE_SECONDS = 5.0
@@ -99,7 +100,9 @@ class CaptureRun:
 
 
 def boot_environment(
-    environ: Mapping[str, str], output: str | os.PathLike[str], *,
+    environ: Mapping[str, str],
+    output: str | os.PathLike[str],
+    *,
     include_django: bool | None = None,
 ) -> dict[str, str]:
     """``environ`` plus what turns capture on in every Python process started with it.
@@ -118,8 +121,12 @@ def boot_environment(
 
 
 def run_capture(
-    command: Sequence[str], output: str | os.PathLike[str], *, append: bool = False,
-    cwd: str | os.PathLike[str] | None = None, include_django: bool | None = None,
+    command: Sequence[str],
+    output: str | os.PathLike[str],
+    *,
+    append: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
+    include_django: bool | None = None,
 ) -> CaptureRun:
     """Run ``command`` with capture on, appending its queries to ``output``.
 
@@ -162,9 +169,7 @@ def _run_in_own_group(
     watchdog = None
     try:
         try:
-            process = subprocess.Popen(
-                command, cwd=cwd, env=env, preexec_fn=_child_setup(terminal)
-            )
+            process = subprocess.Popen(command, cwd=cwd, env=env, preexec_fn=_child_setup(terminal))
         except OSError as exc:
             raise UsageError(f"cannot run {command[0]}: {exc.strerror or exc}") from exc
         group.append(process.pid)  # the child leads its own group (setpgid in _child_setup)
@@ -195,6 +200,7 @@ def _foreground_terminal() -> int | None:
 def _child_setup(terminal: int | None) -> Callable[[], None]:
     """What the child does between fork and exec: lead a new process group, and on a terminal
     become its foreground job (before exec, so its first read of the terminal cannot stop it)."""
+
     def setup() -> None:
         os.setpgid(0, 0)
         if terminal is not None:
@@ -227,10 +233,21 @@ def _start_watchdog(group: int) -> _Watchdog:
     os.set_inheritable(write_end, False)  # only this process may hold it: its death is the EOF
     try:
         process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", WATCHDOG, str(read_end), str(group),
-             str(GRACE_SECONDS)],
-            pass_fds=(read_end,), start_new_session=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                WATCHDOG,
+                str(read_end),
+                str(group),
+                str(GRACE_SECONDS),
+            ],
+            pass_fds=(read_end,),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             env={key: value for key, value in os.environ.items() if key != ENV_OUTPUT},
         )
     except OSError:  # no watchdog: the command still runs, only a SIGKILL would orphan it

@@ -88,14 +88,35 @@ _LIKE_OPERAND_PATTERN = r"\bI?LIKE\s+(?:(?:UPPER|LOWER)\s*\(\s*)?$"
 _like_operand: re.Pattern[str] | None = None
 _COMPREHENSION = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>")
 # Names of decorator wrappers (closures): they pass the call on, they do not build the query.
-_WRAPPER_NAMES = frozenset((
-    "wrapper", "_wrapper", "wrapped", "_wrapped", "inner", "_inner", "wrapped_view",
-    "_wrapped_view", "decorated", "_decorated", "wrapper_view", "_view_wrapper",
-))
+_WRAPPER_NAMES = frozenset(
+    (
+        "wrapper",
+        "_wrapper",
+        "wrapped",
+        "_wrapped",
+        "inner",
+        "_inner",
+        "wrapped_view",
+        "_wrapped_view",
+        "decorated",
+        "_decorated",
+        "wrapper_view",
+        "_view_wrapper",
+    )
+)
 # Methods of a class-based view that build its queryset, in the order they are preferred as the
 # origin of a statement the view's deferred response ran.
-_VIEW_METHODS = ("get_queryset", "get_object", "get_context_data", "get", "post", "put", "patch",
-                 "delete", "dispatch")
+_VIEW_METHODS = (
+    "get_queryset",
+    "get_object",
+    "get_context_data",
+    "get",
+    "post",
+    "put",
+    "patch",
+    "delete",
+    "dispatch",
+)
 # Kinds of code objects, decided once per code object.
 _LIBRARY, _USER, _CHAIN, _HANDLER, _WRAPPER = 0, 1, 2, 3, 4
 
@@ -329,7 +350,8 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
             value = params[position]
             if value is not first and (value != first or type(value) is not type(first)):
                 entry[2] = tuple(
-                    (pos, val) for pos, val in firsts
+                    (pos, val)
+                    for pos, val in firsts
                     if params[pos] is val or (params[pos] == val and type(params[pos]) is type(val))
                 )
                 break
@@ -404,8 +426,10 @@ def _code_origin_of_view(callback: Any) -> tuple[str, int, str] | None:
     found = None
     for _ in range(10):  # functools.wraps chains: the innermost function of the project
         code = getattr(function, "__code__", None)
-        if code is not None and _is_user_file(code.co_filename) and not (
-            code.co_freevars and code.co_name in _WRAPPER_NAMES
+        if (
+            code is not None
+            and _is_user_file(code.co_filename)
+            and not (code.co_freevars and code.co_name in _WRAPPER_NAMES)
         ):
             found = code
         function = getattr(function, "__wrapped__", None)
@@ -704,18 +728,25 @@ def _module_hooks() -> dict[str, Any]:
     """Module name -> what to do once Django has imported it."""
     hooks: dict[str, Any] = {"django.db.backends.signals": _hook_django}
     if not _include_django:
-        hooks.update({
-            "django.core.management.commands.migrate": _hook_command,
-            "django.core.management.commands.flush": _hook_command,
-            "django.core.management.sql": _hook_functions(
-                "emit_pre_migrate_signal", "emit_post_migrate_signal"
-            ),
-            "django.db.migrations.executor": _hook_methods("MigrationExecutor", "migrate"),
-            "django.db.backends.base.creation": _hook_methods(
-                "BaseDatabaseCreation", "create_test_db", "clone_test_db", "destroy_test_db",
-                "serialize_db_to_string", "deserialize_db_from_string", "setup_worker_connection",
-            ),
-        })
+        hooks.update(
+            {
+                "django.core.management.commands.migrate": _hook_command,
+                "django.core.management.commands.flush": _hook_command,
+                "django.core.management.sql": _hook_functions(
+                    "emit_pre_migrate_signal", "emit_post_migrate_signal"
+                ),
+                "django.db.migrations.executor": _hook_methods("MigrationExecutor", "migrate"),
+                "django.db.backends.base.creation": _hook_methods(
+                    "BaseDatabaseCreation",
+                    "create_test_db",
+                    "clone_test_db",
+                    "destroy_test_db",
+                    "serialize_db_to_string",
+                    "deserialize_db_from_string",
+                    "setup_worker_connection",
+                ),
+            }
+        )
     return hooks
 
 

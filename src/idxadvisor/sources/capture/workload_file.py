@@ -78,8 +78,10 @@ def is_capture_file(path: str | os.PathLike[str]) -> bool:
         record = json.loads(first)
     except ValueError:
         return False
-    return isinstance(record, dict) and record.get("kind") == "header" and (
-        record.get("format") == FORMAT
+    return (
+        isinstance(record, dict)
+        and record.get("kind") == "header"
+        and (record.get("format") == FORMAT)
     )
 
 
@@ -155,24 +157,36 @@ def read_workload_file(
             seen[0] += calls
             seen[1] += total_ms
             seen[2] = {k: v for k, v in seen[2].items() if constants.get(k) == v}
-            seen[3] = {k: merge_like_shapes(v, likes[k]) if k in likes else "infix"
-                       for k, v in seen[3].items()}
+            seen[3] = {
+                k: merge_like_shapes(v, likes[k]) if k in likes else "infix"
+                for k, v in seen[3].items()
+            }
     statements: list[Statement] = []
     for (sql, origin), (calls, total_ms, constants, likes) in merged.items():
         # A LIKE parameter becomes a pattern of its shape, as the static scan writes it, so the
         # advisor knows a startswith from an icontains; the value itself was never recorded.
-        shaped = {n: LIKE_SHAPE_LITERALS[shape] for n, shape in likes.items()
-                  if n not in constants and shape in LIKE_SHAPE_LITERALS}
+        shaped = {
+            n: LIKE_SHAPE_LITERALS[shape]
+            for n, shape in likes.items()
+            if n not in constants and shape in LIKE_SHAPE_LITERALS
+        }
         text = inline_constants(sql, {**constants, **shaped})
         if origin is None and not unattributed:
-            skipped.append(Skipped(
-                f"run by Django itself, not by the project's code ({calls} calls)", None, text
-            ))
+            skipped.append(
+                Skipped(
+                    f"run by Django itself, not by the project's code ({calls} calls)", None, text
+                )
+            )
             continue
-        statements.append(Statement(
-            sql=text, origin=origin, source="capture", calls=calls,
-            total_time_ms=round(total_ms, 3),
-        ))
+        statements.append(
+            Statement(
+                sql=text,
+                origin=origin,
+                source="capture",
+                calls=calls,
+                total_time_ms=round(total_ms, 3),
+            )
+        )
     return tuple(statements), tuple(skipped)
 
 
@@ -226,8 +240,11 @@ def _like_shapes(raw: Any) -> dict[int, str]:
     """``{"1": "prefix"}`` from a record, read defensively (an odd value is ignored)."""
     if not isinstance(raw, dict):
         return {}
-    return {int(k): v for k, v in raw.items()
-            if isinstance(k, str) and k.isdigit() and v in LIKE_SHAPE_LITERALS}
+    return {
+        int(k): v
+        for k, v in raw.items()
+        if isinstance(k, str) and k.isdigit() and v in LIKE_SHAPE_LITERALS
+    }
 
 
 class _Malformed(ValueError):
@@ -245,8 +262,10 @@ def _statement_record(
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
         raise _Malformed(f"'calls' is not a count: {calls!r}")
     total_ms = record.get("total_ms", 0.0)
-    if isinstance(total_ms, bool) or not isinstance(total_ms, int | float) or not (
-        0 <= total_ms < math.inf
+    if (
+        isinstance(total_ms, bool)
+        or not isinstance(total_ms, int | float)
+        or not (0 <= total_ms < math.inf)
     ):
         raise _Malformed(f"'total_ms' is not a duration: {total_ms!r}")
     raw_constants = record.get("constants") or {}

@@ -27,10 +27,33 @@ DEFAULT_MANAGER_NAMES = frozenset({"objects", "_default_manager", "_base_manager
 # methods): what managers, querysets, views and admins call on themselves to build a query.
 SELF_ENTRY_METHODS = frozenset(
     {
-        "get_queryset", "all", "filter", "exclude", "order_by", "annotate", "alias", "values",
-        "values_list", "select_related", "prefetch_related", "distinct", "only", "defer",
-        "count", "exists", "get", "first", "last", "earliest", "latest", "update", "delete",
-        "aggregate", "in_bulk", "select_for_update", "none",
+        "get_queryset",
+        "all",
+        "filter",
+        "exclude",
+        "order_by",
+        "annotate",
+        "alias",
+        "values",
+        "values_list",
+        "select_related",
+        "prefetch_related",
+        "distinct",
+        "only",
+        "defer",
+        "count",
+        "exists",
+        "get",
+        "first",
+        "last",
+        "earliest",
+        "latest",
+        "update",
+        "delete",
+        "aggregate",
+        "in_bulk",
+        "select_for_update",
+        "none",
     }
 )
 
@@ -69,8 +92,10 @@ def unwind(node: ast.AST) -> tuple[ast.expr, str, tuple[Step, ...]] | None:
         elif isinstance(cur, ast.Subscript):
             steps.append(Step("[]", cur))
             cur = cur.value
-        elif isinstance(cur, ast.Attribute) and steps and (
-            _is_dotted_name(cur.value) or is_get_user_model(cur.value)
+        elif (
+            isinstance(cur, ast.Attribute)
+            and steps
+            and (_is_dotted_name(cur.value) or is_get_user_model(cur.value))
         ):
             return cur.value, cur.attr, tuple(reversed(steps))
         elif (
@@ -90,8 +115,8 @@ def is_self(node: ast.AST) -> bool:
 
 def is_super(node: ast.AST) -> bool:
     """``super()`` (or ``super(Cls, self)``)."""
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
-        node.func.id == "super"
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (node.func.id == "super")
     )
 
 
@@ -141,9 +166,11 @@ class _Finder(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.classes.append(node.name)
-        self.methods.append(frozenset(
-            n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-        ))
+        self.methods.append(
+            frozenset(
+                n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            )
+        )
         self.generic_visit(node)
         self.methods.pop()
         self.classes.pop()
@@ -171,8 +198,10 @@ class _Finder(ast.NodeVisitor):
 
     def _starts_on_self(self, manager: str, steps: tuple[Step, ...]) -> bool:
         # Only directly in a method, and only a queryset method or one of the class's own.
-        return not manager and self._method_class() is not None and (
-            steps[0].method in SELF_ENTRY_METHODS or steps[0].method in self.methods[-1]
+        return (
+            not manager
+            and self._method_class() is not None
+            and (steps[0].method in SELF_ENTRY_METHODS or steps[0].method in self.methods[-1])
         )
 
     def _method_class(self) -> str | None:

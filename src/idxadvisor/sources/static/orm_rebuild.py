@@ -75,24 +75,51 @@ _RUNTIME_SLICE_BASE = 10**12  # LIMIT/OFFSET numbers this big stand for run-time
 # Methods whose arguments name fields/expressions and must be known from the source.
 _NAME_ARG_METHODS = frozenset(
     {
-        "order_by", "values", "values_list", "only", "defer", "select_related",
-        "distinct", "latest", "earliest", "dates", "datetimes",
+        "order_by",
+        "values",
+        "values_list",
+        "only",
+        "defer",
+        "select_related",
+        "distinct",
+        "latest",
+        "earliest",
+        "dates",
+        "datetimes",
     }
 )
 _LOOKUP_METHODS = frozenset({"filter", "exclude", "get"})
 _PASSTHROUGH_METHODS = frozenset(
     {
-        "all", "none", "reverse", "annotate", "alias", "aggregate", "select_for_update",
-        "extra", "count", "exists", "first", "last", "iterator", "in_bulk", "union",
-        "intersection", "difference", "update",
+        "all",
+        "none",
+        "reverse",
+        "annotate",
+        "alias",
+        "aggregate",
+        "select_for_update",
+        "extra",
+        "count",
+        "exists",
+        "first",
+        "last",
+        "iterator",
+        "in_bulk",
+        "union",
+        "intersection",
+        "difference",
+        "update",
     }
 )
 _ASYNC_TWINS = (
-    _LOOKUP_METHODS | _PASSTHROUGH_METHODS | _NAME_ARG_METHODS
+    _LOOKUP_METHODS
+    | _PASSTHROUGH_METHODS
+    | _NAME_ARG_METHODS
     | {"delete", "contains", "get_or_create", "update_or_create"}
 )
-_INSERT_METHODS = frozenset({"create", "bulk_create", "bulk_update", "acreate", "abulk_create",
-                             "abulk_update"})
+_INSERT_METHODS = frozenset(
+    {"create", "bulk_create", "bulk_update", "acreate", "abulk_create", "abulk_update"}
+)
 
 
 class Unresolvable(Exception):
@@ -165,9 +192,8 @@ class Rebuilder:
         if issubclass(cls, Manager | QuerySet):
             for model in self.models.by_qualname.values():
                 for manager in model._meta.managers:
-                    if isinstance(manager, cls) or issubclass(
-                        manager._queryset_class, cls  # type: ignore[attr-defined]  # private, not in the stubs
-                    ):
+                    queryset_class = manager._queryset_class  # type: ignore[attr-defined]
+                    if isinstance(manager, cls) or issubclass(queryset_class, cls):
                         found.add(model)
         else:
             found.update(model for model, _ in _registered_admins(cls))
@@ -297,15 +323,21 @@ class Rebuilder:
             if chain is None:
                 return None
             last = chain.steps[-1].method
-            wanted = roots.PAIR_METHODS if isinstance(node, ast.Tuple) else {"all", "filter",
-                                                                              "exclude", "[]"}
-            return self._chain_model(chain) if last in wanted or (
-                isinstance(node, ast.Starred) and last in ("order_by", "select_related")
-            ) else None
+            wanted = (
+                roots.PAIR_METHODS
+                if isinstance(node, ast.Tuple)
+                else {"all", "filter", "exclude", "[]"}
+            )
+            return (
+                self._chain_model(chain)
+                if last in wanted
+                or (isinstance(node, ast.Starred) and last in ("order_by", "select_related"))
+                else None
+            )
         chain = self.chains.get(id(node))
         if chain is not None:
-            return self._chain_model(chain) if chain.steps[-1].method in roots.ROW_METHODS else (
-                None
+            return (
+                self._chain_model(chain) if chain.steps[-1].method in roots.ROW_METHODS else (None)
             )
         if isinstance(node, ast.Call):
             name = (dotted_name(node.func) or "").rpartition(".")[2]
@@ -368,9 +400,10 @@ class Rebuilder:
         queryset = attributes.get("queryset")
         if queryset is not None and id(queryset) in self.chains:
             result = self._apply(self.chains[id(queryset)], evaluate=False)[1].all()
-        elif "model" in attributes and (model := self._model_named(
-            dotted_name(attributes["model"]) or ""
-        )) is not None:
+        elif (
+            "model" in attributes
+            and (model := self._model_named(dotted_name(attributes["model"]) or "")) is not None
+        ):
             result = model._default_manager.all()
         else:
             raise Unresolvable(f"cannot resolve model of {name}.get_queryset()")
@@ -391,8 +424,8 @@ class Rebuilder:
         _reject_unpacking(method, node)
         handler = _HANDLERS.get(method)
         if handler is None:
-            handler = Rebuilder._passthrough if method in _PASSTHROUGH_METHODS else (
-                Rebuilder._custom
+            handler = (
+                Rebuilder._passthrough if method in _PASSTHROUGH_METHODS else (Rebuilder._custom)
             )
         return handler(self, current, model, method, node)
 
@@ -487,9 +520,7 @@ class Rebuilder:
                 high = _RuntimeMarker()  # LIMIT is `high - low`: unknown when low is
             if isinstance(low, _RuntimeMarker) or isinstance(high, _RuntimeMarker):
                 low_v = _RUNTIME_SLICE_BASE + 1 if isinstance(low, _RuntimeMarker) else low
-                high_v = (
-                    3 * _RUNTIME_SLICE_BASE + 2 if isinstance(high, _RuntimeMarker) else high
-                )
+                high_v = 3 * _RUNTIME_SLICE_BASE + 2 if isinstance(high, _RuntimeMarker) else high
                 if isinstance(low, _RuntimeMarker):
                     self._runtime_numbers.add(low_v)
                 # LIMIT is printed as high - low: that number stands for the run-time value too.
@@ -589,9 +620,12 @@ class Rebuilder:
             left = self._value(model, node.left) if left is NO_VALUE else left
             right = self._value(model, node.right) if right is NO_VALUE else right
             op = {
-                ast.BitOr: lambda a, b: a | b, ast.BitAnd: lambda a, b: a & b,
-                ast.BitXor: lambda a, b: a ^ b, ast.Add: lambda a, b: a + b,
-                ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+                ast.BitOr: lambda a, b: a | b,
+                ast.BitAnd: lambda a, b: a & b,
+                ast.BitXor: lambda a, b: a ^ b,
+                ast.Add: lambda a, b: a + b,
+                ast.Sub: lambda a, b: a - b,
+                ast.Mult: lambda a, b: a * b,
                 ast.Div: lambda a, b: a / b,
             }[type(node.op)]
             return op(left, right)
@@ -730,9 +764,8 @@ def _own_object(model: type[Model], cls: type) -> Any:
         for manager in owner._meta.managers:
             if issubclass(cls, Manager) and isinstance(manager, cls):
                 return manager
-            if not issubclass(cls, Manager) and issubclass(
-                manager._queryset_class, cls  # type: ignore[attr-defined]  # private, not in the stubs
-            ):
+            queryset_class = manager._queryset_class  # type: ignore[attr-defined]  # private
+            if not issubclass(cls, Manager) and issubclass(queryset_class, cls):
                 return manager.get_queryset()
     return None
 
@@ -742,7 +775,6 @@ def _models_sharing(model: type[Model]) -> list[type[Model]]:
 
     concrete = model._meta.concrete_model
     return [m for m in apps.get_models() if m._meta.concrete_model is concrete]
-
 
 
 class _RuntimeMarker:
@@ -799,8 +831,9 @@ def _literal_defaults(function: ast.AST | None) -> dict[str, Any]:
         return {}
     args = function.args
     positional = [*args.posonlyargs, *args.args]
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults,
-                     strict=True))
+    pairs = list(
+        zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+    )
     pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
     out: dict[str, Any] = {}
     for arg, default in pairs:
@@ -830,4 +863,3 @@ def _reject_unpacking(method: str, node: ast.Call) -> None:
 
 def _describe(value: Any) -> str:
     return type(value).__name__
-

@@ -39,9 +39,23 @@ from idxadvisor.sources.static.chains import unwind
 # `order.total` on such a name is no continuation of the query (and the query is its own).
 _ROW_METHODS = frozenset(
     {
-        "get", "first", "last", "earliest", "latest", "count", "exists", "aggregate", "in_bulk",
-        "get_or_create", "update_or_create", "create", "update", "delete", "contains",
-        "explain", "iterator",
+        "get",
+        "first",
+        "last",
+        "earliest",
+        "latest",
+        "count",
+        "exists",
+        "aggregate",
+        "in_bulk",
+        "get_or_create",
+        "update_or_create",
+        "create",
+        "update",
+        "delete",
+        "contains",
+        "explain",
+        "iterator",
     }
 )
 

@@ -33,11 +33,22 @@ if TYPE_CHECKING:
 
 # Chain endings that give one row (an instance of the chain's model).
 ROW_METHODS = frozenset(
-    {"get", "first", "last", "earliest", "latest", "aget", "afirst", "alast", "aearliest",
-     "alatest"}
+    {
+        "get",
+        "first",
+        "last",
+        "earliest",
+        "latest",
+        "aget",
+        "afirst",
+        "alast",
+        "aearliest",
+        "alatest",
+    }
 )
-PAIR_METHODS = frozenset({"get_or_create", "update_or_create", "aget_or_create",
-                          "aupdate_or_create"})
+PAIR_METHODS = frozenset(
+    {"get_or_create", "update_or_create", "aget_or_create", "aupdate_or_create"}
+)
 # `request.user` is the project's user model wherever a view reads it.
 USER_EXPRESSIONS = frozenset({"request.user", "self.request.user"})
 
@@ -52,7 +63,8 @@ def binding(function: ast.AST | None, name: str) -> ast.expr | None:
     params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
     param = next((a for a in params if a.arg == name), None)
     stores = [
-        node for node in ast.walk(function)
+        node
+        for node in ast.walk(function)
         if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store)
     ]
     if param is not None:
@@ -65,16 +77,22 @@ def binding(function: ast.AST | None, name: str) -> ast.expr | None:
             if isinstance(target, ast.Name) and target.id == name:
                 return node.value
             if (
-                isinstance(target, ast.Tuple) and target.elts
-                and isinstance(target.elts[0], ast.Name) and target.elts[0].id == name
+                isinstance(target, ast.Tuple)
+                and target.elts
+                and isinstance(target.elts[0], ast.Name)
+                and target.elts[0].id == name
             ):
                 return ast.Tuple(elts=[node.value], ctx=ast.Load())  # the first of a pair
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and (
-            node.target.id == name
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and (node.target.id == name)
         ):
             return node.annotation
-        elif isinstance(node, ast.For | ast.AsyncFor) and isinstance(node.target, ast.Name) and (
-            node.target.id == name
+        elif (
+            isinstance(node, ast.For | ast.AsyncFor)
+            and isinstance(node.target, ast.Name)
+            and (node.target.id == name)
         ):
             return ast.Starred(value=node.iter, ctx=ast.Load())  # one item of the iterable
     return None
@@ -166,8 +184,9 @@ def _source_fields(relation: Any) -> tuple[Any, ...]:
         return tuple(relation.field.foreign_related_fields)
     if relation.auto_created:  # reverse many-to-many: through.<fk to this model>
         through = relation.through._meta
-        return tuple(through.get_field(relation.field.m2m_reverse_field_name())
-                     .foreign_related_fields)
+        return tuple(
+            through.get_field(relation.field.m2m_reverse_field_name()).foreign_related_fields
+        )
     through = relation.remote_field.through._meta
     return tuple(through.get_field(relation.m2m_field_name()).foreign_related_fields)
 
@@ -177,7 +196,8 @@ def view_attributes(class_def: ast.ClassDef | None) -> dict[str, ast.expr]:
     found: dict[str, ast.expr] = {}
     for stmt in class_def.body if class_def is not None else ():
         if (
-            isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
             and isinstance(stmt.targets[0], ast.Name)
             and stmt.targets[0].id in ("model", "queryset", "ordering")
         ):

@@ -83,7 +83,8 @@ def iter_source_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames
+            d
+            for d in dirnames
             if d not in _SKIP_DIRS
             and not d.startswith(".")
             and not (here / d / "pyvenv.cfg").exists()
@@ -111,8 +112,10 @@ def _scan_file(
         return [], [parsed]
     tree, source = parsed
     names = models.manager_names | models.related_names
-    if "self." not in source and "super()" not in source and not any(
-        f".{name}" in source for name in names
+    if (
+        "self." not in source
+        and "super()" not in source
+        and not any(f".{name}" in source for name in names)
     ):
         return [], []  # cheap pre-filter: no manager attribute, no method, no queryset
     inlined = inline_rebound_querysets(tree, names)
@@ -134,9 +137,7 @@ def _scan_file(
     for chain in sorted(chains, key=lambda c: id(c.node) in bound):
         if id(chain.node) in rebuilder.consumed:
             continue  # a subquery of a chain already compiled
-        origin = Origin(
-            display, chain.node.lineno, chain.node.col_offset + 1, chain.function
-        )
+        origin = Origin(display, chain.node.lineno, chain.node.col_offset + 1, chain.function)
         code = _code(lines, chain)
         try:
             compiled = rebuilder.compile(chain, functions.get(id(chain.node)))
@@ -206,8 +207,11 @@ def _undecodable(data: bytes, display: str) -> Skipped | None:
             data.decode("utf-8-sig")
         except UnicodeDecodeError as bad:
             return _decode_skip(data, display, "utf-8", bad)
-        return Skipped(f"cannot parse: SyntaxError: {exc.msg}",
-                       Origin(display, exc.lineno or 1, exc.offset or 1), kind="file")
+        return Skipped(
+            f"cannot parse: SyntaxError: {exc.msg}",
+            Origin(display, exc.lineno or 1, exc.offset or 1),
+            kind="file",
+        )
     except UnicodeDecodeError as exc:
         return _decode_skip(data, display, encoding, exc)
     return None
@@ -220,7 +224,9 @@ def _decode_skip(data: bytes, display: str, encoding: str, exc: UnicodeDecodeErr
     return Skipped(
         f"cannot parse: SyntaxError: (unicode error) {encoding!r} codec can't decode byte "
         f"0x{data[exc.start]:02x} in position {exc.start}: {exc.reason}",
-        Origin(display, line, col), kind="file")
+        Origin(display, line, col),
+        kind="file",
+    )
 
 
 def _names(path: Path, root: Path, module_root: Path) -> tuple[str, str, bool]:

@@ -50,13 +50,17 @@ class ModuleScope:
                 for alias in node.names:
                     if alias.name == "*":
                         continue
-                    imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else (
-                        alias.name
+                    imports[alias.asname or alias.name] = (
+                        f"{base}.{alias.name}" if base else (alias.name)
                     )
         class_defs = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
         return cls(
-            module, imports, frozenset(class_defs), _literal_constants(tree),
-            _model_attributes(tree), class_defs,
+            module,
+            imports,
+            frozenset(class_defs),
+            _literal_constants(tree),
+            _model_attributes(tree),
+            class_defs,
         )
 
     def qualify(self, dotted: str) -> str | None:

@@ -42,8 +42,10 @@ def _chain_to_shadowed_sitecustomize() -> None:
     try:
         _execute(spec)
     except Exception as exc:  # what site.py does for a broken sitecustomize
-        sys.stderr.write(f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
-                         f"{type(exc).__name__}: {exc}\n")
+        sys.stderr.write(
+            f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
+            f"{type(exc).__name__}: {exc}\n"
+        )
 
 
 def _execute(spec: ModuleSpec) -> ModuleType:
