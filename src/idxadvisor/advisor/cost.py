@@ -45,8 +45,9 @@ def cost_note(
     hot = [c for c in dict.fromkeys(indexed) if (updated or {}).get(c)]
     if hot:
         runs = sum((updated or {})[c] for c in hot)
+        times = "1 run or call site" if round(runs) == 1 else f"{runs:,.0f} runs or call sites"
         text += (
-            f" The workload updates {', '.join(hot)} ({runs:,.0f} runs or call sites): "
+            f" The workload updates {', '.join(hot)} ({times}): "
             "each such UPDATE also writes this index and can no longer be a HOT update "
             "(heap-only, no index write)."
         )
