@@ -17,11 +17,8 @@ from dataclasses import dataclass
 
 from idxadvisor.types.access import Op
 
-BTREE = "btree"
-BRIN = "brin"
-GIN = "gin"
-GIST = "gist"
-HASH = "hash"
+# The names themselves are nouns every stage uses (an index's ``method``): types/schema.py.
+from idxadvisor.types.schema import BRIN, BTREE, GIN, GIST, HASH
 
 
 @dataclass(frozen=True, slots=True)

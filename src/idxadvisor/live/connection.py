@@ -39,10 +39,10 @@ from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from idxadvisor.errors import DatabaseError
-from idxadvisor.sql.statements import RefusedStatement
-
-# Marks the tool's own statements, so pg_stat_statements readers can leave them out.
-TOOL_MARK = "/* idxadvisor */"
+from idxadvisor.sql.statements import (
+    TOOL_MARK,
+    RefusedStatement,
+)
 
 # Redaction works on any text: a scheme typo or another database's URL is no reason to print a
 # password. The URL pattern takes everything up to the *last* "@" of the run, so an unencoded

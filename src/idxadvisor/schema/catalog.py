@@ -14,10 +14,13 @@ them out.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from idxadvisor.live.connection import ReadOnlyDatabase
 from idxadvisor.schema.models import expression_key, parse_index_sql
 from idxadvisor.types.schema import Column, ColumnStats, ExistingIndex, IndexElement, Schema, Table
+
+if TYPE_CHECKING:  # the session is opened by the pipeline; this stage only reads through it
+    from idxadvisor.live.connection import ReadOnlyDatabase
 
 _TABLES = """
 SELECT c.oid, c.relname,

@@ -17,9 +17,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from idxadvisor.advisor.methods import BTREE
 from idxadvisor.sql.canonical import canonical_key, canonical_tree
 from idxadvisor.types.schema import (
+    BTREE,
     Column,
     ExistingIndex,
     IndexElement,

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from idxadvisor.live.connection import TOOL_MARK, ReadOnlyDatabase
-from idxadvisor.sql.statements import EXPLAINABLE, classify, tokens
+from idxadvisor.sql.statements import EXPLAINABLE, TOOL_MARK, classify, tokens
 from idxadvisor.types.workload import Skipped, Statement
+
+if TYPE_CHECKING:  # the session is opened by the pipeline; this source only reads
+    from idxadvisor.live.connection import ReadOnlyDatabase
 
 # After these a name is a table the statement reads or writes.
 _TABLE_BEFORE = frozenset({"FROM", "JOIN", "UPDATE", "INTO", "USING"})

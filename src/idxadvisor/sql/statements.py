@@ -71,6 +71,9 @@ class Kind(StrEnum):
     EMPTY = "empty"
 
 
+# Marks the tool's own statements, so pg_stat_statements readers can leave them out.
+TOOL_MARK = "/* idxadvisor */"
+
 EXPLAINABLE = frozenset({Kind.SELECT, Kind.INSERT, Kind.UPDATE, Kind.DELETE, Kind.MERGE})
 
 _BY_WORD: dict[str, Kind] = {

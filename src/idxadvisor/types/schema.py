@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+# Index method names as PostgreSQL spells them (``USING …``); what each can do is the
+# advisor's table, advisor/methods.py.
+BTREE = "btree"
+BRIN = "brin"
+GIN = "gin"
+GIST = "gist"
+HASH = "hash"
+
 IndexOrigin = str  # "primary key", "unique", "db_index", "foreign key", "Meta.indexes", …
 
 
