@@ -618,10 +618,9 @@ def generate_command(
 
 
 def _shown(path: Path, root: Path | None) -> str:
-    try:
-        return str(path.relative_to(root.resolve())) if root is not None else str(path)
-    except ValueError:
-        return str(path)
+    from idxadvisor.files import display_path
+
+    return display_path(path, root) if root is not None else str(path)
 
 
 @main.command("verify", epilog=exit_status_help())

@@ -167,3 +167,18 @@ def _library_dirs() -> tuple[Path, ...]:
     dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else ())
     dirs.add(site.getusersitepackages())
     return tuple(Path(d).resolve() for d in dirs if d)
+
+
+def display_path(path: Path, base: Path | None = None) -> str:
+    """``path`` as messages show it: relative to ``base`` (default: the current directory)
+    when it lies below it, else as given.
+
+    >>> display_path(Path("/srv/app/shop/models.py"), Path("/srv/app"))
+    'shop/models.py'
+    >>> display_path(Path("/elsewhere/x.sql"), Path("/srv/app"))
+    '/elsewhere/x.sql'
+    """
+    try:
+        return path.resolve().relative_to((base or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)

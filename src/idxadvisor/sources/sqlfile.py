@@ -41,13 +41,13 @@ with the line of the first bad byte; the statements around it are read.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from idxadvisor.errors import UsageError
+from idxadvisor.files import display_path
 from idxadvisor.sql.literals import number_placeholders
 from idxadvisor.types.workload import Origin, Skipped, Statement
 
@@ -141,10 +141,7 @@ def _printable(text: str) -> str:
 
 
 def _display_path(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except (ValueError, OSError):
-        return os.fspath(path)
+    return display_path(path)
 
 
 def _weights(chunk: _Chunk, shown: str) -> tuple[int, float]:
