@@ -34,22 +34,20 @@ from idxadvisor.patterns.scope import (
     scan,
     unparen,
 )
-from idxadvisor.sql.canonical import POSTGRES, canonical_tree, quote_if_needed
+from idxadvisor.sql.canonical import (
+    POSTGRES,
+    TEXT_TYPES,
+    TEXT_VALUED,
+    canonical_tree,
+    quote_if_needed,
+)
 from idxadvisor.types.access import Op, Predicate
 
 __all__ = ["Key", "classify", "key_of", "limit_of"]
 
-_TEXT_TYPES = frozenset(
-    {
-        exp.DataType.Type.TEXT,
-        exp.DataType.Type.VARCHAR,
-        exp.DataType.Type.CHAR,
-        exp.DataType.Type.NVARCHAR,
-        exp.DataType.Type.NCHAR,
-    }
-)
-# Casting these to text changes nothing an index could tell apart (a varchar column, ->>, …).
-_TEXT_VALUED = (exp.Column, exp.JSONExtractScalar, exp.JSONBExtractScalar, exp.Upper, exp.Lower)
+# One definition of "a text type" and "text-valued" for the normaliser and the predicates.
+_TEXT_TYPES = TEXT_TYPES
+_TEXT_VALUED = TEXT_VALUED
 _JSON_EXTRACTS = (exp.JSONExtract, exp.JSONExtractScalar, exp.JSONBExtract, exp.JSONBExtractScalar)
 _JSON_TESTS = (
     exp.ArrayContainsAll,  # @>

@@ -49,6 +49,7 @@ from pathlib import Path
 from idxadvisor.errors import UsageError
 from idxadvisor.files import display_path
 from idxadvisor.sql.literals import number_placeholders
+from idxadvisor.sql.statements import comment_end
 from idxadvisor.types.workload import Origin, Skipped, Statement
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
@@ -323,20 +324,8 @@ def _split_comments(body: str) -> str:
 
 def _comment_end(text: str, i: int) -> int:
     """Index just after the ``*/`` closing the (nestable) comment at ``i``; > len when unclosed."""
-    depth = 0
-    n = len(text)
-    while i < n:
-        if text.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return n + 1
+    end = comment_end(text, i)
+    return end if end >= 0 else len(text) + 1
 
 
 def _quoted_end(text: str, i: int) -> int | None:

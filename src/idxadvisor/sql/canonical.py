@@ -55,7 +55,7 @@ _RESERVED = frozenset(
     variadic verbose when where window with""".split()  # noqa: SIM905
 )
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*\Z")
-_TEXT_TYPES = frozenset(
+TEXT_TYPES = frozenset(
     {
         exp.DataType.Type.TEXT,
         exp.DataType.Type.VARCHAR,
@@ -65,7 +65,7 @@ _TEXT_TYPES = frozenset(
     }
 )
 # Casting these to text changes nothing an index could tell apart (a varchar column, ->>, …).
-_TEXT_VALUED = (exp.Column, exp.JSONExtractScalar, exp.JSONBExtractScalar, exp.Upper, exp.Lower)
+TEXT_VALUED = (exp.Column, exp.JSONExtractScalar, exp.JSONBExtractScalar, exp.Upper, exp.Lower)
 # Comparison → its negation, for ``NOT (a = b)`` → ``a <> b``.
 _NEGATED: dict[type[exp.Expr], type[exp.Expr]] = {
     exp.EQ: exp.NEQ,
@@ -182,7 +182,7 @@ def _name(identifier: exp.Identifier) -> str:
 
 
 def _is_text_cast(node: exp.Expr) -> bool:
-    return isinstance(node, exp.Cast) and node.to.this in _TEXT_TYPES
+    return isinstance(node, exp.Cast) and node.to.this in TEXT_TYPES
 
 
 def _walk_outside_subqueries(root: exp.Expr):
@@ -210,7 +210,7 @@ def _fold_text_casts_and_names(holder: exp.Expr) -> None:
     casts = [n for n in _walk_outside_subqueries(holder) if _is_text_cast(n)]
     for cast in reversed(casts):
         inner = _unparen(cast.this)
-        if isinstance(inner, _TEXT_VALUED) or (isinstance(inner, exp.Literal) and inner.is_string):
+        if isinstance(inner, TEXT_VALUED) or (isinstance(inner, exp.Literal) and inner.is_string):
             cast.replace(inner)
 
 

@@ -217,7 +217,7 @@ def tokens(text: str) -> tuple[tuple[Token, ...], str]:
             i = n if j == -1 else j + 1
             continue
         if text.startswith("/*", i):
-            end = _comment_end(text, i)
+            end = comment_end(text, i)
             if end < 0:
                 return tuple(out), "unterminated /* comment"
             i = end
@@ -479,7 +479,7 @@ def _quote_end(text: str, j: int, quote: str, *, backslashes: bool) -> int:
     return -1
 
 
-def _comment_end(text: str, i: int) -> int:
+def comment_end(text: str, i: int) -> int:
     """Index after the ``*/`` closing the (nestable) comment at ``i``; -1 when unclosed."""
     depth = 0
     n = len(text)
