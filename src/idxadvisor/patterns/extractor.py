@@ -44,6 +44,7 @@ once; columns resolved through :mod:`.scope`; conditions read by :mod:`.predicat
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -467,7 +468,10 @@ def analyse(
     if workers > 1 and len(jobs) > _CHUNK:
         chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
         results: list[tuple[tuple[AccessPattern, ...], str | None]] = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Not fork: the caller may run threads (Django, psycopg, a progress bar), and a fork of a
+        # threaded process can deadlock in the child.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             for part in pool.map(_read_chunk, chunks):
                 results.extend(part)
                 if progress is not None:
