@@ -261,3 +261,16 @@ def test_verify_announces_that_it_writes(tmp_path: Path, temp_database):
     assert first == (
         f"idxadvisor: live mode: {expected}, writes allowed: builds and drops indexes"
     ), result.stderr
+
+
+def test_a_spawned_worker_importing_main_does_not_run_the_cli() -> None:
+    # The parse pool uses spawn: each worker imports the parent's __main__ as __mp_main__.
+    import runpy
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["idxadvisor", "--version"]
+    try:
+        runpy.run_module("idxadvisor.__main__", run_name="__mp_main__")
+    finally:
+        sys.argv = argv
