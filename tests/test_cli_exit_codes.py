@@ -265,12 +265,13 @@ def test_verify_announces_that_it_writes(tmp_path: Path, temp_database):
 
 def test_a_spawned_worker_importing_main_does_not_run_the_cli() -> None:
     # The parse pool uses spawn: each worker imports the parent's __main__ as __mp_main__.
-    import runpy
+    import subprocess
     import sys
 
-    argv = sys.argv
-    sys.argv = ["idxadvisor", "--version"]
-    try:
-        runpy.run_module("idxadvisor.__main__", run_name="__mp_main__")
-    finally:
-        sys.argv = argv
+    code = (
+        "import runpy, sys; sys.argv = ['idxadvisor', '--version']; "
+        "runpy.run_module('idxadvisor.__main__', run_name='__mp_main__'); print('imported')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "imported"
