@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from idxadvisor.errors import ProjectError
+from idxadvisor.errors import ProjectError, one_line
 
 _SETTINGS_ENV = "DJANGO_SETTINGS_MODULE"
 
@@ -271,13 +271,3 @@ def _already_setup_with_other(settings_module: str) -> bool:
 
     configured_module = getattr(django_settings, "SETTINGS_MODULE", None)
     return configured_module is not None and configured_module != settings_module
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for a message: ``ValueError: bad thing``.
-
-    >>> one_line(ValueError("bad\\n  thing"))
-    'ValueError: bad thing'
-    """
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from idxadvisor.project import one_line
+from idxadvisor.errors import one_line
 from idxadvisor.sources.static import roots
 from idxadvisor.sources.static.chains import (
     DEFAULT_MANAGER_NAMES,

@@ -32,7 +32,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from idxadvisor.project import DjangoProject, one_line, setup_django
+from idxadvisor.errors import one_line
+from idxadvisor.project import DjangoProject, setup_django
 from idxadvisor.sources.static.chains import QuerysetChain, find_chains
 from idxadvisor.sources.static.orm_rebuild import NotAQuery, Rebuilder, Unresolvable, no_database
 from idxadvisor.sources.static.rebinding import inline_rebound_querysets
