@@ -383,3 +383,122 @@ def test_an_in_list_on_a_unique_key_is_served_by_it():
     )
     assert advice.recommendations == ()
     assert [s.index for s in advice.served] == [f"{T}_number_key"]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # the admin sorts by a unique column, then by the model's ordering: ties cannot happen
+        f"SELECT * FROM {T} ORDER BY number ASC, created_at DESC LIMIT 100",
+        f"SELECT * FROM {T} ORDER BY number DESC, created_at DESC, id DESC LIMIT 100",
+        f"SELECT * FROM {T} ORDER BY id ASC, created_at DESC LIMIT 100",
+    ],
+)
+def test_order_by_keys_after_a_unique_key_are_no_index_keys(sql):
+    advice = _advise(_schema(), sql)
+    assert advice.recommendations == ()
+    assert {s.index for s in advice.served} <= {f"{T}_pkey", f"{T}_number_key"}
+    assert advice.served
+
+
+def test_a_unique_pair_ends_the_order_once_the_query_pins_its_other_column():
+    together = ExistingIndex(
+        T,
+        "item_user_slug_uniq",
+        (IndexElement("user_id"), IndexElement("slug")),
+        "unique_together",
+        unique=True,
+    )
+    advice = _advise(
+        _schema(together),
+        f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY slug, created_at DESC LIMIT 10",
+    )
+    assert advice.recommendations == ()
+    assert [s.index for s in advice.served] == ["item_user_slug_uniq"]
+    # Without the pinned column the pair does not end anything: slug alone repeats.
+    other = _advise(_schema(together), f"SELECT * FROM {T} ORDER BY slug, created_at DESC LIMIT 10")
+    assert [_keys(r) for r in other.recommendations] == [[("slug", False), ("created_at", True)]]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["processed IS NULL", "status = 'done'", "unread"],
+)
+def test_a_partial_on_a_pinned_column_folds_into_an_index_that_seeks_on_it(where):
+    # "(created_at DESC) WHERE processed IS NULL" beside "(processed, created_at DESC)": the
+    # full index seeks on processed IS NULL and reads the rest in order; one index, not two.
+    column = where.split()[0]
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE {where} ORDER BY created_at DESC LIMIT 100",
+        f"SELECT * FROM {T} WHERE {column} = $1 ORDER BY created_at DESC LIMIT 100",
+    )
+    [rec] = advice.recommendations
+    assert _keys(rec) == [(column, False), ("created_at", True)]
+    assert rec.candidate.condition == ()
+    assert set(rec.serves) == {"q0", "q1"}
+    assert "sought on as the leading key" in " ".join(rec.candidate.reasons)
+
+
+def test_a_pinned_partial_does_not_fold_into_an_index_that_does_not_lead_with_it():
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE processed IS NULL ORDER BY created_at DESC LIMIT 100",
+        f"SELECT * FROM {T} WHERE user_id = $1 AND processed IS NULL ORDER BY name LIMIT 100",
+        f"SELECT * FROM {T} WHERE name = $1 ORDER BY processed, created_at DESC LIMIT 100",
+    )
+    partial = [r for r in advice.recommendations if r.candidate.condition]
+    assert [_keys(r) for r in partial if "q0" in r.serves] == [[("created_at", True)]]
+
+
+def test_a_list_of_every_value_of_a_column_gets_no_index():
+    # The admin's list_filter choices: every row read in order, nothing stops the scan early.
+    advice = _advise(_schema(), f"SELECT DISTINCT name FROM {T} ORDER BY 1 ASC")
+    assert advice.recommendations == ()
+    [rejected] = advice.rejected
+    assert "no LIMIT" in rejected.reason
+    # A listing is paged in production (the admin leaves the LIMIT out when one page holds
+    # every row), and with a LIMIT the index lets the scan stop early: a (possible) proposal.
+    for listing in (f"SELECT * FROM {T} ORDER BY name", f"SELECT * FROM {T} ORDER BY name LIMIT 9"):
+        [rec] = _advise(_schema(), listing).recommendations
+        assert _keys(rec) == [("name", False)]
+        assert rec.strength == "possible"
+
+
+@pytest.mark.parametrize("where", ["unread", "NOT unread", "unread AND NOT unread"])
+def test_a_boolean_alone_is_no_index_key(where):
+    advice = _advise(_schema(), f"SELECT COUNT(*) FROM {T} WHERE {where}")
+    assert advice.recommendations == ()
+
+
+def test_a_boolean_beside_another_constant_filter_stays_the_index_where():
+    advice = _advise(_schema(), f"SELECT COUNT(*) FROM {T} WHERE unread AND processed IS NULL")
+    [rec] = advice.recommendations
+    assert _keys(rec) == [("processed", False)]
+    assert rec.candidate.condition_sql == "unread"
+
+
+def test_a_sort_by_a_boolean_gets_no_index():
+    advice = _advise(_schema(), f"SELECT * FROM {T} ORDER BY unread DESC, id DESC LIMIT 100")
+    assert advice.recommendations == ()
+
+
+def test_a_list_of_every_value_under_a_constant_filter_gets_no_index():
+    advice = _advise(_schema(), f"SELECT DISTINCT name FROM {T} WHERE NOT unread ORDER BY 1")
+    assert advice.recommendations == ()
+    assert advice.rejected
+
+
+def test_partials_that_pin_more_columns_fold_into_one_that_seeks_on_them():
+    # The admin's "empty" filter choice beside the filter by value, under the same manager
+    # WHERE: (created_at DESC) WHERE name IS NULL AND unread folds into
+    # (name, created_at DESC) WHERE unread.
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE unread AND name IS NULL ORDER BY created_at DESC LIMIT 100",
+        f"SELECT * FROM {T} WHERE unread AND name = $1 ORDER BY created_at DESC LIMIT 100",
+    )
+    [rec] = advice.recommendations
+    assert _keys(rec) == [("name", False), ("created_at", True)]
+    assert rec.candidate.condition_sql == "unread"
+    assert set(rec.serves) == {"q0", "q1"}

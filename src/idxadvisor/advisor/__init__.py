@@ -51,7 +51,7 @@ from idxadvisor.advisor.serving import (
 )
 from idxadvisor.advisor.statistics import is_small_table
 from idxadvisor.advisor.value import updated_columns, value
-from idxadvisor.types.access import AccessPattern
+from idxadvisor.types.access import AccessPattern, Op
 from idxadvisor.types.advice import Advice, IndexCandidate, Recommendation, Rejected, Served
 from idxadvisor.types.schema import ExistingIndex, Schema, Table
 from idxadvisor.types.workload import Query
@@ -63,28 +63,57 @@ REFINERS: tuple[Refiner, ...] = (covering, brin)
 
 
 def without_tie_breaker(pattern: AccessPattern, indexes: Sequence[ExistingIndex]) -> AccessPattern:
-    """The pattern without a trailing primary-key ORDER BY key after other keys.
+    """The pattern with only the ORDER BY keys that can change the order of its rows.
 
-    Django's admin and ``ordering`` add ``-pk`` to make a sort deterministic. An index on the
-    leading keys returns rows in their order and PostgreSQL's incremental sort orders the ties
-    by the key as it reads, so the LIMIT still stops the scan early: the primary key is no index
+    Keys after a unique key (alone or with the columns the query pins by equality) order
+    nothing: each value of that prefix is one row. A trailing unique key after other keys is a
+    tie-breaker (Django's admin and ``ordering`` add ``-pk`` to make a sort deterministic): an
+    index on the leading keys returns rows in their order and PostgreSQL's incremental sort
+    orders the ties as it reads, so the LIMIT still stops the scan early. Neither is an index
     key, and one index serves both sort directions.
 
     >>> from idxadvisor.types.access import AccessPattern, OrderKey
     >>> from idxadvisor.types.schema import IndexElement
     >>> pk = ExistingIndex("t", "t_pkey", (IndexElement("id"),), "primary key", unique=True)
+    >>> code = ExistingIndex("t", "t_code_key", (IndexElement("code"),), "unique", unique=True)
     >>> p = AccessPattern("q", "t", "select", order_by=(OrderKey("date_done", True),
     ...                                                  OrderKey("id", True)), limit=100)
     >>> [o.column for o in without_tie_breaker(p, [pk]).order_by]
     ['date_done']
+    >>> p = AccessPattern("q", "t", "select", order_by=(OrderKey("code"),
+    ...                                                  OrderKey("date_done", True)), limit=100)
+    >>> [o.column for o in without_tie_breaker(p, [pk, code]).order_by]
+    ['code']
     """
-    if len(pattern.order_by) < 2:
+    order = pattern.order_by
+    unique = [
+        frozenset(e.column for e in i.elements if e.column)
+        for i in indexes
+        if i.unique
+        and i.valid
+        and not i.condition
+        and i.elements
+        and all(e.column and not e.expression for e in i.elements)
+    ]
+    if not order or not unique:
         return pattern
-    last = pattern.order_by[-1]
-    primary = [i for i in indexes if i.origin == "primary key" and len(i.elements) == 1]
-    if last.expression or not primary or primary[0].elements[0].column != last.column:
-        return pattern
-    return replace(pattern, order_by=pattern.order_by[:-1])
+    pinned = {p.column for p in pattern.predicates if p.op is Op.EQ and not p.expression}
+
+    def ends_ties(columns: set[str]) -> bool:
+        return any(u <= pinned | columns for u in unique)
+
+    plain: set[str] = set()
+    for k, o in enumerate(order, start=1):
+        if o.expression:
+            break
+        plain.add(o.column)
+        if ends_ties(plain):
+            order = order[:k]
+            break
+    last = order[-1]
+    if len(order) >= 2 and not last.expression and ends_ties({last.column}):
+        order = order[:-1]
+    return pattern if order == pattern.order_by else replace(pattern, order_by=order)
 
 
 def advise(
@@ -119,6 +148,15 @@ def advise(
                     existing = best
             if existing is not None:
                 served.append(Served(pattern.query_id, pattern.table, existing.name))
+            elif _reads_every_value(pattern, candidate):
+                rejected.append(
+                    Rejected(
+                        candidate,
+                        "it lists every value of the column (a filter's choices), with no "
+                        "filter and no LIMIT: any plan reads the whole table or a whole "
+                        "index, and an index would only save the sort",
+                    )
+                )
             elif table is not None and is_small_table(table):
                 size = (
                     f"about {table.rows:,} rows"
@@ -169,6 +207,24 @@ def recommendation(
         cost=cost_note(candidate, table, on_table),
         strength=strength,
         value=why,
+    )
+
+
+def _reads_every_value(pattern: AccessPattern, candidate: IndexCandidate) -> bool:
+    """A list of every value of the ORDER BY columns (``SELECT DISTINCT path ORDER BY 1``, the
+    admin's list_filter choices), of the whole table or of the rows a constant WHERE keeps.
+
+    A whole-row listing without a LIMIT is not one: Django's admin and ``Paginator`` leave the
+    LIMIT out when every row fits on one page, so a workload captured on small data shows the
+    paged query of production without it."""
+    ordered = {o.column for o in pattern.order_by if not o.expression}
+    return (
+        all(p.is_constant for p in pattern.predicates)  # nothing to seek on; a WHERE at most
+        and not pattern.join_columns
+        and pattern.limit is None
+        and pattern.selected is not None
+        and bool(ordered)
+        and set(pattern.selected) <= ordered | {p.column for p in pattern.predicates}
     )
 
 

@@ -36,7 +36,8 @@ from idxadvisor.advisor.methods import BRIN, BTREE
 from idxadvisor.advisor.rules.covering import MAX_INCLUDE
 from idxadvisor.advisor.serving import conjuncts, implied
 from idxadvisor.errors import UnparsableSQL
-from idxadvisor.sql.canonical import canonical
+from idxadvisor.sql.canonical import canonical, canonical_key
+from idxadvisor.types.access import Op, Predicate
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement
 
@@ -132,7 +133,14 @@ def _fold_groups(small: _Group, big: _Group) -> _Group | None:
 def _keeps(promise: _Promise, index: IndexCandidate) -> bool:
     """Whether ``index`` still serves what ``promise`` asked for: its WHERE implied by the
     promise's, its equality keys leading (in any order), then its other keys in order, read in
-    one direction."""
+    one direction. A promise's WHERE of pinning equalities may instead be sought on."""
+    kept = conjuncts(index.condition_sql)
+    pinned = _pins_as_keys(promise.elements, promise.equality_prefix, promise.condition, kept)
+    forms = [promise, *([_Promise(*pinned)] if pinned else [])]
+    return any(_keeps_as_written(p, index) for p in forms)
+
+
+def _keeps_as_written(promise: _Promise, index: IndexCandidate) -> bool:
     if not all(implied(c, promise.condition) for c in conjuncts(index.condition_sql)):
         return False
     wanted, k = promise.elements, promise.equality_prefix
@@ -145,6 +153,31 @@ def _keeps(promise: _Promise, index: IndexCandidate) -> bool:
     if any(a.key != b.key or a.opclass != b.opclass for a, b in rest):
         return False
     return len({a.descending != b.descending for a, b in rest}) <= 1
+
+
+def _pins_as_keys(
+    elements: tuple[IndexElement, ...],
+    equality_prefix: int,
+    condition: tuple[Predicate, ...],
+    kept: tuple[str, ...] = (),
+) -> tuple[tuple[IndexElement, ...], int, tuple[Predicate, ...]] | None:
+    """A partial WHERE's pinning constants on plain columns (``col IS NULL``, ``col = 'x'``, a
+    boolean) as leading equality keys instead, except the conjuncts in ``kept`` (canonical),
+    which stay the WHERE: an index that seeks on those columns first reaches exactly the rows
+    the partial one holds, in the same order. None when some other conjunct would have to
+    move."""
+    moved = tuple(p for p in condition if canonical_key(p.sql) not in kept)
+    if not moved or not all(
+        p.op in (Op.EQ, Op.IS_NULL) and p.is_constant and not p.expression and p.column
+        for p in moved
+    ):
+        return None
+    have = {e.key for e in elements}
+    lead = tuple(
+        dict.fromkeys(IndexElement(column=p.column) for p in moved if p.column not in have)
+    )
+    rest = tuple(p for p in condition if p not in moved)
+    return (*lead, *elements), len(lead) + equality_prefix, rest
 
 
 def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
@@ -179,7 +212,34 @@ def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
 
 
 def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
-    """``big`` made to serve ``small`` too (its equality keys maybe reordered), or None."""
+    """``big`` made to serve ``small`` too (its equality keys maybe reordered), or None.
+
+    A partial ``small`` whose WHERE only pins columns to constants is also served by a full
+    ``big`` that seeks on those columns: ``(done DESC) WHERE name IS NULL`` folds into
+    ``(name, done DESC)``."""
+    folded = _fold_as_written(small, big)
+    kept = conjuncts(big.condition_sql)
+    pinned = _pins_as_keys(small.elements, small.equality_prefix, small.condition, kept)
+    if folded is not None or pinned is None:
+        return folded
+    elements, prefix, rest = pinned
+    as_keys = replace(small, elements=elements, equality_prefix=prefix, condition=rest)
+    folded = _fold_as_written(as_keys, big)
+    if folded is None:
+        return None
+    return replace(
+        folded,
+        reasons=(
+            *folded.reasons,
+            f"{' AND '.join(p.sql for p in small.condition if p not in rest)} is sought on "
+            "as the leading key "
+            f"{', '.join(e.key for e in elements[: prefix - small.equality_prefix])}, rather "
+            "than kept in a second, partial index.",
+        ),
+    )
+
+
+def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
     if (small.table, small.method, small.unique) != (big.table, big.method, big.unique) or len(
         small.elements
     ) > len(big.elements):

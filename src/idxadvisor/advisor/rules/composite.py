@@ -86,10 +86,15 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
 
     condition = split.condition
     if not keys and condition:
-        # Nothing else to seek on: the constant columns themselves are the key.
+        # Nothing else to seek on: the constant columns themselves are the key, except a
+        # boolean, which halves the rows at best: it stays the index WHERE of the others.
+        flags = tuple(p for p in condition if _is_boolean(p, table))
+        if len(flags) == len(condition):
+            return None
         for p in condition:
-            add(IndexElement(column=p.column))
-        condition = ()
+            if p not in flags:
+                add(IndexElement(column=p.column))
+        condition = flags
         equality_prefix = len(keys)
         reasons = [f"Only constant filters ({_names(keys)}): they form the key."]
     if not keys:
@@ -108,6 +113,11 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         equality_prefix=equality_prefix,
         sort_only=not pattern.predicates and not pattern.join_columns,
     )
+
+
+def _is_boolean(p: Predicate, table: Table | None) -> bool:
+    column = table.column(p.column) if table is not None and not p.expression else None
+    return column is not None and column.db_type.lower() == "boolean"
 
 
 def _element(p: Predicate, table: Table | None) -> IndexElement:
@@ -142,6 +152,11 @@ def _order_keys(
     pk = _primary_key(table)
     if keys and pk and len(order) == 1 and order[0].column == pk and not order[0].expression:
         # ".first()" orders by the primary key; after an equality lookup few rows remain.
+        return ()
+    first = table.column(order[0].column) if table is not None and not order[0].expression else None
+    if not keys and first is not None and first.db_type.lower() == "boolean":
+        # Sorted by a flag, the ties are half the table: the sort is not saved, the LIMIT
+        # does not stop the scan early.
         return ()
     range_first = bool(ranges) and ranges[0].key == order[0].key
     if pattern.limit is None and ranges and not range_first:
