@@ -502,3 +502,18 @@ def test_partials_that_pin_more_columns_fold_into_one_that_seeks_on_them():
     assert _keys(rec) == [("name", False), ("created_at", True)]
     assert rec.candidate.condition_sql == "unread"
     assert set(rec.serves) == {"q0", "q1"}
+
+
+def test_the_primary_key_is_the_schemas_not_a_column_named_id():
+    # One home for "the primary key": the schema's column flag, whatever the column is called.
+    columns = (
+        Column("code", "code", "varchar(12)", unique=True, primary_key=True),
+        Column("id", "id", "integer"),  # a plain column that happens to be called id
+        Column("user_id", "user", "integer"),
+    )
+    pk = ExistingIndex(T, f"{T}_pkey", (IndexElement("code"),), "primary key", unique=True)
+    schema = Schema({T: Table(T, columns)}, (pk,))
+    first_by_pk = _advise(schema, f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY code LIMIT 1")
+    assert [_keys(r) for r in first_by_pk.recommendations] == [[("user_id", False)]]
+    by_id = _advise(schema, f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY id LIMIT 1")
+    assert [_keys(r) for r in by_id.recommendations] == [[("user_id", False), ("id", False)]]

@@ -83,6 +83,7 @@ def test_catalog_reads_tables_stats_and_every_kind_of_index(data_db: TempDatabas
     assert hook.column("account_id").references == "account"
     assert hook.column("email").db_type == "character varying(200)"
     assert hook.column("email").unique and not hook.column("code").unique
+    assert hook.column("id").primary_key and not hook.column("email").primary_key
     assert hook.column("note").null and not hook.column("status").null
 
     status = hook.column("status").stats

@@ -3,6 +3,8 @@ parser (sqlglot), so these tests need no Django project."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from idxadvisor.advisor import advise
 from idxadvisor.patterns.extractor import extract
 from idxadvisor.types.schema import Column, ColumnStats, ExistingIndex, IndexElement, Schema, Table
@@ -16,7 +18,7 @@ def _schema(
 ) -> Schema:
     stats = stats or {}
     columns = (
-        Column("id", "id", "bigint"),
+        Column("id", "id", "bigint", unique=True, primary_key=True),
         Column("channel_id", "channel", "bigint", references="channel"),
         Column("status", "status", "varchar(16)", choices=True),
         Column("next_retry_at", "next_retry_at", "timestamptz", null=True),
@@ -25,20 +27,7 @@ def _schema(
         Column("org", "org", "integer"),
         Column("is_active", "is_active", "boolean", choices=True),
     )
-    columns = tuple(
-        Column(
-            c.name,
-            c.field,
-            c.db_type,
-            c.null,
-            c.unique,
-            c.references,
-            stats.get(c.name),
-            c.choices,
-            c.insert_timestamp,
-        )
-        for c in columns
-    )
+    columns = tuple(replace(c, stats=stats.get(c.name)) for c in columns)
     pk = ExistingIndex(HOOK, "hook_pkey", (IndexElement("id"),), "primary key", unique=True)
     return Schema({HOOK: Table(HOOK, columns, rows=rows)}, (pk, *indexes))
 

@@ -179,6 +179,11 @@ def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Sc
         and i.condition is None
         and i.elements[0].column
     }
+    primary_columns = {
+        (i.table, i.elements[0].column)
+        for i, row in zip(indexes, index_rows, strict=True)
+        if row[4] and len(i.elements) == 1  # pg_index.indisprimary
+    }
     cols_by_table: dict[int, list[Column]] = {oid: [] for oid in oids}
     for oid, name, db_type, nullable, null_frac, n_distinct, mcv, mcf, corr in columns:
         stats = None
@@ -197,6 +202,7 @@ def read_schema(db: ReadOnlyDatabase, tables: Iterable[str] | None = None) -> Sc
                 db_type=db_type,
                 null=bool(nullable),
                 unique=(name_of[oid], name) in unique_columns,
+                primary_key=(name_of[oid], name) in primary_columns,
                 references=references.get((oid, name)),
                 stats=stats,
             )

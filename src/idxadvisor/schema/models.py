@@ -221,6 +221,7 @@ def _table_of(model: type[Model], connection: Any) -> Table:
                 db_type=f.db_type(connection) or "",
                 null=f.null,
                 unique=f.unique,
+                primary_key=f.primary_key,
                 references=remote,
                 choices=bool(getattr(f, "choices", None))
                 or f.get_internal_type() == "BooleanField",

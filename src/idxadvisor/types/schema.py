@@ -76,11 +76,12 @@ class Column:
     field: str  # Django field name ("" when unknown)
     db_type: str
     null: bool = False
-    unique: bool = False
+    unique: bool = False  # true of the primary key too
     references: str | None = None  # table a FK points to
     stats: ColumnStats | None = None  # from pg_stats, with a database
     choices: bool = False  # a Django field with choices: few distinct values
     insert_timestamp: bool = False  # auto_now_add / default=now: likely append-only
+    primary_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,19 +168,17 @@ def _unique_column(table: Table | None, column: str) -> bool:
     """A join on the primary key or a unique column (a OneToOne key) is looked up through its
     unique index, one row per key: putting it before this table's own filter only widens the
     index."""
-    if column == _primary_key(table):
-        return True
-    found = table.column(column) if table is not None else None
+    if table is None:
+        return column == _primary_key(table)
+    found = table.column(column)
     return found is not None and found.unique
 
 
 def _primary_key(table: Table | None) -> str | None:
+    """The primary key column; with SQL alone and no schema, Django's default ``id``."""
     if table is None:
         return "id"
-    for c in table.columns:
-        if c.field == "id" or c.name == "id":
-            return c.name
-    return None
+    return next((c.name for c in table.columns if c.primary_key), None)
 
 
 def _by_selectivity(preds: list[Predicate], table: Table | None) -> list[Predicate]:
