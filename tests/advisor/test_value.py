@@ -65,6 +65,21 @@ def test_a_small_lookup_table_is_only_possible_and_measured_runs_are_counted():
     assert any("small lookup table" in v for v in rec.value)
 
 
+@pytest.mark.parametrize(("calls", "strength"), [(1, "possible"), (2, "possible"), (3, "strong")])
+def test_a_measured_query_that_ran_once_or_twice_is_only_possible(calls, strength):
+    q = Query("q1", SQL, SQL, "capture", origins=(Origin("shop/views.py", 3),), calls=calls)
+    [rec] = _run(q).recommendations
+    assert rec.strength == strength
+    assert any("little evidence" in v for v in rec.value) == (strength == "possible")
+
+
+def test_a_statically_found_query_is_not_weakened_by_run_counts():
+    static = Query("q1", SQL, SQL, "static", origins=(Origin("shop/views.py", 3),))
+    captured = Query("q2", SQL + " ", SQL + " ", "capture", calls=1)
+    [rec] = _run(static, captured).recommendations
+    assert rec.strength == "strong"
+
+
 def test_a_key_the_workload_updates_says_so_in_the_cost():
     read = Query(
         "q1",

@@ -1,9 +1,10 @@
 """What a proposal is worth: how often and from where its queries run, and on what table.
 
 A proposal is ``"strong"`` unless the evidence says it matters little: every query it serves
-runs only from management commands or scripts (by hand or cron, not on a request), or its
-table is a small lookup table. The reasons say which call sites, how many runs, whether a
-request path reaches it, and what kind of table it is.
+runs only from management commands or scripts (by hand or cron, not on a request), a measured
+workload ran its queries only once or twice, or its table is a small lookup table. The
+reasons say which call sites, how many runs, whether a request path reaches it, and what kind
+of table it is.
 
 >>> from idxadvisor.types.advice import IndexCandidate
 >>> from idxadvisor.types.schema import IndexElement
@@ -32,6 +33,8 @@ POSSIBLE = "possible"
 # Below this many rows (live estimate) a table is a lookup table: a scan of it is cheap.
 LOOKUP_TABLE_ROWS = 10_000
 MAX_SITES_SHOWN = 3
+# Fewer runs than this, all measured (a capture, pg_stat_statements), do not make it strong.
+MIN_MEASURED_RUNS = 3
 
 
 def value(
@@ -53,6 +56,12 @@ def value(
     if measured:
         runs = sum(q.calls for q in measured)
         reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the captured workload.")
+        if len(measured) == len(served) and runs < MIN_MEASURED_RUNS:
+            weak = True
+            reasons.append(
+                "So few runs are little evidence that it matters (a click or a one-off in "
+                "the captured run)."
+            )
     if candidate.sort_only:
         weak = True
         reasons.append(
