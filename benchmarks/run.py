@@ -9,14 +9,23 @@ then each configuration takes its turn on the same data:
 
 * ``default``: only the indexes Django creates by itself;
 * ``idxadvisor (static)``, ``idxadvisor (live)``: ``idxadvisor generate`` on a copy of the
-  example, then ``manage.py migrate`` (``migrate monitoring 0001`` afterwards to revert);
+  example, then ``manage.py migrate`` (``migrate monitoring 0001`` afterwards to revert); the
+  benchmark database has HypoPG installed (when the server has it), as live mode expects;
+* ``hand-tuned (DBA)``: the indexes a careful DBA would build, :mod:`benchmarks.handtuned`;
 * ``pg_qualstats``, ``supabase-style``, ``django-index-optimizer``: see ``benchmarks/advisors``.
 
 Every advisor looks at the default-index state. For each configuration the runner builds the
 indexes, ANALYZEs, times every statement of the workload with ``EXPLAIN (ANALYZE, BUFFERS,
 FORMAT JSON)`` (one warm-up, then the median of N runs; every statement inside a transaction
 that is rolled back, so the retention DELETE deletes nothing), then drops the indexes and checks
-with ``pg_indexes`` that the default state is back. The database is dropped at the end.
+with ``pg_indexes`` that the default state is back (an extension the build step created is
+dropped too). The database is dropped at the end.
+
+Each configuration reports its index bytes (``pg_relation_size`` of the indexes it added, less
+those it removed), each statement's median time and the geometric-mean speed-up over
+``default``. ``handtuned_comparison`` then sets idxadvisor's sets against the hand-tuned one:
+the byte ratio, the time ratio, and which indexes differ, with their bytes and the statements
+whose plans use them.
 
 Results go to ``benchmarks/results/<scale>.json`` and a chart to ``.../<scale>_family_times.png``
 (``full`` writes ``full.json`` and ``family_times.png``, the README's files).
@@ -46,7 +55,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from benchmarks import datagen, throughput
+from benchmarks import datagen, handtuned, throughput
 from benchmarks.advisors import (
     Advice,
     did_not_run,
@@ -62,6 +71,7 @@ from benchmarks.workload import (
     capture_queries,
     pick_parameters,
 )
+from idxadvisor.errors import one_line
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -133,6 +143,10 @@ def index_sizes(conn: psycopg.Connection, names: list[str]) -> dict[str, int]:
         ).fetchone()[0]
         for name in names
     }
+
+
+def extension_names(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT extname FROM pg_extension").fetchall()}
 
 
 def drop_indexes(conn: psycopg.Connection, names: list[str]) -> None:
@@ -211,8 +225,10 @@ def revert_advice(
     url: str,
     baseline: dict[str, str],
     baseline_migration: str,
+    extensions_before: set[str],
 ) -> dict[str, Any]:
-    """Back to the default indexes: unapply migrations, drop leftovers, compare with baseline."""
+    """Back to the default indexes: unapply migrations, drop leftovers (indexes, then the
+    extensions the build created), compare with baseline."""
     notes = []
     if advice.migrate_project is not None:
         proc = _manage(
@@ -225,6 +241,11 @@ def revert_advice(
         if advice.migrate_project is not None:
             notes.append(f"left by the reverse migration, dropped: {leftovers}")
         drop_indexes(conn, leftovers)
+    # The next configuration must find the same extensions (pg_trgm changes nothing for a plan
+    # by itself, but an advisor may look at what is installed).
+    for extension in sorted(extension_names(conn) - extensions_before):
+        conn.execute(sql.SQL("DROP EXTENSION IF EXISTS {}").format(sql.Identifier(extension)))
+        notes.append(f"dropped extension {extension}, created by the build")
     state = index_state(conn)
     return {
         "restored": state == baseline,
@@ -242,6 +263,7 @@ def run_configuration(
     url: str,
     baseline: dict[str, str],
     baseline_migration: str,
+    baseline_sizes: dict[str, int],
 ) -> dict[str, Any]:
     """Advise (default state), build, time, revert. Never raises for an advisor's failure."""
     print(f"[benchmark] {name}: advising", file=sys.stderr, flush=True)
@@ -267,11 +289,15 @@ def run_configuration(
     if not advice.ran:
         print(f"[benchmark] {name}: {advice.status}", file=sys.stderr, flush=True)
         return row
+    extensions_before = extension_names(conn)
     build_seconds, failed = apply_advice(conn, advice, url, baseline_migration)
     analyze_tables(conn)
-    created = sorted(set(index_state(conn)) - set(baseline))
-    sizes = index_sizes(conn, created)
     state = index_state(conn)
+    created = sorted(set(state) - set(baseline))
+    # An advisor may also drop an index (a foreign-key index its composite leads with): it
+    # counts against the bytes the configuration adds.
+    removed = sorted(set(baseline) - set(state))
+    sizes = index_sizes(conn, created)
     print(f"[benchmark] {name}: {len(created)} indexes, timing", file=sys.stderr, flush=True)
     timed = time_workload(conn, queries, scale.runs)
     families = {
@@ -285,12 +311,18 @@ def run_configuration(
             "indexes": [{"name": n, "definition": state[n], "bytes": sizes[n]} for n in created],
             "index_count": len(created),
             "index_bytes": sum(sizes.values()),
+            "removed_indexes": [
+                {"name": n, "definition": baseline[n], "bytes": baseline_sizes[n]} for n in removed
+            ],
+            "net_index_bytes": sum(sizes.values()) - sum(baseline_sizes[n] for n in removed),
             "total_ms": round(sum(families.values()), 3),
             "family_ms": families,
             "queries": timed,
         }
     )
-    row["revert"] = revert_advice(conn, advice, url, baseline, baseline_migration)
+    row["revert"] = revert_advice(
+        conn, advice, url, baseline, baseline_migration, extensions_before
+    )
     if not row["revert"]["restored"]:
         raise RuntimeError(f"{name}: the default index state was not restored: {row['revert']}")
     return row
@@ -312,6 +344,89 @@ def add_speedups(configurations: list[dict[str, Any]]) -> None:
         ]
         row["speedup_geomean"] = round(statistics.geometric_mean(ratios), 2)
         row["statements_10x_faster"] = sum(r >= 10 for r in ratios)
+
+
+# --- against the hand-tuned set ---------------------------------------------------------------
+
+# idxadvisor's goal: about the hand-tuned time with at most this many times its bytes.
+MAX_BYTES_RATIO = 1.2
+# "About the same time": the geometric mean over statements of idxadvisor's time / the
+# hand-tuned time at most this, and no statement both SLOWER_FACTOR times and SLOWER_MS slower
+# (sub-millisecond times move by more than their size under the machine's other load).
+MAX_TIME_RATIO = 1.15
+TIME_FLOOR_MS = 0.1
+SLOWER_FACTOR = 1.5
+SLOWER_MS = 1.0
+_INDEX_NAME = re.compile(r"^CREATE (?:UNIQUE )?INDEX \S+ ON ")
+
+
+def index_shape(definition: str) -> str:
+    """An index definition without its name, UNIQUE or DESC: two indexes of one shape hold the
+    same entries and take the same bytes."""
+    return _INDEX_NAME.sub("CREATE INDEX ON ", definition).replace(" DESC", "")
+
+
+def _used_by(row: dict[str, Any], index: str) -> list[str]:
+    return [q["name"] for q in row["queries"] if index in q["indexes_used"]]
+
+
+def compare_with_handtuned(configurations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each idxadvisor set against the hand-tuned one: bytes, time, and the indexes that differ.
+
+    An index of one set with no index of the same shape in the other is listed with its bytes
+    and the statements whose plans use it: the extra bytes are the ones to explain.
+    """
+    rows = {r["name"]: r for r in configurations if r["status"] == "ok"}
+    hand = rows.get(handtuned.NAME)
+    if hand is None:
+        return {"status": "did not run: the hand-tuned configuration failed"}
+    hand_shapes = {index_shape(i["definition"]): i for i in hand["indexes"]}
+    out: dict[str, Any] = {
+        "status": "ok",
+        "criterion": (
+            f"net index bytes <= {MAX_BYTES_RATIO}x the hand-tuned set's, geo-mean statement "
+            f"time ratio <= {MAX_TIME_RATIO} (times floored at {TIME_FLOOR_MS} ms), and no "
+            f"statement >= {SLOWER_FACTOR}x and >= {SLOWER_MS} ms slower"
+        ),
+        "handtuned_bytes": hand["net_index_bytes"],
+        "configurations": {},
+    }
+    for name, row in rows.items():
+        if not name.startswith("idxadvisor"):
+            continue
+        ratios, slower = [], []
+        for mine, theirs in zip(row["queries"], hand["queries"], strict=True):
+            a, b = mine["median_ms"], theirs["median_ms"]
+            ratios.append(max(a, TIME_FLOOR_MS) / max(b, TIME_FLOOR_MS))
+            if a >= SLOWER_FACTOR * b and a - b >= SLOWER_MS:
+                slower.append({"name": mine["name"], "ms": a, "handtuned_ms": b})
+        shapes = {index_shape(i["definition"]): i for i in row["indexes"]}
+        bytes_ratio = row["net_index_bytes"] / max(hand["net_index_bytes"], 1)
+        time_ratio = statistics.geometric_mean(ratios)
+        out["configurations"][name] = {
+            "net_index_bytes": row["net_index_bytes"],
+            "bytes_ratio": round(bytes_ratio, 3),
+            "time_ratio_geomean": round(time_ratio, 3),
+            "total_ms": row["total_ms"],
+            "handtuned_total_ms": hand["total_ms"],
+            "slower_statements": slower,
+            "goal_met": bytes_ratio <= MAX_BYTES_RATIO
+            and time_ratio <= MAX_TIME_RATIO
+            and not slower,
+            "same_shape": sorted(i["name"] for s, i in shapes.items() if s in hand_shapes),
+            "only_idxadvisor": [
+                {**i, "used_by": _used_by(row, i["name"])}
+                for s, i in sorted(shapes.items(), key=lambda kv: -kv[1]["bytes"])
+                if s not in hand_shapes
+            ],
+            "only_handtuned": [
+                {**i, "used_by": _used_by(hand, i["name"])}
+                for s, i in sorted(hand_shapes.items(), key=lambda kv: -kv[1]["bytes"])
+                if s not in shapes
+            ],
+            "removed": row["removed_indexes"],
+        }
+    return out
 
 
 # --- the whole run -----------------------------------------------------------------------------
@@ -401,9 +516,11 @@ def run(
             conn.autocommit = True
             for table in datagen.TABLES:  # visibility map set: index-only scans are possible
                 conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+            hypopg = _create_extension(conn, "hypopg")  # live mode's what-if costs
             params = pick_parameters(conn)
             queries = capture_queries(EXAMPLE, url, params)
             baseline = index_state(conn)
+            baseline_sizes = index_sizes(conn, sorted(baseline))
 
             min_filter = max(10, round(1000 * scale.data_scale))
             advisors: list[tuple[str, Callable[[], Advice] | None]] = [
@@ -413,6 +530,7 @@ def run(
                     lambda: idxadvisor_migrations.advise(EXAMPLE, workdir, None),
                 ),
                 ("idxadvisor (live)", lambda: idxadvisor_migrations.advise(EXAMPLE, workdir, url)),
+                (handtuned.NAME, handtuned.advise),
                 (
                     qualstats.NAME,
                     lambda: qualstats.advise(
@@ -429,11 +547,20 @@ def run(
             ]
             configurations = [
                 run_configuration(
-                    conn, label, advise, queries, scale, url, baseline, baseline_migration
+                    conn,
+                    label,
+                    advise,
+                    queries,
+                    scale,
+                    url,
+                    baseline,
+                    baseline_migration,
+                    baseline_sizes,
                 )
                 for label, advise in advisors
             ]
             add_speedups(configurations)
+            comparison = compare_with_handtuned(configurations)
         print("[benchmark] throughput", file=sys.stderr, flush=True)
         speed = throughput.run(scale.shapes, scale.sqlglotc)
         extra = {}
@@ -461,6 +588,7 @@ def run(
             "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            "hypopg": hypopg,
         },
         "data": {
             "scale": scale.data_scale,
@@ -476,6 +604,7 @@ def run(
         "families": FAMILIES,
         "workload": [{"family": q.family, "name": q.name, "sql": q.sql} for q in queries],
         "configurations": configurations,
+        "handtuned_comparison": comparison,
         "throughput": speed,
         **extra,
         "wall_seconds": round(time.perf_counter() - started, 1),
@@ -489,6 +618,16 @@ def run(
         else:
             chart_module.render(results, chart_path(output))
     return results
+
+
+def _create_extension(conn: psycopg.Connection, name: str) -> bool:
+    """CREATE EXTENSION in the benchmark database; False when the server does not have it."""
+    try:
+        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        print(f"[benchmark] no {name}: {one_line(exc)}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def chart_path(output: Path) -> Path:
@@ -536,6 +675,7 @@ def markdown(results: dict[str, Any]) -> str:
             row["applied_via"],
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *statement_table(results), "", *comparison_table(results)]
     pure = results["throughput"]["pure"]
     speed = [
         "",
@@ -579,6 +719,68 @@ def markdown(results: dict[str, Any]) -> str:
     else:
         side.append(f"| `idxadvisor check` latency | {check.get('status', 'n/a')} |")
     return "\n".join(lines + speed + side)
+
+
+# The configurations the per-statement table shows, in this order.
+STATEMENT_COLUMNS = (
+    "default (Django's indexes only)",
+    "idxadvisor (static)",
+    "idxadvisor (live)",
+    handtuned.NAME,
+)
+
+
+def statement_table(results: dict[str, Any]) -> list[str]:
+    """Each statement's median time (ms) in the default, idxadvisor and hand-tuned states."""
+    rows = {r["name"]: r for r in results["configurations"] if r["status"] == "ok"}
+    shown = [name for name in STATEMENT_COLUMNS if name in rows]
+    lines = [
+        "| Statement (median ms) | " + " | ".join(shown) + " |",
+        "|---|" + "---|" * len(shown),
+    ]
+    for i, query in enumerate(results["workload"]):
+        cells = [f"{rows[name]['queries'][i]['median_ms']:,.3f}" for name in shown]
+        lines.append(f"| {query['name']} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| index bytes (net) | "
+        + " | ".join(_size(rows[n]["net_index_bytes"]) for n in shown)
+        + " |"
+    )
+    lines.append(
+        "| speed-up over default (geo-mean) | "
+        + " | ".join(f"{rows[n]['speedup_geomean']:.1f}x" for n in shown)
+        + " |"
+    )
+    return lines
+
+
+def comparison_table(results: dict[str, Any]) -> list[str]:
+    """idxadvisor against the hand-tuned set, and the indexes that make the difference."""
+    comparison = results.get("handtuned_comparison", {})
+    if comparison.get("status") != "ok":
+        return [f"Against the hand-tuned set: {comparison.get('status', 'n/a')}"]
+    lines = [
+        f"| Against the hand-tuned set ({_size(comparison['handtuned_bytes'])}) | Bytes | "
+        "Time (geo-mean ratio) | Slower statements | Goal met |",
+        "|---|---|---|---|---|",
+    ]
+    details = []
+    for name, c in comparison["configurations"].items():
+        slower = ", ".join(s["name"] for s in c["slower_statements"]) or "none"
+        lines.append(
+            f"| {name} | {c['bytes_ratio']:.2f}x | {c['time_ratio_geomean']:.2f}x | {slower} | "
+            f"{'yes' if c['goal_met'] else 'no'} |"
+        )
+        for side, label in (("only_idxadvisor", "only in"), ("only_handtuned", "missing from")):
+            for index in c[side]:
+                used = ", ".join(index["used_by"]) or "no plan"
+                details.append(
+                    f"- {label} {name}: {_size(index['bytes'])} {index['definition']} "
+                    f"(used by: {used})"
+                )
+        for index in c["removed"]:
+            details.append(f"- removed by {name}: {_size(index['bytes'])} {index['definition']}")
+    return [*lines, "", f"Criterion: {comparison['criterion']}.", *details]
 
 
 def _size(n: int) -> str:

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import handtuned
+from benchmarks.run import index_shape
 from tests.helpers import ROOT, run_python
 
 CONFIGURATIONS = {
     "default (Django's indexes only)",
     "idxadvisor (static)",
     "idxadvisor (live)",
+    "hand-tuned (DBA)",
     "pg_qualstats",
     "supabase-style (HypoPG, single column)",
     "django-index-optimizer",
@@ -25,6 +28,7 @@ CONFIGURATIONS = {
 MUST_RUN = {
     "default (Django's indexes only)",
     "idxadvisor (static)",
+    "hand-tuned (DBA)",
     "pg_qualstats",
     "supabase-style (HypoPG, single column)",
 }
@@ -86,6 +90,57 @@ def test_idxadvisor_is_applied_through_its_migrations(small_run: dict) -> None:
     [row] = [r for r in small_run["configurations"] if r["name"] == "idxadvisor (static)"]
     assert row["applied_via"] == "generated migrations"
     assert row["details"]["migrations"], "generate wrote no migration"
+
+
+def test_handtuned_set_is_built_and_used(small_run: dict) -> None:
+    [row] = [r for r in small_run["configurations"] if r["name"] == handtuned.NAME]
+    assert row["applied_via"] == "SQL (by hand)"
+    # every index of the set was built (none failed, none skipped), under its own name
+    assert not row["failed_statements"], row["failed_statements"]
+    built = {i["name"]: i for i in row["indexes"]}
+    assert set(built) == {i.name for i in handtuned.INDEXES}
+    assert all(i["bytes"] > 0 for i in built.values())
+    assert row["net_index_bytes"] == sum(i["bytes"] for i in built.values())
+    # and the plans take them: at this scale the planner still prefers most of them
+    used = {name for q in row["queries"] for name in q["indexes_used"] if name in built}
+    assert len(used) >= len(built) // 2, used
+    assert {"handtuned_log_message_trgm", "handtuned_profile_email"} <= used
+    # pg_trgm came with the set and went with it, so the next advisor sees the default state
+    assert "dropped extension pg_trgm, created by the build" in row["revert"]["notes"]
+
+
+def test_idxadvisor_is_compared_with_the_handtuned_set(small_run: dict) -> None:
+    comparison = small_run["handtuned_comparison"]
+    assert comparison["status"] == "ok"
+    rows = {r["name"]: r for r in small_run["configurations"]}
+    hand = rows[handtuned.NAME]
+    assert comparison["handtuned_bytes"] == hand["net_index_bytes"] > 0
+    ran = {n for n, r in rows.items() if n.startswith("idxadvisor") and r["status"] == "ok"}
+    assert "idxadvisor (static)" in ran
+    assert set(comparison["configurations"]) == ran
+    hand_shapes = {index_shape(i["definition"]) for i in hand["indexes"]}
+    for name in ran:
+        c, row = comparison["configurations"][name], rows[name]
+        assert c["bytes_ratio"] == round(row["net_index_bytes"] / hand["net_index_bytes"], 3)
+        assert c["time_ratio_geomean"] > 0
+        assert isinstance(c["goal_met"], bool)
+        # every index of idxadvisor's set is either of a hand-tuned shape or listed as extra
+        extra = {i["name"] for i in c["only_idxadvisor"]}
+        assert extra | set(c["same_shape"]) == {i["name"] for i in row["indexes"]}
+        assert not extra & set(c["same_shape"])
+        assert all(index_shape(i["definition"]) not in hand_shapes for i in c["only_idxadvisor"])
+        assert sum(i["bytes"] for i in c["only_idxadvisor"]) <= row["index_bytes"]
+    assert "| Statement (median ms) |" in small_run["_stdout"]
+    assert "| Against the hand-tuned set" in small_run["_stdout"]
+
+
+def test_index_shape_ignores_name_unique_and_desc() -> None:
+    plain = "CREATE INDEX a_idx ON public.t USING btree (org, created_at DESC) WHERE x"
+    unique = "CREATE UNIQUE INDEX b_uniq ON public.t USING btree (org, created_at) WHERE x"
+    assert index_shape(plain) == index_shape(unique)
+    assert index_shape(plain) == "CREATE INDEX ON public.t USING btree (org, created_at) WHERE x"
+    other = "CREATE INDEX a_idx ON public.t USING btree (org, created_at) INCLUDE (id) WHERE x"
+    assert index_shape(other) != index_shape(plain)
 
 
 def test_throughput_side_benchmarks_and_markdown_table(small_run: dict) -> None:
