@@ -1,14 +1,19 @@
 """Scale of the front of the pipeline: real captured corpus, literal variants, a 50 MB file.
 
-Three measurements (numbers for the report, never asserted in tests):
+Three measurements (numbers for the report, never asserted in tests), each in a fresh
+subprocess so its peak memory is its own (``peak_mb``: peak RSS, ``resource.getrusage``;
+``wall_s``: the subprocess from start to exit, interpreter and imports included; ``seconds``:
+the measured work alone):
 
 * ``corpus``: every statement the real-world capture files under
   ``benchmarks/realworld/.work/*/capture.jsonl`` record (each call counts: a statement that ran
   500 times is 500 statements), end to end through ``build_workload`` and ``analyse``, against
   a bare ``sqlglot.parse_one`` of the same statements, in the same run;
 * ``variants``: 40,000 literal variants of one statement in a ``.sql`` file → ONE query;
-* ``big``: a ~50 MB ``.sql`` file of 300,000 statements (a few shapes, literal values), read in
-  a subprocess: wall time and peak memory (``resource.getrusage``).
+* ``big``: a 50 MB ``.sql`` file of 300,000 statements (four shapes, literal values, each
+  statement with a comment line before it and a sqlcommenter-style ``traceparent`` comment
+  after it, as an application's log holds them), read through ``build_workload`` and
+  ``analyse``.
 
 Command line::
 
@@ -44,7 +49,7 @@ TEMPLATES = [
 ]
 
 
-def corpus() -> dict[str, float]:
+def _corpus() -> dict[str, float]:
     statements: list[Statement] = []
     for path in sorted(glob.glob("benchmarks/realworld/.work/*/capture.jsonl")):
         found, _ = read_workload_file(path, unattributed=True)
@@ -56,6 +61,7 @@ def corpus() -> dict[str, float]:
     for s in singles:
         sqlglot.parse_one(s.sql, read="postgres")
     bare = time.perf_counter() - start
+    bare_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     workload = build_workload(singles)
     analyse(workload)
@@ -66,10 +72,12 @@ def corpus() -> dict[str, float]:
         "bare_parse_s": round(bare, 3),
         "end_to_end_s": round(ours, 3),
         "ratio": round(ours / bare, 3),
+        "bare_peak_mb": round(bare_peak_kb / 1024, 1),
+        "peak_mb": _peak_mb(),
     }
 
 
-def _write(path: Path, count: int, templates: list[str]) -> None:
+def _write(path: Path, count: int, templates: list[str], *, traced: bool = False) -> None:
     rng = random.Random(0)
     with path.open("w") as out:
         for i in range(count):
@@ -79,6 +87,9 @@ def _write(path: Path, count: int, templates: list[str]) -> None:
                 d=rng.randrange(1, 29),
                 s="".join(rng.choice("abcdefghij") for _ in range(12)),
             )
+            if traced:  # what sqlcommenter appends: a different trace id on every statement
+                trace = f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01"
+                text += f" /*traceparent='{trace}'*/"
             out.write(f"-- statement {i}\n{text};\n")
 
 
@@ -87,50 +98,67 @@ def _read(path: str) -> dict[str, float]:
     workload = build_workload(s for s in iter_sql_files([Path(path)]) if isinstance(s, Statement))
     patterns, skipped = analyse(workload)
     elapsed = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
+        "statements": sum(q.calls for q in workload.queries),
         "queries": len(workload.queries),
         "patterns": len(patterns),
         "skipped": len(skipped),
         "seconds": round(elapsed, 2),
-        "peak_mb": round(peak_kb / 1024, 1),
+        "peak_mb": _peak_mb(),
     }
 
 
-def _in_subprocess(path: Path) -> dict[str, float]:
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _in_subprocess(*args: str) -> dict[str, float]:
+    start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scale", "--read", str(path)],
+        [sys.executable, "-m", "benchmarks.scale", *args],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    return json.loads(out)
+    result = json.loads(out)
+    result["wall_s"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def corpus() -> dict[str, float]:
+    return _in_subprocess("--corpus")
 
 
 def variants() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "variants.sql"
         _write(path, 40_000, TEMPLATES[:1])
-        return _in_subprocess(path)
+        return _in_subprocess("--read", str(path))
 
 
 def big() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "big.sql"
-        template = TEMPLATES[0] + " /* " + "x" * 40 + " */"
-        _write(path, 300_000, [template, *TEMPLATES[1:]])
-        result = _in_subprocess(path)
+        _write(path, BIG_STATEMENTS, TEMPLATES, traced=True)
+        result = _in_subprocess("--read", str(path))
         result["file_mb"] = round(path.stat().st_size / 2**20, 1)
         return result
+
+
+BIG_STATEMENTS = 300_000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--read", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.read:
         print(json.dumps(_read(args.read)))
+        return
+    if args.corpus:
+        print(json.dumps(_corpus()))
         return
     results = {"corpus": corpus(), "variants": variants(), "big": big()}
     print(json.dumps(results, indent=None if args.json else 2))

@@ -194,3 +194,16 @@ PLACEHOLDER_INPUTS = [
 def test_capture_runtime_numbers_placeholders_as_the_one_routine_does(sql: str) -> None:
     style = None if "%" not in sql else ("named" if "%(" in sql else "positional")
     assert numbered_sql(sql, style) == number_placeholders(sql)
+
+
+def test_literal_variants_do_not_fill_the_per_text_cache() -> None:
+    """Each variant of a log is a new text: kept in the per-text shape cache, memory would grow
+    with the statements read, not with the distinct shapes."""
+    texts = _variants(SHAPES[0], 2_000, seed=3)
+    before = shape.cache_info()
+    [query] = build_workload(
+        Statement(t, Origin("w.sql", i + 1), source="sql") for i, t in enumerate(texts)
+    ).queries
+    after = shape.cache_info()
+    assert query.calls == 2_000
+    assert after.misses + after.hits - before.misses - before.hits <= 1

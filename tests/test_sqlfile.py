@@ -195,3 +195,28 @@ def test_workload_from_a_file_end_to_end(tmp_path: Path) -> None:
         ("monitoring_webhookdelivery", Op.EQ, "status = $1")
     ]
     assert [s.reason for s in skipped_patterns] == ["not a query: CREATE INDEX"]
+
+
+def test_a_file_bigger_than_one_read_is_split_as_the_whole_text(tmp_path: Path) -> None:
+    """The reader decodes and splits a piece (1 MiB) at a time: statements, quotes, COPY data
+    and two-byte characters cut by a read come out as the whole text gives them."""
+    head = "-- idxadvisor: calls=7\nSELECT 'é;' FROM t WHERE a = 1;\n" * 30_000  # ~1.5 MB
+    rows = "".join(f"{i}\tnote; it's é\n" for i in range(80_000))  # ~1.5 MB of data
+    value = "é;" * 400_000  # a literal longer than a read
+    text = head + "COPY t (a, b) FROM stdin;\n" + rows + "\\.\n" + f"SELECT '{value}';\nSELECT 2"
+    f = write(tmp_path / "big.sql", text)
+    statements, skipped = read_sql_files([f])
+    assert len(statements) == 30_002
+    assert {(s.sql, s.calls) for s in statements[:30_000]} == {
+        ("SELECT 'é;' FROM t WHERE a = 1", 7)
+    }
+    assert [s.origin.line for s in statements[:30_000]] == list(range(2, 60_001, 2))
+    copy_line = 60_001
+    [copy] = skipped
+    assert copy.origin.line == copy_line
+    assert copy.reason == (
+        "COPY … FROM stdin into t: table data, not a query; 80000 data line(s) up to its \\. "
+        "skipped"
+    )
+    assert (statements[-2].sql, statements[-2].origin.line) == (f"SELECT '{value}'", 140_003)
+    assert (statements[-1].sql, statements[-1].origin.line) == ("SELECT 2", 140_004)

@@ -29,12 +29,15 @@ from dataclasses import dataclass, field, replace
 
 from idxadvisor.sql.fingerprint import (  # re-exported: the names' home moved to sql/
     MAX_NESTING,
+    Shape,
     fingerprint,
     nesting_depth,
     query_id,
     shape,
+    shape_once,
     too_deep,
     too_deep_reason,
+    varying,
 )
 from idxadvisor.types.workload import Origin, Query, Skipped, Statement, Workload
 
@@ -54,10 +57,10 @@ _FOLDING_SOURCES = frozenset({"sql", "pg_stat_statements"})
 
 @dataclass(slots=True)
 class _Group:
-    """The statements of one shape seen so far: the first one's text, totals, origins."""
+    """The statements of one shape seen so far: the first one and its shape, totals, origins."""
 
     first: Statement
-    literals: tuple[str, ...]
+    shape: Shape
     calls: int = 0
     total_time_ms: float = 0.0
     model: str | None = None
@@ -70,10 +73,8 @@ class _Group:
         self.total_time_ms += st.total_time_ms
         self.model = self.model or st.model
         self.code = self.code or st.code
-        if literals != self.literals:
-            self.varies.update(
-                i for i, (a, b) in enumerate(zip(self.literals, literals, strict=True)) if a != b
-            )
+        if len(self.varies) < len(literals):  # once every slot varies there is nothing to learn
+            self.varies.update(varying(self.shape.literals, literals))
         if st.origin is not None:
             _add_origin(self.origins, st.origin)
 
@@ -104,17 +105,18 @@ def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] =
     """
     groups: dict[tuple[bool, str], _Group] = {}
     for st in statements:
-        s = shape(st.sql)
-        folding = st.source in _FOLDING_SOURCES and bool(s.literals)
-        key = (True, s.skeleton) if folding else (False, s.render())
+        # A runtime source's texts are mostly seen once (each its own values): not cached.
+        runtime = st.source in _FOLDING_SOURCES
+        s = shape_once(st.sql) if runtime else shape(st.sql)
+        key = (True, s.skeleton) if runtime and s.literals else (False, s.render())
         group = groups.get(key)
         if group is None:
-            group = groups[key] = _Group(st, s.literals)
+            group = groups[key] = _Group(st, s)
         group.add(st, s.literals)
     merged: dict[str, Query] = {}
     origins: dict[str, dict[tuple[str, int], Origin]] = {}
     for group in groups.values():
-        s = shape(group.first.sql)
+        s = group.shape
         folded = frozenset(group.varies)
         fp = s.render(folded)
         seen = merged.get(fp)

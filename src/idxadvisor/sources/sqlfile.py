@@ -41,8 +41,9 @@ with the line of the first bad byte; the statements around it are read.
 
 from __future__ import annotations
 
+import codecs
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,7 +53,6 @@ from idxadvisor.sql.literals import number_placeholders
 from idxadvisor.sql.statements import comment_end
 from idxadvisor.types.workload import Origin, Skipped, Statement
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 _DIRECTIVE = re.compile(r"--\s*idxadvisor\s*:(.*)$", re.I)
 
 
@@ -83,19 +83,13 @@ def read_sql_files(paths: Sequence[Path]) -> tuple[tuple[Statement, ...], tuple[
 
 
 def iter_sql_files(paths: Sequence[Path]) -> Iterator[Statement | Skipped]:
-    """:func:`read_sql_files` one item at a time, as the files are split: what the workload
-    builder reads, so a big file costs its text and the distinct shapes, never a list of all
-    its statements."""
+    """:func:`read_sql_files` one item at a time, as the files are read and split: what the
+    workload builder reads, so a big file costs a piece of its text and the distinct shapes,
+    never all its text nor a list of all its statements."""
     for path in paths:
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read workload file {path}: {exc.strerror or exc}") from exc
-        # Undecodable bytes survive as lone surrogates, so one bad byte costs its statement only.
-        text = data.decode("utf-8-sig", errors="surrogateescape")
         shown = _display_path(path)
-        for chunk in _split(text):
+        for chunk in _split_pieces(_decoded_pieces(path)):
             origin = Origin(shown, chunk.line)
             problem = _problem(chunk)
             if problem is not None:
@@ -172,105 +166,229 @@ def _weights(chunk: _Chunk, shown: str) -> tuple[int, float]:
     return calls, total_ms
 
 
+_PIECE = 1 << 20  # bytes read at a time
+
+
+def _decoded_pieces(path: Path, size: int = _PIECE) -> Iterator[str]:
+    """The text of ``path``, decoded a piece at a time (a character cut between two reads is
+    decoded whole in the next piece). Undecodable bytes survive as lone surrogates, so one bad
+    byte costs its statement only."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
+    try:
+        with path.open("rb") as data:
+            while block := data.read(size):
+                yield decoder.decode(block)
+    except OSError as exc:
+        raise UsageError(f"cannot read workload file {path}: {exc.strerror or exc}") from exc
+    yield decoder.decode(b"", final=True)
+
+
 def _split(text: str) -> Iterator[_Chunk]:
     """Cut ``text`` at top-level semicolons, tracking lines, comments and quotes; each chunk is
-    given as soon as it is complete (only the current one is held)."""
-    chunks: list[_Chunk] = []
-    n = len(text)
-    i = 0
-    line = 1
-    start = 0  # where the current statement's text begins
-    first_line: int | None = None  # first line with statement text
+    given as soon as it is complete."""
+    yield from _split_part(text, _Carry(), final=True)
+
+
+def _split_pieces(pieces: Iterable[str]) -> Iterator[_Chunk]:
+    """:func:`_split` of the text the ``pieces`` make, holding only what is not yet decided
+    (the statement a piece ends in) from one piece to the next."""
+    carry = _Carry()
+    held: list[str] = []  # joined only when read: a long statement is copied once per doubling
+    size = 0
+    tried = 0  # the length of a text that decided nothing: wait for twice as much
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size < 2 * tried:
+            continue
+        text = "".join(held)
+        decided = yield from _split_part(text, carry, final=False)
+        tried = size if decided == 0 else 0
+        held = [text[decided:]]
+        size -= decided
+    yield from _split_part("".join(held), carry, final=True)
+
+
+@dataclass(slots=True)
+class _Carry:
+    """What one piece of text leaves to the next: the line it ends on, the weight comment read
+    since the last statement, a COPY whose data runs on (with the rows counted so far)."""
+
+    line: int = 1
     directive: str | None = None
-    directive_line = 0
+    directive_line: int = 0
+    copy: _Chunk | None = None
 
-    def flush(end: int, complete: bool = True) -> None:
-        nonlocal directive, first_line
-        body = text[start:end].strip()
-        if first_line is not None and _has_code(body):
-            chunks.append(_Chunk(body, first_line, directive, directive_line, complete))
-        directive = None
-        first_line = None
 
-    while i < n:
-        if chunks:  # complete: a COPY's data, the one later change, comes in the same step
-            yield from chunks
-            chunks.clear()
-        ch = text[i]
-        if ch == "\n":
-            line += 1
-            i += 1
-            continue
-        if ch in " \t\r\f\v":
-            i += 1
-            continue
-        if text.startswith("--", i):
-            end = text.find("\n", i)
+def _split_part(text: str, carry: _Carry, final: bool) -> Generator[_Chunk, None, int]:
+    """Give the chunks of ``text``, returning where the undecided rest begins.
+
+    ``final``: the file ends with ``text``. Otherwise what might read differently with the text
+    that follows (a statement with no ``;`` yet, an unclosed quote or comment, a last line
+    without its newline) is not given: its start is returned and ``carry`` says the rest.
+    Nothing before a ``;`` depends on what comes after it, so a chunk given is final.
+
+    Regular expressions jump from one character that matters to the next (``;``, a quote, a
+    comment, ``$tag$``): Python only runs per statement and per quote, never per character.
+    """
+    n = len(text)
+    pos = 0
+    lines = _Lines(text, carry.line)
+    if carry.copy is not None:  # the text goes on with a COPY's data, at the start of a line
+        pos, rows, terminated = _copy_rows(text, 0, final)
+        copy = replace(carry.copy, copy_rows=carry.copy.copy_rows + rows)
+        if not (terminated or final):
+            carry.copy = copy
+            carry.line = lines.at(pos)
+            return pos
+        carry.copy = None
+        yield replace(copy, complete=terminated)
+    directive, directive_line = carry.directive, carry.directive_line
+    while True:
+        # Between statements: whitespace, comments (a weight comment among them), meta-commands.
+        pos = _SPACES.match(text, pos).end()  # type: ignore[union-attr]
+        resume = pos
+        if pos >= n:
+            break
+        if text.startswith("--", pos):
+            end = text.find("\n", pos)
+            if end == -1 and not final:
+                break
             end = n if end == -1 else end
-            if first_line is None:
-                found = _DIRECTIVE.match(text, i, end)
-                if found:
-                    directive, directive_line = found.group(1), line
-            i = end
+            found = _DIRECTIVE.match(text, pos, end)
+            if found:
+                directive, directive_line = found.group(1), lines.at(pos)
+            pos = end
             continue
-        if text.startswith("/*", i):
-            end = _comment_end(text, i)
-            line += text.count("\n", i, min(end, n))
-            if end > n:
-                start_line = line
-                if first_line is not None:
-                    flush(n, complete=False)
-                else:
-                    chunks.append(_Chunk(text[i:].strip(), start_line, None, 0, False))
-                yield from chunks
-                return
-            i = end
+        if text.startswith("/*", pos):
+            end = comment_end(text, pos)
+            if end < 0:
+                if final:
+                    yield _Chunk(text[pos:].strip(), lines.at(n), None, 0, False)
+                    resume = n
+                break
+            pos = end
             continue
-        if first_line is None:
-            if ch == "\\":  # a psql meta-command runs to the end of its line
-                end = text.find("\n", i)
-                end = n if end == -1 else end
-                chunks.append(_Chunk(text[i:end].strip(), line, None, 0, True, meta=True))
-                directive = None
-                i = end
-                start = end
-                continue
-            if ch == ";":
-                i += 1
-                start = i
-                directive = None
-                continue
-            first_line = line
-            start = i
+        ch = text[pos]
+        if ch == "\\":  # a psql meta-command runs to the end of its line
+            end = text.find("\n", pos)
+            if end == -1 and not final:
+                break
+            end = n if end == -1 else end
+            yield _Chunk(text[pos:end].strip(), lines.at(pos), None, 0, True, meta=True)
+            directive = None
+            pos = end
+            continue
         if ch == ";":
-            before = len(chunks)
-            flush(i)
-            i += 1
-            start = i
-            if len(chunks) > before and (table := _copy_from_stdin(chunks[-1].sql)):
-                i, rows, terminated = _skip_copy_data(text, i)
-                line += text.count("\n", start, i)
-                start = i
-                chunks[-1] = replace(
-                    chunks[-1], copy_table=table, copy_rows=rows, complete=terminated
-                )
+            pos += 1
+            directive = None
             continue
-        quoted_end = _quoted_end(text, i)
-        if quoted_end is None:
-            i += 1
+        # A statement: from here to its top-level semicolon.
+        first_line = lines.at(pos)
+        end = _statement_end(text, pos)
+        semicolon = 0 <= end < n
+        if not (semicolon or final):
+            break
+        complete = end >= 0
+        body = text[pos : end if complete else n].strip()
+        chunk: _Chunk | None = None
+        if _has_code(body):
+            chunk = _Chunk(body, first_line, directive, directive_line, complete)
+        after = min(end + 1, n)  # where reading goes on
+        # COPY data follows the semicolon, from the next line: a COPY the file ends in has none.
+        table = _copy_from_stdin(body) if chunk is not None and semicolon else None
+        if table is not None and chunk is not None:
+            skipped = _skip_copy_data(text, after, final)
+            if skipped is None:
+                break  # read again with the line that starts its data
+            after, rows, terminated = skipped
+            chunk = replace(chunk, copy_table=table, copy_rows=rows, complete=terminated)
+            if not (terminated or final):
+                carry.copy = chunk
+                directive = None
+                resume = after
+                break
+        if chunk is not None:
+            yield chunk
+        directive = None
+        if not complete:
+            resume = n
+            break
+        pos = after
+    carry.line = lines.at(resume)
+    carry.directive, carry.directive_line = directive, directive_line
+    return resume
+
+
+_SPACES = re.compile(r"[ \t\n\r\f\v]*+")
+# What can end or hide a semicolon inside a statement. A ``$`` right after a word character is
+# part of a name (``a$b``), not a dollar quote. The lookahead names every first character, so
+# the search skips the text between them quickly.
+_IN_STATEMENT = re.compile(
+    r"(?=[;\-/'\"$])"
+    r"(?:(?P<semi>;)|(?P<line>--)|(?P<block>/\*)|(?P<quote>')|(?P<ident>\")"
+    r"|(?P<dollar>\$(?<!\w\$)(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*+)?\$))"
+)
+# The rest of a quote after its opening character, up to its closing one (possessive: a
+# doubled quote is never split back into a closing one).
+_REST_OF_STRING = re.compile(r"[^']*+(?:''[^']*+)*+'")
+_REST_OF_E_STRING = re.compile(r"(?:[^'\\]++|\\.|'')*+'", re.S)
+_REST_OF_IDENT = re.compile(r'[^"]*+(?:""[^"]*+)*+"')
+
+
+def _statement_end(text: str, pos: int) -> int:
+    """Index of the top-level ``;`` ending the statement at ``pos``: ``len(text)`` when the text
+    ends first, -1 when it ends inside a string, identifier or comment."""
+    n = len(text)
+    while True:
+        found = _IN_STATEMENT.search(text, pos)
+        if found is None:
+            return n
+        kind = found.lastgroup
+        at = found.start()
+        if kind == "semi":
+            return at
+        if kind == "line":
+            end = text.find("\n", at)
+            pos = n if end == -1 else end
             continue
-        line += text.count("\n", i, min(quoted_end, n))
-        if quoted_end > n:
-            flush(n, complete=False)
-            yield from chunks
-            return
-        i = quoted_end
-    if first_line is not None:
-        flush(n)
-    yield from chunks
+        if kind == "block":
+            pos = comment_end(text, at)
+        elif kind == "dollar":
+            tag = found.group()
+            close = text.find(tag, found.end())
+            pos = -1 if close == -1 else close + len(tag)
+        else:
+            if kind == "ident":
+                rest = _REST_OF_IDENT
+            elif at > 0 and text[at - 1] in "eE" and not (at > 1 and _is_word(text[at - 2])):
+                rest = _REST_OF_E_STRING  # E'…': backslash escapes
+            else:
+                rest = _REST_OF_STRING
+            closed = rest.match(text, at + 1)
+            pos = -1 if closed is None else closed.end()
+        if pos < 0:
+            return -1
+
+
+class _Lines:
+    """Line numbers of increasing positions, counted once over the text."""
+
+    __slots__ = ("_line", "_pos", "_text")
+
+    def __init__(self, text: str, line: int = 1) -> None:
+        self._text = text
+        self._line = line
+        self._pos = 0
+
+    def at(self, pos: int) -> int:
+        self._line += self._text.count("\n", self._pos, pos)
+        self._pos = pos
+        return self._line
 
 
 _NAME = r'(?:"(?:[^"]|"")*"|[^\s("]+)'  # an identifier, quoted or not
+_COPY_START = re.compile("COPY", re.I)
 _COPY_FROM_STDIN = re.compile(
     rf"COPY\s+(?P<table>{_NAME}(?:\s*\.\s*{_NAME})?)(?:\s*\([^)]*\))?\s+FROM\s+STDIN\b", re.I
 )
@@ -284,34 +402,47 @@ def _copy_from_stdin(sql: str) -> str | None:
     >>> _copy_from_stdin("COPY hook TO STDOUT") is None
     True
     """
+    if not sql.startswith(("-", "/")) and not _COPY_START.match(sql):
+        return None  # the common case, without rewriting the text
     found = _COPY_FROM_STDIN.match(_split_comments(sql).strip())
     return found.group("table") if found else None
 
 
-def _skip_copy_data(text: str, i: int) -> tuple[int, int, bool]:
-    """Skip COPY data from ``i`` (just after its ``;``) up to the line ``\\.``.
-
-    The data starts on the next line and is never tokenised: rows hold quotes, semicolons and
-    backslashes freely. Returns (where reading goes on, data lines skipped, whether ``\\.``
-    was found).
+def _skip_copy_data(text: str, i: int, final: bool = True) -> tuple[int, int, bool] | None:
+    """Skip COPY data from ``i`` (just after its ``;``): it starts on the next line. Returns
+    what :func:`_copy_rows` returns; None when the text (not ``final``) ends before that line.
     """
     newline = text.find("\n", i)
     if newline == -1:
-        return len(text), 0, False
-    pos = newline + 1
-    rows = 0
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end == -1 else end
-        if text[pos:end].rstrip("\r") == "\\.":
-            return end, rows, True
-        rows += 1
-        pos = end + 1
-    return len(text), rows, False
+        return (len(text), 0, False) if final else None
+    return _copy_rows(text, newline + 1, final)
+
+
+def _copy_rows(text: str, pos: int, final: bool) -> tuple[int, int, bool]:
+    """Skip COPY data from ``pos`` (a line start) up to the line ``\\.``.
+
+    The data is never tokenised: rows hold quotes, semicolons and backslashes freely. Returns
+    (where reading goes on, data lines skipped, whether ``\\.`` was found). Unless ``final``,
+    only whole lines count, and a ``\\.`` line needs its newline (more could follow on it).
+    """
+    n = len(text)
+    end = _END_OF_COPY.search(text, pos)
+    if end is not None and (final or end.end() < n):
+        return end.end(), text.count("\n", pos, end.start()), True
+    if not final:
+        last = text.rfind("\n", pos) + 1 or pos  # after the last whole line
+        return last, text.count("\n", pos, last), False
+    rows = text.count("\n", pos) + (0 if text.endswith("\n") or pos >= n else 1)
+    return n, rows, False
+
+
+_END_OF_COPY = re.compile(r"^\\\.\r*$", re.M)
 
 
 def _has_code(body: str) -> bool:
     """Whether the text holds more than comments (a statement made only of comments is empty)."""
+    if not body.startswith(("-", "/")):  # no comment can start where the stripped text does
+        return bool(body)
     return bool(_split_comments(body).strip())
 
 
@@ -322,50 +453,5 @@ def _split_comments(body: str) -> str:
     return _COMMENTS.sub(" ", body)
 
 
-def _comment_end(text: str, i: int) -> int:
-    """Index just after the ``*/`` closing the (nestable) comment at ``i``; > len when unclosed."""
-    end = comment_end(text, i)
-    return end if end >= 0 else len(text) + 1
-
-
-def _quoted_end(text: str, i: int) -> int | None:
-    """Index just after the string/identifier/dollar quote starting at ``i``; None when none
-    starts there; > len when it is not closed."""
-    n = len(text)
-    ch = text[i]
-    if ch == "'":
-        backslashes = i > 0 and text[i - 1] in "eE" and (i < 2 or not _is_word(text[i - 2]))
-        j = i + 1
-        while j < n:
-            c = text[j]
-            if backslashes and c == "\\":
-                j += 2
-                continue
-            if c == "'":
-                if j + 1 < n and text[j + 1] == "'":
-                    j += 2
-                    continue
-                return j + 1
-            j += 1
-        return n + 1
-    if ch == '"':
-        j = i + 1
-        while j < n:
-            if text[j] == '"':
-                if j + 1 < n and text[j + 1] == '"':
-                    j += 2
-                    continue
-                return j + 1
-            j += 1
-        return n + 1
-    if ch == "$" and (i == 0 or not _is_word(text[i - 1])):
-        tag = _DOLLAR_TAG.match(text, i)
-        if tag is None:
-            return None  # $1, a parameter
-        close = text.find(tag.group(), tag.end())
-        return n + 1 if close == -1 else close + len(tag.group())
-    return None
-
-
 def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
+    return ch.isalnum() or ch == "_"  # what the regexes' \w matches

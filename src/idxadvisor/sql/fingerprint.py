@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from idxadvisor.sql.literals import number_placeholders
@@ -48,8 +49,10 @@ __all__ = [
     "nesting_depth",
     "query_id",
     "shape",
+    "shape_once",
     "too_deep",
     "too_deep_reason",
+    "varying",
 ]
 
 # Deeper than this, sqlglot's recursive parser and printer can reach Python's recursion limit
@@ -188,16 +191,6 @@ class Shape:
         return "".join(out)
 
 
-def _spaced(prev: Token, token: Token) -> bool:
-    """Whether a space goes between two tokens in a skeleton: not inside ``(…)`` edges, before
-    ``,``, around ``.``, nor between operator characters written together (``<=``, ``->>``)."""
-    if prev.kind == "(" or token.kind == ")" or token.text in (",", ".") or prev.text == ".":
-        return False
-    return not (
-        prev.kind == "op" and token.kind == "op" and prev.start + len(prev.text) == token.start
-    )
-
-
 @functools.lru_cache(maxsize=65536)  # workloads repeat texts; the cache is by text
 def shape(sql: str) -> Shape:
     """The :class:`Shape` of one statement text (``%s`` placeholders numbered first).
@@ -225,20 +218,28 @@ def shape(sql: str) -> Shape:
     n = len(toks)
     while i < n:
         token = toks[i]
-        kind = token.kind
-        if prev is not None and _spaced(prev, token):
+        kind, raw, start, depth = token
+        # A space between two tokens, but not inside ``(…)`` edges, before ``,``, around ``.``,
+        # nor between operator characters written together (``<=``, ``->>``).
+        if prev is not None and not (
+            prev.kind == "("
+            or kind == ")"
+            or raw in (",", ".")
+            or prev.text == "."
+            or (prev.kind == "op" and kind == "op" and prev.start + len(prev.text) == start)
+        ):
             out.append(" ")
         if kind == "word":
-            raw = token.text  # ASCII-only upper case, as PostgreSQL folds keywords
+            # ASCII-only upper case, as PostgreSQL folds keywords
             word = raw.upper() if raw.isascii() else token.upper
             if word == "BY":
-                by_depth = token.depth
+                by_depth = depth
             elif by_depth is not None and word in _BY_LIST_END:
                 by_depth = None
             # Unquoted names fold to lower case in PostgreSQL; keywords print in upper case.
             out.append(word if word in _KEYWORDS else word.lower())
         elif kind == "param":
-            params = max(params, int(token.text[1:]))
+            params = max(params, int(raw[1:]))
             # A list of parameters is one parameter: IN ($1, $2) and IN ($1) are one shape.
             j = i
             if prev is not None and prev.kind == "(":
@@ -260,18 +261,28 @@ def shape(sql: str) -> Shape:
             )
             typed = kind == "string" and before in _TYPE_WORDS
             if ordinal or typed:
-                out.append(token.text)
+                out.append(raw)
             else:
-                literals.append(token.text)
-                spans.append((token.start, token.start + len(token.text)))
+                literals.append(raw)
+                spans.append((start, start + len(raw)))
                 out.append(SLOT)
         else:
-            if kind == ")" and by_depth is not None and token.depth < by_depth:
+            if kind == ")" and by_depth is not None and depth < by_depth:
                 by_depth = None
-            out.append(token.text)
+            out.append(raw)
         prev = toks[i]
         i += 1
     return Shape("".join(out), tuple(literals), tuple(spans), text, params)
+
+
+def shape_once(sql: str) -> Shape:
+    """:func:`shape` without its cache, for a text seen once (a log's literal variants): cached,
+    such texts would only fill the cache, memory growing with the statements read.
+
+    >>> shape_once("SELECT 1 FROM t WHERE a = 2") == shape("SELECT 1 FROM t WHERE a = 2")
+    True
+    """
+    return shape.__wrapped__(sql)
 
 
 def fingerprint(sql: str) -> str:
@@ -312,21 +323,33 @@ class Folder:
         if seen is None:
             self._seen[s.skeleton] = _Seen(s.literals)
             return
-        if len(seen.varies) < len(s.literals):
-            for i, (a, b) in enumerate(zip(seen.literals, s.literals, strict=True)):
-                if a != b:
-                    seen.varies.add(i)
+        if len(seen.varies) < len(s.literals):  # once every slot varies there is nothing to learn
+            seen.varies.update(varying(seen.literals, s.literals))
 
     def slots(self, sql: str) -> frozenset[int]:
         """The literal slots of ``sql`` that vary (``$n`` in its fingerprint)."""
-        s = shape(sql)
-        seen = self._seen.get(s.skeleton) if s.literals else None
-        return frozenset(seen.varies) if seen is not None else frozenset()
+        return self._slots(shape(sql))
 
     def fingerprint(self, sql: str) -> str:
         """The identity of ``sql`` with its varying literals folded."""
-        return shape(sql).render(self.slots(sql))
+        s = shape(sql)
+        return s.render(self._slots(s))
 
     def folded(self, sql: str) -> str:
         """``sql`` with its varying literals replaced by new ``$n`` parameters."""
-        return shape(sql).folded_text(self.slots(sql))
+        s = shape(sql)
+        return s.folded_text(self._slots(s))
+
+    def _slots(self, s: Shape) -> frozenset[int]:
+        seen = self._seen.get(s.skeleton) if s.literals else None
+        return frozenset(seen.varies) if seen is not None else frozenset()
+
+
+def varying(first: tuple[str, ...], other: tuple[str, ...]) -> Iterator[int]:
+    """The slots where two statements of one skeleton hold different literals.
+
+    >>> list(varying(("'a'", "1", "2"), ("'a'", "3", "2")))
+    [1]
+    """
+    if first != other:
+        yield from (i for i, (a, b) in enumerate(zip(first, other, strict=True)) if a != b)

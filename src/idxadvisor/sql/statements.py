@@ -37,8 +37,10 @@ The lexer assumes ``standard_conforming_strings = on`` (the default since Postgr
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "EXPLAINABLE",
@@ -139,13 +141,15 @@ _BY_WORD: dict[str, Kind] = {
 _MAIN_AFTER_WITH = frozenset({"SELECT", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE"})
 _MODIFYING = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
 _LOCK_STRENGTH = frozenset({"UPDATE", "SHARE", "NO", "KEY"})
-_SPACE = frozenset(" \t\n\r\f\v")  # PostgreSQL's whitespace; U+00A0 is an identifier character
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One lexical token: ``word``, ``ident`` (``"…"``), ``string``, ``param``, ``number``,
-    ``(``, ``)``, ``;`` or ``op``; ``depth`` is the parenthesis depth it sits at."""
+    ``(``, ``)``, ``;`` or ``op``; ``depth`` is the parenthesis depth it sits at.
+
+    Immutable like the dataclasses between stages, but a tuple: one is made for every token of
+    every statement read, and a tuple costs half as much to make.
+    """
 
     kind: str
     text: str
@@ -201,96 +205,86 @@ def tokens(text: str) -> tuple[tuple[Token, ...], str]:
     >>> tokens("SELECT 'open")[1]
     'unterminated quoted string'
     """
-    out: list[Token] = []
-    n = len(text)
-    i = 0
-    depth = 0
     if "\x00" in text:
         return (), "contains a NUL character"
-    while i < n:
-        ch = text[i]
-        if ch in _SPACE:
-            i += 1
-            continue
-        if text.startswith("--", i):
-            j = text.find("\n", i)
-            i = n if j == -1 else j + 1
-            continue
-        if text.startswith("/*", i):
-            end = comment_end(text, i)
-            if end < 0:
-                return tuple(out), "unterminated /* comment"
-            i = end
-            continue
-        if ch == "'":
-            end = _quote_end(text, i + 1, "'", backslashes=False)
-            if end < 0:
-                return tuple(out), "unterminated quoted string"
-            out.append(Token("string", text[i:end], i, depth))
-            i = end
-            continue
-        if ch == '"':
-            end = _quote_end(text, i + 1, '"', backslashes=False)
-            if end < 0:
-                return tuple(out), "unterminated quoted identifier"
-            out.append(Token("ident", text[i:end], i, depth))
-            i = end
-            continue
-        if ch == "$":
-            j = i + 1
-            while j < n and "0" <= text[j] <= "9":
-                j += 1
-            if j > i + 1:
-                out.append(Token("param", text[i:j], i, depth))
-                i = j
-                continue
-            tag_end = _dollar_tag_end(text, i)
-            if tag_end > 0:
-                tag = text[i:tag_end]
-                close = text.find(tag, tag_end)
-                if close < 0:
-                    return tuple(out), "unterminated dollar-quoted string"
-                out.append(Token("string", text[i : close + len(tag)], i, depth))
-                i = close + len(tag)
-                continue
-            out.append(Token("op", ch, i, depth))
-            i += 1
-            continue
-        if _ident_start(ch):
-            j = i + 1
-            while j < n and _ident_char(text[j]):
-                j += 1
-            word = text[i:j]
-            quote = text[j] if j < n else ""
-            if word in ("e", "E") and quote == "'":
-                end = _quote_end(text, j + 1, "'", backslashes=True)
-                if end < 0:
-                    return tuple(out), "unterminated quoted string"
-                out.append(Token("string", text[i:end], i, depth))
-                i = end
-                continue
-            out.append(Token("word", word, i, depth))
-            i = j
-            continue
-        if "0" <= ch <= "9" or (ch == "." and i + 1 < n and "0" <= text[i + 1] <= "9"):
-            j = i + 1
-            while j < n and (text[j].isascii() and (text[j].isalnum() or text[j] in "._")):
-                j += 1
-            out.append(Token("number", text[i:j], i, depth))
-            i = j
-            continue
-        if ch == "(":
-            out.append(Token("(", ch, i, depth))
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-            out.append(Token(")", ch, i, depth))
-        elif ch == ";":
-            out.append(Token(";", ch, i, depth))
-        else:
-            out.append(Token("op", ch, i, depth))
-        i += 1
-    return tuple(out), ""
+    out: list[Token] = []
+    depth = 0
+    pos = 0
+    while True:
+        for m in _TOKEN.finditer(text, pos):
+            group: str = m.lastgroup  # type: ignore[assignment]  # every alternative is named
+            kind = _KIND_OF_GROUP[group]
+            if kind is None:
+                if group == "end":
+                    return tuple(out), ""
+                if group != "block":  # an opening with no end: the rest is unterminated
+                    return tuple(out), _UNTERMINATED[group]
+                # Nested (or unclosed) comments are not regular: comment_end counts them.
+                pos = comment_end(text, m.start(group))
+                if pos < 0:
+                    return tuple(out), "unterminated /* comment"
+                break  # on after the comment
+            if kind == ")":
+                depth = max(0, depth - 1)
+            out.append(Token(kind, m.group(group), m.start(group), depth))
+            if kind == "(":
+                depth += 1
+
+
+# One token per match, whitespace and comments before it included (possessive, so never given
+# back): PostgreSQL's scanner rules as in the module docstring. The alternatives are tried in
+# order, the common ones first; where two can start with the same character they are ordered
+# as the scanner decides (``E'`` before a word, a closed quote before an unclosed one, ``$1``
+# before ``$tag$``, all before a lone character). ``.`` (any other character) and ``\Z`` make
+# every position match, so ``finditer`` never skips text and always ends with ``end``. A
+# simple ``/* */`` is trivia; a nested or unclosed one is ``block``.
+_ID_START = "A-Za-z_\x80-\U0010ffff"  # a byte >= 0x80 is a letter for PostgreSQL
+_TOKEN = re.compile(
+    r"(?:[ \t\n\r\f\v]++|--[^\n]*+\n?|/\*(?:[^*/]++|\*(?!/)|/(?!\*))*+\*/)*+"
+    r"(?:(?P<estring>[eE]'(?:[^'\\]++|\\.|'')*+')"
+    r"|(?P<open_estring>[eE]')"
+    rf"|(?P<word>[{_ID_START}][{_ID_START}0-9$]*+)"
+    r"|(?P<string>'[^']*+(?:''[^']*+)*+')"
+    r"|(?P<open_string>')"
+    r"|(?P<number>(?:[0-9]|\.[0-9])[A-Za-z0-9._]*+)"
+    r"|(?P<open>\()"
+    r"|(?P<close>\))"
+    r"|(?P<param>\$[0-9]++)"
+    rf"|(?P<dollar>(?P<tag>\$(?:[{_ID_START}][{_ID_START}0-9]*+)?\$).*?(?P=tag))"
+    rf"|(?P<open_dollar>\$(?:[{_ID_START}][{_ID_START}0-9]*+)?\$)"
+    r"|(?P<ident>\"[^\"]*+(?:\"\"[^\"]*+)*+\")"
+    r"|(?P<open_ident>\")"
+    r"|(?P<semi>;)"
+    r"|(?P<block>/\*)"
+    r"|(?P<op>.)"
+    r"|(?P<end>\Z))",
+    re.S,
+)
+_KIND_OF_GROUP: dict[str, str | None] = {
+    "block": None,
+    "string": "string",
+    "open_string": None,
+    "ident": "ident",
+    "open_ident": None,
+    "param": "param",
+    "dollar": "string",
+    "open_dollar": None,
+    "estring": "string",
+    "open_estring": None,
+    "word": "word",
+    "number": "number",
+    "open": "(",
+    "close": ")",
+    "semi": ";",
+    "op": "op",
+    "end": None,
+}
+_UNTERMINATED = {
+    "open_string": "unterminated quoted string",
+    "open_estring": "unterminated quoted string",
+    "open_ident": "unterminated quoted identifier",
+    "open_dollar": "unterminated dollar-quoted string",
+}
 
 
 def split_statements(text: str) -> tuple[str, ...]:
@@ -443,55 +437,17 @@ def _ascii_upper(word: str) -> str:
     return "".join(c.upper() if c.isascii() else c for c in word)
 
 
-def _ident_start(ch: str) -> bool:
-    return ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ch == "_" or ord(ch) >= 0x80
-
-
-def _ident_char(ch: str) -> bool:
-    return _ident_start(ch) or ("0" <= ch <= "9") or ch == "$"
-
-
-def _dollar_tag_end(text: str, i: int) -> int:
-    """Index after the ``$tag$`` opening at ``i`` (``$$`` included); -1 when none opens there."""
-    j = i + 1
-    n = len(text)
-    if j < n and _ident_start(text[j]):
-        j += 1
-        while j < n and (_ident_start(text[j]) or "0" <= text[j] <= "9"):
-            j += 1
-    return j + 1 if j < n and text[j] == "$" else -1
-
-
-def _quote_end(text: str, j: int, quote: str, *, backslashes: bool) -> int:
-    """Index after the closing ``quote`` (doubled quotes stay inside); -1 when unclosed."""
-    n = len(text)
-    while j < n:
-        c = text[j]
-        if backslashes and c == "\\":
-            j += 2
-            continue
-        if c == quote:
-            if j + 1 < n and text[j + 1] == quote:
-                j += 2
-                continue
-            return j + 1
-        j += 1
-    return -1
-
-
 def comment_end(text: str, i: int) -> int:
     """Index after the ``*/`` closing the (nestable) comment at ``i``; -1 when unclosed."""
     depth = 0
-    n = len(text)
-    while i < n:
-        if text.startswith("/*", i):
+    for mark in _COMMENT_MARK.finditer(text, i):
+        if mark.group() == "/*":
             depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
         else:
-            i += 1
+            depth -= 1
+            if depth == 0:
+                return mark.end()
     return -1
+
+
+_COMMENT_MARK = re.compile(r"/\*|\*/")
