@@ -61,7 +61,7 @@ def test_a_small_lookup_table_is_only_possible_and_measured_runs_are_counted():
     q = Query("q1", SQL, SQL, "capture", origins=(Origin("shop/views.py", 3),), calls=250)
     [rec] = _run(q, rows=5_000).recommendations
     assert rec.strength == "possible"
-    assert "Ran 250 times in the captured workload." in rec.value
+    assert "Ran 250 times in the measured workload." in rec.value
     assert any("small lookup table" in v for v in rec.value)
 
 
@@ -177,3 +177,14 @@ def test_a_sort_of_the_whole_table_is_only_a_possible_proposal() -> None:
     ).recommendations
     assert rec.strength == "possible"
     assert any("sort the whole table" in v for v in rec.value)
+
+
+def test_a_sql_workload_with_measured_times_counts_as_measured():
+    # A .sql export of pg_stat_statements: "-- idxadvisor: calls=1 total_ms=0.2" is a count.
+    timed = Query("q1", SQL, SQL, "sql", calls=1, total_time_ms=0.2)
+    [rec] = _run(timed).recommendations
+    assert rec.strength == "possible"
+    assert "Ran 1 time in the measured workload." in rec.value
+    untimed = Query("q1", SQL, SQL, "sql")  # a hand-written .sql file: nothing was counted
+    [rec] = _run(untimed).recommendations
+    assert rec.strength == "strong"

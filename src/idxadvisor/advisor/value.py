@@ -52,15 +52,15 @@ def value(
         n = len(origins)
         more = f" and {n - MAX_SITES_SHOWN} more" if n > MAX_SITES_SHOWN else ""
         reasons.append(f"{n} call site{'s' if n != 1 else ''} ({shown}{more}).")
-    measured = [q for q in served if q.source in ("capture", "pg_stat_statements")]
+    measured = [q for q in served if q.measured]
     if measured:
         runs = sum(q.calls for q in measured)
-        reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the captured workload.")
+        reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the measured workload.")
         if len(measured) == len(served) and runs < MIN_MEASURED_RUNS:
             weak = True
             reasons.append(
                 "So few runs are little evidence that it matters (a click or a one-off in "
-                "the captured run)."
+                "the measured run)."
             )
     if candidate.sort_only:
         weak = True

@@ -118,6 +118,13 @@ class Query:
         return bool(self.origins) and all(o.is_test for o in self.origins)
 
     @property
+    def measured(self) -> bool:
+        """Its calls were counted as it ran (a capture, pg_stat_statements, or a ``.sql``
+        workload whose ``-- idxadvisor: calls=N total_ms=T`` comment gives a measured time),
+        rather than guessed from call sites."""
+        return self.source in ("capture", "pg_stat_statements") or self.total_time_ms > 0
+
+    @property
     def weight(self) -> float:
         """How much this query matters: total time when measured, else how often it runs."""
         return self.total_time_ms if self.total_time_ms > 0 else float(self.calls)
