@@ -678,3 +678,53 @@ def test_forked_and_spawned_processes_are_all_captured(captured: Captured) -> No
     assert calls == {"'parent'": 1, "'forked'": 7, "'spawned'": 11}
     assert len(set().union(*processes.values())) >= 3
     assert not processes["'forked'"] & processes["'parent'"]
+
+
+def test_an_enum_member_the_code_names_is_a_constant_and_one_built_from_data_is_not(
+    captured: Captured,
+) -> None:
+    # Django code filters on choices members (status=Status.FAILED), often inside a manager
+    # method: each is a constant of the code, like a literal, and decides a partial index.
+    script = captured.project / "enum_filters.py"
+    script.write_text(
+        textwrap.dedent("""
+        import os
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alerting_project.settings")
+        import django
+        django.setup()
+        from django.db import models
+        from monitoring.models import WebhookDelivery
+
+        class Status(models.TextChoices):
+            FAILED = "failed"
+            PENDING = "pending"
+
+        def failed_deliveries():
+            return list(WebhookDelivery.objects.filter(status=Status.FAILED)[:5])
+
+        def deliveries_in(value):
+            return list(WebhookDelivery.objects.filter(status=Status(value))[:7])
+
+        for _ in range(3):
+            failed_deliveries()
+        for value in ("failed", "pending"):
+            deliveries_in(value)
+    """)
+    )
+    output = captured.project / "enum.jsonl"
+    run = run_cli(
+        "capture",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        "enum_filters.py",
+        cwd=captured.project,
+        env=captured.database.env,
+    )
+    assert run.returncode == 0, run.stderr
+    statements, _ = read_workload_file(output)
+    constant = _one(statements, "failed_deliveries", "LIMIT 5")
+    assert "\"status\" = 'failed'" in constant.sql
+    varying = _one(statements, "deliveries_in", "LIMIT 7")
+    assert '"status" = $1' in varying.sql

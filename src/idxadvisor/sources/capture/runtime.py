@@ -474,8 +474,10 @@ def _new_entry(sql: str, params: Any, many: bool, frame: Any) -> list[Any]:
     """A fresh aggregate; remembers which parameters are literals of the code that ran it.
 
     A parameter may later be written as a constant only if its value is a literal in the origin's
-    code (``co_consts``: ``status__in=["pending", "failed"]``, ``is_active=True``) or an
-    UPPER_CASE constant of the origin's module, and if every call passed that same value. Values
+    code (``co_consts``: ``status__in=["pending", "failed"]``, ``is_active=True``), an
+    UPPER_CASE constant of the origin's module or a member of an enumeration (Django's
+    ``TextChoices``/``IntegerChoices``: ``status=Status.READY``, a name the code writes, often
+    in a manager method far from the origin), and if every call passed that same value. Values
     coming from variables (ids, e-mails, timestamps) are never written: the file holds no data.
     """
     if len(_entries) >= MAX_ENTRIES:
@@ -486,8 +488,9 @@ def _new_entry(sql: str, params: Any, many: bool, frame: Any) -> list[Any]:
     if style == "positional" and not many and frame is not None and params:
         known = _literals_of(frame)
         for position, value in enumerate(params):
-            if type(value) in _SCALARS and (type(value), value) in known:
-                literal = sql_literal(value)
+            member = _member_value(value)
+            if member is not None or (type(value) in _SCALARS and (type(value), value) in known):
+                literal = sql_literal(value if member is None else member)
                 if literal is not None:
                     firsts.append((position, value))
                     literals[position] = literal
@@ -579,6 +582,16 @@ def merge_like_shapes(first: str, second: str) -> str:
     if {first, second} == {"exact", "prefix"}:
         return "prefix"
     return "infix"
+
+
+def _member_value(value: Any) -> str | int | bool | None:
+    """The value of an enumeration member (``Status.READY`` → ``"ready"``), else None. Integers
+    count here: a choices member is never an id that happens to equal a literal."""
+    enum = sys.modules.get("enum")  # not imported: no value can be a member
+    if enum is None or not isinstance(value, enum.Enum):
+        return None
+    inner = value.value
+    return inner if type(inner) in (str, int, bool) else None
 
 
 def _literals_of(frame: Any) -> frozenset[tuple[type, Any]]:
