@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.realworld import runner
 from benchmarks.realworld import score as score_module
-from benchmarks.realworld.score import key_columns, normalise_condition, score
+from benchmarks.realworld.score import compared_keys, key_columns, normalise_condition, score
 from tests.helpers import ROOT, run_python
 
 
@@ -89,6 +89,65 @@ def test_partial_ground_truth_needs_a_compatible_where(
     assert result.found == 1
     assert result.partial_total == 1
     assert result.partial_found == int(with_condition)
+
+
+READY = "\"status\" = 'READY'"
+
+
+@pytest.mark.parametrize(
+    ("keys", "condition", "found", "with_condition"),
+    [
+        # the pinned leading key is not compared: the index orders on the rest
+        ('"priority" DESC, "run_after"', READY, True, True),
+        ('"priority" DESC, "run_after", "id"', "status = 'READY'", True, True),
+        ('"priority" DESC, "run_after"', None, True, False),  # the keys, not the WHERE
+        # their own index still matches itself: its WHERE pins its own leading key too
+        ('"status", "priority" DESC, "run_after"', READY, True, True),
+        # a leading status the proposal's WHERE does not pin is a key like any other
+        ('"status", "backend_name", "priority" DESC, "run_after"', None, False, False),
+        ('"status", "priority" DESC, "run_after"', None, False, False),
+        ('"run_after"', READY, False, False),  # the rest must still lead, in order
+    ],
+)
+def test_a_leading_key_pinned_by_the_index_where_is_ignored(
+    keys: str, condition: str | None, found: bool, with_condition: bool
+) -> None:
+    gt = [{"table": "t", "keys": ["status", "priority", "run_after"], "condition": READY}]
+    result = score(gt, report(rec("p", "t", keys, condition)))
+    assert (result.found, result.partial_found) == (int(found), int(with_condition))
+    assert result.as_dict()["matches"][0]["compared_keys"] == ["priority", "run_after"]
+
+
+@pytest.mark.parametrize(
+    ("gt_keys", "condition"),
+    [
+        (["status", "priority"], "\"status\" IN ('READY', 'RUNNING')"),  # two values: not pinned
+        (["status", "priority"], "\"status\" <> 'FAILED'"),
+        (["status", "priority"], '"priority" = 0'),  # the WHERE pins another column
+        (["priority", "status"], READY),  # pinned, but not leading: kept
+    ],
+)
+def test_a_key_the_where_does_not_pin_is_compared(gt_keys: list[str], condition: str) -> None:
+    gt = [{"table": "t", "keys": gt_keys, "condition": condition}]
+    result = score(gt, report(rec("p", "t", '"priority"', condition)))
+    assert result.found == 0
+    assert result.as_dict()["matches"][0]["compared_keys"] == gt_keys
+
+
+def test_an_index_whose_keys_are_all_pinned_keeps_them() -> None:
+    gt = [{"table": "t", "keys": ["success"], "condition": '"success"'}]
+    assert score(gt, report(rec("p", "t", '"success"', "success = true"))).partial_found == 1
+    assert score(gt, report(rec("p", "t", '"other"', "success = true"))).found == 0
+
+
+def test_the_tasks_ordering_index_is_compared_without_status() -> None:
+    """The real ground truth: django-tasks' partial ordering index is matched on what it
+    orders by, since its WHERE holds status to READY."""
+    (ordering,) = [i for i in runner.load_ground_truth("tasks")["index"] if i.get("condition")]
+    assert compared_keys(tuple(ordering["keys"]), ordering["condition"]) == (
+        "priority",
+        "run_after",
+    )
 
 
 def test_proposals_per_found_counts_every_proposal() -> None:

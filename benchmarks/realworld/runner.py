@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 SITE = HERE / "site"
 RESULTS = HERE / "results.json"
-APPS = ("celery_results", "reversion", "axes", "q2")
+APPS = ("celery_results", "reversion", "axes", "q2", "tasks")
 MARKER = ".realworld-work"  # only directories carrying it are ever deleted
 SERVER_URL = os.environ.get(
     "IDXADVISOR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -4,7 +4,11 @@ Pure functions over plain data (the ground truth as dicts, the report as parsed 
 rules are unit-tested on small hand-made inputs (``tests/test_realworld_scoring.py``):
 
 * a maintainers' index is *found* when a proposal on the same table has key columns that lead
-  with theirs, in order (direction ignored);
+  with theirs, in order (direction ignored); leading keys that the index's own WHERE pins to one
+  value are dropped from theirs first (``status`` in ``(status, priority DESC, run_after) WHERE
+  status = 'READY'``): inside that index such a key orders and seeks nothing, so a proposal need
+  not repeat it. Only leading keys, and never all of them; a proposal's keys get the same by its
+  own WHERE, so the maintainers' index still matches itself;
 * a partial one (``condition``) is *found with its condition* only when the proposal's WHERE is
   compatible: the same set of ``AND`` terms, once quotes, case and ``= true`` are normalised;
 * *proposals per found* is every proposal of the run over the found indexes;
@@ -16,6 +20,8 @@ rules are unit-tested on small hand-made inputs (``tests/test_realworld_scoring.
 ('a', 'b')
 >>> sorted(normalise_condition('"success" = TRUE AND "group" IS NOT NULL'))
 ['group is not null', 'success']
+>>> compared_keys(("status", "priority", "run_after"), "status = 'READY'")
+('priority', 'run_after')
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ _COLUMN = re.compile(
 )
 _TRUE = re.compile(r"^(.+?)\s*=\s*true$")
 _FALSE = re.compile(r"^(.+?)\s*=\s*false$")
+# A normalised WHERE term that holds its column to a single value: ``c = 'v'``, ``c = 3``,
+# ``c is null``, ``c`` (was ``c = true``), ``not c``; the column optionally table-qualified.
+_PINNED = re.compile(
+    r"^(?:not )?(?:\w+\.)?(\w+)(?: = (?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?)| is null)?$"
+)
 
 
 def key_columns(sql: str) -> tuple[str, ...]:
@@ -80,6 +91,27 @@ def normalise_condition(sql: str | None) -> frozenset[str]:
     return frozenset(terms)
 
 
+def pinned_columns(sql: str | None) -> frozenset[str]:
+    """Columns a WHERE's ``AND`` terms hold to one value each.
+
+    >>> sorted(pinned_columns("status = 'READY' AND t.success AND n > 3 AND m IS NULL"))
+    ['m', 'status', 'success']
+    """
+    return frozenset(
+        m.group(1) for term in normalise_condition(sql) if (m := _PINNED.match(term)) is not None
+    )
+
+
+def compared_keys(keys: tuple[str, ...], condition: str | None) -> tuple[str, ...]:
+    """The keys a proposal must lead with: ``keys`` without the leading ones ``condition``
+    pins to one value (all of ``keys`` when every one is pinned: something must be matched)."""
+    pinned = pinned_columns(condition)
+    rest = keys
+    while rest and rest[0] in pinned:
+        rest = rest[1:]
+    return rest or keys
+
+
 def _unwrap(text: str) -> str:
     """``text`` without parentheses around all of it (``(a) = (b)`` keeps its own)."""
     while text.startswith("(") and text.endswith(")"):
@@ -95,13 +127,15 @@ def _unwrap(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One maintainers' index and the proposals that rediscover it."""
+    """One maintainers' index and the proposals that rediscover it (leading with
+    ``compared``: ``keys`` less the leading ones ``condition`` pins)."""
 
     table: str
     keys: tuple[str, ...]
     condition: str | None
     found_by: tuple[str, ...]
     condition_found_by: tuple[str, ...]
+    compared: tuple[str, ...]
 
     @property
     def found(self) -> bool:
@@ -158,6 +192,7 @@ class Score:
                 {
                     "table": m.table,
                     "keys": list(m.keys),
+                    "compared_keys": list(m.compared),
                     "condition": m.condition,
                     "found_by": list(m.found_by),
                     "condition_found_by": list(m.condition_found_by),
@@ -199,9 +234,13 @@ def score(ground_truth: list[dict[str, Any]], report: dict[str, Any]) -> Score:
     """Score ``report`` (analyze JSON) against the scored entries of ``ground_truth``.
 
     Each ground-truth entry has ``table``, ``keys`` (column names, in order), optional
-    ``condition`` (SQL) and optional ``scored`` (default true).
+    ``condition`` (SQL) and optional ``scored`` (default true). A proposal's
+    ``compared_keys`` must lead with the entry's.
     """
-    recs = [(r, key_columns(r["sql"])) for r in report.get("recommendations", [])]
+    recs = [
+        (r, compared_keys(key_columns(r["sql"]), r.get("condition")))
+        for r in report.get("recommendations", [])
+    ]
     matches = []
     for gt in ground_truth:
         if not gt.get("scored", True):
@@ -209,14 +248,17 @@ def score(ground_truth: list[dict[str, Any]], report: dict[str, Any]) -> Score:
         keys = tuple(gt["keys"])
         condition = gt.get("condition") or None
         wanted = normalise_condition(condition)
-        found = [r["name"] for r, rk in recs if r["table"] == gt["table"] and _leads(rk, keys)]
+        lead = compared_keys(keys, condition)
+        found = [r["name"] for r, rk in recs if r["table"] == gt["table"] and _leads(rk, lead)]
         with_condition = [
             r["name"]
             for r, rk in recs
             if r["table"] == gt["table"]
-            and _leads(rk, keys)
+            and _leads(rk, lead)
             and normalise_condition(r.get("condition")) == wanted
         ]
-        matches.append(Match(gt["table"], keys, condition, tuple(found), tuple(with_condition)))
+        matches.append(
+            Match(gt["table"], keys, condition, tuple(found), tuple(with_condition), lead)
+        )
     strong = sum(r.get("strength", "strong") == "strong" for r, _ in recs)
     return Score(tuple(matches), len(recs), pk_unique_served(report), strong=strong)

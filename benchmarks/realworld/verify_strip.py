@@ -15,6 +15,25 @@ import sys
 from typing import Any
 
 
+def _keys(model: Any, index: Any) -> list[str]:
+    """The key columns of a ``Meta.indexes`` entry, from ``fields`` or, for an expressions
+    index (``Index(F("a"), OrderBy(F("b"), descending=True))``), from each plain field
+    reference (an ``OrderBy`` wraps its ``F``); any other expression is kept as text."""
+    from django.db.models import F
+
+    if index.fields:
+        return [model._meta.get_field(f.lstrip("-")).column for f in index.fields]
+    keys = []
+    for expression in index.expressions:
+        inner = getattr(expression, "expression", expression)
+        keys.append(
+            model._meta.get_field(inner.name).column
+            if isinstance(inner, F)
+            else f"expr:{expression}"
+        )
+    return keys
+
+
 def main(label: str, package: str) -> dict[str, Any]:
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rwsite.settings")
@@ -50,9 +69,7 @@ def main(label: str, package: str) -> dict[str, Any]:
                     removed.append(
                         {
                             "table": model._meta.db_table,
-                            "keys": [
-                                model._meta.get_field(f.lstrip("-")).column for f in index.fields
-                            ],
+                            "keys": _keys(model, index),
                             "partial": index.condition is not None,
                             "change": op.describe(),
                         }
