@@ -566,3 +566,60 @@ def test_class_based_views_and_admin_get_queryset(blog: dict[str, Any]) -> None:
     assert plain_where(admin["sql"]) == terms("NOT approved")
     assert order_keys(admin["sql"]) == keys('"created_at" DESC')
     assert blog["skipped"] == [] and blog["connected"] == []
+
+
+def test_a_returned_queryset_carries_no_default_ordering_but_its_own(tmp_path: Path) -> None:
+    # A queryset method returns a building block: its callers count, delete or iterate it.
+    # The model's Meta.ordering is no evidence of an ORDER BY the workload runs; an order the
+    # method writes, a slice, or an evaluation where the rows are read, is.
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    models = root / "shop" / "models.py"
+    models.write_text(
+        models.read_text()
+        + textwrap.dedent(
+            """
+
+        class JobQuerySet(models.QuerySet):
+            def ready(self):
+                return self.filter(state="ready")
+
+            def first_ready(self):
+                return self.filter(state="ready")[:5]
+
+            def by_age(self):
+                return self.filter(state="ready").order_by("created")
+
+
+        class Job(models.Model):
+            state = models.CharField(max_length=10)
+            priority = models.IntegerField()
+            created = models.DateTimeField()
+            objects = JobQuerySet.as_manager()
+
+            class Meta:
+                ordering = ["-priority", "created"]
+        """
+        )
+    )
+    (root / "shop" / "jobs.py").write_text(
+        textwrap.dedent(
+            """
+        from shop.models import Job
+
+
+        def ready_jobs():
+            return [j.pk for j in Job.objects.filter(state="ready")]
+        """
+        )
+    )
+    result = run_scan(root, "shop/models.py", "shop/jobs.py")
+    order = {
+        s["function"]: tree(s["sql"]).args.get("order")
+        for s in result["statements"]
+        if "shop_job" in s["sql"]
+    }
+    assert order["ready"] is None
+    assert order["first_ready"].sql("postgres") == 'ORDER BY "priority" DESC, "created" ASC'
+    assert order["by_age"].sql("postgres") == 'ORDER BY "created" ASC'
+    assert order["ready_jobs"].sql("postgres") == 'ORDER BY "priority" DESC, "created" ASC'

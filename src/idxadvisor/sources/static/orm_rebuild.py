@@ -271,6 +271,12 @@ class Rebuilder:
             self._building.discard(id(chain.node))
         if evaluate:
             if isinstance(current, QuerySet):
+                if chain.node is _returned_value(self._function) and _only_default_order(current):
+                    # A queryset returned unevaluated is a building block: its caller decides
+                    # whether rows are read in order (iterating) or not (count(), exists(),
+                    # update(), delete()). The model's default ordering is no evidence of an
+                    # ORDER BY the workload runs; an order the chain writes, or a slice, is.
+                    current = current.order_by()
                 list(current)
             elif isinstance(current, Iterator):
                 next(current, None)
@@ -863,3 +869,45 @@ def _reject_unpacking(method: str, node: ast.Call) -> None:
 
 def _describe(value: Any) -> str:
     return type(value).__name__
+
+
+def _returned_value(function: ast.AST | None) -> ast.expr | None:
+    """The expression a one-return function returns (``return self.filter(...)``), or None."""
+    if function is None:
+        return None
+    returns = [
+        n
+        for n in ast.walk(function)
+        if isinstance(n, ast.Return)
+        and n.value is not None
+        and _innermost_function(function, n) is function
+    ]
+    return returns[0].value if len(returns) == 1 else None
+
+
+def _innermost_function(function: ast.AST, node: ast.AST) -> ast.AST | None:
+    """The function (``function`` itself or one nested in it) whose body holds ``node``."""
+    found: ast.AST | None = None
+
+    def visit(current: ast.AST, owner: ast.AST) -> None:
+        nonlocal found
+        for child in ast.iter_child_nodes(current):
+            if child is node:
+                found = owner
+                return
+            nested = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            visit(child, child if nested else owner)
+
+    visit(function, function)
+    return found
+
+
+def _only_default_order(queryset: Any) -> bool:
+    """Ordered only by the model's ``Meta.ordering``: no ``order_by()`` written, no slice."""
+    query = queryset.query
+    return bool(
+        query.default_ordering
+        and not query.order_by
+        and not query.is_sliced
+        and queryset.model._meta.ordering
+    )
