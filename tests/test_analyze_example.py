@@ -376,3 +376,25 @@ def test_fail_on_recommendations_exits_1_only_when_something_is_proposed(tmp_pat
     )
     assert served.returncode == 0, served.stderr
     assert "No new index proposed" in served.stdout
+
+
+def test_proposed_sql_is_valid_without_django_contrib_postgres_installed(
+    example_copy, temp_database
+) -> None:
+    # Without the app Django renders OpClass as "(UPPER(x) gin_trgm_ops)", which PostgreSQL
+    # rejects: every proposed statement must still run as printed.
+    settings = example_copy / "alerting_project" / "settings.py"
+    text = settings.read_text()
+    assert '    "django.contrib.postgres",\n' in text
+    settings.write_text(text.replace('    "django.contrib.postgres",\n', ""))
+    result = run_cli("analyze", str(example_copy), "--format", "json", cwd=example_copy)
+    assert result.returncode == 0, result.stderr
+    recommendations = json.loads(result.stdout)["recommendations"]
+    assert any("gin_trgm_ops" in r["sql"] for r in recommendations)
+    migrated = run_python("manage.py", "migrate", "-v0", cwd=example_copy, env=temp_database.env)
+    assert migrated.returncode == 0, migrated.stderr
+    with psycopg.connect(temp_database.url, autocommit=True) as conn:
+        for rec in recommendations:
+            for extension in rec["extensions"]:
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+            conn.execute(rec["sql"])  # raises on SQL PostgreSQL rejects

@@ -210,6 +210,39 @@ def analyze(work: Path, args: list[str]) -> tuple[dict[str, Any] | None, str, fl
         return None, f"not JSON ({exc}): {out.stdout[:300]}", elapsed
 
 
+def check_ddl(app: str, work: Path, reports: list[dict[str, Any]]) -> dict[str, str]:
+    """Every proposed statement run on PostgreSQL: a fresh database migrated with the app's
+    stripped models, each proposal's extensions created, its ``CREATE INDEX CONCURRENTLY`` run
+    (autocommit, as a migration runs it). ``{sql: error}`` for those PostgreSQL rejects."""
+    import psycopg
+
+    proposals: dict[str, list[str]] = {}
+    for report in reports:
+        for r in report["recommendations"]:
+            proposals.setdefault(r["sql"], list(r.get("extensions") or []))
+    name = f"idxadvisor_rw_ddl_{app}_{uuid.uuid4().hex[:8]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    rejected: dict[str, str] = {}
+    try:
+        url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
+        out = _run(
+            [sys.executable, "manage.py", "migrate", "-v0"], work, _env(REALWORLD_DATABASE_URL=url)
+        )
+        if out.returncode != 0:
+            raise BenchmarkError(f"{app}: migrate for the DDL check failed:\n{out.stderr[-2000:]}")
+        with psycopg.connect(url, autocommit=True) as conn:
+            for sql, extensions in sorted(proposals.items()):
+                try:
+                    for extension in extensions:
+                        conn.execute(f'CREATE EXTENSION IF NOT EXISTS "{extension}"')
+                    conn.execute(sql)
+                except psycopg.Error as exc:
+                    rejected[sql] = str(exc).strip().splitlines()[0]
+    finally:
+        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return rejected
+
+
 def run_app(app: str) -> dict[str, Any]:
     gt = load_ground_truth(app)
     work = prepare(app, gt)
@@ -230,12 +263,14 @@ def run_app(app: str) -> dict[str, Any]:
         "capture_seconds": round(capture_s, 2),
         "modes": {},
     }
+    reports: dict[str, dict[str, Any]] = {}
     for mode, args in modes.items():
         report, error, elapsed = analyze(work, args)
         entry: dict[str, Any] = {"seconds": round(elapsed, 2)}
         if report is None:
             entry["error"] = error
         else:
+            reports[mode] = report
             entry.update(score(gt["index"], report).as_dict())
             entry["statements"] = report["summary"]["statements"]
             entry["analysed"] = report["summary"]["analysed"]
@@ -255,12 +290,19 @@ def run_app(app: str) -> dict[str, Any]:
                 for r in report["recommendations"]
             ]
         result["modes"][mode] = entry
+    rejected = check_ddl(app, work, list(reports.values()))
+    for mode, report in reports.items():
+        result["modes"][mode]["invalid_ddl"] = [
+            {"sql": r["sql"], "error": rejected[r["sql"]]}
+            for r in report["recommendations"]
+            if r["sql"] in rejected
+        ]
     return result
 
 
 def _row(label: str, mode: str, e: dict[str, Any]) -> list[str]:
     if "error" in e:
-        return [label, mode, "crashed", "", "", "", "", "", "", f"{e['seconds']:.1f}"]
+        return [label, mode, "crashed", "", "", "", "", "", "", "", f"{e['seconds']:.1f}"]
     ppf = e["proposals_per_found"]
     spf = e.get("strong_per_found")
     return [
@@ -273,6 +315,7 @@ def _row(label: str, mode: str, e: dict[str, Any]) -> list[str]:
         str(e.get("strong", e["proposals"])),
         "—" if spf is None else f"{spf:.2f}",
         str(e["pk_unique_served"]),
+        str(e["invalid_ddl"]) if isinstance(e["invalid_ddl"], int) else str(len(e["invalid_ddl"])),
         f"{e['seconds']:.1f}",
     ]
 
@@ -288,6 +331,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "strong",
         "strong / found",
         "PK/unique-served",
+        "invalid DDL",
         "time (s)",
     ]
     rows = []
@@ -300,6 +344,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
             "proposals": 0,
             "strong": 0,
             "pk_unique_served": 0,
+            "invalid_ddl": 0,
             "seconds": 0.0,
         }
         for r in results:
@@ -313,6 +358,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 totals["seconds"] += e["seconds"]
                 continue
             for k in totals:
+                if k == "invalid_ddl":
+                    totals[k] += len(e.get(k, ()))
+                    continue
                 totals[k] += e.get(k, e["proposals"] if k == "strong" else 0)
         totals["proposals_per_found"] = (
             round(totals["proposals"] / totals["found"], 2) if totals["found"] else None

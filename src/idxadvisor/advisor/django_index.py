@@ -410,6 +410,18 @@ def _py_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _opclass_renders_as_postgres_expects() -> None:
+    """``django.contrib.postgres`` registers ``OpClass`` as an index-expression wrapper when it
+    is installed; without it Django writes ``(UPPER("x") gin_trgm_ops)``, which PostgreSQL
+    rejects. The SQL shown is the index as it will be built, with the app installed (which
+    ``generate`` asks for), so render it that way in this process."""
+    from django.contrib.postgres.indexes import OpClass
+    from django.db.models.indexes import IndexExpression
+
+    if OpClass not in IndexExpression.wrapper_classes:
+        IndexExpression.wrapper_classes = (*IndexExpression.wrapper_classes, OpClass)
+
+
 def _django_sql(form: DjangoForm, table: Table | None) -> str | None:
     """Django's own CREATE INDEX CONCURRENTLY for the index, when a model owns the table."""
     if table is None or table.model is None:
@@ -420,5 +432,6 @@ def _django_sql(form: DjangoForm, table: Table | None) -> str | None:
 
     connection = compile_connection()  # PostgreSQL's SQL, and no server is ever asked
     model = apps.get_model(table.model)
+    _opclass_renders_as_postgres_expects()
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
         return str(form.index.create_sql(model, editor, concurrently=True)) + ";"
