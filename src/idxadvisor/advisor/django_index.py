@@ -419,7 +419,8 @@ def _opclass_renders_as_postgres_expects() -> None:
     from django.db.models.indexes import IndexExpression
 
     if OpClass not in IndexExpression.wrapper_classes:
-        IndexExpression.wrapper_classes = (*IndexExpression.wrapper_classes, OpClass)
+        # django-stubs types the tuple as expressions; Django holds expression classes there.
+        IndexExpression.wrapper_classes = (*IndexExpression.wrapper_classes, OpClass)  # type: ignore[arg-type]
 
 
 def _django_sql(form: DjangoForm, table: Table | None) -> str | None:
