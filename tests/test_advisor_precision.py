@@ -517,3 +517,24 @@ def test_the_primary_key_is_the_schemas_not_a_column_named_id():
     assert [_keys(r) for r in first_by_pk.recommendations] == [[("user_id", False)]]
     by_id = _advise(schema, f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY id LIMIT 1")
     assert [_keys(r) for r in by_id.recommendations] == [[("user_id", False), ("id", False)]]
+
+
+def test_an_in_list_before_an_order_with_a_limit_is_a_filter_not_a_key():
+    # A B-tree seeking several values returns each value's rows in turn, not sorted: with a
+    # LIMIT the order is the key (the scan stops early), and the list is checked on the rows.
+    [rec] = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE user_id = $1 AND code IN ($2, $3) "
+        "ORDER BY created_at DESC LIMIT 1",
+    ).recommendations
+    assert _keys(rec) == [("user_id", False), ("created_at", True)]
+    assert "checked on the rows the index returns" in " ".join(rec.candidate.reasons)
+    # One listed value is an equality; no LIMIT: sought on, and the rows sorted after.
+    [one] = _advise(
+        _schema(), f"SELECT * FROM {T} WHERE code IN ($1) ORDER BY created_at DESC LIMIT 1"
+    ).recommendations
+    assert _keys(one) == [("code", False), ("created_at", True)]
+    [unlimited] = _advise(
+        _schema(), f"SELECT * FROM {T} WHERE code IN ($1, $2) ORDER BY created_at DESC"
+    ).recommendations
+    assert _keys(unlimited) == [("code", False)]

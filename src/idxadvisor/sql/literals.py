@@ -4,6 +4,8 @@
 (True, False)
 >>> has_parameter("note = '$1 or %s'")
 False
+>>> count_parameters("status IN ($1, $2, '$3')")
+2
 >>> number_placeholders("SELECT * FROM t WHERE a = %s AND b LIKE %s AND c = '%s' -- %s")
 "SELECT * FROM t WHERE a = $1 AND b LIKE $2 AND c = '%s' -- %s"
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["has_parameter", "number_placeholders"]
+__all__ = ["count_parameters", "has_parameter", "number_placeholders"]
 
 # A string literal (with '' escapes), a quoted identifier, a $n parameter or a %s placeholder.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(?P<param>\$\d+|%s|%\(\w+\)s)")
@@ -34,6 +36,11 @@ _PLACEHOLDER_SCAN = re.compile(
 def has_parameter(sql: str) -> bool:
     """Whether ``sql`` holds a bind parameter (``$1``, ``%s``, ``%(name)s``) outside quotes."""
     return any(m.group("param") for m in _TOKENS.finditer(sql))
+
+
+def count_parameters(sql: str) -> int:
+    """How many bind parameters ``sql`` holds outside quotes."""
+    return sum(1 for m in _TOKENS.finditer(sql) if m.group("param"))
 
 
 def number_placeholders(sql: str) -> str:

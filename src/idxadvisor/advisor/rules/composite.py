@@ -20,7 +20,7 @@ from __future__ import annotations
 from idxadvisor.advisor.rules.partial import split_constants
 from idxadvisor.advisor.serving import lookup_joins
 from idxadvisor.advisor.statistics import order_by_selectivity
-from idxadvisor.sql.literals import has_parameter
+from idxadvisor.sql.literals import count_parameters, has_parameter
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement, Table
@@ -41,6 +41,22 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     placed |= {id(p) for p in pattern.predicates if p.expression and has_parameter(p.expression)}
     equality = [p for p in pattern.predicates if p.op in EQUALITY_OPS and id(p) not in placed]
     equality = _by_selectivity(equality, table)
+    ranges = [p for p in pattern.predicates if p.op in RANGE_OPS and id(p) not in placed]
+    # A B-tree seeking several IN values returns each value's rows in turn, not in ORDER BY
+    # order. With a LIMIT the order is what stops the scan early: the list is then checked on
+    # the rows the index returns, not sought on. Without one, it is sought on and rows sorted.
+    lists = [p for p in equality if p.op is Op.IN and _values_listed(p) != 1]
+    order_first = bool(lists) and pattern.limit is not None
+    if order_first:
+        without = [_element(p, table) for p in equality if p not in lists]
+        order_first = bool(_order_keys(pattern, table, without, ranges))
+    if order_first:
+        equality = [p for p in equality if p not in lists]
+        reasons.append(
+            f"{', '.join(p.sql for p in lists)} is checked on the rows the index returns: "
+            "seeking several values would return each value's rows in turn, not in the "
+            "ORDER BY order the LIMIT needs."
+        )
     keys: list[IndexElement] = []
     seen: set[str] = set()
 
@@ -63,8 +79,9 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
             f"Equality on {_names(keys)} first: the scan seeks straight to the matching rows."
         )
 
-    ranges = [p for p in pattern.predicates if p.op in RANGE_OPS and id(p) not in placed]
     order = _order_keys(pattern, table, keys, ranges)
+    if lists and not order_first:
+        order = ()  # sought on several values: rows are sorted after, whatever the keys
     if any(o.expression and has_parameter(o.expression) for o in order):
         order = ()  # ORDER BY DATE_TRUNC($1, t): no index holds that expression
     if order:
@@ -113,6 +130,11 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         equality_prefix=equality_prefix,
         sort_only=not pattern.predicates and not pattern.join_columns,
     )
+
+
+def _values_listed(p: Predicate) -> int:
+    """How many values an IN lists as written (``IN ($1)`` is an equality)."""
+    return len(p.constants) if p.constants else count_parameters(p.sql)
 
 
 def _is_boolean(p: Predicate, table: Table | None) -> bool:
