@@ -7,6 +7,7 @@ passes squawk's index rules, and a second generate writes nothing.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -179,3 +180,34 @@ def test_bad_option_is_one_line_and_exit_2(example_copy, tmp_path):
     assert run.returncode == 2
     assert run.stderr == "idxadvisor: error: --app nope: no installed app with that label\n"
     assert snapshot(example_copy) == before
+
+
+def test_only_strong_proposals_are_written_unless_asked(example_copy):
+    # A sort of the whole table is ranked "possible": weak evidence is no migration by default.
+    workload = example_copy / "admin_sort.sql"
+    workload.write_text("SELECT * FROM monitoring_alertrule ORDER BY name LIMIT 20;\n")
+    analysis = run_cli(
+        "analyze",
+        str(example_copy),
+        "--workload",
+        str(workload),
+        "--format",
+        "json",
+        env={"DATABASE_URL": ""},
+    )
+    assert analysis.returncode == 0, analysis.stderr
+    [possible] = [
+        r for r in json.loads(analysis.stdout)["recommendations"] if r["strength"] == "possible"
+    ]
+    default = generate(example_copy, "--workload", str(workload), "--dry-run")
+    assert default.returncode == 0, default.stderr
+    assert possible["name"] not in default.stdout
+    assert f"1 possible proposal left out ({possible['name']})" in default.stderr
+    assert "--include-possible" in default.stderr
+    asked = generate(example_copy, "--workload", str(workload), "--dry-run", "--include-possible")
+    assert asked.returncode == 0, asked.stderr
+    assert possible["name"] in asked.stdout
+    named = generate(
+        example_copy, "--workload", str(workload), "--dry-run", "--only", possible["name"]
+    )
+    assert possible["name"] in named.stdout

@@ -534,6 +534,12 @@ def capture_command(
     help="Also drop redundant Meta.indexes (RemoveIndexConcurrently).",
 )
 @click.option(
+    "--include-possible",
+    is_flag=True,
+    help="Also write the proposals ranked 'possible' (weak evidence); by default only the "
+    "strong ones are written.",
+)
+@click.option(
     "--partitioned",
     "partitioned",
     multiple=True,
@@ -551,6 +557,7 @@ def generate_command(
     only: tuple[str, ...],
     dry_run: bool,
     drop_redundant: bool,
+    include_possible: bool = False,
     partitioned: tuple[str, ...] = (),
 ) -> None:
     """Write one AddIndexConcurrently migration per app and add the indexes to Meta.indexes.
@@ -587,6 +594,7 @@ def generate_command(
         apps_filter=apps_filter,
         only=only,
         drop_redundant=drop_redundant,
+        include_possible=include_possible,
         root=analysis.root,
         partitioned={
             *partitioned,

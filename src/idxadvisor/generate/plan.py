@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from idxadvisor.advisor.django_index import build_index, index_source
+from idxadvisor.advisor.value import POSSIBLE
 from idxadvisor.files import installed_code, write_refusal
 from idxadvisor.generate.guards import REBUILD, GuardCall
 from idxadvisor.generate.model_edit import (
@@ -135,13 +136,17 @@ def plan_migrations(
     apps_filter: Iterable[str] = (),
     only: Iterable[str] = (),
     drop_redundant: bool = False,
+    include_possible: bool = False,
     root: Path | None = None,
     partitioned: Iterable[str] = (),
 ) -> MigrationPlan:
     """Decide the migration of each app and the model edits; writes nothing.
 
-    ``apps_filter`` and ``only`` (index names) narrow the recommendations; redundant indexes are
-    dropped only with ``drop_redundant`` and only when Django owns them in ``Meta.indexes``.
+    Only the strong recommendations are written unless ``include_possible`` (or ``only`` names
+    a possible one): a "possible" proposal has weak evidence, and a migration is a claim acted
+    on in production. ``apps_filter`` and ``only`` (index names) narrow the recommendations;
+    redundant indexes are dropped only with ``drop_redundant`` and only when Django owns them in
+    ``Meta.indexes``.
     ``partitioned`` names the tables partitioned in the database (from the catalog or the
     user), whose indexes are built partition by partition. Raises :class:`GenerateError` when
     an app's migrations conflict or unknown names are given.
@@ -155,12 +160,22 @@ def plan_migrations(
         _load_migrations(MigrationLoader), queries or {}, root, frozenset(partitioned)
     )
     planner.notes.extend(_check_only(only_wanted, known))
+    left_out: list[str] = []
     for rec in recommendations:
         if (only_wanted and rec.name not in only_wanted) or (
             apps_wanted and rec.app_label not in apps_wanted
         ):
             continue
+        if rec.strength == POSSIBLE and not include_possible and rec.name not in only_wanted:
+            left_out.append(rec.name)
+            continue
         _plan_recommendation(planner, rec)
+    if left_out:
+        planner.notes.append(
+            f"{len(left_out)} possible proposal{'s' if len(left_out) != 1 else ''} left out "
+            f"({', '.join(left_out)}): weak evidence; --include-possible writes them too, "
+            "--only NAME one of them"
+        )
     if drop_redundant:
         for red in redundancies:
             _plan_redundant(planner, red, known, apps_wanted)
