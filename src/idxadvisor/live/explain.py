@@ -17,19 +17,32 @@ Statements with ``$n`` parameters:
 
 A fresh ``PREPARE`` each time: a cached plan would not see new (hypothetical) indexes, which
 send no invalidation. The prepared statement is deallocated before returning, even on error
-(it outlives a rollback).
+(it outlives a rollback). The ``$n`` count for the NULLs comes from the statement lexer
+(:func:`parameter_count`), not from a round trip to ``pg_prepared_statements``.
+
+Many EXPLAINs at once (what-if selection sends tens of thousands): inside
+:func:`explain_pipeline`, :func:`queue_explain` sends one statement's EXPLAIN in psycopg's
+pipeline mode without waiting for it, and :meth:`Queued.explained` reads it after the sync.
+The guard is the same, each text is still one extended-protocol statement, and the READ ONLY
+check runs once, before anything is queued, for the whole transaction (see
+:func:`explain_pipeline`). Parameterised statements always take the ``PREPARE`` route there:
+the simple protocol that ``GENERIC_PLAN`` needs is not allowed in a pipeline.
 
 >>> generic_plan_mode(160000), generic_plan_mode(150004)
 ('GENERIC_PLAN', 'PREPARE')
+>>> parameter_count("SELECT * FROM t WHERE a = $2 AND b = '$7' /* $9 */ AND c = $1")
+2
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +51,7 @@ from psycopg import sql as pgsql
 
 from idxadvisor.errors import one_line
 from idxadvisor.live.connection import ensure_read_only, send_one, send_unbound
-from idxadvisor.sql.statements import Kind, RefusedStatement, classify, explain_refusal
+from idxadvisor.sql.statements import Kind, RefusedStatement, classify, explain_refusal, tokens
 
 _PARAM = re.compile(r"\$\d+")
 _counter = itertools.count(1)
@@ -80,6 +93,20 @@ def has_parameters(query_sql: str) -> bool:
     return bool(_PARAM.search(query_sql))
 
 
+@functools.lru_cache(maxsize=65536)  # by text: what-if selection explains each text often
+def cached_refusal(query_sql: str) -> str | None:
+    """:func:`~idxadvisor.sql.statements.explain_refusal` (plain EXPLAIN), once per text."""
+    return explain_refusal(query_sql)
+
+
+@functools.lru_cache(maxsize=65536)
+def parameter_count(query_sql: str) -> int:
+    """How many parameters PostgreSQL gives the statement: its highest ``$n`` outside quotes
+    and comments, as the server's own parse counts them (``$2`` alone still makes two)."""
+    toks, _ = tokens(query_sql)
+    return max((int(t.text[1:]) for t in toks if t.kind == "param"), default=0)
+
+
 def explain(
     conn: psycopg.Connection,
     query_sql: str,
@@ -115,24 +142,109 @@ def explain(
             send_one(conn, f"PREPARE {name} AS {query_sql}")  # parses and plans, runs nothing
             prepared = True
             if values is None:
-                counted = send_one(
-                    conn,
-                    "SELECT cardinality(parameter_types) FROM pg_prepared_statements "
-                    "WHERE name = %s",
-                    [name],
-                ).fetchone()
-                assert counted is not None  # prepared just above, in this transaction
-                args: list[pgsql.Composable] = [pgsql.SQL("NULL")] * int(counted[0] or 0)
+                args: list[pgsql.Composable] = [pgsql.SQL("NULL")] * parameter_count(query_sql)
             else:
                 args = [pgsql.Literal(v) if v is not None else pgsql.SQL("NULL") for v in values]
-            call = pgsql.SQL("EXECUTE {}").format(pgsql.Identifier(name))
-            if args:
-                call = pgsql.SQL("{}({})").format(call, pgsql.SQL(", ").join(args))
-            text = f"EXPLAIN ({options}) {call.as_string(conn)}"
+            text = f"EXPLAIN ({options}) {_execute(conn, name, args)}"
             return Explained(_plan(send_one(conn, text)), generic=values is None)
     finally:
         if prepared:
             deallocate(conn, name)
+
+
+def _execute(conn: psycopg.Connection, name: str, args: Sequence[pgsql.Composable]) -> str:
+    call = pgsql.SQL("EXECUTE {}").format(pgsql.Identifier(name))
+    if args:
+        call = pgsql.SQL("{}({})").format(call, pgsql.SQL(", ").join(args))
+    return call.as_string(conn)
+
+
+@dataclass
+class PipelineRun:
+    """What :func:`explain_pipeline` saw: the error that stopped the pipeline, if any."""
+
+    error: Exception | None = None
+
+
+@contextmanager
+def explain_pipeline(conn: psycopg.Connection) -> Iterator[PipelineRun]:
+    """A pipeline for :func:`queue_explain`, in a savepoint of the caller's READ ONLY
+    transaction that is rolled back at the end (it holds the ``force_generic_plan`` setting).
+    Everything queued in the block is sent and its results are in the cursors on leaving it.
+
+    The transaction is checked READ ONLY once, here, before anything is queued: PostgreSQL
+    refuses to make a transaction read-write once it has run a statement, and nothing queued
+    runs workload text (plain EXPLAIN and PREPARE execute nothing), so the check would give
+    the same answer before each statement. When the server refuses a statement, the ones
+    after it are not run (see :meth:`Queued.done`): the error is kept in the
+    :class:`PipelineRun`, not raised, and the savepoint is still rolled back.
+    """
+    ensure_read_only(conn)
+    run = PipelineRun()
+    with conn.pipeline() as pipeline, conn.transaction() as tx:
+        send_one(conn, "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+        try:
+            yield run
+            pipeline.sync()
+        except (psycopg.Error, RefusedStatement) as exc:
+            run.error = exc
+            # Reads the aborted rest, so that the savepoint can be rolled back.
+            with contextlib.suppress(psycopg.Error):
+                pipeline.sync()
+        raise psycopg.Rollback(tx)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One EXPLAIN sent in pipeline mode; its cursors hold the results after the sync."""
+
+    explain: psycopg.Cursor
+    prepared: str | None = None  # the prepared statement's name ($n parameters)
+    prepare: psycopg.Cursor | None = None
+    deallocate: psycopg.Cursor | None = None
+
+    def done(self) -> bool:
+        """Whether the EXPLAIN ran (a failure before it in the pipeline skips it)."""
+        return statement_ran(self.explain)
+
+    def explained(self) -> Explained:
+        return Explained(_plan(self.explain), generic=self.prepared is not None)
+
+    def release(self, conn: psycopg.Connection) -> None:
+        """Deallocate the prepared statement when the pipeline stopped before its DEALLOCATE
+        (it outlives a rollback). Call after the pipeline has ended."""
+        prepared = self.prepare is not None and statement_ran(self.prepare)
+        dropped = self.deallocate is not None and statement_ran(self.deallocate)
+        if self.prepared and prepared and not dropped:
+            deallocate(conn, self.prepared)
+
+
+def queue_explain(conn: psycopg.Connection, query_sql: str) -> Queued:
+    """Queue the (generic-plan) EXPLAIN of one workload statement inside
+    :func:`explain_pipeline`. Raises :class:`RefusedStatement` when the guard refuses the text
+    (nothing is sent), and ``psycopg.Error`` when an earlier statement of the pipeline failed."""
+    refused = cached_refusal(query_sql)
+    if refused is not None:
+        raise RefusedStatement(refused)
+    if not has_parameters(query_sql):
+        return Queued(send_one(conn, f"EXPLAIN (FORMAT JSON) {query_sql}"))
+    name = f"idxadvisor_x{next(_counter)}"
+    prepare = send_one(conn, f"PREPARE {name} AS {query_sql}")  # parses, runs nothing
+    args = [pgsql.SQL("NULL")] * parameter_count(query_sql)
+    explained = send_one(conn, f"EXPLAIN (FORMAT JSON) {_execute(conn, name, args)}")
+    dropped = send_one(
+        conn, pgsql.SQL("DEALLOCATE {}").format(pgsql.Identifier(name)).as_string(conn)
+    )
+    return Queued(explained, name, prepare, dropped)
+
+
+def statement_ran(cursor: psycopg.Cursor) -> bool:
+    """Whether the statement behind ``cursor`` ran (in a pipeline, a failure skips the rest)."""
+    result = cursor.pgresult
+    return result is not None and result.status in (
+        psycopg.pq.ExecStatus.TUPLES_OK,
+        psycopg.pq.ExecStatus.COMMAND_OK,
+    )
 
 
 def deallocate(conn: psycopg.Connection, name: str) -> None:

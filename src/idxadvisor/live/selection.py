@@ -5,6 +5,12 @@ one with the largest weighted saving per byte of estimated size; a candidate who
 any query is below ``min_benefit_ratio`` is dropped with its reason. Query weights are
 :attr:`Query.weight` (total time when measured, else calls).
 
+At production size (thousands of queries over hundreds of tables) the work is kept to what
+a choice can change: each phase hands its what-if requests to :meth:`WhatIf.costs` in one
+batch; a choice re-costs and re-evaluates only the candidates whose queries it moved (tables
+that share no query are independent); and a query whose plan does not use an index is not
+costed again to learn what it would cost without it.
+
 >>> # sel = select(candidates, workload.queries, WhatIf(db), schema=schema)
 >>> # sel.chosen, [r.reason for r in sel.rejected], sel.costs["q_1a2b3c4d"].cost_after
 """
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from idxadvisor.advisor.cost import human_size
@@ -23,6 +29,7 @@ from idxadvisor.live.whatif import (
     CandidateError,
     PlanError,
     PlanEstimate,
+    Request,
     WhatIf,
     describe_candidate,
 )
@@ -90,14 +97,24 @@ def select(
     unverified: list[Rejected] = []
     skipped: list[Skipped] = []
     pool: list[IndexCandidate] = []
-    seen: set[tuple] = set()
     sizes: dict[tuple, int] = {}
+    distinct: list[IndexCandidate] = []
+    seen: set[tuple] = set()
     for c in candidates:
-        if c.definition() in seen:
-            continue
-        seen.add(c.definition())
-        table = schema.tables.get(c.table) if schema else None
-        if table is not None and is_small_table(table):
+        if c.definition() not in seen:
+            seen.add(c.definition())
+            distinct.append(c)
+    small = {
+        c.definition(): table
+        for c in distinct
+        if schema is not None
+        and (table := schema.tables.get(c.table)) is not None
+        and is_small_table(table)
+    }
+    whatif.check([c for c in distinct if c.definition() not in small])  # sizes, in one go
+    for c in distinct:
+        if c.definition() in small:
+            table = small[c.definition()]
             rejected.append(
                 Rejected(
                     c,
@@ -120,85 +137,93 @@ def select(
 
     # Base costs: the queries as they plan today.
     current: dict[str, float] = {}
+    plan_now: dict[str, PlanEstimate] = {}  # the estimate behind each current cost
     base: dict[str, float] = {}
     plannable: list[Query] = []
-    for q in queries:
-        try:
-            base[q.id] = current[q.id] = whatif.cost(q.sql, ()).total_cost
-            plannable.append(q)
-        except PlanError as exc:
-            skipped.append(Skipped(f"what-if: the planner cannot cost it: {exc}", sql=q.sql))
+    for q, found in zip(queries, whatif.costs([(q.sql, ()) for q in queries]), strict=True):
+        if isinstance(found, PlanError):
+            skipped.append(Skipped(f"what-if: the planner cannot cost it: {found}", sql=q.sql))
+            continue
+        base[q.id] = current[q.id] = found.total_cost
+        plan_now[q.id] = found
+        plannable.append(q)
     reach = _Reach(plannable, whatif)
+    by_def = {c.definition(): c for c in pool}
+    mine = {d: reach.could_use(c) for d, c in by_def.items()}
+    users: dict[str, list[tuple]] = defaultdict(list)  # query id -> candidates costed on it
+    for d, theirs in mine.items():
+        for q in theirs:
+            users[q.id].append(d)
 
     chosen: list[Chosen] = []
-    last_reason: dict[tuple, str] = {}
-    passed_once: set[tuple] = set()
     # Each candidate's estimate per query of its table, with the indexes chosen so far. A new
     # choice re-costs only the queries it improved: for the others neither the current cost
-    # nor (but for index combinations, which are rare) the candidate's estimate moves.
-    estimates: dict[tuple, dict[str, PlanEstimate]] = {}
+    # nor (but for index combinations, which are rare) the candidate's estimate moves. The
+    # first estimates, every candidate alone, go to the planner in one batch.
+    estimates: dict[tuple, dict[str, PlanEstimate]] = {d: {} for d in by_def}
+    _recost(whatif, [(c, q) for c in pool for q in mine[c.definition()]], _Indexes(), estimates)
+    # A candidate's evaluation changes only when a query it could use changes: tables that
+    # share no query are independent, so a choice re-evaluates only its own neighbourhood.
+    evaluations: dict[tuple, _Evaluation] = {}
+    stale: set[tuple] = set(by_def)
+    below: dict[tuple, tuple[float, str | None, bool]] = {}  # last evaluation under threshold
+    passed_once: set[tuple] = set()
     improved: dict[tuple, set[str]] = {}  # chosen candidate -> queries it made cheaper
     used_bytes = 0
     over_budget: dict[tuple, str] = {}
     while pool and (max_indexes is None or len(chosen) < max_indexes):
-        best: tuple[float, IndexCandidate, float, float, dict[str, float], bool, str] | None = None
-        chosen_set = [ch.candidate for ch in chosen]
+        for d in stale & estimates.keys():
+            evaluations[d] = _evaluate(by_def[d], mine[d], current, estimates[d])
+        stale.clear()
+        best: tuple[float, IndexCandidate, _Evaluation] | None = None
         for c in pool:
-            mine = reach.could_use(c)
-            if c.definition() not in estimates:
-                estimates[c.definition()] = {
-                    q.id: whatif.cost(q.sql, [*chosen_set, c]) for q in mine
-                }
-            benefit, best_ratio, best_query, after, reliable, note = _evaluate(
-                c, mine, current, estimates[c.definition()]
-            )
+            d = c.definition()
+            evaluation = evaluations[d]
+            benefit, best_ratio, best_query = evaluation[:3]
             if best_ratio < min_benefit_ratio:
-                last_reason[c.definition()] = _below_threshold(
-                    best_ratio,
-                    best_query,
-                    min_benefit_ratio,
-                    chosen_set if c.definition() in passed_once else [],
-                )
+                below[d] = (best_ratio, best_query, d in passed_once)
                 continue
-            passed_once.add(c.definition())
-            size = sizes[c.definition()]
+            passed_once.add(d)
+            size = sizes[d]
             if max_index_bytes is not None and used_bytes + size > max_index_bytes:
-                over_budget[c.definition()] = (
+                over_budget[d] = (
                     f"does not fit the index budget: its estimated {human_size(size)} with "
                     f"the {human_size(used_bytes)} already chosen exceed --max-index-bytes "
                     f"{human_size(max_index_bytes)} (it would save {benefit:,.0f} weighted "
                     "cost)"
                 )
                 continue
-            over_budget.pop(c.definition(), None)
+            over_budget.pop(d, None)
             per_byte = benefit / max(size, 1)
             if best is None or per_byte > best[0]:
-                best = (per_byte, c, benefit, best_ratio, after, reliable, note)
+                best = (per_byte, c, evaluation)
         if best is None:
             break
-        _, c, benefit, best_ratio, after, reliable, note = best
-        chosen.append(Chosen(c, sizes[c.definition()], benefit, best_ratio, reliable, note))
-        used_bytes += sizes[c.definition()]
+        _, c, (benefit, best_ratio, _, after, reliable, note) = best
+        d = c.definition()
+        chosen.append(Chosen(c, sizes[d], benefit, best_ratio, reliable, note))
+        used_bytes += sizes[d]
         current.update(after)
-        improved[c.definition()] = set(after)
+        plan_now.update({qid: estimates[d][qid] for qid in after})
+        improved[d] = set(after)
         pool.remove(c)
-        estimates.pop(c.definition(), None)
+        estimates.pop(d, None)
         moved = {q.id: q for q in reach.queries(c.table) if q.id in after}
-        chosen_set = [ch.candidate for ch in chosen]
-        for other in pool:
-            theirs = estimates.get(other.definition())
-            if theirs is None:
-                continue
-            for qid in moved.keys() & theirs.keys():
-                theirs[qid] = whatif.cost(moved[qid].sql, [*chosen_set, other])
+        chosen_set = _Indexes(ch.candidate for ch in chosen)
+        stale |= _recost_users(whatif, moved, users, by_def, chosen_set, estimates)
         # Extend-style: a wider index may make an earlier, narrower choice unnecessary. Only
         # an earlier choice sharing a query the new one improved can have become so.
         for earlier in list(chosen[:-1]):
             if not improved.get(earlier.candidate.definition(), set()) & moved.keys():
                 continue
-            rest = [ch.candidate for ch in chosen if ch is not earlier]
+            rest = _Indexes(ch.candidate for ch in chosen if ch is not earlier)
             worst, worst_query = _worst_increase(
-                earlier.candidate, rest, reach.queries(earlier.candidate.table), current, whatif
+                earlier.candidate,
+                rest,
+                reach.queries(earlier.candidate.table),
+                current,
+                plan_now,
+                whatif,
             )
             if worst < min_benefit_ratio:
                 chosen.remove(earlier)
@@ -214,25 +239,42 @@ def select(
                     )
                 )
                 back = {q.id: q for q in reach.queries(earlier.candidate.table)}
-                for query in back.values():
-                    current[query.id] = whatif.cost(query.sql, rest).total_cost
-                chosen_set = [ch.candidate for ch in chosen]
-                for other in pool:  # only the estimates on queries whose cost moved
-                    theirs = estimates.get(other.definition())
-                    if theirs is None:
-                        continue
-                    for qid in back.keys() & theirs.keys():
-                        theirs[qid] = whatif.cost(back[qid].sql, [*chosen_set, other])
+                recosted = whatif.costs([rest.request(query, whatif) for query in back.values()])
+                for qid, estimate in zip(back, recosted, strict=True):
+                    plan_now[qid] = _known(estimate)
+                    current[qid] = plan_now[qid].total_cost
+                chosen_set = _Indexes(ch.candidate for ch in chosen)
+                # Only the estimates on queries whose cost moved.
+                stale |= _recost_users(whatif, back, users, by_def, chosen_set, estimates)
 
-    for c in pool:
-        reason = over_budget.get(c.definition()) or last_reason.get(
-            c.definition(), "not needed once the others were chosen"
+    final = [ch.candidate for ch in chosen]
+    every = _Indexes(final)
+    final_plans = dict(
+        zip(
+            (q.id for q in plannable),
+            map(_known, whatif.costs([every.request(q, whatif) for q in plannable])),
+            strict=True,
         )
-        if (
-            c.definition() not in over_budget
-            and any(e.expression for e in c.elements)
-            and not _proxy_worked(c, reach.queries(c.table), whatif)
-        ):
+    )
+    proven = _proxies_worked(
+        [
+            c
+            for c in pool
+            if c.definition() not in over_budget and any(e.expression for e in c.elements)
+        ],
+        reach,
+        whatif,
+    )
+    for c in pool:
+        d = c.definition()
+        reason = over_budget.get(d)
+        if reason is None and d in below:
+            ratio, query_id, passed = below[d]
+            tables = _tables_near(c, mine[d], whatif)
+            around = [x for x in final if x.table in tables] if passed else []
+            reason = _below_threshold(ratio, query_id, min_benefit_ratio, around)
+        reason = reason or "not needed once the others were chosen"
+        if d not in over_budget and any(e.expression for e in c.elements) and d not in proven:
             unverified.append(
                 Rejected(
                     c,
@@ -245,19 +287,11 @@ def select(
 
     # Each chosen index's benefit is its marginal one in the final set: the weighted cost
     # without it minus the weighted cost with everything.
-    final = [ch.candidate for ch in chosen]
-    chosen = [
-        replace(
-            ch,
-            benefit=_marginal(
-                ch.candidate, final, reach.queries(ch.candidate.table), current, whatif
-            ),
-        )
-        for ch in chosen
-    ]
+    marginals = _marginals(final, reach, current, final_plans, whatif)
+    chosen = [replace(ch, benefit=marginals[ch.candidate.definition()]) for ch in chosen]
     costs: dict[str, QueryCost] = {}
     for q in plannable:
-        estimate = whatif.cost(q.sql, final)
+        estimate = final_plans[q.id]
         costs[q.id] = QueryCost(
             query_id=q.id,
             cost_before=base[q.id],
@@ -274,6 +308,85 @@ def select(
         tuple(unverified),
         whatif.calls - calls_before,
     )
+
+
+# benefit, best ratio, its query, the new costs, reliable, note (see _evaluate)
+_Evaluation = tuple[float, float, str | None, dict[str, float], bool, str]
+
+
+def _known(found: PlanEstimate | PlanError) -> PlanEstimate:
+    """The estimate; a query planned before that fails with indexes added stops the run, as
+    it always has (a timeout, say)."""
+    if isinstance(found, PlanError):
+        raise found
+    return found
+
+
+def _recost(
+    whatif: WhatIf,
+    pairs: Sequence[tuple[IndexCandidate, Query]],
+    chosen_set: _Indexes,
+    estimates: dict[tuple, dict[str, PlanEstimate]],
+) -> None:
+    """Each (candidate, query) estimate again, with ``chosen_set``, in one batch."""
+    found = whatif.costs([chosen_set.request(q, whatif, plus=c) for c, q in pairs])
+    for (c, q), estimate in zip(pairs, found, strict=True):
+        estimates[c.definition()][q.id] = _known(estimate)
+
+
+def _recost_users(
+    whatif: WhatIf,
+    moved: Mapping[str, Query],
+    users: Mapping[str, Sequence[tuple]],
+    by_def: Mapping[tuple, IndexCandidate],
+    chosen_set: _Indexes,
+    estimates: dict[tuple, dict[str, PlanEstimate]],
+) -> set[tuple]:
+    """Re-cost the pool's estimates on the queries whose cost moved; returns the candidates
+    whose evaluation is now stale."""
+    pairs = [
+        (by_def[d], q) for qid, q in moved.items() for d in users.get(qid, ()) if d in estimates
+    ]
+    _recost(whatif, pairs, chosen_set, estimates)
+    return {c.definition() for c, _ in pairs}
+
+
+def _tables_near(candidate: IndexCandidate, queries: Sequence[Query], whatif: WhatIf) -> set[str]:
+    """The candidate's table and those its queries join: where the indexes that changed its
+    estimates live."""
+    tables = {candidate.table}
+    for q in queries:
+        tables |= whatif.tables_of(q.sql) or set()
+    return tables
+
+
+class _Indexes:
+    """Indexes grouped by table: a what-if request carries only those on its query's tables
+    (:class:`WhatIf` leaves the others out anyway; listing a thousand for every request is
+    work per index)."""
+
+    def __init__(self, indexes: Iterable[IndexCandidate] = ()) -> None:
+        self._all = list(indexes)
+        self._by_table: dict[str, list[IndexCandidate]] = defaultdict(list)
+        for c in self._all:
+            self._by_table[c.table].append(c)
+
+    def request(
+        self,
+        query: Query,
+        whatif: WhatIf,
+        *,
+        plus: IndexCandidate | None = None,
+        minus: IndexCandidate | None = None,
+    ) -> Request:
+        """``query`` with these indexes on its tables, ``plus`` one more or ``minus`` one."""
+        tables = whatif.tables_of(query.sql)
+        near = (
+            self._all if tables is None else [c for t in tables for c in self._by_table.get(t, ())]
+        )
+        if minus is not None:
+            near = [c for c in near if c is not minus]
+        return query.sql, [*near, plus] if plus is not None else near
 
 
 class _Reach:
@@ -344,34 +457,62 @@ def parse_byte_size(text: str) -> int:
 
 def _worst_increase(
     candidate: IndexCandidate,
-    rest: list[IndexCandidate],
+    rest: _Indexes,
     queries: Sequence[Query],
     current: dict[str, float],
+    plan_now: Mapping[str, PlanEstimate],
     whatif: WhatIf,
 ) -> tuple[float, str | None]:
-    """The largest relative cost increase of a query on the candidate's table without it."""
+    """The largest relative cost increase of a query on the candidate's table without it.
+
+    Only the queries whose current plan uses the candidate are costed again: the others keep
+    their plan without it (a unique index may help a plan by its uniqueness alone, unseen in
+    the plan: for one, every query is costed)."""
+    on_table = _on_table(candidate, queries, whatif)
+    again = [q for q in on_table if _may_use(candidate, plan_now[q.id])]
+    found = whatif.costs([rest.request(q, whatif) for q in again])
+    without = {q.id: _known(f).total_cost for q, f in zip(again, found, strict=True)}
     worst, worst_query = 0.0, None
-    for q in _on_table(candidate, queries, whatif):
-        without = whatif.cost(q.sql, rest).total_cost
+    for q in on_table:
         if current[q.id] > 0:
-            increase = (without - current[q.id]) / current[q.id]
+            increase = (without.get(q.id, current[q.id]) - current[q.id]) / current[q.id]
             if increase > worst or worst_query is None:
                 worst, worst_query = max(worst, increase), q.id
     return worst, worst_query
 
 
-def _marginal(
-    candidate: IndexCandidate,
+def _marginals(
     final: list[IndexCandidate],
-    queries: Sequence[Query],
+    reach: _Reach,
     current: dict[str, float],
+    final_plans: Mapping[str, PlanEstimate],
     whatif: WhatIf,
-) -> float:
-    rest = [c for c in final if c is not candidate]
-    return sum(
-        max(0.0, whatif.cost(q.sql, rest).total_cost - current[q.id]) * q.weight
-        for q in _on_table(candidate, queries, whatif)
-    )
+) -> dict[tuple, float]:
+    """Each chosen index's weighted saving in the final set: the cost of its table's queries
+    without it, less their current cost. As in :func:`_worst_increase`, a query whose final
+    plan does not use it keeps that plan without it."""
+    saving: dict[tuple, float] = {c.definition(): 0.0 for c in final}
+    again: list[tuple[IndexCandidate, Query]] = []
+    for candidate in final:
+        for q in _on_table(candidate, reach.queries(candidate.table), whatif):
+            if _may_use(candidate, final_plans[q.id]):
+                again.append((candidate, q))
+            else:
+                extra = max(0.0, final_plans[q.id].total_cost - current[q.id])
+                saving[candidate.definition()] += extra * q.weight
+    every = _Indexes(final)
+    found = whatif.costs([every.request(q, whatif, minus=x) for x, q in again])
+    for (candidate, q), estimate in zip(again, found, strict=True):
+        extra = max(0.0, _known(estimate).total_cost - current[q.id])
+        saving[candidate.definition()] += extra * q.weight
+    return saving
+
+
+def _may_use(candidate: IndexCandidate, plan: PlanEstimate) -> bool:
+    """Whether ``plan`` may get dearer without ``candidate``: it scans it, or could gain from
+    it unseen — by uniqueness alone, or through a column proxy, whose cost comes from another
+    plan (pitfall 2 of :mod:`idxadvisor.live.whatif`)."""
+    return candidate.unique or plan.proxied or candidate in plan.candidates_used
 
 
 def _on_table(candidate: IndexCandidate, queries: Sequence[Query], whatif: WhatIf) -> list[Query]:
@@ -433,13 +574,14 @@ def _below_threshold(
     )
 
 
-def _proxy_worked(candidate: IndexCandidate, queries: Sequence[Query], whatif: WhatIf) -> bool:
-    """Whether some query got a column-proxy estimate for this expression candidate."""
-    for q in queries:
-        try:
-            est = whatif.cost(q.sql, [candidate])
-        except PlanError:
-            continue
-        if est.proxied:
-            return True
-    return False
+def _proxies_worked(
+    candidates: Sequence[IndexCandidate], reach: _Reach, whatif: WhatIf
+) -> set[tuple]:
+    """The expression candidates for which some query got a column-proxy estimate."""
+    asked = [(c, q) for c in candidates for q in reach.queries(c.table)]
+    found = whatif.costs([(q.sql, [c]) for c, q in asked])
+    return {
+        c.definition()
+        for (c, _), f in zip(asked, found, strict=True)
+        if isinstance(f, PlanEstimate) and f.proxied
+    }

@@ -6,9 +6,10 @@
 
 How it stays read-only: ``hypopg_create_index`` only touches the backend's memory, which a
 READ ONLY transaction allows; everything runs in such a transaction and is rolled back, and
-``hypopg_reset()`` is called after every estimate because hypothetical indexes (like prepared
-statements) outlive a rollback. HypoPG must already be installed: creating it is a write, which
-analysis never does; without it :attr:`WhatIf.unavailable_reason` says so once.
+``hypopg_reset()`` is called after every estimate (or pipelined batch of them) because
+hypothetical indexes (like prepared statements) outlive a rollback. HypoPG must already be
+installed: creating it is a write, which analysis never does; without it
+:attr:`WhatIf.unavailable_reason` says so once.
 
 Every workload text is hostile until checked: before anything is sent, the guard of
 :mod:`idxadvisor.sql.statements` must find exactly one SELECT/INSERT/UPDATE/DELETE/MERGE (plain
@@ -16,7 +17,13 @@ EXPLAIN executes nothing); a refused text raises :class:`PlanError` with the rea
 the server: 3 statements in one text …") and the caller lists it as skipped. What is sent goes
 through :func:`~idxadvisor.live.connection.send_one` (extended protocol: the server refuses a
 second statement), after :func:`~idxadvisor.live.connection.ensure_read_only` found the
-transaction still READ ONLY. Candidates are sent to HypoPG only as one ``CREATE INDEX``.
+transaction still READ ONLY (once per pipelined transaction: see
+:func:`~idxadvisor.live.explain.explain_pipeline`). Candidates are sent to HypoPG only as one
+``CREATE INDEX``.
+
+At scale (thousands of queries, tens of thousands of estimates) :meth:`WhatIf.costs` takes
+many requests at once and sends what its cache cannot answer in psycopg's pipeline mode, a
+few hundred EXPLAINs to a transaction, instead of a dozen round trips each.
 
 Two HypoPG 1.3 pitfalls are handled here:
 
@@ -30,14 +37,17 @@ Two HypoPG 1.3 pitfalls are handled here:
    statistics exist — and reports that estimate, flagged ``reliable=False`` with a note.
 
 Queries with ``$n`` parameters are costed with their generic plan (:func:`idxadvisor.live.explain.
-explain`: ``EXPLAIN (GENERIC_PLAN)`` on PostgreSQL 16+, ``PREPARE`` + ``force_generic_plan`` on 15).
+explain`: ``EXPLAIN (GENERIC_PLAN)`` on PostgreSQL 16+, ``PREPARE`` + ``force_generic_plan`` on 15;
+pipelined, :func:`~idxadvisor.live.explain.queue_explain` takes the ``PREPARE`` route on every
+version, the simple protocol of ``GENERIC_PLAN`` being refused in a pipeline).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,7 +59,15 @@ from idxadvisor.advisor.django_index import create_index_sql
 from idxadvisor.advisor.methods import BTREE
 from idxadvisor.errors import one_line
 from idxadvisor.live.connection import ReadOnlyDatabase, send_one
-from idxadvisor.live.explain import explain, plan_error
+from idxadvisor.live.explain import (
+    Explained,
+    cached_refusal,
+    explain,
+    explain_pipeline,
+    plan_error,
+    queue_explain,
+    statement_ran,
+)
 from idxadvisor.schema.models import expression_key
 from idxadvisor.sql.statements import RefusedStatement, explain_refusal, is_create_index
 from idxadvisor.types.advice import IndexCandidate
@@ -91,20 +109,32 @@ class Hypothetical:
     size_bytes: int
 
 
+Request = tuple[str, Sequence[IndexCandidate]]  # a query text and the hypothetical indexes
+PIPELINE_BATCH = 400  # EXPLAINs per pipelined transaction: few round trips, short transactions
+
+
 @dataclass
 class WhatIf:
     """What-if costing against one read-only database. Caches per (query, indexes on its tables).
 
     ``calls`` counts the EXPLAINs actually run, so callers can show how much the cache saved.
+    :meth:`costs` takes many requests at once and sends the EXPLAINs the cache cannot answer in
+    psycopg's pipeline mode, :data:`PIPELINE_BATCH` to a transaction, instead of a dozen round
+    trips each; ``pipelined=False`` sends them one at a time (the reference the pipelined path
+    is tested against). A statement the pipeline cannot plan is explained again on its own, so
+    its error reads the same either way.
     """
 
     db: ReadOnlyDatabase
+    pipelined: bool = True
     calls: int = 0
     _cache: dict[tuple, PlanEstimate] = field(default_factory=dict)
+    # Every EXPLAIN run, by (text, candidate definitions in creation order); failures too.
+    _explained: dict[tuple, PlanEstimate | PlanError] = field(default_factory=dict)
     _conditions: dict[tuple[str, str], str] = field(default_factory=dict)
     _hypo: dict[tuple, Hypothetical | CandidateError] = field(default_factory=dict)
     _tables: dict[str, frozenset[str] | None] = field(default_factory=dict)
-    _refusals: dict[str, str | None] = field(default_factory=dict)
+    _proxy_texts: dict[tuple, str | None] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -165,26 +195,16 @@ class WhatIf:
         """
         key = candidate.definition()
         if key not in self._hypo:
-            sql = self.create_sql(candidate)
-            if not is_create_index(sql):
-                refused = CandidateError(
-                    "not sent to the server: not a single CREATE INDEX statement"
-                )
-                self._hypo[key] = refused
-                raise refused
+            sql = self._checked_sql(candidate)
+            if sql is None:
+                raise self._hypo[key]  # type: ignore[misc]  # the refusal just stored
             with self.db.transaction() as conn:
                 try:
                     with conn.transaction():
                         _run(conn, "SELECT hypopg_reset()")
-                        created = _run(
-                            conn, "SELECT indexrelid FROM hypopg_create_index(%s)", [sql]
-                        ).fetchone()
+                        created = _run(conn, _CREATE_SIZED, [sql]).fetchone()
                         assert created is not None  # one row per index created, or an error
-                        size = _run(
-                            conn, "SELECT hypopg_relation_size(%s)", [created[0]]
-                        ).fetchone()
-                        assert size is not None  # a scalar function: always one row
-                        self._hypo[key] = Hypothetical(candidate, sql, int(size[0]))
+                        self._hypo[key] = Hypothetical(candidate, sql, int(created[1]))
                 except psycopg.Error as exc:
                     self._hypo[key] = CandidateError(one_line(exc))
                 finally:
@@ -194,13 +214,53 @@ class WhatIf:
             raise found
         return found
 
+    def check(self, candidates: Sequence[IndexCandidate]) -> None:
+        """:meth:`hypothetical` for many candidates, pipelined: afterwards each one's size or
+        :class:`CandidateError` is known without another round trip."""
+        todo: dict[tuple, tuple[IndexCandidate, str]] = {}
+        for c in candidates:
+            key = c.definition()
+            if key in self._hypo or key in todo:
+                continue
+            sql = self._checked_sql(c)
+            if sql is not None:
+                todo[key] = (c, sql)
+        if not self.pipelined:
+            for c, _ in todo.values():
+                with contextlib.suppress(CandidateError):
+                    self.hypothetical(c)
+            return
+        items = list(todo.values())
+
+        def queue(conn: psycopg.Connection, item: tuple, prior: object) -> psycopg.Cursor:
+            return _run(conn, _CREATE_SIZED, [item[1]])  # sizes do not depend on the others
+
+        def read(item: tuple[IndexCandidate, str], cursor: psycopg.Cursor) -> None:
+            row = cursor.fetchone()
+            assert row is not None  # one row per index created, or an error
+            self._hypo[item[0].definition()] = Hypothetical(item[0], item[1], int(row[1]))
+
+        def alone(item: tuple[IndexCandidate, str]) -> None:
+            with contextlib.suppress(CandidateError):
+                self.hypothetical(item[0])  # on its own: PostgreSQL's reason, as one line
+
+        self._pipelined(items, queue, statement_ran, read, lambda conn, sent: None, alone)
+
+    def _checked_sql(self, candidate: IndexCandidate) -> str | None:
+        """The candidate's ``CREATE INDEX``, or None (its refusal stored) when it is not one."""
+        sql = self.create_sql(candidate)
+        if is_create_index(sql):
+            return sql
+        self._hypo[candidate.definition()] = CandidateError(
+            "not sent to the server: not a single CREATE INDEX statement"
+        )
+        return None
+
     # -- costs --------------------------------------------------------------------------
     def refusal(self, query_sql: str) -> str | None:
         """The guard's reason not to send ``query_sql``, or None; asked once per text (the
         selection costs each query many times)."""
-        if query_sql not in self._refusals:
-            self._refusals[query_sql] = explain_refusal(query_sql)
-        return self._refusals[query_sql]
+        return cached_refusal(query_sql)
 
     def tables_of(self, query_sql: str) -> frozenset[str] | None:
         """Tables a query reads (None when sqlglot cannot tell: then every candidate counts)."""
@@ -220,31 +280,181 @@ class WhatIf:
         Raises :class:`PlanError` when the query cannot be planned; candidates HypoPG refuses
         are left out (call :meth:`hypothetical` first to learn why).
         """
-        refused = self.refusal(query_sql)
-        if refused is not None:
-            raise PlanError(f"not sent to the server: {refused}")
+        found = self.costs([(query_sql, hypothetical)])[0]
+        if isinstance(found, PlanError):
+            raise found
+        return found
+
+    def costs(self, requests: Sequence[Request]) -> list[PlanEstimate | PlanError]:
+        """:meth:`cost` for many requests at once, in order; a query that cannot be planned
+        gives its :class:`PlanError` in its place. What the cache cannot answer is sent in
+        batches (see the class docstring)."""
+        out: list[PlanEstimate | PlanError | None] = [None] * len(requests)
+        sendable = [(i, sql, hypo) for i, (sql, hypo) in enumerate(requests)]
+        for i, sql, _ in sendable:
+            refused = self.refusal(sql)
+            if refused is not None:
+                out[i] = PlanError(f"not sent to the server: {refused}")
+        sendable = [(i, sql, hypo) for i, sql, hypo in sendable if out[i] is None]
+        self.check([c for _, sql, hypo in sendable for c in self._on_tables(sql, hypo)])
+        keys: list[tuple[int, tuple]] = []
+        missing: dict[tuple, tuple[str, list[IndexCandidate]]] = {}
+        for i, sql, hypo in sendable:
+            relevant = [c for c in self._on_tables(sql, hypo) if self._creatable(c)]
+            relevant.sort(key=lambda c: repr(c.definition()))
+            key = (sql, tuple(c.definition() for c in relevant))
+            keys.append((i, key))
+            if key not in self._cache:
+                missing[key] = (sql, relevant)
+        if missing:
+            self._estimate(missing)
+        for i, key in keys:
+            out[i] = self._cache.get(key) or self._explained[_raw_key(*missing[key])]
+        return [o for o in out if o is not None]
+
+    def _on_tables(self, query_sql: str, hypothetical: Sequence[IndexCandidate]) -> list:
         tables = self.tables_of(query_sql)
-        relevant = []
-        for c in hypothetical:
-            if tables is not None and c.table not in tables:
-                continue
-            try:
-                self.hypothetical(c)
-            except CandidateError:
-                continue
-            relevant.append(c)
-        relevant.sort(key=lambda c: repr(c.definition()))
-        key = (query_sql, tuple(c.definition() for c in relevant))
-        if key in self._cache:
-            return self._cache[key]
-        estimate = self._explain_with(query_sql, relevant)
-        proxy = self._expression_proxy(query_sql, relevant, estimate)
-        if proxy is not None:
-            estimate = proxy
-        self._cache[key] = estimate
-        return estimate
+        return [c for c in hypothetical if tables is None or c.table in tables]
+
+    def _estimate(self, missing: dict[tuple, tuple[str, list[IndexCandidate]]]) -> None:
+        """Fill the cache for ``missing`` (key → text, candidates): the direct EXPLAINs in one
+        go, then the column proxies the expression candidates among them need (pitfall 2)."""
+        direct = dict(zip(missing, self._explain_all(list(missing.values())), strict=True))
+        plans = {
+            key: self._proxy_plan(*missing[key], found)
+            for key, found in direct.items()
+            if isinstance(found, PlanEstimate)
+        }
+        proxied = {key: p for key, p in plans.items() if isinstance(p, _Proxy)}
+        self.check([c for p in proxied.values() for c in p.proxies])
+        bases = self.costs([p.base for p in proxied.values()])
+        raw = self._explain_all(
+            [r for p in proxied.values() for r in (p.proxy_base, p.proxy_after(self))]
+        )
+        for n, (key, p) in enumerate(proxied.items()):
+            found = direct[key]
+            assert isinstance(found, PlanEstimate)
+            plans[key] = p.estimate(found, bases[n], raw[2 * n], raw[2 * n + 1])
+        for key, found in direct.items():
+            if isinstance(found, PlanEstimate):
+                plan = plans[key]
+                self._cache[key] = plan if isinstance(plan, PlanEstimate) else found
+
+    def _explain_all(self, items: Sequence[Request]) -> list[PlanEstimate | PlanError]:
+        """Each (text, candidates in creation order) EXPLAINed once, failures kept too."""
+        keys = [_raw_key(*it) for it in items]
+        todo = {k: it for k, it in zip(keys, items, strict=True) if k not in self._explained}
+        if not self.pipelined:
+            for key, request in todo.items():
+                self._explained[key] = self._explain_alone(*request)
+        else:
+            # Requests with the same candidates next to each other share their creation.
+            requests = [todo[k] for k in sorted(todo, key=lambda k: repr(k[1]))]
+            for start in range(0, len(requests), PIPELINE_BATCH):
+                self._explain_pipelined(requests[start : start + PIPELINE_BATCH])
+        return [self._explained[k] for k in keys]
+
+    def _explain_alone(
+        self, query_sql: str, candidates: Sequence[IndexCandidate]
+    ) -> PlanEstimate | PlanError:
+        try:
+            return self._explain_with(query_sql, candidates)
+        except PlanError as exc:
+            return exc
+
+    def _explain_pipelined(self, requests: Sequence[Request]) -> None:
+        """EXPLAIN ``requests`` (sorted by candidates) through :meth:`_pipelined`."""
+        created_labels: dict[int, dict[str, IndexCandidate]] = {}
+
+        def queue(conn: psycopg.Connection, request: Request, prior: Request | None) -> tuple:
+            query_sql, candidates = request
+            created: psycopg.Cursor | None = None
+            before = prior[1] if prior is not None else ()  # a pipeline starts with none
+            if _defs(before) != _defs(candidates):
+                # Each set starts from none: the previous request's indexes go first. The next
+                # requests with the same set reuse it (``created`` is None for them).
+                if before:
+                    _run(conn, "SELECT hypopg_reset()")
+                if candidates:
+                    sqls = [self.hypothetical(c).sql for c in candidates]
+                    created = _run(conn, _CREATE_MANY, [sqls])
+            return created, queue_explain(conn, query_sql)
+
+        def ran(sent: tuple) -> bool:
+            created, queued = sent
+            return (created is None or statement_ran(created)) and queued.done()
+
+        labels: dict[str, IndexCandidate] = {}
+
+        def read(request: Request, sent: tuple) -> None:
+            nonlocal labels
+            created, queued = sent
+            if created is not None:
+                if id(created) not in created_labels:
+                    oids = [oid for (oid,) in created.fetchall()]
+                    created_labels[id(created)] = {
+                        f"<{oid}>": c for oid, c in zip(oids, request[1], strict=True)
+                    }
+                labels = created_labels[id(created)]
+            elif not request[1]:
+                labels = {}
+            self.calls += 1  # an EXPLAIN sent: what the cache exists to save
+            self._explained[_raw_key(*request)] = _plan_estimate(queued.explained(), labels)
+
+        def release(conn: psycopg.Connection, sent: tuple) -> None:
+            sent[1].release(conn)
+
+        def alone(request: Request) -> None:
+            self._explained[_raw_key(*request)] = self._explain_alone(*request)
+
+        self._pipelined(list(requests), queue, ran, read, release, alone)
+
+    def _pipelined(
+        self,
+        items: list[Any],
+        queue: Callable[[psycopg.Connection, Any, Any], Any],
+        ran: Callable[[Any], bool],
+        read: Callable[[Any, Any], None],
+        release: Callable[[psycopg.Connection, Any], None],
+        alone: Callable[[Any], None],
+    ) -> None:
+        """``queue(conn, item, prior_item)`` every item in one pipeline (one READ ONLY
+        transaction), sync, then ``read(item, sent)`` each in order. When the server refuses
+        one, the rest of that pipeline is not run: the items before it are read, it goes to
+        ``alone`` and the items after it to a new pipeline."""
+        start = 0
+        hypopg = self.available  # asked before any pipeline: it reads the catalog
+        while start < len(items):
+            batch = items[start:]
+            sent: list[Any] = []
+            with self.db.transaction() as conn:
+                try:
+                    with explain_pipeline(conn) as run:
+                        for n, item in enumerate(batch):
+                            sent.append(queue(conn, item, batch[n - 1] if n else None))
+                        if hypopg:  # hypothetical indexes outlive the rollback
+                            _run(conn, "SELECT hypopg_reset()")
+                    failed = run.error is not None
+                except RefusedStatement:  # the transaction is not read-only: nothing was sent
+                    failed = True
+                done = 0
+                for item, s in zip(batch, sent, strict=False):
+                    if failed and not ran(s):
+                        break
+                    read(item, s)
+                    done += 1
+                if failed:
+                    for s in sent[done:]:
+                        release(conn, s)
+                    if hypopg:
+                        _reset(conn)
+            start += done
+            if failed and start < len(items):
+                alone(items[start])
+                start += 1
 
     def _explain_with(self, query_sql: str, candidates: Sequence[IndexCandidate]) -> PlanEstimate:
+        """One EXPLAIN in its own transaction (the one-at-a-time path)."""
         with self.db.transaction() as conn:
             labels: dict[str, IndexCandidate] = {}
             try:
@@ -253,10 +463,7 @@ class WhatIf:
                         # All in one round trip; each text was checked to be one CREATE INDEX.
                         # Every use ends with a reset, so none are left from before.
                         rows = _run(
-                            conn,
-                            "SELECT h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY "
-                            "AS s(stmt, n), LATERAL hypopg_create_index(s.stmt) h ORDER BY s.n",
-                            [[self.hypothetical(c).sql for c in candidates]],
+                            conn, _CREATE_MANY, [[self.hypothetical(c).sql for c in candidates]]
                         ).fetchall()
                         labels = {f"<{oid}>": c for (oid,), c in zip(rows, candidates, strict=True)}
                     explained = explain(conn, query_sql, server_version=self.db.server_version)
@@ -270,32 +477,15 @@ class WhatIf:
                 if candidates:
                     _reset(conn)
                 self.calls += 1  # an EXPLAIN sent (or tried): what the cache exists to save
-        plan, generic = explained.plan, explained.generic
-        used_names: list[str] = []
-        used: list[IndexCandidate] = []
-        for name in explained.index_names:
-            m = re.match(r"<(\d+)>", name)
-            if m and f"<{m.group(1)}>" in labels:
-                c = labels[f"<{m.group(1)}>"]
-                if c not in used:
-                    used.append(c)
-                    used_names.append(describe_candidate(c))
-            elif name not in used_names:
-                used_names.append(name)
-        return PlanEstimate(
-            float(plan["Plan"]["Total Cost"]), tuple(used_names), tuple(used), generic=generic
-        )
+        return _plan_estimate(explained, labels)
 
     # -- pitfall 2 ----------------------------------------------------------------------
-    def _expression_proxy(
+    def _proxy_plan(
         self, query_sql: str, candidates: Sequence[IndexCandidate], direct: PlanEstimate
-    ) -> PlanEstimate | None:
-        """For expression candidates: the estimate with each expression replaced by its column.
-
-        Returns None when no candidate has an expression the query uses. The proxy's relative
-        saving is applied to the real query's base cost, and never makes things look worse
-        than the direct estimate.
-        """
+    ) -> _Proxy | PlanEstimate | None:
+        """For expression candidates: how to estimate with each expression replaced by its
+        column (a :class:`_Proxy`), the direct estimate marked unreliable when no column can
+        stand in, or None when no candidate has an expression."""
         swaps: dict[str, str] = {}
         unprovable: list[str] = []
         for c in candidates:
@@ -309,7 +499,7 @@ class WhatIf:
                     unprovable.append(expression_key(e.expression))
         if not swaps and not unprovable:
             return None
-        proxy_sql = _replace_expressions(query_sql, swaps) if swaps else None
+        proxy_sql = self._proxy_text(query_sql, swaps) if swaps else None
         if proxy_sql is None:
             exprs = ", ".join(sorted(set(unprovable) | set(swaps)))
             return replace(
@@ -320,26 +510,71 @@ class WhatIf:
                     "expression until the index is built and analysed"
                 ),
             )
-        proxy_candidates = [_proxy_candidate(c, swaps) for c in candidates]
+        return _Proxy(
+            query_sql,
+            proxy_sql,
+            tuple(candidates),
+            tuple(_proxy_candidate(c, swaps) for c in candidates),
+            tuple(swaps.items()),
+        )
+
+    def _proxy_text(self, query_sql: str, swaps: dict[str, str]) -> str | None:
+        key = (query_sql, tuple(sorted(swaps.items())))
+        if key not in self._proxy_texts:  # sqlglot is slow, and each text comes back often
+            self._proxy_texts[key] = _replace_expressions(query_sql, swaps)
+        return self._proxy_texts[key]
+
+    def _creatable(self, candidate: IndexCandidate) -> bool:
         try:
-            base = self.cost(query_sql, [c for c in candidates if not _has_expression(c)])
-            proxy_base = self._explain_with(
-                proxy_sql,
-                [
-                    p
-                    for p, c in zip(proxy_candidates, candidates, strict=True)
-                    if not _has_expression(c)
-                ],
-            )
-            proxy_after = self._explain_with(
-                proxy_sql, [c for c in proxy_candidates if self._creatable(c)]
-            )
-        except PlanError:
+            self.hypothetical(candidate)
+        except CandidateError:
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Proxy:
+    """The column proxy of one estimate (pitfall 2): the same query and indexes with each
+    expression replaced by its column, whose statistics exist. Its relative saving is applied
+    to the real query's base cost, and never makes things look worse than the direct one."""
+
+    query_sql: str
+    proxy_sql: str
+    candidates: tuple[IndexCandidate, ...]
+    proxies: tuple[IndexCandidate, ...]  # the candidates, expressions replaced
+    swaps: tuple[tuple[str, str], ...]  # expression key → column
+
+    @property
+    def base(self) -> Request:
+        """The real query with the candidates that have no expression."""
+        return self.query_sql, [c for c in self.candidates if not _has_expression(c)]
+
+    @property
+    def proxy_base(self) -> Request:
+        return self.proxy_sql, [
+            p for p, c in zip(self.proxies, self.candidates, strict=True) if not _has_expression(c)
+        ]
+
+    def proxy_after(self, whatif: WhatIf) -> Request:
+        return self.proxy_sql, [p for p in self.proxies if whatif._creatable(p)]
+
+    def estimate(
+        self,
+        direct: PlanEstimate,
+        base: PlanEstimate | PlanError,
+        proxy_base: PlanEstimate | PlanError,
+        proxy_after: PlanEstimate | PlanError,
+    ) -> PlanEstimate | None:
+        """The proxied estimate, or None (keep the direct one) when a part cannot be planned."""
+        if not isinstance(base, PlanEstimate):
+            return None
+        if not isinstance(proxy_base, PlanEstimate) or not isinstance(proxy_after, PlanEstimate):
             return None
         if proxy_base.total_cost <= 0:
             return None
         ratio = proxy_after.total_cost / proxy_base.total_cost
         estimated = min(direct.total_cost, base.total_cost * ratio)
+        swaps = dict(self.swaps)
         exprs = ", ".join(sorted(swaps))
         cols = ", ".join(sorted(set(swaps.values())))
         note = (
@@ -350,7 +585,7 @@ class WhatIf:
         names = direct.indexes_used
         if proxy_after.candidates_used and not used:
             # The proxy index stands for the expression candidate at the same position.
-            back = {p.definition(): c for p, c in zip(proxy_candidates, candidates, strict=True)}
+            back = {p.definition(): c for p, c in zip(self.proxies, self.candidates, strict=True)}
             used = tuple(
                 back[p.definition()] for p in proxy_after.candidates_used if p.definition() in back
             )
@@ -365,12 +600,40 @@ class WhatIf:
             proxied=True,
         )
 
-    def _creatable(self, candidate: IndexCandidate) -> bool:
-        try:
-            self.hypothetical(candidate)
-        except CandidateError:
-            return False
-        return True
+
+_CREATE_SIZED = (
+    "SELECT h.indexrelid, hypopg_relation_size(h.indexrelid) FROM hypopg_create_index(%s) h"
+)
+_CREATE_MANY = (
+    "SELECT h.indexrelid FROM unnest(%s::text[]) WITH ORDINALITY "
+    "AS s(stmt, n), LATERAL hypopg_create_index(s.stmt) h ORDER BY s.n"
+)
+
+
+def _defs(candidates: Sequence[IndexCandidate]) -> tuple:
+    return tuple(c.definition() for c in candidates)
+
+
+def _raw_key(query_sql: str, candidates: Sequence[IndexCandidate]) -> tuple:
+    return query_sql, _defs(candidates)
+
+
+def _plan_estimate(explained: Explained, labels: dict[str, IndexCandidate]) -> PlanEstimate:
+    """The estimate of one EXPLAIN; ``labels`` maps HypoPG's ``<oid>`` names to candidates."""
+    used_names: list[str] = []
+    used: list[IndexCandidate] = []
+    for name in explained.index_names:
+        m = re.match(r"<(\d+)>", name)
+        if m and f"<{m.group(1)}>" in labels:
+            c = labels[f"<{m.group(1)}>"]
+            if c not in used:
+                used.append(c)
+                used_names.append(describe_candidate(c))
+        elif name not in used_names:
+            used_names.append(name)
+    return PlanEstimate(
+        explained.total_cost, tuple(used_names), tuple(used), generic=explained.generic
+    )
 
 
 # -- rendering -------------------------------------------------------------------------
@@ -432,6 +695,7 @@ def _has_expression(candidate: IndexCandidate) -> bool:
 _DISTINCT_KEEPING = {"UPPER", "LOWER", "TRIM", "BTRIM", "LTRIM", "RTRIM", "MD5", "UNACCENT"}
 
 
+@functools.lru_cache(maxsize=4096)  # by expression text: asked for every estimate
 def _keeps_distinct_values(expression: str) -> bool:
     try:
         tree = sqlglot.parse_one(expression, read="postgres")
@@ -451,6 +715,7 @@ def _keeps_distinct_values(expression: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def _single_column(expression: str) -> str | None:
     """The one column an expression reads (``UPPER(email)`` → ``email``), else None."""
     try:
