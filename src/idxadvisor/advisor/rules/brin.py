@@ -30,8 +30,8 @@ def brin(candidate: IndexCandidate, pattern: AccessPattern, table: Table | None)
     """``candidate`` as a BRIN index when its one key is an append-only column only ranged on."""
     if candidate.method != BTREE or table is None or len(candidate.elements) != 1:
         return candidate
-    if candidate.condition or pattern.order_by:
-        return candidate
+    if candidate.condition or candidate.include or pattern.order_by:
+        return candidate  # BRIN has no WHERE use, no INCLUDE, no order: only a bare candidate
     element = candidate.elements[0]
     if element.expression or element.column is None:
         return candidate
