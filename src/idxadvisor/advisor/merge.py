@@ -58,6 +58,18 @@ class _Group:
 
 
 def merge(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
+    # Folds never cross tables: merge each table's candidates on their own (a workload of many
+    # tables then costs the sum of small problems, not one quadratic one).
+    by_table: dict[str, list[IndexCandidate]] = {}
+    for c in candidates:
+        by_table.setdefault(c.table, []).append(c)
+    merged: list[IndexCandidate] = []
+    for table in sorted(by_table):
+        merged.extend(_merge_table(by_table[table]))
+    return merged
+
+
+def _merge_table(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
     groups = [
         _Group(c, (_Promise(c.elements, c.equality_prefix, c.condition),)) for c in candidates
     ]
