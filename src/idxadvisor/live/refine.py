@@ -26,7 +26,7 @@ from idxadvisor.live.connection import ReadOnlyDatabase
 from idxadvisor.live.housekeeping import UnusedReport, duplicate_indexes, unused_indexes
 from idxadvisor.live.selection import select
 from idxadvisor.live.uniqueness import confirm_unique
-from idxadvisor.live.whatif import WhatIf
+from idxadvisor.live.whatif import PlanError, WhatIf
 from idxadvisor.schema.catalog import table_access
 from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import Advice, IndexCandidate, QueryCost, Recommendation
@@ -123,8 +123,13 @@ def refine(
         names = {r.candidate.definition(): r.name for r in recommendations}
         final = [r.candidate for r in recommendations if r.candidate.definition() not in held]
         queries = workload.by_id()
-        for qid, cost in selection.costs.items():
-            used = whatif.cost(queries[qid].sql, final).candidates_used
+        items = list(selection.costs.items())
+        # One batch: each query costed against the final set, in pipelined EXPLAINs.
+        estimates = whatif.costs([(queries[qid].sql, final) for qid, _ in items])
+        for (qid, cost), estimate in zip(items, estimates, strict=True):
+            if isinstance(estimate, PlanError):
+                raise estimate
+            used = estimate.candidates_used
             label = next(
                 (names[c.definition()] for c in used if c.definition() in names), cost.index_used
             )
