@@ -908,6 +908,6 @@ def _only_default_order(queryset: Any) -> bool:
     return bool(
         query.default_ordering
         and not query.order_by
-        and not query.is_sliced
+        and not (query.low_mark or query.high_mark is not None)  # not sliced (any Django)
         and queryset.model._meta.ordering
     )
