@@ -590,6 +590,9 @@ def test_a_returned_queryset_carries_no_default_ordering_but_its_own(tmp_path: P
             def by_age(self):
                 return self.filter(state="ready").order_by("created")
 
+            def done(self):
+                return self.filter(state="failed") | self.filter(state="ok")
+
 
         class Job(models.Model):
             state = models.CharField(max_length=10)
@@ -620,6 +623,7 @@ def test_a_returned_queryset_carries_no_default_ordering_but_its_own(tmp_path: P
         if "shop_job" in s["sql"]
     }
     assert order["ready"] is None
+    assert order["done"] is None  # each operand of the returned union is a building block too
     assert order["first_ready"].sql("postgres") == 'ORDER BY "priority" DESC, "created" ASC'
     assert order["by_age"].sql("postgres") == 'ORDER BY "created" ASC'
     assert order["ready_jobs"].sql("postgres") == 'ORDER BY "priority" DESC, "created" ASC'

@@ -271,7 +271,9 @@ class Rebuilder:
             self._building.discard(id(chain.node))
         if evaluate:
             if isinstance(current, QuerySet):
-                if chain.node is _returned_value(self._function) and _only_default_order(current):
+                if _returned_unevaluated(chain.node, self._function) and _only_default_order(
+                    current
+                ):
                     # A queryset returned unevaluated is a building block: its caller decides
                     # whether rows are read in order (iterating) or not (count(), exists(),
                     # update(), delete()). The model's default ordering is no evidence of an
@@ -869,6 +871,19 @@ def _reject_unpacking(method: str, node: ast.Call) -> None:
 
 def _describe(value: Any) -> str:
     return type(value).__name__
+
+
+def _returned_unevaluated(node: ast.AST, function: ast.AST | None) -> bool:
+    """Whether ``node`` is what ``function`` returns, or an operand of the ``|`` / ``&`` it
+    returns (``return self.failed() | self.succeeded()``): a queryset handed back as it is."""
+    pending = [_returned_value(function)]
+    while pending:
+        value = pending.pop()
+        if value is node:
+            return True
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr | ast.BitAnd):
+            pending += [value.left, value.right]
+    return False
 
 
 def _returned_value(function: ast.AST | None) -> ast.expr | None:
