@@ -275,3 +275,16 @@ def test_a_spawned_worker_importing_main_does_not_run_the_cli() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "imported"
+
+
+def test_a_compiled_sqlglot_of_another_version_is_a_one_line_error(tmp_path: Path):
+    # sqlglotc's compiled modules shadow sqlglot's own files: of another version sqlglot fails
+    # to import. An installed sqlglotc distribution of another version, found on the path:
+    dist = tmp_path / "sqlglotc-0.0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sqlglotc\nVersion: 0.0.1\n")
+    result = run_cli("analyze", str(EXAMPLE), env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("idxadvisor: error: sqlglotc 0.0.1 does not match sqlglot ")
+    assert "pip uninstall sqlglotc" in line

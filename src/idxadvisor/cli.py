@@ -107,6 +107,26 @@ def main(debug: bool, quiet: bool) -> None:
     from idxadvisor.progress import set_quiet
 
     set_quiet(quiet)
+    _check_compiled_sqlglot()
+
+
+def _check_compiled_sqlglot() -> None:
+    """sqlglotc's compiled modules sit beside sqlglot's own files and win over them: of another
+    version (``pip install -U sqlglot`` after ``idxadvisor[fast]``), sqlglot fails to import,
+    so say so before anything imports it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        compiled = version("sqlglotc")
+    except PackageNotFoundError:
+        return
+    plain = version("sqlglot")
+    if compiled != plain:
+        raise UsageError(
+            f"sqlglotc {compiled} does not match sqlglot {plain}, and its compiled modules "
+            f"would shadow sqlglot's: pip install 'sqlglot=={compiled}' (or "
+            f"'sqlglotc=={plain}' when it exists), or pip uninstall sqlglotc"
+        )
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
