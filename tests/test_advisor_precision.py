@@ -41,6 +41,16 @@ def _schema(*indexes: ExistingIndex, columns: tuple[Column, ...] = ()) -> Schema
     return Schema({T: Table(T, columns)}, (pk, number, *indexes))
 
 
+def _user_slug_unique() -> ExistingIndex:
+    return ExistingIndex(
+        T,
+        "item_user_slug_uniq",
+        (IndexElement("user_id"), IndexElement("slug")),
+        "unique_together",
+        unique=True,
+    )
+
+
 def _advise(schema: Schema, *sqls: str):
     patterns = []
     for i, sql in enumerate(sqls):
@@ -71,13 +81,7 @@ def test_an_equality_on_a_unique_key_is_served_and_nothing_is_proposed(where):
 
 
 def test_unique_together_and_unconditional_unique_constraints_end_the_key_too():
-    together = ExistingIndex(
-        T,
-        "item_user_slug_uniq",
-        (IndexElement("user_id"), IndexElement("slug")),
-        "unique_together",
-        unique=True,
-    )
+    together = _user_slug_unique()
     advice = _advise(
         _schema(together), f"SELECT * FROM {T} WHERE slug = $1 AND user_id = $2 AND status = 'a'"
     )
@@ -402,13 +406,7 @@ def test_order_by_keys_after_a_unique_key_are_no_index_keys(sql):
 
 
 def test_a_unique_pair_ends_the_order_once_the_query_pins_its_other_column():
-    together = ExistingIndex(
-        T,
-        "item_user_slug_uniq",
-        (IndexElement("user_id"), IndexElement("slug")),
-        "unique_together",
-        unique=True,
-    )
+    together = _user_slug_unique()
     advice = _advise(
         _schema(together),
         f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY slug, created_at DESC LIMIT 10",

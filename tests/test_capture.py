@@ -84,6 +84,25 @@ class Captured:
     counted: dict[str, int]  # raw SQL -> executions, from the independent counter
 
 
+def _capture_script(captured: Captured, name: str, text: str) -> Path:
+    """``text`` saved as ``<name>.py`` in the captured project and run under ``idxadvisor
+    capture``; the capture file."""
+    (captured.project / f"{name}.py").write_text(text)
+    output = captured.project / f"{name}.jsonl"
+    run = run_cli(
+        "capture",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        f"{name}.py",
+        cwd=captured.project,
+        env=captured.database.env,
+    )
+    assert run.returncode == 0, run.stderr
+    return output
+
+
 def records(path: Path, kind: str = "statement") -> list[dict]:
     return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == kind]
 
@@ -655,19 +674,7 @@ if __name__ == "__main__":
 
 
 def test_forked_and_spawned_processes_are_all_captured(captured: Captured) -> None:
-    (captured.project / "processes.py").write_text(PROCESSES_SCRIPT)
-    output = captured.project / "processes.jsonl"
-    run = run_cli(
-        "capture",
-        "-o",
-        str(output),
-        "--",
-        sys.executable,
-        "processes.py",
-        cwd=captured.project,
-        env=captured.database.env,
-    )
-    assert run.returncode == 0, run.stderr
+    output = _capture_script(captured, "processes", PROCESSES_SCRIPT)
     calls: Counter[str] = Counter()
     processes: dict[str, set[str]] = {}
     for record in records(output):
@@ -685,9 +692,7 @@ def test_an_enum_member_the_code_names_is_a_constant_and_one_built_from_data_is_
 ) -> None:
     # Django code filters on choices members (status=Status.FAILED), often inside a manager
     # method: each is a constant of the code, like a literal, and decides a partial index.
-    script = captured.project / "enum_filters.py"
-    script.write_text(
-        textwrap.dedent("""
+    script_text = textwrap.dedent("""
         import os
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alerting_project.settings")
         import django
@@ -710,20 +715,7 @@ def test_an_enum_member_the_code_names_is_a_constant_and_one_built_from_data_is_
         for value in ("failed", "pending"):
             deliveries_in(value)
     """)
-    )
-    output = captured.project / "enum.jsonl"
-    run = run_cli(
-        "capture",
-        "-o",
-        str(output),
-        "--",
-        sys.executable,
-        "enum_filters.py",
-        cwd=captured.project,
-        env=captured.database.env,
-    )
-    assert run.returncode == 0, run.stderr
-    statements, _ = read_workload_file(output)
+    statements, _ = read_workload_file(_capture_script(captured, "enum_filters", script_text))
     constant = _one(statements, "failed_deliveries", "LIMIT 5")
     assert "\"status\" = 'failed'" in constant.sql
     varying = _one(statements, "deliveries_in", "LIMIT 7")
