@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,6 +211,20 @@ def pg18_database(pg18_server_url: str) -> Iterator[TempDatabase]:
         drop_database(pg18_server_url, db.name)
 
 
+@contextmanager
+def hypopg_database(server_url: str, prefix: str, setup_sql: str = "") -> Iterator[TempDatabase]:
+    """A new database on ``server_url`` with HypoPG and ``setup_sql`` run, dropped after."""
+    db = create_database(server_url, prefix=prefix)
+    try:
+        with db.connect(autocommit=True) as conn:
+            require_hypopg(conn)
+            if setup_sql:
+                conn.execute(setup_sql)
+        yield db
+    finally:
+        drop_database(server_url, db.name)
+
+
 def require_hypopg(conn: psycopg.Connection) -> bool:
     """Create HypoPG in the test database. Missing: an error in CI, a skip elsewhere."""
     available = conn.execute(
@@ -232,6 +247,7 @@ __all__ = [
     "TempDatabase",
     "create_database",
     "drop_database",
+    "hypopg_database",
     "require_hypopg",
     "run_cli",
     "run_python",

@@ -7,6 +7,7 @@ from tests.conftest import (  # noqa: F401
     TempDatabase,
     create_database,
     drop_database,
+    hypopg_database,
     require_hypopg,
     run_cli,
     run_python,

@@ -22,7 +22,10 @@ from idxadvisor.types.access import Op, Predicate
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement
 from idxadvisor.types.workload import Query
-from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg
+from tests.helpers import (
+    TempDatabase,
+    hypopg_database,
+)
 
 TABLES = ("orders", "events", "notes")
 
@@ -52,14 +55,8 @@ ANALYZE {t};""")
 
 @pytest.fixture(scope="module")
 def scale_db(pg_server_url: str) -> Iterator[TempDatabase]:
-    db = create_database(pg_server_url, prefix="idxadv_live_scale")
-    try:
-        with db.connect(autocommit=True) as conn:
-            require_hypopg(conn)
-            conn.execute(_setup())
+    with hypopg_database(pg_server_url, "idxadv_live_scale", _setup()) as db:
         yield db
-    finally:
-        drop_database(pg_server_url, db.name)
 
 
 @pytest.fixture

@@ -20,7 +20,12 @@ from idxadvisor.types.access import Op, Predicate
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement
 from idxadvisor.types.workload import Query
-from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg
+from tests.helpers import (
+    TempDatabase,
+    create_database,
+    drop_database,
+    hypopg_database,
+)
 
 SETUP = """
 CREATE TABLE hook (
@@ -51,14 +56,8 @@ ANALYZE tiny;
 
 @pytest.fixture(scope="module")
 def data_db(pg_server_url: str) -> Iterator[TempDatabase]:
-    db = create_database(pg_server_url, prefix="idxadv_live_whatif")
-    try:
-        with db.connect(autocommit=True) as conn:
-            require_hypopg(conn)
-            conn.execute(SETUP)
+    with hypopg_database(pg_server_url, "idxadv_live_whatif", SETUP) as db:
         yield db
-    finally:
-        drop_database(pg_server_url, db.name)
 
 
 @pytest.fixture

@@ -16,7 +16,10 @@ from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import IndexElement
 from idxadvisor.types.workload import Query
 from idxadvisor.workload import build_workload
-from tests.helpers import TempDatabase, create_database, drop_database, require_hypopg
+from tests.helpers import (
+    TempDatabase,
+    hypopg_database,
+)
 
 TABLES = 8
 
@@ -36,14 +39,8 @@ ANALYZE t{i};""")
 
 @pytest.fixture(scope="module")
 def many_db(pg_server_url: str) -> Iterator[TempDatabase]:
-    db = create_database(pg_server_url, prefix="idxadv_live_sel")
-    try:
-        with db.connect(autocommit=True) as conn:
-            require_hypopg(conn)
-            conn.execute(_setup())
+    with hypopg_database(pg_server_url, "idxadv_live_sel", _setup()) as db:
         yield db
-    finally:
-        drop_database(pg_server_url, db.name)
 
 
 def q(qid: str, sql: str) -> Query:
