@@ -17,7 +17,7 @@ from idxadvisor.sql.fingerprint import Folder, fingerprint, shape
 from idxadvisor.sql.literals import number_placeholders
 from idxadvisor.types.access import Op
 from idxadvisor.types.workload import Origin, Statement
-from idxadvisor.workload import build_workload
+from idxadvisor.workload import MAX_FILE_ORIGINS, build_workload
 
 SHAPES = [
     "SELECT * FROM hook WHERE status = 'pending' AND user_id = {n} ORDER BY created_at LIMIT 50",
@@ -47,7 +47,9 @@ def test_literal_variants_of_a_runtime_source_are_one_query(template: str, sourc
         Statement(t, Origin("w.sql", i + 1), source=source) for i, t in enumerate(texts)
     )
     [query] = workload.queries
-    assert query.calls == 300 and len(query.origins) == 300
+    # The first lines are kept as origins, the rest counted: memory follows shapes.
+    assert query.calls == 300 and query.origin_count == 300
+    assert len(query.origins) == MAX_FILE_ORIGINS and query.origins_left_out == 200
     # The constants that never vary stay, in the query's text and in what is read from it.
     for constant in ("'pending'", "FALSE", "DATE '2024-01-01'", "ORDER BY 1", "LIMIT 50"):
         assert (constant in query.sql) == (constant in template)
@@ -207,3 +209,22 @@ def test_literal_variants_do_not_fill_the_per_text_cache() -> None:
     after = shape.cache_info()
     assert query.calls == 2_000
     assert after.misses + after.hits - before.misses - before.hits <= 1
+
+
+def test_code_call_sites_are_all_kept_and_file_lines_counted_past_the_first() -> None:
+    # check matches a query's call sites against the changed files: none may be dropped.
+    sql = "SELECT * FROM t WHERE a = $1"
+    static = build_workload(
+        Statement(sql, Origin(f"app/v{i}.py", 3), source="static") for i in range(250)
+    )
+    [query] = static.queries
+    assert len(query.origins) == 250 and query.origins_left_out == 0
+    mixed = build_workload(
+        [
+            *(Statement(sql, Origin("w.sql", i + 1), source="sql") for i in range(150)),
+            Statement(sql, Origin("app/views.py", 9), source="static"),
+        ]
+    )
+    [query] = mixed.queries
+    assert Origin("app/views.py", 9) in query.origins
+    assert query.origin_count == 151

@@ -53,6 +53,9 @@ __all__ = [
 
 # Sources whose texts hold runtime values as literals (a log, a hand-written file).
 _FOLDING_SOURCES = frozenset({"sql", "pg_stat_statements"})
+# A workload file's lines kept as origins of one query; the rest are counted. Code call sites
+# (static scan, capture) are all kept: `check` matches them against the changed files.
+MAX_FILE_ORIGINS = 100
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class _Group:
     code: str | None = None
     varies: set[int] = field(default_factory=set)
     origins: dict[tuple[str, int], Origin] = field(default_factory=dict)
+    left_out: int = 0
 
     def add(self, st: Statement, literals: tuple[str, ...]) -> None:
         self.calls += st.calls
@@ -76,22 +80,31 @@ class _Group:
         if len(self.varies) < len(literals):  # once every slot varies there is nothing to learn
             self.varies.update(varying(self.shape.literals, literals))
         if st.origin is not None:
-            _add_origin(self.origins, st.origin)
+            capped = st.source in _FOLDING_SOURCES
+            self.left_out += _add_origin(self.origins, st.origin, capped=capped)
 
 
-def _add_origin(origins: dict[tuple[str, int], Origin], origin: Origin) -> None:
-    """One origin per ``path:line``; the one saying more (column, function) is kept."""
+def _add_origin(
+    origins: dict[tuple[str, int], Origin], origin: Origin, *, capped: bool = False
+) -> int:
+    """One origin per ``path:line``; the one saying more (column, function) is kept. A
+    ``capped`` one (a workload file's line) is only counted once ``MAX_FILE_ORIGINS`` are
+    kept: 1 when so, else 0."""
     key = (origin.path, origin.line)
     seen = origins.get(key)
+    if seen is None and capped and len(origins) >= MAX_FILE_ORIGINS:
+        return 1
     if seen is None or (not seen.col and not seen.function and (origin.col or origin.function)):
         origins[key] = origin
+    return 0
 
 
 def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] = ()) -> Workload:
-    """Deduplicate statements by shape, keeping all origins, summing calls and time.
+    """Deduplicate statements by shape, keeping their origins, summing calls and time.
 
     ``statements`` is read once, as it comes (a generator is fine): memory grows with the
-    distinct shapes, not with the statements.
+    distinct shapes, not with the statements (of a workload file's lines, the first
+    ``MAX_FILE_ORIGINS`` of each query are kept and the rest counted).
 
     >>> wl = build_workload([
     ...     Statement(f"SELECT * FROM t WHERE kind = 'a' AND id = {i}", Origin("w.sql", i))
@@ -115,6 +128,7 @@ def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] =
         group.add(st, s.literals)
     merged: dict[str, Query] = {}
     origins: dict[str, dict[tuple[str, int], Origin]] = {}
+    left_out: dict[str, int] = {}
     for group in groups.values():
         s = group.shape
         folded = frozenset(group.varies)
@@ -132,6 +146,7 @@ def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] =
                 code=group.code,
             )
             origins[fp] = dict(group.origins)
+            left_out[fp] = group.left_out
             continue
         # Two groups with one identity: a folded .sql shape equal to a static one.
         merged[fp] = replace(
@@ -141,8 +156,12 @@ def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] =
             model=seen.model or group.model,
             code=seen.code or group.code,
         )
+        left_out[fp] += group.left_out
         for origin in group.origins.values():
             _add_origin(origins[fp], origin)
-    queries = [replace(q, origins=tuple(sorted(origins[fp].values()))) for fp, q in merged.items()]
+    queries = [
+        replace(q, origins=tuple(sorted(origins[fp].values())), origins_left_out=left_out[fp])
+        for fp, q in merged.items()
+    ]
     queries.sort(key=lambda q: (q.origins[:1] or (Origin("~", 0),), q.id))
     return Workload(tuple(queries), tuple(skipped))

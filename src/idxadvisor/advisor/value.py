@@ -49,9 +49,9 @@ def value(
     weak = False
     if origins:
         shown = ", ".join(str(o) for o in origins[:MAX_SITES_SHOWN])
-        n = len(origins)
-        more = f" and {n - MAX_SITES_SHOWN} more" if n > MAX_SITES_SHOWN else ""
-        reasons.append(f"{n} call site{'s' if n != 1 else ''} ({shown}{more}).")
+        n = len(origins) + sum(q.origins_left_out for q in served)
+        more = f" and {n - MAX_SITES_SHOWN:,} more" if n > MAX_SITES_SHOWN else ""
+        reasons.append(f"{n:,} call site{'s' if n != 1 else ''} ({shown}{more}).")
     measured = [q for q in served if q.measured]
     if measured:
         runs = sum(q.calls for q in measured)

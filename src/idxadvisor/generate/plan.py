@@ -595,12 +595,19 @@ def _comment(rec: Recommendation, queries: Mapping[str, Query]) -> list[str]:
     served = []
     for qid in rec.serves:
         q = queries.get(qid)
-        where = ", ".join(str(o) for o in q.origins) if q is not None and q.origins else ""
+        where = _sites(q) if q is not None and q.origins else ""
         served.append(f"{where} ({qid})" if where else qid)
     lines = _wrap("serves: " + "; ".join(served)) if served else []
     if rec.reason:
         lines += _wrap("why: " + rec.reason)
     return lines
+
+
+def _sites(q: Query, shown: int = 5) -> str:
+    """Where the query runs, the first few places and how many more."""
+    text = ", ".join(str(o) for o in q.origins[:shown])
+    more = q.origin_count - min(len(q.origins), shown)
+    return f"{text} and {more:,} more" if more else text
 
 
 def _wrap(text: str) -> list[str]:

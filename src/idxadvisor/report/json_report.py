@@ -13,7 +13,9 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
                                            # "nothing to analyse: no statements found (…)";
                                            # null when some query was analysed
                   "whatif_calls": int or null},  # EXPLAINs sent for HypoPG costs (live)
-      "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..], "tables" [..],
+      "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..],
+                   "origins_left_out" (a workload file's lines beyond the first 100 of the
+                   query: counted, not listed), "tables" [..],
                    "source", "calls", "total_time_ms", "served_by" (existing index or null),
                    "served_reason" (why, when not plain: a PostgreSQL 18 skip scan; or null),
                    "recommended" [names], "cost_before", "cost_after", "index_used" (the
@@ -77,6 +79,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
                 "sql": q.sql,
                 "origin": str(q.origins[0]) if q.origins else None,
                 "origins": [str(o) for o in q.origins],
+                "origins_left_out": q.origins_left_out,
                 "tables": tables.get(q.id, []),
                 "source": q.source,
                 "calls": q.calls,

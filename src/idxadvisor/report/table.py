@@ -160,7 +160,7 @@ def _where(q: Query | None) -> str:
     if not q.origins:
         return _shorten(q.sql, 60)
     first = str(q.origins[0])
-    more = f" (+{len(q.origins) - 1} more)" if len(q.origins) > 1 else ""
+    more = f" (+{q.origin_count - 1:,} more)" if q.origin_count > 1 else ""
     return first + more
 
 

@@ -110,6 +110,13 @@ class Query:
     total_time_ms: float = 0.0
     model: str | None = None
     code: str | None = None
+    # Lines of a workload file beyond the first ones kept (see workload.MAX_FILE_ORIGINS):
+    # counted, not kept, so memory grows with shapes rather than with statements.
+    origins_left_out: int = 0
+
+    @property
+    def origin_count(self) -> int:
+        return len(self.origins) + self.origins_left_out
 
     @property
     def only_from_tests(self) -> bool:
