@@ -536,3 +536,18 @@ def test_an_in_list_before_an_order_with_a_limit_is_a_filter_not_a_key():
         _schema(), f"SELECT * FROM {T} WHERE code IN ($1, $2) ORDER BY created_at DESC"
     ).recommendations
     assert _keys(unlimited) == [("code", False)]
+
+
+def test_every_candidate_of_each_half_joins_the_full_index_whatever_the_order():
+    # Two candidates WHERE unread (one read backwards) and one WHERE NOT unread, all on the
+    # same key: one full index, never a full one beside a left-over partial one.
+    sqls = [
+        f"SELECT * FROM {T} WHERE unread ORDER BY created_at DESC LIMIT 100",
+        f"SELECT * FROM {T} WHERE NOT unread ORDER BY created_at DESC LIMIT 100",
+        f"SELECT * FROM {T} WHERE unread ORDER BY created_at ASC LIMIT 100",
+    ]
+    for order in itertools.permutations(range(3)):
+        advice = _advise(_schema(), *(sqls[i] for i in order))
+        [rec] = advice.recommendations
+        assert rec.candidate.condition == ()
+        assert len(rec.serves) == 3

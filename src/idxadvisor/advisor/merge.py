@@ -74,11 +74,16 @@ def _merge_table(candidates: Sequence[IndexCandidate]) -> list[IndexCandidate]:
         _Group(c, (_Promise(c.elements, c.equality_prefix, c.condition),)) for c in candidates
     ]
     # A fold can reorder an index's equality keys, which may let another fold in: repeat.
-    while True:
-        merged = _merge_once(groups)
-        if len(merged) == len(groups):
-            return _brin_into_btree([g.candidate for g in merged])
-        groups = merged
+    # Plain folds first, to their end, then complements too: two halves are joined into one
+    # full index only once each half has gathered every candidate of its own WHERE, or a
+    # half left over would stay a second index on the same keys.
+    for complements in (False, True):
+        while True:
+            merged = _merge_once(groups, complements=complements)
+            if len(merged) == len(groups):
+                break
+            groups = merged
+    return _brin_into_btree([g.candidate for g in groups])
 
 
 def _brin_into_btree(candidates: list[IndexCandidate]) -> list[IndexCandidate]:
@@ -119,11 +124,13 @@ def _order_key(c: IndexCandidate) -> tuple:
     return (-len(c.elements), repr(c.definition()), c.serves)
 
 
-def _merge_once(groups: Sequence[_Group]) -> list[_Group]:
+def _merge_once(groups: Sequence[_Group], *, complements: bool) -> list[_Group]:
     kept: list[_Group] = []
     for group in sorted(groups, key=lambda g: _order_key(g.candidate)):
         for i, target in enumerate(kept):
-            folded = _fold_groups(group, target) or _fold_groups(target, group)
+            folded = _fold_groups(group, target, complements) or _fold_groups(
+                target, group, complements
+            )
             if folded is not None:
                 kept[i] = folded
                 break
@@ -132,8 +139,10 @@ def _merge_once(groups: Sequence[_Group]) -> list[_Group]:
     return kept
 
 
-def _fold_groups(small: _Group, big: _Group) -> _Group | None:
-    merged = _complement(small.candidate, big.candidate) or _fold(small.candidate, big.candidate)
+def _fold_groups(small: _Group, big: _Group, complements: bool) -> _Group | None:
+    merged = (complements and _complement(small.candidate, big.candidate)) or _fold(
+        small.candidate, big.candidate
+    )
     if merged is None:
         return None
     promises = (*big.promises, *small.promises)
