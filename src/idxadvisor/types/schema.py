@@ -83,6 +83,11 @@ class Column:
     insert_timestamp: bool = False  # auto_now_add / default=now: likely append-only
     primary_key: bool = False
 
+    @property
+    def boolean(self) -> bool:
+        """Two values (three with NULL): a key of its own never narrows a scan much."""
+        return self.db_type.lower() == "boolean"
+
 
 @dataclass(frozen=True, slots=True)
 class Table:

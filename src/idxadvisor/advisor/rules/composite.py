@@ -139,7 +139,7 @@ def _values_listed(p: Predicate) -> int:
 
 def _is_boolean(p: Predicate, table: Table | None) -> bool:
     column = table.column(p.column) if table is not None and not p.expression else None
-    return column is not None and column.db_type.lower() == "boolean"
+    return column is not None and column.boolean
 
 
 def _element(p: Predicate, table: Table | None) -> IndexElement:
@@ -176,7 +176,7 @@ def _order_keys(
         # ".first()" orders by the primary key; after an equality lookup few rows remain.
         return ()
     first = table.column(order[0].column) if table is not None and not order[0].expression else None
-    if not keys and first is not None and first.db_type.lower() == "boolean":
+    if not keys and first is not None and first.boolean:
         # Sorted by a flag, the ties are half the table: the sort is not saved, the LIMIT
         # does not stop the scan early.
         return ()

@@ -76,7 +76,7 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
             continue
         # With no schema (SQL alone), a literal in the query is most likely a code or a flag.
         low_cardinality = p.op in (Op.IN, Op.NEQ, Op.IS_NULL, Op.NOT_NULL) or (
-            (column.choices or column.db_type == "boolean") if column is not None else table is None
+            (column.choices or column.boolean) if column is not None else table is None
         )
         if low_cardinality:
             condition.append(p)
@@ -92,7 +92,7 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
 def _kind(p: Predicate, column) -> str:
     if p.op in (Op.IS_NULL, Op.NOT_NULL):
         return f"the nullness of {p.column}"
-    if column is not None and column.db_type == "boolean":
+    if column is not None and column.boolean:
         return "a boolean column"
     if p.op is Op.IN:
         return f"a list of values of {p.column}"
