@@ -876,7 +876,7 @@ def _describe(value: Any) -> str:
 def _returned_unevaluated(node: ast.AST, function: ast.AST | None) -> bool:
     """Whether ``node`` is what ``function`` returns, or an operand of the ``|`` / ``&`` it
     returns (``return self.failed() | self.succeeded()``): a queryset handed back as it is."""
-    pending = [_returned_value(function)]
+    pending = [roots.single_return(function)]
     while pending:
         value = pending.pop()
         if value is node:
@@ -884,37 +884,6 @@ def _returned_unevaluated(node: ast.AST, function: ast.AST | None) -> bool:
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr | ast.BitAnd):
             pending += [value.left, value.right]
     return False
-
-
-def _returned_value(function: ast.AST | None) -> ast.expr | None:
-    """The expression a one-return function returns (``return self.filter(...)``), or None."""
-    if function is None:
-        return None
-    returns = [
-        n
-        for n in ast.walk(function)
-        if isinstance(n, ast.Return)
-        and n.value is not None
-        and _innermost_function(function, n) is function
-    ]
-    return returns[0].value if len(returns) == 1 else None
-
-
-def _innermost_function(function: ast.AST, node: ast.AST) -> ast.AST | None:
-    """The function (``function`` itself or one nested in it) whose body holds ``node``."""
-    found: ast.AST | None = None
-
-    def visit(current: ast.AST, owner: ast.AST) -> None:
-        nonlocal found
-        for child in ast.iter_child_nodes(current):
-            if child is node:
-                found = owner
-                return
-            nested = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-            visit(child, child if nested else owner)
-
-    visit(function, function)
-    return found
 
 
 def _only_default_order(queryset: Any) -> bool:

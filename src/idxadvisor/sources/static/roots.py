@@ -209,6 +209,14 @@ def own_method_return(class_def: ast.ClassDef | None, method: str) -> ast.expr |
     """The one value ``def <method>`` of the class returns, if it has exactly one return."""
     for stmt in class_def.body if class_def is not None else ():
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name == method:
-            returns = [n.value for n in ast.walk(stmt) if isinstance(n, ast.Return) and n.value]
-            return returns[0] if len(returns) == 1 else None
+            return single_return(stmt)
     return None
+
+
+def single_return(function: ast.AST | None) -> ast.expr | None:
+    """The value ``function`` returns when its body holds exactly one ``return <value>`` (one
+    in a nested function counts too: then nothing is certain, and None)."""
+    if function is None:
+        return None
+    returns = [n.value for n in ast.walk(function) if isinstance(n, ast.Return) and n.value]
+    return returns[0] if len(returns) == 1 else None
