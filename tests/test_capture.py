@@ -84,9 +84,16 @@ class Captured:
     counted: dict[str, int]  # raw SQL -> executions, from the independent counter
 
 
-def _capture_script(captured: Captured, name: str, text: str) -> Path:
+def _capture_script(
+    captured: Captured,
+    name: str,
+    text: str,
+    *,
+    env: dict[str, str] | None = None,
+    returncode: int = 0,
+) -> Path:
     """``text`` saved as ``<name>.py`` in the captured project and run under ``idxadvisor
-    capture``; the capture file."""
+    capture`` (with ``env`` added), ending with ``returncode``; the capture file."""
     (captured.project / f"{name}.py").write_text(text)
     output = captured.project / f"{name}.jsonl"
     run = run_cli(
@@ -97,9 +104,9 @@ def _capture_script(captured: Captured, name: str, text: str) -> Path:
         sys.executable,
         f"{name}.py",
         cwd=captured.project,
-        env=captured.database.env,
+        env={**captured.database.env, **(env or {})},
     )
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == returncode, run.stderr
     return output
 
 
@@ -291,9 +298,7 @@ def test_literals_of_the_code_are_inlined_and_runtime_values_are_not(captured: C
 
 
 def test_killed_process_leaves_a_readable_file(captured: Captured) -> None:
-    script = captured.project / "killed.py"
-    script.write_text(
-        textwrap.dedent("""
+    script = textwrap.dedent("""
         import os, signal, time
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alerting_project.settings")
         import django
@@ -305,19 +310,13 @@ def test_killed_process_leaves_a_readable_file(captured: Captured) -> None:
             ContentType.objects.filter(app_label="monitoring").count()
         os.kill(os.getpid(), signal.SIGKILL)
     """)
+    output = _capture_script(
+        captured,
+        "killed",
+        script,
+        env={"IDXADVISOR_CAPTURE_FLUSH_SECONDS": "0.2"},
+        returncode=128 + 9,
     )
-    output = captured.project / "killed.jsonl"
-    run = run_cli(
-        "capture",
-        "-o",
-        str(output),
-        "--",
-        sys.executable,
-        "killed.py",
-        cwd=captured.project,
-        env={**captured.database.env, "IDXADVISOR_CAPTURE_FLUSH_SECONDS": "0.2"},
-    )
-    assert run.returncode == 128 + 9
     statements, skipped = read_workload_file(output)
     counted = [
         st
