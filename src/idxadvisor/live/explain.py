@@ -232,9 +232,7 @@ def queue_explain(conn: psycopg.Connection, query_sql: str) -> Queued:
     prepare = send_one(conn, f"PREPARE {name} AS {query_sql}")  # parses, runs nothing
     args = [pgsql.SQL("NULL")] * parameter_count(query_sql)
     explained = send_one(conn, f"EXPLAIN (FORMAT JSON) {_execute(conn, name, args)}")
-    dropped = send_one(
-        conn, pgsql.SQL("DEALLOCATE {}").format(pgsql.Identifier(name)).as_string(conn)
-    )
+    dropped = send_one(conn, _deallocation(name).as_string(conn))
     return Queued(explained, name, prepare, dropped)
 
 
@@ -251,7 +249,11 @@ def deallocate(conn: psycopg.Connection, name: str) -> None:
     """Drop a prepared statement this module created (it outlives a rollback). Never raises:
     a session too broken for this fails the caller's next statement, which reports it."""
     with contextlib.suppress(psycopg.Error):
-        conn.execute(pgsql.SQL("DEALLOCATE {}").format(pgsql.Identifier(name)))
+        conn.execute(_deallocation(name))
+
+
+def _deallocation(name: str) -> pgsql.Composed:
+    return pgsql.SQL("DEALLOCATE {}").format(pgsql.Identifier(name))
 
 
 def plan_error(exc: psycopg.Error, query_sql: str) -> str:
