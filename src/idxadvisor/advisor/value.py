@@ -33,7 +33,7 @@ POSSIBLE = "possible"
 # Below this many rows (live estimate) a table is a lookup table: a scan of it is cheap.
 LOOKUP_TABLE_ROWS = 10_000
 MAX_SITES_SHOWN = 3
-# Fewer runs than this, all measured (a capture, pg_stat_statements), do not make it strong.
+# Fewer runs than this, all measured (a capture, pg_stat_statements, timed .sql), are weak.
 MIN_MEASURED_RUNS = 3
 
 
