@@ -15,6 +15,8 @@ import sys
 import time
 import tomllib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,17 @@ def _psql(sql: str) -> None:
         conn.execute(sql)
 
 
+@contextmanager
+def _throwaway_database(prefix: str) -> Iterator[str]:
+    """The URL of a new database on the benchmark server, dropped on leaving."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    try:
+        yield SERVER_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def configs(app: str) -> list[str]:
     """The documented settings variants ``<app>/app_settings.py`` lists, in order.
 
@@ -143,10 +156,7 @@ def capture(app: str, work: Path) -> tuple[Path, float, list[str]]:
     names = configs(app)
     elapsed = 0.0
     for n, config in enumerate(names):
-        name = f"idxadvisor_rw_{app}_{uuid.uuid4().hex[:8]}"
-        _psql(f'CREATE DATABASE "{name}"')
-        try:
-            url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
+        with _throwaway_database(f"idxadvisor_rw_{app}") as url:
             start = time.perf_counter()
             out = _run(
                 [
@@ -163,8 +173,6 @@ def capture(app: str, work: Path) -> tuple[Path, float, list[str]]:
                 _env(REALWORLD_DATABASE_URL=url, REALWORLD_CONFIG=config),
             )
             elapsed += time.perf_counter() - start
-        finally:
-            _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if out.returncode != 0:
             raise BenchmarkError(
                 f"{app}: the driver failed under capture (config {config}):\n{out.stderr[-3000:]}"
@@ -220,11 +228,8 @@ def check_ddl(app: str, work: Path, reports: list[dict[str, Any]]) -> dict[str, 
     for report in reports:
         for r in report["recommendations"]:
             proposals.setdefault(r["sql"], list(r.get("extensions") or []))
-    name = f"idxadvisor_rw_ddl_{app}_{uuid.uuid4().hex[:8]}"
-    _psql(f'CREATE DATABASE "{name}"')
     rejected: dict[str, str] = {}
-    try:
-        url = SERVER_URL.rsplit("/", 1)[0] + "/" + name
+    with _throwaway_database(f"idxadvisor_rw_ddl_{app}") as url:
         out = _run(
             [sys.executable, "manage.py", "migrate", "-v0"], work, _env(REALWORLD_DATABASE_URL=url)
         )
@@ -238,8 +243,6 @@ def check_ddl(app: str, work: Path, reports: list[dict[str, Any]]) -> dict[str, 
                     conn.execute(sql)
                 except psycopg.Error as exc:
                     rejected[sql] = str(exc).strip().splitlines()[0]
-    finally:
-        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return rejected
 
 
