@@ -228,3 +228,18 @@ def test_code_call_sites_are_all_kept_and_file_lines_counted_past_the_first() ->
     [query] = mixed.queries
     assert Origin("app/views.py", 9) in query.origins
     assert query.origin_count == 151
+
+
+def test_file_lines_stay_capped_when_two_shapes_of_a_file_are_one_query() -> None:
+    # Texts with a parameter and texts with varying literals fold to one query: together they
+    # still keep only the first file lines, and count the rest.
+    statements = [
+        *(Statement("SELECT * FROM t WHERE a = $1", Origin("w.sql", i + 1)) for i in range(150)),
+        *(
+            Statement(f"SELECT * FROM t WHERE a = {i}", Origin("w.sql", 1000 + i))
+            for i in range(150)
+        ),
+    ]
+    [query] = build_workload(statements).queries
+    assert query.origin_count == 300
+    assert len(query.origins) == MAX_FILE_ORIGINS

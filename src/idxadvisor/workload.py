@@ -157,8 +157,9 @@ def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] =
             code=seen.code or group.code,
         )
         left_out[fp] += group.left_out
+        capped = group.first.source in _FOLDING_SOURCES
         for origin in group.origins.values():
-            _add_origin(origins[fp], origin)
+            left_out[fp] += _add_origin(origins[fp], origin, capped=capped)
     queries = [
         replace(q, origins=tuple(sorted(origins[fp].values())), origins_left_out=left_out[fp])
         for fp, q in merged.items()
