@@ -326,10 +326,6 @@ class Folder:
         if len(seen.varies) < len(s.literals):  # once every slot varies there is nothing to learn
             seen.varies.update(varying(seen.literals, s.literals))
 
-    def slots(self, sql: str) -> frozenset[int]:
-        """The literal slots of ``sql`` that vary (``$n`` in its fingerprint)."""
-        return self._slots(shape(sql))
-
     def fingerprint(self, sql: str) -> str:
         """The identity of ``sql`` with its varying literals folded."""
         s = shape(sql)
