@@ -52,3 +52,50 @@ def test_statistics_decide_partial_predicate_or_key(frequency, expected):
     else:
         assert rec.candidate.condition == () and keys == ["org"]
         assert "too common" in rec.reason
+
+
+def _advise_all(*sqls: str):
+    from idxadvisor.advisor import advise
+    from idxadvisor.patterns.extractor import extract
+    from idxadvisor.types.workload import Query
+
+    queries = [Query(f"q{i}", sql, sql, "sql") for i, sql in enumerate(sqls, 1)]
+    return advise(tuple(p for q in queries for p in extract(q)), _schema())
+
+
+def _says_partial(rec) -> bool:
+    return any("index WHERE" in r for r in rec.candidate.reasons)
+
+
+def test_a_where_term_merging_drops_is_not_explained_as_kept():
+    # WHERE is_active and WHERE NOT is_active on the same keys become one full index: no
+    # sentence may still say that a term "goes in the index WHERE".
+    advice = _advise_all(
+        "SELECT * FROM hook WHERE hook.is_active ORDER BY hook.created_at DESC LIMIT 10",
+        "SELECT * FROM hook WHERE NOT hook.is_active ORDER BY hook.created_at DESC LIMIT 10",
+    )
+    [rec] = advice.recommendations
+    assert rec.candidate.condition == ()
+    assert "WHERE" not in rec.sql
+    assert not _says_partial(rec)
+    assert "together cover every row" in rec.reason
+
+
+def test_a_where_term_sought_on_as_a_key_is_not_explained_as_kept():
+    # (created_at) WHERE status = 'failed' folds into (status, created_at): status is a key.
+    advice = _advise_all(
+        "SELECT * FROM hook WHERE hook.status = 'failed' ORDER BY hook.created_at LIMIT 10",
+        "SELECT * FROM hook WHERE hook.status = $1 ORDER BY hook.created_at LIMIT 10",
+    )
+    [rec] = advice.recommendations
+    assert _keys(rec)[0] == ("status", False)
+    assert rec.candidate.condition == ()
+    assert not _says_partial(rec)
+
+
+def test_a_where_term_the_index_keeps_is_explained_first():
+    [rec] = _advise_all(
+        "SELECT * FROM hook WHERE hook.is_active ORDER BY hook.created_at DESC LIMIT 10",
+    ).recommendations
+    assert rec.candidate.condition_sql == "is_active"
+    assert rec.candidate.reasons[0].startswith("is_active is a constant filter")

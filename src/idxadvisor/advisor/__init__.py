@@ -39,7 +39,8 @@ from idxadvisor.advisor.methods import method
 from idxadvisor.advisor.redundant import with_redundancy
 from idxadvisor.advisor.rules.brin import brin
 from idxadvisor.advisor.rules.composite import composite
-from idxadvisor.advisor.rules.covering import covering
+from idxadvisor.advisor.rules.covering import covering, settled_include
+from idxadvisor.advisor.rules.partial import settled_condition
 from idxadvisor.advisor.rules.trigram import trigram
 from idxadvisor.advisor.serving import (
     IndexShape,
@@ -177,7 +178,8 @@ def advise(
         if duplicate is not None:
             served.extend(Served(q, candidate.table, duplicate.name) for q in candidate.serves)
             continue
-        candidate = _not_hot_included(candidate, updated)
+        hot = {c for (t, c) in updated if t == candidate.table}
+        candidate = settled_condition(settled_include(candidate, hot))
         recommendations.append(
             recommendation(
                 candidate, schema.tables.get(candidate.table), queries=queries, updated=updated
@@ -225,25 +227,6 @@ def _reads_every_value(pattern: AccessPattern, candidate: IndexCandidate) -> boo
         and pattern.selected is not None
         and bool(ordered)
         and set(pattern.selected) <= ordered | {p.column for p in pattern.predicates}
-    )
-
-
-def _not_hot_included(
-    candidate: IndexCandidate, updated: Mapping[tuple[str, str], float]
-) -> IndexCandidate:
-    """INCLUDE only buys an index-only scan; a column the workload updates would make every
-    such UPDATE write the index too (no HOT update): leave it out."""
-    hot = [c for c in candidate.include if updated.get((candidate.table, c))]
-    if not hot:
-        return candidate
-    return replace(
-        candidate,
-        include=tuple(c for c in candidate.include if c not in hot),
-        reasons=(
-            *candidate.reasons,
-            f"Not INCLUDE ({', '.join(hot)}): the workload updates "
-            "it, and every such UPDATE would write this index too.",
-        ),
     )
 
 

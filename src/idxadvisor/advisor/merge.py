@@ -223,6 +223,8 @@ def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
         include=include,
         serves=tuple(dict.fromkeys((*a.serves, *b.serves))),
         sort_only=a.sort_only and b.sort_only,
+        index_only=tuple(dict.fromkeys((*a.index_only, *b.index_only))),
+        condition_reasons=tuple(dict.fromkeys((*a.condition_reasons, *b.condition_reasons))),
         reasons=(
             *a.reasons,
             f"{a.condition[0].sql} and {b.condition[0].sql} together cover "
@@ -309,11 +311,6 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
             f"{small.condition_sql} is then checked on the rows the seek "
             f"finds, rather than by a second, partial index on the same keys.",
         )
-    if include != big.include:
-        reasons = (
-            *reasons,
-            f"INCLUDE ({', '.join(include)}) for an index-only scan of {', '.join(small.serves)}.",
-        )
     return replace(
         big,
         elements=tuple(elements),
@@ -321,4 +318,6 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
         serves=serves,
         reasons=reasons,
         sort_only=big.sort_only and small.sort_only,
+        index_only=tuple(dict.fromkeys((*big.index_only, *small.index_only))),
+        condition_reasons=tuple(dict.fromkeys((*big.condition_reasons, *small.condition_reasons))),
     )

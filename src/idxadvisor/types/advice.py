@@ -35,6 +35,11 @@ class IndexCandidate:
     equality_prefix: int = 0
     # Its queries filter nothing: they only sort the whole table (an admin column sort, say).
     sort_only: bool = False
+    # (query id, every column it reads) for each query the INCLUDE was added for: the INCLUDE
+    # list is settled once on the final index against these, and its reason is said then.
+    index_only: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (predicate SQL, why it is in the index WHERE): said once the final WHERE is known.
+    condition_reasons: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -127,6 +127,7 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         condition=tuple(sorted(condition, key=lambda p: p.sql)),
         serves=(pattern.query_id,),
         reasons=tuple(reasons),
+        condition_reasons=split.condition_reasons,
         equality_prefix=equality_prefix,
         sort_only=not pattern.predicates and not pattern.join_columns,
     )

@@ -23,6 +23,7 @@ The column types must be known (a model or the catalog); with SQL alone nothing 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from idxadvisor.advisor.methods import method
@@ -83,8 +84,7 @@ def covering(
         return candidate
     if table is None or set(pattern.selected) >= {c.name for c in table.columns}:
         return candidate  # types unknown, or a full model fetch: no index-only scan to win
-    in_index = {e.column for e in candidate.elements if e.column and not e.expression}
-    in_index |= {p.column for p in candidate.condition}
+    in_index = index_columns(candidate)
     extra = tuple(c for c in dict.fromkeys(pattern.selected) if c not in in_index)
     if not extra or len(extra) > MAX_INCLUDE:
         return candidate
@@ -94,9 +94,68 @@ def covering(
     return replace(
         candidate,
         include=extra,
-        reasons=(
-            *candidate.reasons,
-            f"INCLUDE ({', '.join(extra)}): the query reads only these other columns, so an "
-            "index-only scan can answer it without visiting the table.",
-        ),
+        index_only=((pattern.query_id, tuple(dict.fromkeys(pattern.selected))),),
     )
+
+
+def index_columns(candidate: IndexCandidate) -> set[str]:
+    """The columns an index-only scan of ``candidate`` has without INCLUDE: its plain keys and
+    the columns its WHERE names."""
+    found = {e.column for e in candidate.elements if e.column and not e.expression}
+    return found | {p.column for p in candidate.condition}
+
+
+def settled_include(candidate: IndexCandidate, hot: Collection[str] = ()) -> IndexCandidate:
+    """The final index's INCLUDE list, and the one sentence that says why.
+
+    Merging gathers the INCLUDE columns of every folded query and a column may then be left
+    out (``hot``: the workload updates it, and each such UPDATE would write the index too, no
+    longer HOT). What is kept is only what still lets some query be answered from the index
+    alone; a column that no longer completes any query's reads buys nothing and goes.
+
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> c = IndexCandidate("log", (IndexElement("org"),), include=("at", "id"),
+    ...     index_only=(("q1", ("org", "at")), ("q2", ("org", "at", "id"))))
+    >>> print(settled_include(c).reasons[-1])
+    INCLUDE (at, id): q1, q2 read nothing else, so an index-only scan answers them without...
+    >>> c = settled_include(c, hot={"at"})
+    >>> c.include
+    ()
+    >>> print(c.reasons[-1])
+    Not INCLUDE (at): the workload updates it, ... Without it, id no longer completes any...
+    """
+    if not candidate.include:
+        return candidate
+    left_out = [c for c in candidate.include if c in hot]
+    kept = [c for c in candidate.include if c not in hot]
+    reachable = index_columns(candidate) | set(kept)
+    records = candidate.index_only or ((None, (*index_columns(candidate), *candidate.include)),)
+    answered = [(q, reads) for q, reads in records if set(reads) <= reachable]
+    needed = {c for _, reads in answered for c in reads}
+    include = tuple(c for c in kept if c in needed)
+    useless = [c for c in kept if c not in needed]
+    reasons = list(candidate.reasons)
+    if include:
+        names = [q for q, _ in answered if q is not None]
+        who = (
+            f"{', '.join(names)} read{'s' if len(names) == 1 else ''} nothing else"
+            if names
+            else "the query reads nothing else"
+        )
+        them = "it" if len(names) <= 1 else "them"
+        reasons.append(
+            f"INCLUDE ({', '.join(include)}): {who}, so an index-only scan answers {them} "
+            "without visiting the table."
+        )
+    if left_out:
+        sentence = (
+            f"Not INCLUDE ({', '.join(left_out)}): the workload updates it, and every such "
+            "UPDATE would write this index too."
+        )
+        if useless:
+            sentence += (
+                f" Without it, {', '.join(useless)} no longer completes any query's reads for "
+                "an index-only scan, so it is left out too."
+            )
+        reasons.append(sentence)
+    return replace(candidate, include=include, reasons=tuple(reasons))

@@ -18,10 +18,11 @@ do for two status values. With ``pg_stats`` the choice rests on the value's real
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from idxadvisor.advisor.statistics import PARTIAL_MAX_FRACTION, selectivity
 from idxadvisor.types.access import AccessPattern, Op, Predicate
+from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import Table
 
 # A condition matching more than this share of rows is not worth indexing at all.
@@ -39,6 +40,8 @@ class ConstantSplit:
     condition: tuple[Predicate, ...]  # constant conditions that become the index WHERE
     ignored: tuple[Predicate, ...]  # conditions too unselective to index
     reasons: tuple[str, ...]
+    # (predicate SQL, why it goes in the index WHERE), said only if the final index keeps it.
+    condition_reasons: tuple[tuple[str, str], ...] = ()
 
 
 def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSplit:
@@ -47,6 +50,7 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
     condition: list[Predicate] = []
     ignored: list[Predicate] = []
     reasons: list[str] = []
+    condition_reasons: list[tuple[str, str]] = []
     for p in pattern.predicates:
         if not p.is_constant or p.expression or p.op not in PARTIAL_OPS:
             continue
@@ -61,9 +65,12 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
             share = f"{fraction:.1%}" if fraction >= 0.001 else "under 0.1%"
             if fraction <= PARTIAL_MAX_FRACTION:
                 condition.append(p)
-                reasons.append(
-                    f"{p.sql} holds {share} of rows (pg_stats): it goes in the index WHERE, so "
-                    "the index holds only those rows."
+                condition_reasons.append(
+                    (
+                        p.sql,
+                        f"{p.sql} holds {share} of rows (pg_stats): it goes in the index WHERE, "
+                        "so the index holds only those rows.",
+                    )
                 )
             elif fraction >= USELESS_MIN_FRACTION or p.op in (Op.NEQ, Op.NOT_NULL):
                 ignored.append(p)
@@ -80,13 +87,39 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
         )
         if low_cardinality:
             condition.append(p)
-            reasons.append(
-                f"{p.sql} is a constant filter on {_kind(p, column)}: it goes in the "
-                "index WHERE (a partial index), assumed to match a small share of rows."
+            condition_reasons.append(
+                (
+                    p.sql,
+                    f"{p.sql} is a constant filter on {_kind(p, column)}: it goes in the "
+                    "index WHERE (a partial index), assumed to match a small share of rows.",
+                )
             )
         else:
             keys.append(p)
-    return ConstantSplit(tuple(keys), tuple(condition), tuple(ignored), tuple(reasons))
+    return ConstantSplit(
+        tuple(keys), tuple(condition), tuple(ignored), tuple(reasons), tuple(condition_reasons)
+    )
+
+
+def settled_condition(candidate: IndexCandidate) -> IndexCandidate:
+    """The final index's reasons, opening with why each term of its WHERE is there.
+
+    Said once the WHERE is final: merging may drop a term (two complementary partial indexes
+    become one full index) or seek on it as a key instead, and then the term's sentence would
+    describe an index that is not proposed.
+
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> c = IndexCandidate("t", (IndexElement("at"),), reasons=("Then the ORDER BY key at.",),
+    ...     condition_reasons=(("done", "done goes in the index WHERE."),))
+    >>> settled_condition(c).reasons
+    ('Then the ORDER BY key at.',)
+    >>> p = Predicate("done", Op.EQ, "done")
+    >>> settled_condition(replace(c, condition=(p,))).reasons
+    ('done goes in the index WHERE.', 'Then the ORDER BY key at.')
+    """
+    kept = {p.sql for p in candidate.condition}
+    said = tuple(dict.fromkeys(why for sql, why in candidate.condition_reasons if sql in kept))
+    return replace(candidate, reasons=(*said, *candidate.reasons), condition_reasons=())
 
 
 def _kind(p: Predicate, column) -> str:

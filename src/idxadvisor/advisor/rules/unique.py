@@ -145,6 +145,8 @@ def adopt_unique(
                 unique=True,
                 serves=tuple(dict.fromkeys((*same.serves, *candidate.serves))),
                 reasons=(*candidate.reasons, *same.reasons),
+                condition_reasons=(*candidate.condition_reasons, *same.condition_reasons),
+                index_only=(*candidate.index_only, *same.index_only),
             )
         out.append(candidate)
     return out, notes
