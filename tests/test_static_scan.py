@@ -627,3 +627,54 @@ def test_a_returned_queryset_carries_no_default_ordering_but_its_own(tmp_path: P
     assert order["first_ready"].sql("postgres") == 'ORDER BY "priority" DESC, "created" ASC'
     assert order["by_age"].sql("postgres") == 'ORDER BY "created" ASC'
     assert order["ready_jobs"].sql("postgres") == 'ORDER BY "priority" DESC, "created" ASC'
+
+
+def test_a_queryset_methods_own_query_is_no_claim_about_the_table(tmp_path: Path) -> None:
+    # `self.select_for_update().first()` in a QuerySet method runs on whatever its caller
+    # filtered (django-tasks' get_locked()): compiled on its own it reads as an unfiltered
+    # sort of the whole table. A proposal resting only on it is "possible", says why, and does
+    # not claim its queries filter nothing. A manager's `self` is every row: no such doubt.
+    from tests.conftest import run_cli
+
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    models = root / "shop" / "models.py"
+    models.write_text(
+        models.read_text()
+        + textwrap.dedent(
+            """
+
+        class JobQuerySet(models.QuerySet):
+            def next_locked(self):
+                return self.select_for_update(skip_locked=True).first()
+
+
+        class JobManager(models.Manager):
+            def oldest(self):
+                return self.order_by("created").first()
+
+
+        class Job(models.Model):
+            state = models.CharField(max_length=10)
+            priority = models.IntegerField()
+            created = models.DateTimeField()
+            objects = JobQuerySet.as_manager()
+            by_age = JobManager()
+
+            class Meta:
+                ordering = ["-priority", "created"]
+        """
+        )
+    )
+    run = run_cli("analyze", str(root), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    on_job = {tuple(r["fields"]): r for r in report["recommendations"] if r["table"] == "shop_job"}
+    locked = on_job[("-priority", "created")]
+    assert locked["strength"] == "possible"
+    [why] = [v for v in locked["value"] if "QuerySet method" in v]
+    assert "next_locked()" in why and "caller's filters" in why
+    assert not any("filter nothing" in v for v in locked["value"])
+    oldest = on_job[("created",)]
+    assert not any("QuerySet method" in v for v in oldest["value"])
+    assert any("filter nothing" in v for v in oldest["value"])

@@ -113,8 +113,8 @@ def build_workload(statements: Iterable[Statement], skipped: Iterable[Skipped] =
     [("SELECT * FROM t WHERE kind = 'a' AND id = $1", 3)]
     >>> wl = build_workload([Statement("SELECT 1 FROM t", Origin("a.py", 3, 4), "static"),
     ...                      Statement("SELECT 1 FROM t", Origin("a.py", 3), "capture")])
-    >>> wl.queries[0].origins
-    (Origin(path='a.py', line=3, col=4, function=''),)
+    >>> [str(o) for o in wl.queries[0].origins], wl.queries[0].origins[0].col
+    (['a.py:3'], 4)
     """
     groups: dict[tuple[bool, str], _Group] = {}
     for st in statements:

@@ -2,7 +2,8 @@
 
 A proposal is ``"strong"`` unless the evidence says it matters little: every query it serves
 runs only from management commands or scripts (by hand or cron, not on a request), a measured
-workload ran its queries only once or twice, or its table is a small lookup table. The
+workload ran its queries only once or twice, its table is a small lookup table, or its queries
+are only known from a QuerySet method's own ``self.…`` chain (the caller's filters unseen). The
 reasons say which call sites, how many runs, whether a request path reaches it, and what kind
 of table it is.
 
@@ -62,7 +63,16 @@ def value(
                 "So few runs are little evidence that it matters (a click or a one-off in "
                 "the measured run)."
             )
-    if candidate.sort_only:
+    partial_view = [o for o in origins if o.on_callers_queryset]
+    if partial_view and len(partial_view) == len(origins):
+        weak = True
+        methods = ", ".join(dict.fromkeys(f"{o.function}()" for o in partial_view if o.function))
+        reasons.append(
+            f"Its queries run in a QuerySet method ({methods or 'on self'}) on the queryset "
+            "its caller built: the caller's filters come on top of those seen here, so this "
+            "index may not be the one those queries need."
+        )
+    elif candidate.sort_only:
         weak = True
         reasons.append(
             "Its queries filter nothing: they sort the whole table (an admin column "

@@ -18,6 +18,9 @@ class Origin:
     line: int
     col: int = 0
     function: str = ""
+    # A QuerySet method's own ``self.…`` chain: it runs on whatever queryset its caller built,
+    # so the filters seen here are only part of the query's (the caller's come on top).
+    on_callers_queryset: bool = False
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"

@@ -138,6 +138,8 @@ class CompiledChain:
     params: tuple[Any, ...]
     runtime_numbers: frozenset[int] = frozenset()
     model: type[Model] | None = None
+    # Rooted on ``self`` in a QuerySet subclass: the caller's queryset, filters unseen.
+    on_callers_queryset: bool = False
 
 
 @dataclass
@@ -153,6 +155,7 @@ class Rebuilder:
     _function: ast.AST | None = None
     _locals_by_function: dict[int, dict[str, ast.expr]] = field(default_factory=dict)
     _runtime_numbers: set[int] = field(default_factory=set)
+    _on_callers_queryset: bool = False
     _building: set[int] = field(default_factory=set)  # id(node) of chains being rebuilt
     _model: type[Model] | None = None  # the model of the chain being compiled, once its root known
 
@@ -210,6 +213,7 @@ class Rebuilder:
         self._function = function
         self._runtime_numbers = set()
         self._model = None
+        self._on_callers_queryset = False
         try:
             if chain.steps[0].method == "raw" and not chain.on_self:
                 return self._raw(chain, self._model_or_fail(chain))
@@ -218,7 +222,11 @@ class Rebuilder:
             if captured.sql is None:
                 raise Unresolvable("the queryset is always empty: Django sends no SQL") from None
             return CompiledChain(
-                captured.sql, captured.params, frozenset(self._runtime_numbers), self._model
+                captured.sql,
+                captured.params,
+                frozenset(self._runtime_numbers),
+                self._model,
+                self._on_callers_queryset,
             )
         except InsertReached:
             raise NotAQuery("insert") from None
@@ -385,6 +393,9 @@ class Rebuilder:
             own = None if model is None else _own_object(model, cls)
             if model is None or own is None:
                 raise Unresolvable(f"cannot resolve model of {name} ('self')")
+            if not issubclass(cls, Manager):
+                # A manager's `self` is every row; a queryset's is what its caller filtered.
+                self._on_callers_queryset = True
             return model, super(cls, own) if on_super else own, chain.steps
         if chain.steps[0].method != "get_queryset":
             raise NotAQuery(f"{name} is not a manager or queryset")

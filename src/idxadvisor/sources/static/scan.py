@@ -29,7 +29,7 @@ import re
 import tokenize
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from idxadvisor.errors import one_line
@@ -152,6 +152,8 @@ def _scan_file(
             skipped.append(Skipped(str(exc), origin))
             continue
         model = compiled.model
+        if compiled.on_callers_queryset:
+            origin = replace(origin, on_callers_queryset=True)
         statements.append(
             Statement(
                 sql=sql,
