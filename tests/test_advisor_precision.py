@@ -213,6 +213,24 @@ def test_the_reason_its_keys_lead_this_index_is_only_given_when_they_do():
             assert keys[0] == "user_id"
 
 
+def test_the_queries_whose_keys_lead_are_named_once_each():
+    # Three shorter lookups fold into one index: one sentence names each of them, rather than
+    # one sentence per fold.
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE user_id = $1 AND name = $2 ORDER BY created_at DESC LIMIT 5",
+        f"SELECT * FROM {T} WHERE user_id = $1 AND name = $2",
+        f"SELECT * FROM {T} WHERE user_id = $1 AND name = $2 LIMIT 1",
+        f"SELECT * FROM {T} WHERE name = $1 AND user_id = $2 LIMIT 21",
+    )
+    [rec] = advice.recommendations
+    said = [r for r in rec.candidate.reasons if r.startswith("Also serves ")]
+    assert len(said) == 1
+    named = said[0].removeprefix("Also serves ").split(":")[0].split(", ")
+    assert len(named) == len(set(named)) == len(rec.serves) - 1
+    assert said[0].endswith("their keys lead this index.")
+
+
 # 4. Negated constants are partial predicates ---------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from idxadvisor.advisor.cost import cost_note
 from idxadvisor.advisor.django_index import recommend
-from idxadvisor.advisor.merge import merge
+from idxadvisor.advisor.merge import merge, settled_folds
 from idxadvisor.advisor.methods import method
 from idxadvisor.advisor.redundant import with_redundancy
 from idxadvisor.advisor.rules.brin import brin
@@ -179,7 +179,7 @@ def advise(
             served.extend(Served(q, candidate.table, duplicate.name) for q in candidate.serves)
             continue
         hot = {c for (t, c) in updated if t == candidate.table}
-        candidate = settled_condition(settled_include(candidate, hot))
+        candidate = settled_folds(settled_condition(settled_include(candidate, hot)))
         recommendations.append(
             recommendation(
                 candidate, schema.tables.get(candidate.table), queries=queries, updated=updated

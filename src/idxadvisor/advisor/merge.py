@@ -225,6 +225,7 @@ def _complement(a: IndexCandidate, b: IndexCandidate) -> IndexCandidate | None:
         sort_only=a.sort_only and b.sort_only,
         index_only=tuple(dict.fromkeys((*a.index_only, *b.index_only))),
         condition_reasons=tuple(dict.fromkeys((*a.condition_reasons, *b.condition_reasons))),
+        led_by=tuple(dict.fromkeys((*a.led_by, *b.led_by))),
         reasons=(
             *a.reasons,
             f"{a.condition[0].sql} and {b.condition[0].sql} together cover "
@@ -303,8 +304,9 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
         elements = (*lead, *rest)
     serves = tuple(dict.fromkeys((*big.serves, *small.serves)))
     reasons = big.reasons
+    led_by = (*big.led_by, *small.led_by)
     if small.elements != big.elements:
-        reasons = (*reasons, f"Also serves {', '.join(small.serves)}: its keys lead this index.")
+        led_by = (*led_by, *small.serves)
     if small.condition_sql != big.condition_sql:
         reasons = (
             *reasons,
@@ -320,4 +322,25 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
         sort_only=big.sort_only and small.sort_only,
         index_only=tuple(dict.fromkeys((*big.index_only, *small.index_only))),
         condition_reasons=tuple(dict.fromkeys((*big.condition_reasons, *small.condition_reasons))),
+        led_by=tuple(dict.fromkeys(led_by)),
+    )
+
+
+def settled_folds(candidate: IndexCandidate) -> IndexCandidate:
+    """The final index's reasons closed by one sentence naming every query folded in whose
+    keys lead it (one per fold would repeat itself for a dozen admin variants).
+
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> c = IndexCandidate("t", (IndexElement("a"),), led_by=("q2", "q3"), serves=("q1",))
+    >>> settled_folds(c).reasons
+    ('Also serves q2, q3: their keys lead this index.',)
+    """
+    led_by = list(dict.fromkeys(candidate.led_by))
+    if not led_by:
+        return candidate
+    their = "its keys lead" if len(led_by) == 1 else "their keys lead"
+    return replace(
+        candidate,
+        reasons=(*candidate.reasons, f"Also serves {', '.join(led_by)}: {their} this index."),
+        led_by=(),
     )

@@ -40,6 +40,8 @@ class IndexCandidate:
     index_only: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (predicate SQL, why it is in the index WHERE): said once the final WHERE is known.
     condition_reasons: tuple[tuple[str, str], ...] = ()
+    # Queries folded in whose keys lead this index's: said in one sentence at the end.
+    led_by: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -147,6 +147,7 @@ def adopt_unique(
                 reasons=(*candidate.reasons, *same.reasons),
                 condition_reasons=(*candidate.condition_reasons, *same.condition_reasons),
                 index_only=(*candidate.index_only, *same.index_only),
+                led_by=(*candidate.led_by, *same.led_by),
             )
         out.append(candidate)
     return out, notes
