@@ -30,7 +30,9 @@ The origin of a statement is the innermost frame of the project's own code, skip
 that only pass the request on (a middleware's ``get_response(request)``, a test's
 ``self.client.get(...)``, a decorator's wrapper). When no project frame ran the queryset itself
 (a ``TemplateResponse`` of a class-based view renders after the view has returned), the view
-Django's handler is calling is the origin: its ``get_queryset`` (or ``get``, …) for a class.
+Django's handler is calling is the origin: its ``get_queryset`` (or ``get``, …) for a class;
+when that view is Django's code run for a project class (a registered ``ModelAdmin``'s
+changelist, a view subclass that only sets attributes), that class statement.
 
 Each statement record may carry ``"like": {"2": "prefix"}``: for each placeholder (numbered as
 in the record's ``sql``) that is the operand of ``LIKE`` / ``ILIKE``, the shape of the bound
@@ -334,6 +336,14 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
         origin = _origins.get(where, _UNKNOWN)
         if origin is _UNKNOWN:
             origin = _origins[where] = _origin_of(frame, callee)
+        if origin is None and passing is not None:
+            # Only manage.py's main() above (`manage.py test`): the project frame that passed
+            # the call on (the test's self.client.force_login()) is where it came from.
+            frame = passing
+            where = (frame.f_code, frame.f_lineno)
+            origin = _origins.get(where, _UNKNOWN)
+            if origin is _UNKNOWN:
+                origin = _origins[where] = _origin_of(frame, None)
         if origin is None:
             frame = None
     elif origin is _UNKNOWN:
@@ -421,9 +431,10 @@ def _code_origin_of_view(callback: Any) -> tuple[str, int, str] | None:
                 code = getattr(method, "__code__", None)
                 if code is not None and _is_user_file(code.co_filename):
                     return _code_origin(code, _first_body_line(code))
-        return None
+        return _class_origin(view_class)
     function = callback
     found = None
+    owner = None  # the class of the instance a bound method view runs on (a ModelAdmin)
     for _ in range(10):  # functools.wraps chains: the innermost function of the project
         code = getattr(function, "__code__", None)
         if (
@@ -432,10 +443,41 @@ def _code_origin_of_view(callback: Any) -> tuple[str, int, str] | None:
             and not (code.co_freevars and code.co_name in _WRAPPER_NAMES)
         ):
             found = code
+        bound_to = getattr(function, "__self__", None)
+        if owner is None and bound_to is not None and not isinstance(bound_to, type):
+            owner = type(bound_to)
         function = getattr(function, "__wrapped__", None)
         if function is None:
             break
-    return None if found is None else _code_origin(found, _first_body_line(found))
+    if found is not None:
+        return _code_origin(found, _first_body_line(found))
+    return None if owner is None else _class_origin(owner)
+
+
+def _class_origin(cls: type) -> tuple[str, int, str] | None:
+    """The project's class Django runs a view of without a method of the project's own: a
+    ModelAdmin whose changelist is Django's code, a view subclass that only sets attributes.
+    Its ``class`` statement is the origin (the request path it serves), not the test or
+    script that sent the request."""
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None)
+    if not filename or not _is_user_file(filename):
+        return None
+    line = getattr(cls, "__firstlineno__", None)  # Python 3.13+
+    if not isinstance(line, int):
+        import inspect
+
+        try:
+            line = inspect.getsourcelines(cls)[1]
+        except (OSError, TypeError):
+            return None
+    import linecache
+
+    for _ in range(20):  # past its decorators (@admin.register(...)): the class statement
+        if not linecache.getline(filename, line).lstrip().startswith("@"):
+            break
+        line += 1
+    return _place(filename, line, cls.__qualname__)
 
 
 def _first_body_line(code: Any) -> int:
@@ -670,18 +712,22 @@ def _origin_of(frame: Any, callee: Any) -> tuple[str, int, str] | None:
 
 def _code_origin(code: Any, line: int) -> tuple[str, int, str]:
     """``(path relative to the command's directory, line, qualified function name)``."""
-    path = os.path.abspath(code.co_filename)
+    name = getattr(code, "co_qualname", code.co_name)
+    parts = [part for part in name.split(".") if part != "<locals>"]
+    while len(parts) > 1 and parts[-1] in _COMPREHENSION:
+        parts.pop()
+    return _place(code.co_filename, line, ".".join(parts))
+
+
+def _place(filename: str, line: int, name: str) -> tuple[str, int, str]:
+    path = os.path.abspath(filename)
     try:
         relative = os.path.relpath(path, _cwd)
     except ValueError:  # another drive on Windows
         relative = path
     if relative.startswith(os.pardir):
         relative = path
-    name = getattr(code, "co_qualname", code.co_name)
-    parts = [part for part in name.split(".") if part != "<locals>"]
-    while len(parts) > 1 and parts[-1] in _COMPREHENSION:
-        parts.pop()
-    return (relative.replace(os.sep, "/"), line, ".".join(parts))
+    return (relative.replace(os.sep, "/"), line, name)
 
 
 # --- Django hooks ----------------------------------------------------------------------------
