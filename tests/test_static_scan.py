@@ -568,17 +568,22 @@ def test_class_based_views_and_admin_get_queryset(blog: dict[str, Any]) -> None:
     assert blog["skipped"] == [] and blog["connected"] == []
 
 
+def _shop_with_models(tmp_path: Path, models_source: str) -> Path:
+    """A copy of the static fixture project with ``models_source`` appended to shop/models.py."""
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    models = root / "shop" / "models.py"
+    models.write_text(models.read_text() + textwrap.dedent(models_source))
+    return root
+
+
 def test_a_returned_queryset_carries_no_default_ordering_but_its_own(tmp_path: Path) -> None:
     # A queryset method returns a building block: its callers count, delete or iterate it.
     # The model's Meta.ordering is no evidence of an ORDER BY the workload runs; an order the
     # method writes, a slice, or an evaluation where the rows are read, is.
-    root = tmp_path / "staticproj"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
-    models = root / "shop" / "models.py"
-    models.write_text(
-        models.read_text()
-        + textwrap.dedent(
-            """
+    root = _shop_with_models(
+        tmp_path,
+        """
 
         class JobQuerySet(models.QuerySet):
             def ready(self):
@@ -602,8 +607,7 @@ def test_a_returned_queryset_carries_no_default_ordering_but_its_own(tmp_path: P
 
             class Meta:
                 ordering = ["-priority", "created"]
-        """
-        )
+        """,
     )
     (root / "shop" / "jobs.py").write_text(
         textwrap.dedent(
@@ -636,13 +640,9 @@ def test_a_queryset_methods_own_query_is_no_claim_about_the_table(tmp_path: Path
     # not claim its queries filter nothing. A manager's `self` is every row: no such doubt.
     from tests.conftest import run_cli
 
-    root = tmp_path / "staticproj"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
-    models = root / "shop" / "models.py"
-    models.write_text(
-        models.read_text()
-        + textwrap.dedent(
-            """
+    root = _shop_with_models(
+        tmp_path,
+        """
 
         class JobQuerySet(models.QuerySet):
             def next_locked(self):
@@ -663,8 +663,7 @@ def test_a_queryset_methods_own_query_is_no_claim_about_the_table(tmp_path: Path
 
             class Meta:
                 ordering = ["-priority", "created"]
-        """
-        )
+        """,
     )
     run = run_cli("analyze", str(root), "--format", "json")
     assert run.returncode == 0, run.stderr

@@ -37,5 +37,11 @@ def _advise(sql: str, schema: Schema):
     return advise(extract(query), schema)
 
 
+def _advise_many(*sqls: str, schema: Schema | None = None):
+    """Advice for several statements at once (ids q1, q2, …), on the hook table by default."""
+    queries = [Query(f"q{i}", sql, sql, "sql") for i, sql in enumerate(sqls, 1)]
+    return advise(tuple(p for q in queries for p in extract(q)), schema or _schema())
+
+
 def _keys(rec) -> list[tuple[str, bool]]:
     return [(e.key, e.descending) for e in rec.candidate.elements]

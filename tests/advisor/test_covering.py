@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.advisor.hook import _advise, _schema
+from tests.advisor.hook import _advise, _advise_many, _schema
 
 
 def test_covering_include_for_a_narrow_select():
@@ -12,15 +12,6 @@ def test_covering_include_for_a_narrow_select():
     assert 'INCLUDE ("status")' in rec.sql
 
 
-def _advise_all(*sqls: str):
-    from idxadvisor.advisor import advise
-    from idxadvisor.patterns.extractor import extract
-    from idxadvisor.types.workload import Query
-
-    queries = [Query(f"q{i}", sql, sql, "sql") for i, sql in enumerate(sqls, 1)]
-    return advise(tuple(p for q in queries for p in extract(q)), _schema())
-
-
 def _include_claims(rec) -> list[str]:
     return [r for r in rec.candidate.reasons if r.startswith("INCLUDE (")]
 
@@ -28,7 +19,7 @@ def _include_claims(rec) -> list[str]:
 def test_folded_include_is_stated_once_for_the_final_index():
     # Two narrow reads of one key fold into one index carrying both queries' INCLUDE columns:
     # one sentence names the final list and every query it answers, none a partial list.
-    advice = _advise_all(
+    advice = _advise_many(
         "SELECT hook.org, hook.status FROM hook WHERE hook.org = $1",
         "SELECT hook.org, hook.status, hook.channel_id FROM hook WHERE hook.org = $1",
     )
@@ -44,7 +35,7 @@ def test_an_include_column_left_out_takes_the_ones_only_it_made_useful():
     # q2 needs status and channel_id; status is hot-updated and left out, so channel_id no
     # longer lets any query be answered from the index alone: it goes too, and no sentence
     # claims an INCLUDE the index does not have.
-    advice = _advise_all(
+    advice = _advise_many(
         "SELECT hook.org, hook.status, hook.channel_id FROM hook WHERE hook.org = $1",
         "UPDATE hook SET status = $1 WHERE hook.id = $2",
     )
@@ -57,7 +48,7 @@ def test_an_include_column_left_out_takes_the_ones_only_it_made_useful():
 
 
 def test_an_include_column_another_query_still_needs_is_kept():
-    advice = _advise_all(
+    advice = _advise_many(
         "SELECT hook.org, hook.status, hook.channel_id FROM hook WHERE hook.org = $1",
         "SELECT hook.org, hook.channel_id FROM hook WHERE hook.org = $1",
         "UPDATE hook SET status = $1 WHERE hook.id = $2",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from idxadvisor.types.schema import ColumnStats
-from tests.advisor.hook import _advise, _keys, _schema
+from tests.advisor.hook import _advise, _advise_many, _keys, _schema
 
 
 def test_constant_in_list_goes_into_the_partial_predicate_not_the_key():
@@ -54,15 +54,6 @@ def test_statistics_decide_partial_predicate_or_key(frequency, expected):
         assert "too common" in rec.reason
 
 
-def _advise_all(*sqls: str):
-    from idxadvisor.advisor import advise
-    from idxadvisor.patterns.extractor import extract
-    from idxadvisor.types.workload import Query
-
-    queries = [Query(f"q{i}", sql, sql, "sql") for i, sql in enumerate(sqls, 1)]
-    return advise(tuple(p for q in queries for p in extract(q)), _schema())
-
-
 def _says_partial(rec) -> bool:
     return any("index WHERE" in r for r in rec.candidate.reasons)
 
@@ -70,7 +61,7 @@ def _says_partial(rec) -> bool:
 def test_a_where_term_merging_drops_is_not_explained_as_kept():
     # WHERE is_active and WHERE NOT is_active on the same keys become one full index: no
     # sentence may still say that a term "goes in the index WHERE".
-    advice = _advise_all(
+    advice = _advise_many(
         "SELECT * FROM hook WHERE hook.is_active ORDER BY hook.created_at DESC LIMIT 10",
         "SELECT * FROM hook WHERE NOT hook.is_active ORDER BY hook.created_at DESC LIMIT 10",
     )
@@ -83,7 +74,7 @@ def test_a_where_term_merging_drops_is_not_explained_as_kept():
 
 def test_a_where_term_sought_on_as_a_key_is_not_explained_as_kept():
     # (created_at) WHERE status = 'failed' folds into (status, created_at): status is a key.
-    advice = _advise_all(
+    advice = _advise_many(
         "SELECT * FROM hook WHERE hook.status = 'failed' ORDER BY hook.created_at LIMIT 10",
         "SELECT * FROM hook WHERE hook.status = $1 ORDER BY hook.created_at LIMIT 10",
     )
@@ -94,7 +85,7 @@ def test_a_where_term_sought_on_as_a_key_is_not_explained_as_kept():
 
 
 def test_a_where_term_the_index_keeps_is_explained_first():
-    [rec] = _advise_all(
+    [rec] = _advise_many(
         "SELECT * FROM hook WHERE hook.is_active ORDER BY hook.created_at DESC LIMIT 10",
     ).recommendations
     assert rec.candidate.condition_sql == "is_active"
