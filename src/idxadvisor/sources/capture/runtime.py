@@ -469,7 +469,7 @@ def _class_origin(cls: type) -> tuple[str, int, str] | None:
 
         try:
             line = inspect.getsourcelines(cls)[1]
-        except (OSError, TypeError):
+        except Exception:  # no source, or one that no longer parses: no origin, capture goes on
             return None
     import linecache
 
