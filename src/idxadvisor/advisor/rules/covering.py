@@ -153,9 +153,11 @@ def settled_include(candidate: IndexCandidate, hot: Collection[str] = ()) -> Ind
             "UPDATE would write this index too."
         )
         if useless:
+            one = len(useless) == 1
             sentence += (
-                f" Without it, {', '.join(useless)} no longer completes any query's reads for "
-                "an index-only scan, so it is left out too."
+                f" Without it, {', '.join(useless)} no longer "
+                f"complete{'s' if one else ''} any query's reads for an index-only scan, so "
+                f"{'it is' if one else 'they are'} left out too."
             )
         reasons.append(sentence)
     return replace(candidate, include=include, reasons=tuple(reasons))
