@@ -213,6 +213,16 @@ def test_the_reason_its_keys_lead_this_index_is_only_given_when_they_do():
             assert keys[0] == "user_id"
 
 
+def test_a_merged_index_is_explained_by_the_query_that_seeks_on_it():
+    # A sort by (user_id, created_at DESC) and a filter on user_id ordered by created_at DESC
+    # are one index; its reasons open with the seek, whichever query comes first.
+    sort = f"SELECT * FROM {T} ORDER BY user_id, created_at DESC LIMIT 100"
+    seek = f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20"
+    for sqls in ((sort, seek), (seek, sort)):
+        [rec] = _advise(_schema(), *sqls).recommendations
+        assert rec.candidate.reasons[0].startswith("Equality on user_id first"), sqls
+
+
 def test_the_queries_whose_keys_lead_are_named_once_each():
     # Three shorter lookups fold into one index: one sentence names each of them, rather than
     # one sentence per fold.

@@ -121,7 +121,15 @@ def _brin_into_btree(candidates: list[IndexCandidate]) -> list[IndexCandidate]:
 
 def _order_key(c: IndexCandidate) -> tuple:
     # Longest first, then by definition: the same input in any order gives the same output.
-    return (-len(c.elements), repr(c.definition()), c.serves)
+    # Among equal keys, the one that seeks most first: it becomes the index the others fold
+    # into, so the proposal's reasons open with its seek, not with a sort of the whole table.
+    return (
+        -len(c.elements),
+        repr(c.definition()),
+        -c.equality_prefix,
+        c.sort_only,
+        c.serves,
+    )
 
 
 def _merge_once(groups: Sequence[_Group], *, complements: bool) -> list[_Group]:
