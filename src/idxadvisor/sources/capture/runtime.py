@@ -332,18 +332,12 @@ def _record(sql: str, params: Any, many: bool, elapsed: float, now: float) -> No
         frame = passing
         callee = None
     if frame is not None:
-        where = (frame.f_code, frame.f_lineno)
-        origin = _origins.get(where, _UNKNOWN)
-        if origin is _UNKNOWN:
-            origin = _origins[where] = _origin_of(frame, callee)
+        origin = _cached_origin(frame, callee)
         if origin is None and passing is not None:
             # Only manage.py's main() above (`manage.py test`): the project frame that passed
             # the call on (the test's self.client.force_login()) is where it came from.
             frame = passing
-            where = (frame.f_code, frame.f_lineno)
-            origin = _origins.get(where, _UNKNOWN)
-            if origin is _UNKNOWN:
-                origin = _origins[where] = _origin_of(frame, None)
+            origin = _cached_origin(frame, None)
         if origin is None:
             frame = None
     elif origin is _UNKNOWN:
@@ -691,6 +685,15 @@ def _compute_excluded_roots() -> tuple[str, ...]:
     for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix}:
         roots.add(os.path.join(os.path.abspath(prefix), "Scripts" if os.name == "nt" else "bin"))
     return tuple(sorted(os.path.normcase(root) for root in roots))
+
+
+def _cached_origin(frame: Any, callee: Any) -> tuple[str, int, str] | None:
+    """:func:`_origin_of`, once per code line."""
+    where = (frame.f_code, frame.f_lineno)
+    origin = _origins.get(where, _UNKNOWN)
+    if origin is _UNKNOWN:
+        origin = _origins[where] = _origin_of(frame, callee)
+    return origin
 
 
 def _origin_of(frame: Any, callee: Any) -> tuple[str, int, str] | None:
