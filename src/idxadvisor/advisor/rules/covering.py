@@ -129,23 +129,19 @@ def settled_include(candidate: IndexCandidate, hot: Collection[str] = ()) -> Ind
     left_out = [c for c in candidate.include if c in hot]
     kept = [c for c in candidate.include if c not in hot]
     reachable = index_columns(candidate) | set(kept)
-    records = candidate.index_only or ((None, (*index_columns(candidate), *candidate.include)),)
-    answered = [(q, reads) for q, reads in records if set(reads) <= reachable]
+    # Every INCLUDE comes from covering() with its record, or from folds uniting them.
+    answered = [(q, reads) for q, reads in candidate.index_only if set(reads) <= reachable]
     needed = {c for _, reads in answered for c in reads}
     include = tuple(c for c in kept if c in needed)
     useless = [c for c in kept if c not in needed]
     reasons = list(candidate.reasons)
     if include:
-        names = [q for q, _ in answered if q is not None]
-        who = (
-            f"{', '.join(names)} read{'s' if len(names) == 1 else ''} nothing else"
-            if names
-            else "the query reads nothing else"
-        )
-        them = "it" if len(names) <= 1 else "them"
+        names = [q for q, _ in answered]
+        one = len(names) == 1
         reasons.append(
-            f"INCLUDE ({', '.join(include)}): {who}, so an index-only scan answers {them} "
-            "without visiting the table."
+            f"INCLUDE ({', '.join(include)}): {', '.join(names)} read{'s' if one else ''} "
+            f"nothing else, so an index-only scan answers {'it' if one else 'them'} without "
+            "visiting the table."
         )
     if left_out:
         sentence = (
