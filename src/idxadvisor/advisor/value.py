@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import Table
-from idxadvisor.types.workload import Query
+from idxadvisor.types.workload import Query, sites
 
 STRONG = "strong"
 POSSIBLE = "possible"
@@ -49,10 +49,9 @@ def value(
     reasons: list[str] = []
     weak = False
     if origins:
-        shown = ", ".join(str(o) for o in origins[:MAX_SITES_SHOWN])
         n = len(origins) + sum(q.origins_left_out for q in served)
-        more = f" and {n - MAX_SITES_SHOWN:,} more" if n > MAX_SITES_SHOWN else ""
-        reasons.append(f"{n:,} call site{'s' if n != 1 else ''} ({shown}{more}).")
+        listed = sites(origins, n, MAX_SITES_SHOWN)
+        reasons.append(f"{n:,} call site{'s' if n != 1 else ''} ({listed}).")
     measured = [q for q in served if q.measured]
     if measured:
         runs = sum(q.calls for q in measured)

@@ -52,7 +52,7 @@ from idxadvisor.generate.results import (
 from idxadvisor.generate.unique import unique_operations
 from idxadvisor.generate.writer import preview, write_plan
 from idxadvisor.types.advice import Recommendation, Redundancy
-from idxadvisor.types.workload import Query
+from idxadvisor.types.workload import Query, sites
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -595,19 +595,12 @@ def _comment(rec: Recommendation, queries: Mapping[str, Query]) -> list[str]:
     served = []
     for qid in rec.serves:
         q = queries.get(qid)
-        where = _sites(q) if q is not None and q.origins else ""
+        where = sites(q.origins, q.origin_count, 5) if q is not None and q.origins else ""
         served.append(f"{where} ({qid})" if where else qid)
     lines = _wrap("serves: " + "; ".join(served)) if served else []
     if rec.reason:
         lines += _wrap("why: " + rec.reason)
     return lines
-
-
-def _sites(q: Query, shown: int = 5) -> str:
-    """Where the query runs, the first few places and how many more."""
-    text = ", ".join(str(o) for o in q.origins[:shown])
-    more = q.origin_count - min(len(q.origins), shown)
-    return f"{text} and {more:,} more" if more else text
 
 
 def _wrap(text: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,6 +66,17 @@ class Origin:
         parts = self.path.replace("\\", "/").split("/")
         stem = parts[-1].removesuffix(".py")
         return stem in _REQUEST_FILES or any(p in _REQUEST_DIRS for p in parts[:-1])
+
+
+def sites(origins: Sequence[Origin], total: int, shown: int) -> str:
+    """The first ``shown`` places and how many more of ``total``.
+
+    >>> sites([Origin("a.py", 1), Origin("b.py", 2)], 5, 1)
+    'a.py:1 and 4 more'
+    """
+    text = ", ".join(str(o) for o in origins[:shown])
+    more = total - min(len(origins), shown)
+    return f"{text} and {more:,} more" if more > 0 else text
 
 
 _TEST_DIRS = frozenset({"tests", "test", "fixtures", "migrations"})
