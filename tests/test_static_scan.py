@@ -16,7 +16,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from tests.helpers import EXAMPLE, ROOT, run_python
+from tests.helpers import EXAMPLE, ROOT, run_cli, run_python
 
 FIXTURE = ROOT / "tests" / "fixtures" / "staticproj"
 UNREACHABLE = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nowhere", "PGPORT": "1"}
@@ -638,8 +638,6 @@ def test_a_queryset_methods_own_query_is_no_claim_about_the_table(tmp_path: Path
     # filtered (django-tasks' get_locked()): compiled on its own it reads as an unfiltered
     # sort of the whole table. A proposal resting only on it is "possible", says why, and does
     # not claim its queries filter nothing. A manager's `self` is every row: no such doubt.
-    from tests.conftest import run_cli
-
     root = _shop_with_models(
         tmp_path,
         """
