@@ -368,6 +368,23 @@ def test_a_join_with_no_filter_does_not_make_its_join_column_a_key():
     assert advice.recommendations == ()
 
 
+def test_a_scalar_subquery_does_not_make_the_enclosing_tables_column_a_key():
+    # Django's annotate(last=Subquery(Run.objects.filter(id=OuterRef("code")).values(…))), as
+    # django-q2's Schedule admin does: the sub-query is run per row, by the primary key of
+    # its own table; the list itself is read by its own range.
+    other = Table("app_run", (Column("id", "id", "integer"), Column("name", "name", "text")))
+    pk = ExistingIndex("app_run", "app_run_pkey", (IndexElement("id"),), "primary key", True)
+    schema = _schema()
+    schema = Schema({**schema.tables, "app_run": other}, (*schema.indexes, pk))
+    advice = _advise(
+        schema,
+        f"SELECT {T}.id, (SELECT U0.name FROM app_run U0 WHERE U0.id = ({T}.code)) AS last "
+        f"FROM {T} WHERE {T}.created_at >= $1 AND {T}.created_at < $2 ORDER BY {T}.created_at",
+    )
+    assert [_keys(r) for r in advice.recommendations] == [[("created_at", False)]]
+    assert {(s.table, s.index) for s in advice.served} == {("app_run", "app_run_pkey")}
+
+
 def test_predicates_built_by_hand_have_the_negation_op():
     # The parser's contract these rules rely on.
     [p] = extract(

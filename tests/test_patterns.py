@@ -868,3 +868,66 @@ def test_constant_predicates_are_valid_index_conditions(temp_database: TempDatab
             "'monitoring_integrationlog'::regclass AND indpred IS NOT NULL"
         ).fetchall()
     assert count == 5
+
+
+@pytest.mark.parametrize(
+    ("where", "sql"),
+    [
+        # Django's annotate(x=Subquery(Task.objects.filter(id=OuterRef("task")).values(…)))
+        (
+            "select list",
+            'SELECT s.id, (SELECT U0."name" FROM task U0 WHERE U0."id" = (s."task") '
+            "ORDER BY U0.stopped DESC) AS n FROM schedule s WHERE s.next_run >= $1",
+        ),
+        (
+            "order by",
+            "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
+            "ORDER BY (SELECT U0.stopped FROM task U0 WHERE U0.id = s.task LIMIT 1)",
+        ),
+        (
+            "scalar comparison",
+            "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
+            "AND s.repeats = (SELECT COUNT(*) FROM task U0 WHERE U0.id = s.task)",
+        ),
+        (
+            "inside a set operation",
+            "SELECT s.id, (SELECT U0.name FROM task U0 WHERE U0.id = "
+            "s.task UNION SELECT U1.name FROM task U1 WHERE U1.id = s.task) FROM schedule s "
+            "WHERE s.next_run >= $1",
+        ),
+    ],
+)
+def test_a_scalar_subquery_looks_up_its_own_table_not_the_enclosing_one(
+    where: str, sql: str
+) -> None:
+    # PostgreSQL runs a scalar sub-query once per row of the enclosing query: the enclosing
+    # table's column is a value for each run, never a join key or a filter of that table.
+    # The sub-query looks its table up by the value, like a parameter: an equality on id.
+    found = extract(q(sql))
+    outer = [p for p in found if p.table == "schedule"]
+    inner = [p for p in found if p.table == "task"]
+    assert [(p.join_columns, [x.sql for x in p.predicates]) for p in outer] == [
+        ((), ["next_run >= $1"])
+    ], where
+    assert inner, where
+    for p in inner:
+        assert p.join_columns == (), where
+        [lookup] = p.predicates
+        assert (lookup.column, lookup.op, lookup.constants) == ("id", Op.EQ, ()), where
+        assert lookup.sql in ("id = s.task", 'id = s."task"'), (where, lookup.sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
+        "AND EXISTS (SELECT 1 FROM task U0 WHERE U0.id = s.task)",
+        "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
+        "AND s.task IN (SELECT U0.id FROM task U0 WHERE U0.cluster = s.cluster)",
+        "SELECT s.id FROM schedule s JOIN task t ON t.id = s.task WHERE s.next_run >= $1",
+    ],
+)
+def test_a_join_or_semi_join_keeps_the_join_columns_of_both_sides(sql: str) -> None:
+    # A join, EXISTS or IN may be driven from either side: both sides keep their columns.
+    outer = [p for p in extract(q(sql)) if p.table == "schedule"]
+    assert outer and outer[0].join_columns, sql

@@ -61,6 +61,7 @@ from idxadvisor.patterns.scope import (
     Scope,
     conjuncts,
     name_of,
+    runs_per_row,
     scan,
 )
 from idxadvisor.sql.fingerprint import too_deep_reason
@@ -87,15 +88,17 @@ class _Extractor:
 
     # -- statements ------------------------------------------------------------------------
 
-    def statement(self, node: exp.Expr, parent: Scope | None, ctes: frozenset[str]) -> None:
+    def statement(
+        self, node: exp.Expr, parent: Scope | None, ctes: frozenset[str], per_row: bool = False
+    ) -> None:
         if isinstance(node, exp.Subquery):
-            self.statement(node.this, parent, ctes)
+            self.statement(node.this, parent, ctes, per_row)
         elif isinstance(node, exp.SetOperation):
             ctes = self._with(node, parent, ctes)
-            self.statement(node.this, parent, ctes)
-            self.statement(node.expression, parent, ctes)
+            self.statement(node.this, parent, ctes, per_row)
+            self.statement(node.expression, parent, ctes, per_row)
         elif isinstance(node, exp.Select):
-            self._select(node, parent, ctes)
+            self._select(node, parent, ctes, per_row)
         elif isinstance(node, exp.Update):
             self._update(node, parent, ctes)
         elif isinstance(node, exp.Delete):
@@ -120,9 +123,11 @@ class _Extractor:
             ctes = ctes | {name}
         return ctes
 
-    def _select(self, node: exp.Select, parent: Scope | None, ctes: frozenset[str]) -> None:
+    def _select(
+        self, node: exp.Select, parent: Scope | None, ctes: frozenset[str], per_row: bool = False
+    ) -> None:
         ctes = self._with(node, parent, ctes)
-        scope = Scope(parent, ctes)
+        scope = Scope(parent, ctes, per_row=per_row)
         from_ = node.args.get("from_")
         if from_ is not None:
             self._source(from_.this, scope, "select")
@@ -298,7 +303,7 @@ class _Extractor:
                 for candidate in scope.refs():
                     candidate.selected = None
         for query in queries:
-            self.statement(query, scope, scope.ctes)
+            self.statement(query, scope, scope.ctes, runs_per_row(query))
 
     def _condition(self, node: exp.Expr, scope: Scope, only: Ref | None = None) -> None:
         found = classify(node, scope)

@@ -205,7 +205,7 @@ def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
         node = node.this
 
     if isinstance(node, exp.Column | exp.Cast):  # a boolean column alone
-        key = key_of(node, scope)
+        key = _own_key(node, scope)
         if key is None:
             return None
         if key.expression is not None:
@@ -219,8 +219,8 @@ def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
     if isinstance(node, exp.In):
         return _in(node, scope, negated)
     if isinstance(node, exp.Between):
-        key = key_of(node.this, scope)
-        if key is None or not _free(node.args["low"]) or not _free(node.args["high"]):
+        key = _own_key(node.this, scope)
+        if key is None or not _free(node.args["low"], scope) or not _free(node.args["high"], scope):
             return _fallback(node, scope, negated)
         if negated or node.args.get("symmetric"):
             return _other(node, key, negated)
@@ -230,7 +230,7 @@ def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
         op = Op.JSON if key.json else Op.RANGE
         return key, Predicate(key.column, op, sql, key.expression, constants)
     if isinstance(node, exp.Is):
-        key = key_of(node.this, scope)
+        key = _own_key(node.this, scope)
         if key is None:
             return None
         if node.args.get("negate"):
@@ -250,8 +250,8 @@ def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
     if isinstance(node, exp.Like | exp.ILike):
         return _like(node, scope, negated)
     if isinstance(node, _JSON_TESTS):
-        key = key_of(node.this, scope)
-        if key is None or not _free(node.expression):
+        key = _own_key(node.this, scope)
+        if key is None or not _free(node.expression, scope):
             return _fallback(node, scope, negated)
         if negated:
             return _other(node, key, negated)
@@ -265,8 +265,9 @@ def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
 def _comparison(node: exp.Expr, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
     operator = _COMPARISONS[type(node)]
     left, right = node.this, node.expression
-    left_key = key_of(left, scope)
-    right_key = key_of(right, scope)
+    # An enclosing query's column in a scalar sub-query is a value handed to each run.
+    left_key = _own_key(left, scope)
+    right_key = _own_key(right, scope)
     if left_key is not None and right_key is not None:
         if (
             operator == "="
@@ -294,9 +295,9 @@ def _comparison(node: exp.Expr, scope: Scope, negated: bool) -> tuple[Key, Predi
             sql = f"NOT ({sql})"
         op = Op.NEQ if negated else Op.IN
         return left_key, Predicate(left_key.column, op, sql, left_key.expression)
-    if left_key is not None and _free(right):
+    if left_key is not None and _free(right, scope):
         key, value = left_key, right
-    elif right_key is not None and _free(left):
+    elif right_key is not None and _free(left, scope):
         key, value, operator = right_key, left, _FLIPPED[operator]
     else:
         _join_sides(left, right, scope, operator, negated)
@@ -351,19 +352,19 @@ def _join_sides(
         bare = strip_column_cast(side)
         if isinstance(bare, exp.Column):
             ref = scope.resolve(bare)
-            if isinstance(ref, Ref):
+            if isinstance(ref, Ref) and not scope.given_per_row(ref):
                 other = right if side is left else left
                 if isinstance(strip_column_cast(other), exp.Column):
                     ref.join_columns[name_of(bare.this)] = None
 
 
 def _in(node: exp.In, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
-    key = key_of(node.this, scope)
+    key = _own_key(node.this, scope)
     if key is None:
         return _fallback(node, scope, negated)
     query = node.args.get("query")
     values = node.expressions
-    if query is None and not all(_free(v) for v in values):
+    if query is None and not all(_free(v, scope) for v in values):
         return _other(node, key, negated)
     if query is not None:
         sql = f"{key.sql} {'NOT ' if negated else ''}IN {_sql(query, copy=True)}"
@@ -384,9 +385,9 @@ def _in(node: exp.In, scope: Scope, negated: bool) -> tuple[Key, Predicate] | No
 
 
 def _like(node: exp.Like | exp.ILike, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:
-    key = key_of(node.this, scope)
+    key = _own_key(node.this, scope)
     pattern = node.expression
-    if key is None or not _free(pattern):
+    if key is None or not _free(pattern, scope):
         return _fallback(node, scope, negated)
     if negated != bool(node.args.get("negate")):  # NOT LIKE: no index serves it
         node = node.copy()
@@ -443,10 +444,25 @@ def _fallback(node: exp.Expr, scope: Scope, negated: bool) -> tuple[Key, Predica
     return _other(node, key, negated)
 
 
-def _free(node: exp.Expr) -> bool:
-    """True when a value reads no column of the statement (constants, parameters, functions)."""
+def _free(node: exp.Expr, scope: Scope) -> bool:
+    """True when a value reads no column of this query: constants, parameters, functions, and
+    the columns of an enclosing query that runs this one per row (given to each run as a
+    parameter is: ``SELECT (SELECT … WHERE u.id = t.u_id) FROM t`` looks ``u`` up by id)."""
     columns, queries = scan(node)
-    return not columns and not queries
+    if queries:
+        return False
+    return all(_given(c, scope) for c in columns)
+
+
+def _given(column: exp.Column, scope: Scope) -> bool:
+    ref = scope.resolve(column)
+    return isinstance(ref, Ref) and scope.given_per_row(ref)
+
+
+def _own_key(node: exp.Expr, scope: Scope) -> Key | None:
+    """``key_of``, but not for a value the enclosing query gives a scalar sub-query."""
+    key = key_of(node, scope)
+    return None if key is None or scope.given_per_row(key.ref) else key
 
 
 def _constants(values: list[exp.Expr]) -> tuple[str, ...]:
@@ -461,6 +477,9 @@ def _constants(values: list[exp.Expr]) -> tuple[str, ...]:
 
 
 def _value_sql(node: exp.Expr) -> str:
+    if scan(node)[0]:
+        # An enclosing query's column, kept qualified: "id = task" would read as this table's.
+        return unparen(node).sql(dialect="postgres")
     sql = canonical_tree(node)
     inner = unparen(node)
     if isinstance(inner, exp.Binary) and not isinstance(inner, exp.Dot):

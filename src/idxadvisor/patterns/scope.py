@@ -32,6 +32,7 @@ __all__ = [
     "disjuncts",
     "name_of",
     "only_table",
+    "runs_per_row",
     "scan",
     "unparen",
 ]
@@ -92,6 +93,24 @@ class Scope:
     ctes: frozenset[str]
     sources: dict[str, Ref | None] = field(default_factory=dict)  # None: derived/opaque
     aliases: dict[str, exp.Expr] = field(default_factory=dict)  # select-list aliases
+    per_row: bool = False  # a scalar sub-query: run once per row of the enclosing query
+
+    def given_per_row(self, ref: Ref) -> bool:
+        """Whether ``ref`` is a table of a query that runs this one once per row of its own.
+
+        PostgreSQL runs a scalar sub-query (``SELECT (SELECT … WHERE u.id = t.u_id) FROM t``)
+        as a SubPlan, once for each row of ``t``: ``t``'s column is a value handed to each run,
+        and ``t`` is read by its own filters. Only an EXISTS / IN / ANY sub-query can become a
+        join that either side may drive.
+        """
+        scope: Scope | None = self
+        while scope is not None:
+            if any(r is ref for r in scope.sources.values()):
+                return False
+            if scope.per_row:
+                return True
+            scope = scope.parent
+        return False
 
     def refs(self) -> list[Ref]:
         return [r for r in self.sources.values() if r is not None]
@@ -115,6 +134,15 @@ class Scope:
                 return AMBIGUOUS
             scope = scope.parent
         return None
+
+
+def runs_per_row(query: exp.Query) -> bool:
+    """A sub-query PostgreSQL runs once per row of the enclosing one: any but EXISTS, IN, ANY
+    and ALL, which the planner may turn into a (semi- or anti-) join."""
+    node: exp.Expr | None = query.parent
+    while isinstance(node, exp.Paren):
+        node = node.parent
+    return not isinstance(node, exp.Exists | exp.In | exp.Any | exp.All)
 
 
 def only_table(columns: list[exp.Column], scope: Scope) -> Ref | None:
