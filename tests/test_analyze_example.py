@@ -398,3 +398,25 @@ def test_proposed_sql_is_valid_without_django_contrib_postgres_installed(
             for extension in rec["extensions"]:
                 conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
             conn.execute(rec["sql"])  # raises on SQL PostgreSQL rejects
+
+
+def test_a_statement_is_already_served_only_when_no_proposal_serves_it(tmp_path):
+    # The sub-query's read of the rule (ordered, as Django's Subquery keeps Meta.ordering) is
+    # served by its primary key; the list of deliveries by attempts is not. The statement is
+    # then proposed for, not "already served".
+    sql = tmp_path / "mixed.sql"
+    sql.write_text(
+        "SELECT d.id, (SELECT r.name FROM monitoring_alertrule r WHERE r.id = d.rule_id "
+        "ORDER BY r.created_at DESC LIMIT 1) FROM monitoring_webhookdelivery d "
+        "WHERE d.attempts = %s ORDER BY d.created_at DESC LIMIT 20;\n"
+    )
+    result = run_cli(
+        "analyze", str(EXAMPLE), "--no-static", "--workload", str(sql), "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [query] = report["queries"]
+    [rec] = report["recommendations"]
+    assert query["id"] in rec["serves"] and query["served_by"] is None
+    table = run_cli("analyze", str(EXAMPLE), "--no-static", "--workload", str(sql))
+    assert "0 queries already served" in " ".join(table.stdout.split()), table.stdout

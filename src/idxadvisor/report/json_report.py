@@ -16,7 +16,8 @@ Additions keep the version; a removal or a change of meaning bumps it. Top level
       "queries": [{"id", "sql", "origin" ("path:line" or null), "origins" [..],
                    "origins_left_out" (a workload file's lines beyond the first 100 of the
                    query: counted, not listed), "tables" [..],
-                   "source", "calls", "total_time_ms", "served_by" (existing index or null),
+                   "source", "calls", "total_time_ms", "served_by" (existing index, or
+                   null: also when a proposal serves another table the statement reads),
                    "served_reason" (why, when not plain: a PostgreSQL 18 skip scan; or null),
                    "recommended" [names], "cost_before", "cost_after", "index_used" (the
                    index the planner picks with the recommendations; null without HypoPG)}],
@@ -63,8 +64,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         tables.setdefault(p.query_id, [])
         if p.table not in tables[p.query_id]:
             tables[p.query_id].append(p.table)
-    served = {s.query_id: s.index for s in advice.served}
-    served_why = {s.query_id: s.reason for s in advice.served if s.reason}
+    served = {s.query_id: s.index for s in advice.served_queries}
+    served_why = {s.query_id: s.reason for s in advice.served_queries if s.reason}
     recommended: dict[str, list[str]] = {}
     for r in advice.recommendations:
         for query_id in r.serves:

@@ -54,7 +54,7 @@ def render(analysis: Analysis, console: Console) -> None:
         (
             "Already served by an existing index",
             ("query", "from", "index"),
-            [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served],
+            [(s.query_id, _where(queries.get(s.query_id)), s.index) for s in advice.served_queries],
         ),
         (
             "Existing indexes made redundant",
@@ -102,7 +102,7 @@ def render(analysis: Analysis, console: Console) -> None:
 def _summary(analysis: Analysis) -> str:
     advice = analysis.advice
     analysed = len({p.query_id for p in analysis.patterns})
-    served = len({s.query_id for s in advice.served})
+    served = len({s.query_id for s in advice.served_queries})
     files = len(unparsed_files(analysis.skipped))
     unparsed = f" ({_n(files, 'file')} could not be parsed)" if files else ""
     return (

@@ -137,7 +137,7 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """A query already served by an existing index: nothing to propose for it."""
+    """One table access of a query that an existing index already serves."""
 
     query_id: str
     table: str
@@ -155,3 +155,13 @@ class Advice:
     costs: Mapping[str, QueryCost] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # run-wide remarks ("HypoPG not installed: heuristics only")
     whatif_calls: int | None = None  # EXPLAINs sent for what-if costs; None: not live
+
+    @property
+    def served_queries(self) -> tuple[Served, ...]:
+        """The served accesses of the queries no proposal serves: those are "already served".
+
+        A statement reads several tables; one read served by a primary key does not make
+        the statement served while a proposal is made for another of its reads.
+        """
+        proposed = {q for r in self.recommendations for q in r.serves}
+        return tuple(s for s in self.served if s.query_id not in proposed)
