@@ -483,6 +483,36 @@ def test_a_partial_on_a_pinned_column_folds_into_an_index_that_seeks_on_it(where
     assert "sought on as the leading key" in " ".join(rec.candidate.reasons)
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["processed IS NOT NULL", "processed IS NULL"],
+)
+def test_a_partial_bounding_the_leading_key_folds_into_the_full_index_on_it(where):
+    # An admin filter "has a date" sorted by that date, beside lookups by range of it: the
+    # full "(processed)" seeks on IS NOT NULL itself (an index condition), so a second,
+    # partial index on the same key would only cost writes.
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE {where} ORDER BY processed LIMIT 100",
+        f"SELECT * FROM {T} WHERE processed >= $1 AND processed < $2 ORDER BY processed",
+    )
+    [rec] = advice.recommendations
+    assert _keys(rec) == [("processed", False)]
+    assert rec.candidate.condition == ()
+    assert set(rec.serves) == {"q0", "q1"}
+    assert "sought on the leading key processed itself" in " ".join(rec.candidate.reasons)
+
+
+def test_a_partial_on_another_column_still_does_not_fold_into_a_full_walk():
+    # "(created_at) WHERE processed IS NULL" into "(created_at)" would walk every row.
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE processed IS NULL ORDER BY created_at LIMIT 100",
+        f"SELECT * FROM {T} ORDER BY created_at LIMIT 100",
+    )
+    assert sorted(bool(r.candidate.condition) for r in advice.recommendations) == [False, True]
+
+
 def test_a_pinned_partial_does_not_fold_into_an_index_that_does_not_lead_with_it():
     advice = _advise(
         _schema(),

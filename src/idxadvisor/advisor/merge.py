@@ -282,7 +282,8 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
     # walked end to end and filtered: then the partial one is needed.
     if not all(implied(c, small.condition) for c in conjuncts(big.condition_sql)):
         return None
-    if small.condition_sql != big.condition_sql and small.equality_prefix == 0:
+    on_lead = _sought_on_lead(small, big)
+    if small.condition_sql != big.condition_sql and small.equality_prefix == 0 and not on_lead:
         return None
     if small.include and small.condition_sql != big.condition_sql:
         # A partial index read index-only (an aggregate over the rare rows) would become a scan
@@ -318,7 +319,10 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
     if small.condition_sql != big.condition_sql:
         reasons = (
             *reasons,
-            f"{small.condition_sql} is then checked on the rows the seek "
+            f"{small.condition_sql} is sought on the leading key {big.elements[0].key} "
+            "itself, rather than kept in a second, partial index."
+            if on_lead
+            else f"{small.condition_sql} is then checked on the rows the seek "
             f"finds, rather than by a second, partial index on the same keys.",
         )
     return replace(
@@ -332,6 +336,24 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
         condition_reasons=tuple(dict.fromkeys((*big.condition_reasons, *small.condition_reasons))),
         led_by=tuple(dict.fromkeys(led_by)),
     )
+
+
+def _sought_on_lead(small: IndexCandidate, big: IndexCandidate) -> bool:
+    """Whether every term of ``small``'s WHERE that ``big``'s lacks bounds ``big``'s leading
+    column (``next_run IS NOT NULL`` for ``(next_run)``): a B-tree seeks on those itself, so
+    the full index starts at the partial one's first row and reads them in the same order."""
+    if not big.elements or big.elements[0].expression:
+        return False
+    lead = big.elements[0].column
+    kept = conjuncts(big.condition_sql)
+    extra = [p for p in small.condition if canonical_key(p.sql) not in kept]
+    return bool(extra) and all(
+        p.column == lead and not p.expression and p.is_constant and p.op in _SEEKABLE for p in extra
+    )
+
+
+# What a B-tree seeks on in its leading column (an index condition, not a filter).
+_SEEKABLE = (Op.EQ, Op.IN, Op.IS_NULL, Op.NOT_NULL, Op.RANGE)
 
 
 def settled_folds(candidate: IndexCandidate) -> IndexCandidate:
