@@ -20,6 +20,10 @@ once; columns resolved through :mod:`.scope`; conditions read by :mod:`.predicat
   target gets kind ``insert`` with no predicates (``selected`` is its RETURNING columns).
 * Names are PostgreSQL's: unquoted identifiers fold to lower case, quoted ones keep their case;
   a schema qualifier is dropped (``public.t`` → ``t``).
+* A scalar sub-query (in the select list, ORDER BY or one side of a comparison) runs once per
+  row of the enclosing query: the enclosing query's columns in it are values, as parameters
+  are (``u.id = t.u_id`` is an equality on ``u.id``; ``t`` gets no key from it). EXISTS, IN
+  and ANY sub-queries may become joins driven from either side: both keep their join columns.
 * Index predicates come only from top-level AND-ed conjuncts of WHERE and, for the joined
   table only, of its JOIN ON (a LEFT JOIN's ON does not filter the other side). An OR of
   equalities/INs on one key becomes IN; any other OR is no index predicate (its columns still
