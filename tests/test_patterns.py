@@ -889,6 +889,23 @@ def test_constant_predicates_are_valid_index_conditions(temp_database: TempDatab
             "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
             "AND s.repeats = (SELECT COUNT(*) FROM task U0 WHERE U0.id = s.task)",
         ),
+        # annotate(has_run=Exists(Task.objects.filter(id=OuterRef("task")))): not in a
+        # WHERE, so never a semi-join.
+        (
+            "EXISTS in the select list",
+            "SELECT s.id, EXISTS(SELECT 1 FROM task U0 WHERE U0.id = s.task LIMIT 1) AS has_run "
+            "FROM schedule s WHERE s.next_run >= $1",
+        ),
+        (
+            "EXISTS under OR",
+            "SELECT s.id FROM schedule s WHERE s.next_run >= $1 AND "
+            "(s.repeats > 0 OR EXISTS(SELECT 1 FROM task U0 WHERE U0.id = s.task))",
+        ),
+        (
+            "NOT IN",
+            "SELECT s.id FROM schedule s WHERE s.next_run >= $1 AND "
+            "NOT (s.name IN (SELECT U0.name FROM task U0 WHERE U0.id = s.task))",
+        ),
         (
             "inside a set operation",
             "SELECT s.id, (SELECT U0.name FROM task U0 WHERE U0.id = "
@@ -906,9 +923,8 @@ def test_a_scalar_subquery_looks_up_its_own_table_not_the_enclosing_one(
     found = extract(q(sql))
     outer = [p for p in found if p.table == "schedule"]
     inner = [p for p in found if p.table == "task"]
-    assert [(p.join_columns, [x.sql for x in p.predicates]) for p in outer] == [
-        ((), ["next_run >= $1"])
-    ], where
+    assert [(p.join_columns, p.predicates[0].sql) for p in outer] == [((), "next_run >= $1")], where
+    assert all(x.column in ("next_run", "name") for p in outer for x in p.predicates), where
     assert inner, where
     for p in inner:
         assert p.join_columns == (), where
@@ -925,6 +941,10 @@ def test_a_scalar_subquery_looks_up_its_own_table_not_the_enclosing_one(
         "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
         "AND s.task IN (SELECT U0.id FROM task U0 WHERE U0.cluster = s.cluster)",
         "SELECT s.id FROM schedule s JOIN task t ON t.id = s.task WHERE s.next_run >= $1",
+        "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
+        "AND NOT EXISTS (SELECT 1 FROM task U0 WHERE U0.id = s.task)",
+        "SELECT s.id FROM schedule s WHERE s.next_run >= $1 "
+        "AND s.task = ANY (SELECT U0.id FROM task U0 WHERE U0.cluster = s.cluster)",
     ],
 )
 def test_a_join_or_semi_join_keeps_the_join_columns_of_both_sides(sql: str) -> None:

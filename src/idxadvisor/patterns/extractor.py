@@ -20,10 +20,11 @@ once; columns resolved through :mod:`.scope`; conditions read by :mod:`.predicat
   target gets kind ``insert`` with no predicates (``selected`` is its RETURNING columns).
 * Names are PostgreSQL's: unquoted identifiers fold to lower case, quoted ones keep their case;
   a schema qualifier is dropped (``public.t`` → ``t``).
-* A scalar sub-query (in the select list, ORDER BY or one side of a comparison) runs once per
-  row of the enclosing query: the enclosing query's columns in it are values, as parameters
-  are (``u.id = t.u_id`` is an equality on ``u.id``; ``t`` gets no key from it). EXISTS, IN
-  and ANY sub-queries may become joins driven from either side: both keep their join columns.
+* A sub-query PostgreSQL runs once per row of the enclosing query (a scalar one anywhere; an
+  EXISTS or IN outside WHERE / JOIN ON, as ``annotate(x=Exists(…))`` writes, or under OR):
+  the enclosing query's columns in it are values, as parameters are (``u.id = t.u_id`` is an
+  equality on ``u.id``; ``t`` gets no key from it). An EXISTS or IN in a WHERE / ON condition
+  may become a join driven from either side: both keep their join columns.
 * Index predicates come only from top-level AND-ed conjuncts of WHERE and, for the joined
   table only, of its JOIN ON (a LEFT JOIN's ON does not filter the other side). An OR of
   equalities/INs on one key becomes IN; any other OR is no index predicate (its columns still
@@ -158,7 +159,7 @@ class _Extractor:
             self._join(join, scope)
         where = node.args.get("where")
         if where is not None:
-            self._read(where.this, scope)
+            self._read(where.this, scope, qual=True)
             for conjunct in conjuncts(where.this):
                 self._condition(conjunct, scope)
         for clause in ("group", "having", "qualify", "distinct"):
@@ -217,7 +218,7 @@ class _Extractor:
     def _where(self, node: exp.Expr, scope: Scope) -> None:
         where = node.args.get("where")
         if where is not None:
-            self._read(where.this, scope)
+            self._read(where.this, scope, qual=True)
             for conjunct in conjuncts(where.this):
                 self._condition(conjunct, scope)
 
@@ -271,7 +272,7 @@ class _Extractor:
         joined_ref = scope.sources.get(key)
         on = join.args.get("on")
         if on is not None:
-            self._read(on, scope)
+            self._read(on, scope, qual=True)
             for conjunct in conjuncts(on):
                 self._condition(conjunct, scope, only=joined_ref)
         using = join.args.get("using") or []
@@ -288,8 +289,11 @@ class _Extractor:
 
     # -- reading columns -------------------------------------------------------------------
 
-    def _read(self, node: exp.Expr, scope: Scope, aliases: bool = False) -> None:
-        """Mark the columns under ``node`` as read and look into its sub-queries."""
+    def _read(
+        self, node: exp.Expr, scope: Scope, aliases: bool = False, qual: bool = False
+    ) -> None:
+        """Mark the columns under ``node`` as read and look into its sub-queries (``qual``:
+        ``node`` is a WHERE or JOIN ON condition, where a sub-query may become a join)."""
         columns, queries = scan(node)
         for column in columns:
             if isinstance(column.this, exp.Star):
@@ -307,7 +311,8 @@ class _Extractor:
                 for candidate in scope.refs():
                     candidate.selected = None
         for query in queries:
-            self.statement(query, scope, scope.ctes, runs_per_row(query))
+            per_row = runs_per_row(query, node if qual else None)
+            self.statement(query, scope, scope.ctes, per_row)
 
     def _condition(self, node: exp.Expr, scope: Scope, only: Ref | None = None) -> None:
         found = classify(node, scope)

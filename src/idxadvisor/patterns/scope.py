@@ -136,13 +136,28 @@ class Scope:
         return None
 
 
-def runs_per_row(query: exp.Query) -> bool:
-    """A sub-query PostgreSQL runs once per row of the enclosing one: any but EXISTS, IN, ANY
-    and ALL, which the planner may turn into a (semi- or anti-) join."""
+def runs_per_row(query: exp.Query, qual: exp.Expr | None) -> bool:
+    """A sub-query PostgreSQL runs once per row of the enclosing one (a SubPlan), rather than
+    one it may turn into a join. Only a WHERE or JOIN ON condition (``qual``) is turned: an
+    EXISTS under AND and NOT (a semi- or anti-join), an IN / ANY under AND only (NOT IN keeps
+    its NULL rule). Anywhere else, Django's ``annotate(x=Exists(…))`` in the select list
+    included, the sub-query runs per row."""
     node: exp.Expr | None = query.parent
     while isinstance(node, exp.Paren):
         node = node.parent
-    return not isinstance(node, exp.Exists | exp.In | exp.Any | exp.All)
+    if qual is None or not isinstance(node, exp.Exists | exp.In | exp.Any):
+        return True
+    allowed = (
+        (exp.And, exp.Paren, exp.Not) if isinstance(node, exp.Exists) else (exp.And, exp.Paren)
+    )
+    link: exp.Expr | None = node
+    if isinstance(node, exp.Any) and isinstance(node.parent, exp.EQ):
+        link = node.parent  # x = ANY (SELECT …)
+    while link is not None and link is not qual:
+        link = link.parent
+        if link is not None and link is not qual and not isinstance(link, allowed):
+            return True
+    return link is None  # not under ``qual`` after all: read it as run per row
 
 
 def only_table(columns: list[exp.Column], scope: Scope) -> Ref | None:
