@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from idxadvisor.advisor.methods import BRIN, BTREE
+from idxadvisor.advisor.methods import BRIN, BTREE, method
 from idxadvisor.advisor.rules.covering import MAX_INCLUDE
 from idxadvisor.advisor.serving import conjuncts, implied
 from idxadvisor.errors import UnparsableSQL
@@ -342,18 +342,16 @@ def _sought_on_lead(small: IndexCandidate, big: IndexCandidate) -> bool:
     """Whether every term of ``small``'s WHERE that ``big``'s lacks bounds ``big``'s leading
     column (``next_run IS NOT NULL`` for ``(next_run)``): a B-tree seeks on those itself, so
     the full index starts at the partial one's first row and reads them in the same order."""
-    if not big.elements or big.elements[0].expression:
+    kind = method(big.method)
+    if not kind.ordered or not big.elements or big.elements[0].expression:
         return False
     lead = big.elements[0].column
     kept = conjuncts(big.condition_sql)
     extra = [p for p in small.condition if canonical_key(p.sql) not in kept]
     return bool(extra) and all(
-        p.column == lead and not p.expression and p.is_constant and p.op in _SEEKABLE for p in extra
+        p.column == lead and not p.expression and p.is_constant and p.op in kind.seek_ops
+        for p in extra
     )
-
-
-# What a B-tree seeks on in its leading column (an index condition, not a filter).
-_SEEKABLE = (Op.EQ, Op.IN, Op.IS_NULL, Op.NOT_NULL, Op.RANGE)
 
 
 def settled_folds(candidate: IndexCandidate) -> IndexCandidate:
