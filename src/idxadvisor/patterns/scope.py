@@ -93,15 +93,15 @@ class Scope:
     ctes: frozenset[str]
     sources: dict[str, Ref | None] = field(default_factory=dict)  # None: derived/opaque
     aliases: dict[str, exp.Expr] = field(default_factory=dict)  # select-list aliases
-    per_row: bool = False  # a scalar sub-query: run once per row of the enclosing query
+    per_row: bool = False  # run once per row of the enclosing query (runs_per_row)
 
     def given_per_row(self, ref: Ref) -> bool:
         """Whether ``ref`` is a table of a query that runs this one once per row of its own.
 
         PostgreSQL runs a scalar sub-query (``SELECT (SELECT … WHERE u.id = t.u_id) FROM t``)
         as a SubPlan, once for each row of ``t``: ``t``'s column is a value handed to each run,
-        and ``t`` is read by its own filters. Only an EXISTS / IN / ANY sub-query can become a
-        join that either side may drive.
+        and ``t`` is read by its own filters. Only an EXISTS or IN in a WHERE / ON condition
+        can become a join that either side may drive (:func:`runs_per_row`).
         """
         scope: Scope | None = self
         while scope is not None:
