@@ -675,3 +675,103 @@ def test_a_queryset_methods_own_query_is_no_claim_about_the_table(tmp_path: Path
     oldest = on_job[("created",)]
     assert not any("QuerySet method" in v for v in oldest["value"])
     assert any("filter nothing" in v for v in oldest["value"])
+
+
+def test_a_row_fetched_by_another_query_is_a_value_of_the_query_using_it(tmp_path: Path) -> None:
+    # `filter(customer=Customer.objects.get(...))`, a row bound to a name first, and Django's
+    # content-type lookup of the generic-relation apps: the row is a value known at run time.
+    # The query using it keeps its own SQL and WHERE; the row's own query is one of its own, at
+    # its own line (compiled, or skipped with its reason), never taken for the other's.
+    root = _shop_with_models(
+        tmp_path,
+        """
+
+        from django.contrib.contenttypes.models import ContentType
+
+
+        class NoteManager(models.Manager):
+            def for_model(self, model):
+                return self.filter(content_type=ContentType.objects.get_for_model(model))
+
+
+        class Note(models.Model):
+            content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+            object_pk = models.CharField(max_length=64)
+            created_at = models.DateTimeField()
+            objects = NoteManager()
+        """,
+    )
+    (root / "shop" / "rows.py").write_text(
+        textwrap.dedent(
+            """
+        from django.contrib.contenttypes.models import ContentType
+
+        from shop.models import Customer, Note, Order
+
+
+        def inline_get(name):
+            found = Order.objects.filter(customer=Customer.objects.get(name=name), status="new")
+            return list(found)
+
+
+        def bound_first():
+            newest = Customer.objects.order_by("-signed_up_at").first()
+            return Order.objects.filter(customer=newest).count()
+
+
+        def notes_of(obj, pk):
+            ct = ContentType.objects.get_for_model(obj)
+            notes = Note.objects.filter(content_type=ct, object_pk=pk).order_by("-created_at")
+            return list(notes[:10])
+
+
+        def notes_by_model(model):
+            return Note.objects.for_model(model).count()
+
+
+        def vip_orders():
+            return Order.objects.filter(customer__in=Customer.objects.filter(is_vip=True)).count()
+        """
+        )
+    )
+    result = run_scan(root, "shop/models.py", "shop/rows.py")
+    rows = root / "shop" / "rows.py"
+    by_function: dict[str, list[dict[str, Any]]] = {}
+    for s in result["statements"]:
+        by_function.setdefault(s["function"], []).append(s)
+
+    def table(s: dict[str, Any]) -> str:
+        return tree(s["sql"]).find(exp.Table).name
+
+    [order, customer] = sorted(by_function["inline_get"], key=table, reverse=True)
+    line = source_line(rows, "Customer.objects.get(")
+    assert table(order) == "shop_order" and order["line"] == line
+    assert where_terms(order["sql"]) == {'"customer_id" = $1', "\"status\" = 'new'"}
+    assert table(customer) == "shop_customer" and customer["line"] == line
+    assert where_terms(customer["sql"]) == {'"name" = $1'}
+
+    [count, newest] = sorted(by_function["bound_first"], key=lambda s: s["line"], reverse=True)
+    line = source_line(rows, "newest = ")
+    assert table(count) == "shop_order" and count["line"] == line + 1 and "COUNT(*)" in count["sql"]
+    assert where_terms(count["sql"]) == {'"customer_id" = $1'}
+    assert table(newest) == "shop_customer" and newest["line"] == line
+
+    [notes] = by_function["notes_of"]
+    line = source_line(rows, "ct = ContentType")
+    assert notes["line"] == line + 2 and table(notes) == "shop_note"
+    assert where_terms(notes["sql"]) == {'"content_type_id" = $1', '"object_pk" = $2'}
+    assert order_keys(notes["sql"]) == keys('"created_at" DESC')
+    # The content-type lookup itself is answered from Django's per-process cache: reported as
+    # no statement, at its own line, not dropped.
+    assert {"path": "shop/rows.py", "line": line} in [
+        {"path": k["path"], "line": k["line"]} for k in result["skipped"]
+    ]
+
+    # The project's own manager method doing the lookup.
+    [for_model] = by_function["notes_by_model"]
+    assert where_terms(for_model["sql"]) == {'"content_type_id" = $1'}
+
+    # A queryset used as a value is still a subquery, and no query of its own.
+    [vip] = by_function["vip_orders"]
+    assert "SELECT U0" in vip["sql"] or "IN (SELECT" in vip["sql"]
+    assert all(table(s) == "shop_order" for s in by_function["vip_orders"])

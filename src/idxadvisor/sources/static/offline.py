@@ -4,11 +4,17 @@
 with the SQL and params), inserts for :class:`InsertReached`, and opening a connection for
 :class:`DatabaseTouched`; :func:`runtime_value` is a value known only at run time, compiled to
 one ``%s`` whose param is :data:`~idxadvisor.sources.static.sql_render.RUNTIME`.
+
+While active it also answers ``ContentType.objects.get_for_model()`` / ``get_for_models()`` /
+``get_for_id()`` with a content type whose id is such a value: that id is given by the database
+the code runs on (and Django caches it per process), so a generic-relation lookup
+``filter(content_type=get_for_model(obj), object_pk=…)`` keeps its ``content_type_id = $1``
+instead of failing on an object known only at run time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,7 +37,7 @@ class InsertReached(BaseException):
     pass
 
 
-def _runtime_value_class() -> type:
+def _runtime_value_class() -> tuple[type, type]:
     from django.db.models import Field, Value
 
     class RuntimeValue(Value):
@@ -47,17 +53,39 @@ def _runtime_value_class() -> type:
         def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
             return "%s", [RUNTIME]
 
-    return RuntimeValue
+    class RuntimeRow(RuntimeValue):
+        """A row known only at run time, where a filter takes it for its key (``filter(
+        content_type=ct)``): compiles like that key, and its ``pk`` / ``id`` are that key."""
+
+        @property
+        def pk(self) -> Any:
+            return self
+
+        id = pk
+
+    return RuntimeValue, RuntimeRow
 
 
-_RUNTIME_VALUE_CLASS: type | None = None
+_RUNTIME_CLASSES: tuple[type, type] | None = None
+
+
+def _runtime_classes() -> tuple[type, type]:
+    global _RUNTIME_CLASSES
+    if _RUNTIME_CLASSES is None:
+        _RUNTIME_CLASSES = _runtime_value_class()
+    return _RUNTIME_CLASSES
 
 
 def runtime_value(serial: int, output_field: Any = None) -> Any:
-    global _RUNTIME_VALUE_CLASS
-    if _RUNTIME_VALUE_CLASS is None:
-        _RUNTIME_VALUE_CLASS = _runtime_value_class()
-    return _RUNTIME_VALUE_CLASS(serial, output_field)
+    return _runtime_classes()[0](serial, output_field)
+
+
+def runtime_row(serial: int) -> Any:
+    return _runtime_classes()[1](serial)
+
+
+def is_runtime_row(value: Any) -> bool:
+    return isinstance(value, _runtime_classes()[1])
 
 
 @contextmanager
@@ -91,9 +119,39 @@ def no_database() -> Iterator[None]:
     SQLCompiler.execute_sql = capture  # type: ignore[method-assign]
     SQLInsertCompiler.execute_sql = insert  # type: ignore[method-assign]
     BaseDatabaseWrapper.ensure_connection = refuse  # type: ignore[method-assign]
+    restore_content_types = _run_time_content_types()
     try:
         yield
     finally:
         SQLCompiler.execute_sql = original_execute  # type: ignore[method-assign]
         SQLInsertCompiler.execute_sql = original_insert  # type: ignore[method-assign]
         BaseDatabaseWrapper.ensure_connection = original_ensure  # type: ignore[method-assign]
+        restore_content_types()
+
+
+def _run_time_content_types() -> Callable[[], None]:
+    """Swap ContentTypeManager's lookups for ones returning a content type whose id is a
+    run-time value (see the module docstring); the function that swaps them back."""
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return lambda: None
+    from django.contrib.contenttypes.models import ContentTypeManager
+
+    # Django's signatures, whatever the options: every answer is the same run-time row.
+    def for_model(self: Any, *args: Any, **options: Any) -> Any:
+        return runtime_row(0)
+
+    def for_models(self: Any, *models: Any, **options: Any) -> Any:
+        return {model: runtime_row(0) for model in models}
+
+    stand_ins = {"get_for_model": for_model, "get_for_models": for_models, "get_for_id": for_model}
+    originals = {name: ContentTypeManager.__dict__[name] for name in stand_ins}
+    for name, stand_in in stand_ins.items():
+        setattr(ContentTypeManager, name, stand_in)
+
+    def restore() -> None:
+        for name, original in originals.items():
+            setattr(ContentTypeManager, name, original)
+
+    return restore

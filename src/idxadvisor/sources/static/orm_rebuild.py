@@ -51,6 +51,7 @@ from idxadvisor.sources.static.offline import (
     Captured,
     DatabaseTouched,
     InsertReached,
+    is_runtime_row,
     no_database,
     runtime_value,
 )
@@ -255,9 +256,26 @@ class Rebuilder:
         return model
 
     def _queryset(self, node: ast.AST) -> Any:
-        """A chain used as a value (subquery): the unevaluated queryset."""
+        """A chain used as a value: the unevaluated queryset, a subquery of the query using it;
+        NO_VALUE when the chain yields no queryset.
+
+        ``filter(content_type=ContentType.objects.get_for_model(obj))``, ``filter(user=u)``
+        after ``u = User.objects.first()``: the chain fetches a row (or fails to be rebuilt),
+        so here it is a value known only at run time. It stays a query of its own, compiled or
+        skipped at its own line; its statement is never taken for the one that uses it.
+        """
+        from django.db.models.query import QuerySet
+
+        try:
+            value = self._apply(self.chains[id(node)], evaluate=False)[1]
+        except (Captured, DatabaseTouched, InsertReached, Unresolvable, NotAQuery):
+            return NO_VALUE  # it ran (or would run) a statement of its own
+        except Exception:  # Django's or the project's complaint: reported at the chain's line
+            return NO_VALUE
+        if not isinstance(value, QuerySet):
+            return NO_VALUE
         self.consumed.add(id(node))
-        return self._apply(self.chains[id(node)], evaluate=False)[1]
+        return value
 
     def _apply(self, chain: QuerysetChain, *, evaluate: bool) -> tuple[type[Model], Any]:
         """``(model, result)``: the chain's steps run on what it starts from."""
@@ -881,6 +899,8 @@ def _reject_unpacking(method: str, node: ast.Call) -> None:
 
 
 def _describe(value: Any) -> str:
+    if is_runtime_row(value):
+        return "a content type (Django looks each up once per process, then caches it)"
     return type(value).__name__
 
 
