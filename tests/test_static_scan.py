@@ -775,3 +775,59 @@ def test_a_row_fetched_by_another_query_is_a_value_of_the_query_using_it(tmp_pat
     [vip] = by_function["vip_orders"]
     assert "SELECT U0" in vip["sql"] or "IN (SELECT" in vip["sql"]
     assert all(table(s) == "shop_order" for s in by_function["vip_orders"])
+
+
+def test_a_model_bound_in_the_class_body_and_a_row_used_further_on(tmp_path: Path) -> None:
+    # `TaskModel = TaskResult` in a backend class (django-celery-results' shape): the methods'
+    # `self.TaskModel.objects…` read that model's table. A manager method fetching a row,
+    # whose row the code then reads in Python (`obj.as_dict().get(...)`), runs one statement,
+    # at the line that fetches it: not one per later use of the row.
+    root = _shop_with_models(
+        tmp_path,
+        """
+
+        class TicketManager(models.Manager):
+            def get_ticket(self, ref):
+                return self.get(ref=ref)
+
+
+        class Ticket(models.Model):
+            ref = models.CharField(max_length=36)
+            state = models.CharField(max_length=8)
+            objects = TicketManager()
+
+            def as_dict(self):
+                return {"ref": self.ref, "state": self.state}
+        """,
+    )
+    (root / "shop" / "backend.py").write_text(
+        textwrap.dedent(
+            """
+        from shop.models import Ticket
+
+
+        class Backend:
+            TicketModel = Ticket
+
+            def state_of(self, ref):
+                obj = self.TicketModel.objects.get_ticket(ref)
+                data = obj.as_dict()
+                return data.get("ref"), data.get("state")
+
+            def open_count(self):
+                return self.TicketModel.objects.filter(state="open").count()
+        """
+        )
+    )
+    result = run_scan(root, "shop/backend.py")
+    backend = root / "shop" / "backend.py"
+    assert not result["skipped"], result["skipped"]
+    by_function: dict[str, list[dict[str, Any]]] = {}
+    for s in result["statements"]:
+        by_function.setdefault(s["function"], []).append(s)
+    [fetch] = by_function["state_of"]
+    assert fetch["line"] == source_line(backend, "obj = self.TicketModel")
+    assert tree(fetch["sql"]).find(exp.Table).name == "shop_ticket"
+    assert where_terms(fetch["sql"]) == {'"ref" = $1'}
+    [count] = by_function["open_count"]
+    assert where_terms(count["sql"]) == {"\"state\" = 'open'"}

@@ -27,6 +27,7 @@ class Captured(BaseException):  # BaseException: user code's `except Exception` 
         super().__init__("statement captured")
         self.sql = sql
         self.params = params
+        self.step: Any = None  # the chain's link whose call ran it, once the rebuilder knows
 
 
 class DatabaseTouched(BaseException):

@@ -141,6 +141,8 @@ class CompiledChain:
     model: type[Model] | None = None
     # Rooted on ``self`` in a QuerySet subclass: the caller's queryset, filters unseen.
     on_callers_queryset: bool = False
+    # ``(line, col)`` of the link that ran the statement, when it is not the chain's last.
+    ran_at: tuple[int, int] | None = None
 
 
 @dataclass
@@ -171,6 +173,11 @@ class Rebuilder:
             return self.models.find(f"{self.scope.module}.{chain.class_name}", chain.class_name)
         if dotted == "self.model" and chain.class_name:
             return self._model_of_class(chain.class_name)
+        if head in ("self", "cls") and rest and "." not in rest and chain.class_name:
+            # `TaskModel = TaskResult` in the class body: `self.TaskModel.objects…`.
+            bound = roots.class_binding(self.scope.class_defs.get(chain.class_name), rest)
+            if bound is not None:
+                return self._model_named(bound)
         return self._model_named(dotted)
 
     def _model_named(self, dotted: str) -> type[Model] | None:
@@ -222,12 +229,17 @@ class Rebuilder:
         except Captured as captured:
             if captured.sql is None:
                 raise Unresolvable("the queryset is always empty: Django sends no SQL") from None
+            # A link before the last ran the statement (`get_task(id)` of `get_task(id)
+            # .as_dict()`): the links after it work on its row in Python. The statement is that
+            # link's, wherever the row is used.
+            ran_by = captured.step if captured.step is not chain.steps[-1].node else None
             return CompiledChain(
                 captured.sql,
                 captured.params,
                 frozenset(self._runtime_numbers),
                 self._model,
                 self._on_callers_queryset,
+                ran_at=(ran_by.lineno, ran_by.col_offset + 1) if ran_by is not None else None,
             )
         except InsertReached:
             raise NotAQuery("insert") from None
@@ -289,10 +301,14 @@ class Rebuilder:
             if evaluate:
                 self._model = model
             for step in steps:
-                if isinstance(step.node, ast.Subscript):  # method "[]"
-                    current = current[self._slice(step.node)]
-                    continue
-                current = self._call(current, model, step.method, step.node)
+                try:
+                    if isinstance(step.node, ast.Subscript):  # method "[]"
+                        current = current[self._slice(step.node)]
+                        continue
+                    current = self._call(current, model, step.method, step.node)
+                except Captured as captured:
+                    captured.step = captured.step or step.node
+                    raise
         finally:
             self._building.discard(id(chain.node))
         if evaluate:

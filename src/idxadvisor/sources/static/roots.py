@@ -205,6 +205,20 @@ def view_attributes(class_def: ast.ClassDef | None) -> dict[str, ast.expr]:
     return found
 
 
+def class_binding(class_def: ast.ClassDef | None, name: str) -> str | None:
+    """The dotted name the class body binds ``name`` to (``TaskModel = TaskResult``), if it
+    binds it once, to a name."""
+    bound = [
+        stmt.value
+        for stmt in (class_def.body if class_def is not None else ())
+        if isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and stmt.targets[0].id == name
+    ]
+    return dotted_name(bound[0]) if len(bound) == 1 else None
+
+
 def own_method_return(class_def: ast.ClassDef | None, method: str) -> ast.expr | None:
     """The one value ``def <method>`` of the class returns, if it has exactly one return."""
     for stmt in class_def.body if class_def is not None else ():

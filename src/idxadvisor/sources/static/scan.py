@@ -135,6 +135,7 @@ def _scan_file(
     # (`Exists(paid)`), it has consumed them by then and they are not queries of their own.
     statements: list[Statement] = []
     skipped: list[Skipped] = []
+    ran_elsewhere: set[tuple[Origin, str]] = set()
     for chain in sorted(chains, key=lambda c: id(c.node) in bound):
         if id(chain.node) in rebuilder.consumed:
             continue  # a subquery of a chain already compiled
@@ -154,6 +155,11 @@ def _scan_file(
         model = compiled.model
         if compiled.on_callers_queryset:
             origin = replace(origin, on_callers_queryset=True)
+        if compiled.ran_at is not None:
+            origin = replace(origin, line=compiled.ran_at[0], col=compiled.ran_at[1])
+            if (origin, sql) in ran_elsewhere:
+                continue  # another use of the same row: one call site, counted once
+            ran_elsewhere.add((origin, sql))
         statements.append(
             Statement(
                 sql=sql,
