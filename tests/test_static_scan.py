@@ -831,3 +831,47 @@ def test_a_model_bound_in_the_class_body_and_a_row_used_further_on(tmp_path: Pat
     assert where_terms(fetch["sql"]) == {'"ref" = $1'}
     [count] = by_function["open_count"]
     assert where_terms(count["sql"]) == {"\"state\" = 'open'"}
+
+
+def test_a_condition_bound_to_a_local_name_is_rebuilt_where_it_is_used(tmp_path: Path) -> None:
+    # `q = Q(a) | Q(b)` then `filter(q)`, and `Q(x) if setting else Q(y)` (django-q2's
+    # scheduler): the condition is Django's, rebuilt from the name's one binding. A name bound
+    # to a plain value stays a run-time value, never the constant the scan computes for it.
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "shop" / "named.py").write_text(
+        textwrap.dedent(
+            """
+        from django.db.models import Q
+        from django.utils import timezone
+
+        from shop.models import Order
+
+        SHIP_ALL = True
+
+
+        def open_orders(customer):
+            either = Q(status="new") | Q(status="paid")
+            return Order.objects.filter(either, customer=customer).count()
+
+
+        def to_ship():
+            default = Q(shipped_at__isnull=True) if SHIP_ALL else Q(pk__in=[])
+            return Order.objects.filter(default | Q(status="paid")).count()
+
+
+        def recent():
+            now = timezone.now()
+            return Order.objects.filter(placed_at__lt=now).count()
+        """
+        )
+    )
+    result = run_scan(root, "shop/named.py")
+    assert not result["skipped"], result["skipped"]
+    sql = {s["function"]: s["sql"] for s in result["statements"]}
+    assert where_terms(sql["open_orders"]) == {
+        norm("\"status\" = 'new' OR \"status\" = 'paid'"),
+        '"customer_id" = $1',
+    }
+    assert where_terms(sql["to_ship"]) == {norm('"shipped_at" IS NULL OR "status" = \'paid\'')}
+    assert where_terms(sql["recent"]) == {'"placed_at" < $1'}

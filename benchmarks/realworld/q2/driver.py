@@ -11,8 +11,13 @@ import rwdriver
 
 rwdriver.setup()
 
+from datetime import timedelta  # noqa: E402
+
 from django.core.management import call_command  # noqa: E402
-from django_q.models import Task  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_q.brokers import get_broker  # noqa: E402
+from django_q.models import Schedule, Task  # noqa: E402
+from django_q.scheduler import scheduler  # noqa: E402
 from django_q.tasks import (  # noqa: E402
     async_task,
     count_group,
@@ -21,6 +26,7 @@ from django_q.tasks import (  # noqa: E402
     fetch_group,
     result,
     result_group,
+    schedule,
 )
 
 ids = []
@@ -43,6 +49,24 @@ for g in range(6):
     count_group(f"batch-{g}")
     count_group(f"batch-{g}", failures=True)
 Task.get_task("job-3")
+
+# Schedules (tasks.py:81 schedule()), due, run by the scheduler a cluster's sentinel calls on
+# every heartbeat (cluster.py -> scheduler.py:24): it selects the due schedules of this
+# cluster FOR UPDATE, queues a task from each (sync: run now) and saves or deletes them.
+past = timezone.now() - timedelta(minutes=5)
+schedule(
+    "math.floor",
+    1.5,
+    name="every-minute",
+    schedule_type=Schedule.MINUTES,
+    minutes=1,
+    repeats=-1,
+    next_run=past,
+)
+schedule("math.ceil", 2.5, name="twice", schedule_type=Schedule.ONCE, repeats=2, next_run=past)
+schedule("math.floor", 3.5, schedule_type=Schedule.HOURLY, repeats=3, next_run=past)
+for _ in range(3):
+    scheduler(broker=get_broker())
 delete_group("batch-5")  # tasks.py:396 -> Task.delete_group (models.py:143): detach
 delete_group("batch-4", tasks=True)  # ... and delete the tasks
 

@@ -160,6 +160,7 @@ class Rebuilder:
     _runtime_numbers: set[int] = field(default_factory=set)
     _on_callers_queryset: bool = False
     _building: set[int] = field(default_factory=set)  # id(node) of chains being rebuilt
+    _expanding: set[int] = field(default_factory=set)  # id(node) of local values being built
     _model: type[Model] | None = None  # the model of the chain being compiled, once its root known
 
     def resolve_model(self, chain: QuerysetChain) -> type[Model] | None:
@@ -255,11 +256,14 @@ class Rebuilder:
 
     # --- chains -------------------------------------------------------------------------------
 
-    def _local_chains(self) -> dict[str, ast.expr]:
+    def _local_values(self) -> dict[str, ast.expr]:
         key = id(self._function)  # computed lazily: most chains never look at local names
         if key not in self._locals_by_function:
-            self._locals_by_function[key] = assigned_chains(self._function, self.chains)
+            self._locals_by_function[key] = assigned_once(self._function)
         return self._locals_by_function[key]
+
+    def _local_chains(self) -> dict[str, ast.expr]:
+        return {n: v for n, v in self._local_values().items() if id(v) in self.chains}
 
     def _model_or_fail(self, chain: QuerysetChain) -> type[Model]:
         model = self.resolve_model(chain)
@@ -645,8 +649,8 @@ class Rebuilder:
         """A subquery, Django expression or combination of them, else NO_VALUE."""
         if id(node) in self.chains:
             return self._queryset(node)
-        if isinstance(node, ast.Name) and node.id in self._local_chains():
-            return self._queryset(self._local_chains()[node.id])  # `Exists(paid)`
+        if isinstance(node, ast.Name) and node.id in self._local_values():
+            return self._local_expression(model, node.id)
         if isinstance(node, ast.Call):
             func = self._safe_callable(node.func)
             if func is None:
@@ -686,6 +690,30 @@ class Rebuilder:
             inner = self._build(model, node.operand)
             return NO_VALUE if inner is NO_VALUE else ~inner
         return NO_VALUE
+
+    def _local_expression(self, model: type[Model], name: str) -> Any:
+        """What a local name bound once holds, when it is a queryset (``Exists(paid)``) or a
+        Django expression (``q = Q(a=1) | Q(b=2)``, then ``filter(q)``); else NO_VALUE.
+
+        Of ``Q(x) if setting else Q(y)`` the first is taken, as a filter applied under a
+        condition is. Plain values stay run-time values: a name bound to ``timezone.now()`` is
+        a parameter, never the constant the scan happens to compute.
+        """
+        value = self._local_values()[name]
+        if id(value) in self.chains:
+            return self._queryset(value)
+        if isinstance(value, ast.IfExp):
+            value = value.body
+        if id(value) in self._expanding:
+            return NO_VALUE  # `q = q | Q(...)` bound once: no value to expand
+        self._expanding.add(id(value))
+        try:
+            built = self._build(model, value)
+        except Exception:  # what the scan cannot rebuild is a value known at run time
+            return NO_VALUE
+        finally:
+            self._expanding.discard(id(value))
+        return built if is_expression(built) else NO_VALUE
 
     def _condition(self, model: type[Model], node: ast.expr) -> Any:
         """A positional filter() argument: a Q, Exists or other boolean expression."""
@@ -859,8 +887,8 @@ def _delete(queryset: Any) -> Any:
     raise TypeError("delete() found nothing to delete")
 
 
-def assigned_chains(function: ast.AST | None, chains: dict[int, Any]) -> dict[str, ast.expr]:
-    """Local names of ``function`` bound exactly once, to a queryset chain: ``name -> chain``."""
+def assigned_once(function: ast.AST | None) -> dict[str, ast.expr]:
+    """Local names of ``function`` bound exactly once, by a plain ``name = value``."""
     if function is None:
         return {}
     stores: dict[str, int] = {}
@@ -874,7 +902,6 @@ def assigned_chains(function: ast.AST | None, chains: dict[int, Any]) -> dict[st
         and len(node.targets) == 1
         and isinstance(node.targets[0], ast.Name)
         and stores.get(node.targets[0].id) == 1
-        and id(node.value) in chains
     }
 
 
