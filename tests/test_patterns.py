@@ -951,3 +951,41 @@ def test_a_join_or_semi_join_keeps_the_join_columns_of_both_sides(sql: str) -> N
     # A join, EXISTS or IN may be driven from either side: both sides keep their columns.
     outer = [p for p in extract(q(sql)) if p.table == "schedule"]
     assert outer and outer[0].join_columns, sql
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # Django's `Tag.objects.filter(taggeditem__isnull=True)`: an anti-join. The IS NULL is
+        # true of the tags no item matches; it never filters the item table's rows.
+        (
+            'SELECT "tag"."id" FROM "tag" LEFT OUTER JOIN "item" ON ("tag"."id" = "item"."tag_id")'
+            ' WHERE "item"."id" IS NULL',
+            {"tag": set(), "item": set()},
+        ),
+        # The same on a nullable column of the joined table, beside the other table's filter.
+        (
+            "SELECT a.id FROM a LEFT JOIN b ON a.id = b.a_id WHERE b.note IS NULL AND a.x IS NULL",
+            {"a": {"x IS NULL"}, "b": set()},
+        ),
+        # RIGHT JOIN: the tables before it are the ones filled with NULLs.
+        (
+            "SELECT a.id FROM a RIGHT JOIN b ON a.id = b.a_id WHERE a.x IS NULL AND b.y IS NULL",
+            {"a": set(), "b": {"y IS NULL"}},
+        ),
+        # A strict condition on the joined table makes the outer join an inner one: its filter.
+        (
+            "SELECT a.id FROM a LEFT JOIN b ON a.id = b.a_id WHERE b.status = 2",
+            {"a": set(), "b": {"status = 2"}},
+        ),
+        # An inner join's IS NULL filters that table's rows, as always.
+        (
+            "SELECT a.id FROM a JOIN b ON a.id = b.a_id WHERE b.y IS NULL",
+            {"a": set(), "b": {"y IS NULL"}},
+        ),
+    ],
+)
+def test_is_null_on_the_outer_joined_side_is_no_filter_of_that_table(sql, expected) -> None:
+    found = {p.table: {x.sql for x in p.predicates} for p in extract(q(sql))}
+    assert found == expected
+    assert all(p.join_columns for p in extract(q(sql)))

@@ -72,7 +72,7 @@ from idxadvisor.patterns.scope import (
 from idxadvisor.sql.fingerprint import too_deep_reason
 from idxadvisor.sql.statements import Kind
 from idxadvisor.sql.statements import classify as classify_statement
-from idxadvisor.types.access import AccessKind, AccessPattern, OrderKey
+from idxadvisor.types.access import AccessKind, AccessPattern, Op, OrderKey
 from idxadvisor.types.workload import Query, Skipped, Workload
 
 if TYPE_CHECKING:
@@ -160,8 +160,9 @@ class _Extractor:
         where = node.args.get("where")
         if where is not None:
             self._read(where.this, scope, qual=True)
+            outer = _null_extended(joins, scope)
             for conjunct in conjuncts(where.this):
-                self._condition(conjunct, scope)
+                self._condition(conjunct, scope, null_extended=outer)
         for clause in ("group", "having", "qualify", "distinct"):
             part = node.args.get(clause)
             if part is not None:
@@ -260,15 +261,7 @@ class _Extractor:
                 self.statement(q, scope.parent, scope.ctes)
 
     def _join(self, join: exp.Join, scope: Scope) -> None:
-        joined = join.this
-        alias = joined.args.get("alias")
-        key = (
-            name_of(alias.this)
-            if alias is not None and alias.this is not None
-            else name_of(joined.this)
-            if isinstance(joined, exp.Table)
-            else ""
-        )
+        key = _source_key(join.this)
         joined_ref = scope.sources.get(key)
         on = join.args.get("on")
         if on is not None:
@@ -314,13 +307,24 @@ class _Extractor:
             per_row = runs_per_row(query, node if qual else None)
             self.statement(query, scope, scope.ctes, per_row)
 
-    def _condition(self, node: exp.Expr, scope: Scope, only: Ref | None = None) -> None:
+    def _condition(
+        self,
+        node: exp.Expr,
+        scope: Scope,
+        only: Ref | None = None,
+        null_extended: frozenset[int] = frozenset(),
+    ) -> None:
         found = classify(node, scope)
         if found is None:
             return
         key, predicate = found
         if only is not None and key.ref is not only:
             return  # an ON condition filters only the joined table (a LEFT JOIN keeps the rest)
+        if id(key.ref) in null_extended and predicate.op is Op.IS_NULL:
+            # `LEFT JOIN b … WHERE b.id IS NULL` (Django's `filter(b__isnull=True)`): true of
+            # the rows no b matches, so it is checked after the join, never on b's rows. b is
+            # probed by its join columns only (an anti-join).
+            return
         key.ref.predicates[predicate] = None
 
     # -- order -----------------------------------------------------------------------------
@@ -361,6 +365,36 @@ class _Extractor:
             )
         if owner is not None:
             owner.order_by = tuple(keys)
+
+
+def _null_extended(joins: list[exp.Join], scope: Scope) -> frozenset[int]:
+    """``id()`` of the references an outer join may fill with NULLs: the joined table of a
+    LEFT JOIN, the tables before a RIGHT JOIN, both sides of a FULL one."""
+    found: set[int] = set()
+    keys = list(scope.sources)  # FROM first, then each join's, in order
+    for join in joins:
+        side = (join.args.get("side") or "").upper()
+        if side not in ("LEFT", "RIGHT", "FULL"):
+            continue
+        key = _source_key(join.this)
+        if key not in scope.sources:
+            continue
+        position = keys.index(key)
+        sides = []
+        if side in ("LEFT", "FULL"):
+            sides.append(scope.sources[key])
+        if side in ("RIGHT", "FULL"):
+            sides.extend(scope.sources[k] for k in keys[:position])
+        found.update(id(r) for r in sides if isinstance(r, Ref))
+    return frozenset(found)
+
+
+def _source_key(node: exp.Expr) -> str:
+    """The name a FROM / JOIN item is known by in its scope: its alias, else its table."""
+    alias = node.args.get("alias")
+    if alias is not None and alias.this is not None:
+        return name_of(alias.this)
+    return name_of(node.this) if isinstance(node, exp.Table) else ""
 
 
 # --------------------------------------------------------------------------------------------

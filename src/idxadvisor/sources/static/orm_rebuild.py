@@ -252,6 +252,11 @@ class Rebuilder:
             raise
         except Exception as exc:  # Django's own complaint (FieldError, TypeError…) is the reason
             raise Unresolvable(one_line(exc)) from exc
+        if is_runtime_row(result):
+            # `ContentType.objects.get_for_model(obj)`: Django caches each content type per
+            # process, so the lookup is no statement of the workload (like an insert, it is
+            # left out); the queries using it are compiled with it as a run-time value.
+            raise NotAQuery("a content type lookup")
         raise Unresolvable(f"no SQL statement: the chain ends in {_describe(result)}")
 
     # --- chains -------------------------------------------------------------------------------
@@ -305,6 +310,8 @@ class Rebuilder:
             if evaluate:
                 self._model = model
             for step in steps:
+                if is_runtime_row(current):  # `get_for_id(i).model_class()`: Python on the row
+                    raise NotAQuery("a content type lookup")
                 try:
                     if isinstance(step.node, ast.Subscript):  # method "[]"
                         current = current[self._slice(step.node)]
@@ -942,8 +949,6 @@ def _reject_unpacking(method: str, node: ast.Call) -> None:
 
 
 def _describe(value: Any) -> str:
-    if is_runtime_row(value):
-        return "a content type (Django looks each up once per process, then caches it)"
     return type(value).__name__
 
 
