@@ -289,9 +289,9 @@ class Rebuilder:
 
         try:
             value = self._apply(self.chains[id(node)], evaluate=False)[1]
-        except (Captured, DatabaseTouched, InsertReached, Unresolvable, NotAQuery):
-            return NO_VALUE  # it ran (or would run) a statement of its own
-        except Exception:  # Django's or the project's complaint: reported at the chain's line
+        except (Captured, DatabaseTouched, InsertReached, Exception):
+            # It ran (or would run) a statement of its own, or cannot be rebuilt (Unresolvable,
+            # Django's complaint): either way it is reported at its own line, not here.
             return NO_VALUE
         if not isinstance(value, QuerySet):
             return NO_VALUE
