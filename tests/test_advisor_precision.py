@@ -626,3 +626,37 @@ def test_every_candidate_of_each_half_joins_the_full_index_whatever_the_order():
         [rec] = advice.recommendations
         assert rec.candidate.condition == ()
         assert len(rec.serves) == 3
+
+
+def _fk(column: str, name: str | None = None) -> ExistingIndex:
+    return ExistingIndex(T, name or f"{T}_{column}_idx", (IndexElement(column),), "foreign key")
+
+
+@pytest.mark.parametrize(
+    ("sql", "existing", "strength"),
+    [
+        # The foreign-key index finds one user's rows; the new index only narrows that seek.
+        (f"SELECT * FROM {T} WHERE user_id = $1 AND name = $2", "user_id", "possible"),
+        (f"SELECT * FROM {T} WHERE user_id = $1 AND created_at > $2", "user_id", "possible"),
+        # A status (choices) has few values, each on many rows: narrowing it pays.
+        (f"SELECT * FROM {T} WHERE status = $1 AND name = $2", "status", "strong"),
+        # Rows in the LIMIT's order: a sort saved and an early stop, more than narrowing.
+        (
+            f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20",
+            "user_id",
+            "strong",
+        ),
+        # A range the existing index seeks on is no equality it narrows.
+        (f"SELECT * FROM {T} WHERE created_at > $1 AND name = $2", "created_at", "strong"),
+        (f"SELECT * FROM {T} WHERE user_id = $1 AND name = $2", None, "strong"),
+    ],
+)
+def test_a_proposal_that_only_narrows_an_existing_seek_is_only_possible(sql, existing, strength):
+    indexes = (_fk(existing),) if existing else ()
+    [rec] = _advise(_schema(*indexes), sql).recommendations
+    assert rec.strength == strength, rec.value
+    says = [v for v in rec.value if "already seeks on" in v]
+    if strength == "possible":
+        assert says and f"{T}_{existing}_idx already seeks on {existing} = …" in says[0]
+    else:
+        assert not says

@@ -5,6 +5,8 @@ Mirrors ``idxadvisor.advisor.value`` and the test-origin rule (``Origin.is_test`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from idxadvisor.advisor import advise
@@ -54,7 +56,35 @@ def test_strength_follows_where_the_queries_run(paths, strength):
     [rec] = _run(q).recommendations
     assert rec.strength == strength
     assert rec.value[0].startswith(f"{len(paths)} call site")
-    assert any("keeps growing" in v for v in rec.value)  # an insert-stamped table
+    assert any("keeps growing" in v for v in rec.value)  # an insert-stamped table, not updated
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        Column("delivered_at", "", "timestamp with time zone", null=True),  # set later
+        Column("updated_at", "", "timestamp with time zone", update_timestamp=True),  # auto_now
+    ],
+)
+def test_a_table_whose_rows_change_is_not_called_a_log(later):
+    # An insert timestamp alone is how a log looks, and how a profile, a device or a task
+    # looks too: a column set later, or an UPDATE in the workload, makes it a record.
+    read = Query("q1", SQL, SQL, "static", origins=(Origin("shop/views.py", 3),))
+    [alone] = _run(read).recommendations
+    assert any("append-only (rows stamped on insert by placed" in v for v in alone.value)
+    update = Query("q2", UPDATE, UPDATE, "static", origins=(Origin("shop/views.py", 9),))
+    [updated] = _run(read, update).recommendations
+    table = _table()
+    changing = replace(table, columns=(*table.columns, later))
+    pk = ExistingIndex(
+        "shop_order", "shop_order_pkey", (IndexElement("id"),), "primary key", unique=True
+    )
+    [record] = advise(
+        tuple(extract(read)), Schema({"shop_order": changing}, (pk,)), queries={"q1": read}
+    ).recommendations
+    for rec in (updated, record):
+        assert not any("log" in v or "append-only" in v for v in rec.value), rec.value
+        assert rec.strength == alone.strength == "strong"
 
 
 def test_a_small_lookup_table_is_only_possible_and_measured_runs_are_counted():

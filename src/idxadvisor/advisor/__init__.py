@@ -46,11 +46,12 @@ from idxadvisor.advisor.serving import (
     IndexShape,
     Score,
     conjuncts,
+    implied,
     score,
     skip_scan,
     unique_lookup,
 )
-from idxadvisor.advisor.statistics import is_small_table
+from idxadvisor.advisor.statistics import few_values, is_small_table
 from idxadvisor.advisor.value import updated_columns, value
 from idxadvisor.types.access import AccessPattern, Op
 from idxadvisor.types.advice import Advice, IndexCandidate, Recommendation, Rejected, Served
@@ -128,10 +129,12 @@ def advise(
     candidates: list[IndexCandidate] = []
     served: list[Served] = []
     rejected: list[Rejected] = []
+    read: dict[tuple[str, str], list[AccessPattern]] = {}  # (query id, table) -> its patterns
     for pattern in patterns:
         table = schema.tables.get(pattern.table)
         indexes = schema.indexes_on(pattern.table)
         pattern = without_tie_breaker(pattern, indexes)
+        read.setdefault((pattern.query_id, pattern.table), []).append(pattern)
         unique = unique_lookup(pattern, indexes)
         if unique is not None:
             # At most one row matches: no index serves it better, none belongs after its keys.
@@ -180,9 +183,19 @@ def advise(
             continue
         hot = {c for (t, c) in updated if t == candidate.table}
         candidate = settled_folds(settled_condition(settled_include(candidate, hot)))
+        its_patterns = [p for q in candidate.serves for p in read.get((q, candidate.table), ())]
         recommendations.append(
             recommendation(
-                candidate, schema.tables.get(candidate.table), queries=queries, updated=updated
+                candidate,
+                schema.tables.get(candidate.table),
+                queries=queries,
+                updated=updated,
+                sought_already=sought_already(
+                    candidate,
+                    its_patterns,
+                    schema.indexes_on(candidate.table),
+                    schema.tables.get(candidate.table),
+                ),
             )
         )
     recommendations, redundancies = with_redundancy(recommendations, schema.indexes)
@@ -200,15 +213,77 @@ def recommendation(
     *,
     queries: Mapping[str, Query] | None = None,
     updated: Mapping[tuple[str, str], float] | None = None,
+    sought_already: str | None = None,
 ) -> Recommendation:
-    """The candidate as a recommendation: its name, SQL, Django form, cost and value."""
+    """The candidate as a recommendation: its name, SQL, Django form, cost and value
+    (``sought_already``: why existing indexes already seek on part of it, see
+    :func:`sought_already`)."""
     on_table = {c: n for (t, c), n in (updated or {}).items() if t == candidate.table}
-    strength, why = value(candidate, queries or {}, table)
+    strength, why = value(
+        candidate,
+        queries or {},
+        table,
+        table_updated=bool(on_table),
+        sought_already=sought_already,
+    )
     return replace(
         recommend(candidate, table),
         cost=cost_note(candidate, table, on_table),
         strength=strength,
         value=why,
+    )
+
+
+def sought_already(
+    candidate: IndexCandidate,
+    patterns: Sequence[AccessPattern],
+    indexes: Sequence[ExistingIndex],
+    table: Table | None = None,
+) -> str | None:
+    """Why existing indexes already seek by equality on part of every query ``candidate``
+    serves, or None.
+
+    ``filter(device=d, token=t)`` beside the foreign-key index on ``device_id``: that index
+    finds the device's rows; the new one only narrows the seek to ``token`` too, and saves
+    nothing when one device has a few rows. Whether it has thousands is the data's to say, not
+    the query's, so such a proposal is only "possible". Not so when the columns sought hold few
+    values (a status, a content type: each value has many rows), or when the candidate also
+    delivers the order a LIMIT needs, which the existing index does not.
+    """
+    if not patterns or not method(candidate.method).ordered:
+        return None
+    seekers: dict[str, tuple[str, ...]] = {}
+    for pattern in patterns:
+        pinned = {p.column for p in pattern.predicates if p.op is Op.EQ and not p.expression}
+        found = None
+        for index in indexes:
+            if not index.valid or not method(index.method).ordered:
+                continue
+            if not all(implied(c, pattern.predicates) for c in conjuncts(index.condition)):
+                continue  # a partial index whose WHERE the query does not imply: unusable
+            keys = [e.key for e in index.elements]
+            n = next((i for i, k in enumerate(keys) if k not in pinned), len(keys))
+            if n and (found is None or n > len(found[1])):
+                found = (index, tuple(keys[:n]))
+        if found is None:
+            return None
+        index, sought = found
+        if table is not None and all(few_values(table.column(k), table.rows) for k in sought):
+            return None
+        want = score(shape(candidate), pattern)
+        have = score(IndexShape.of_existing(index), pattern)
+        if pattern.limit is not None and want.ordered and not have.ordered:
+            return None
+        seekers[index.name] = sought
+    sought_keys = tuple(dict.fromkeys(k for keys in seekers.values() for k in keys))
+    added = [k for k in candidate.keys if k not in sought_keys]
+    if not added:
+        return None
+    names, columns = ", ".join(seekers), ", ".join(sought_keys)
+    return (
+        f"{names} already seek{'s' if len(seekers) == 1 else ''} on {columns} = …: this "
+        f"index adds {', '.join(added)}, which pays off only where one {columns} has many "
+        "rows (with a few each, the existing index is enough)."
     )
 
 

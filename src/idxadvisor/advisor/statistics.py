@@ -59,6 +59,24 @@ def is_append_only_timestamp(column: Column) -> bool:
     return corr is not None and abs(corr) >= BRIN_MIN_CORRELATION
 
 
+# Django's own lookup tables: one row per model, per site. A column pointing at one holds few
+# values, each on many rows.
+LOOKUP_TABLES = frozenset({"django_content_type", "django_site"})
+FEW_VALUES = 50  # n_distinct at or below which each value has many rows of a large table
+
+
+def few_values(column: Column | None, rows: int | None = None) -> bool:
+    """Whether a column holds few distinct values, so that one value has many rows: pg_stats
+    says so; else its choices, a boolean, or a key of one of Django's lookup tables."""
+    if column is None:
+        return False
+    if column.stats is not None:
+        n = distinct_values(column.stats, rows)
+        if n is not None:
+            return n <= FEW_VALUES
+    return column.choices or column.boolean or column.references in LOOKUP_TABLES
+
+
 def distinct_values(stats: ColumnStats, rows: int | None) -> float | None:
     """Number of distinct non-null values (``n_distinct`` < 0 is a fraction of the rows)."""
     if stats.n_distinct > 0:

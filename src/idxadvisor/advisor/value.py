@@ -2,8 +2,9 @@
 
 A proposal is ``"strong"`` unless the evidence says it matters little: every query it serves
 runs only from management commands or scripts (by hand or cron, not on a request), a measured
-workload ran its queries only once or twice, its table is a small lookup table, or its queries
-are only known from a QuerySet method's own ``self.…`` chain (the caller's filters unseen). The
+workload ran its queries only once or twice, its table is a small lookup table, its queries
+are only known from a QuerySet method's own ``self.…`` chain (the caller's filters unseen), or
+existing indexes already seek on part of each of its queries and it only narrows the seek. The
 reasons say which call sites, how many runs, whether a request path reaches it, and what kind
 of table it is.
 
@@ -42,8 +43,13 @@ def value(
     candidate: IndexCandidate,
     queries: Mapping[str, Query],
     table: Table | None,
+    *,
+    table_updated: bool = False,
+    sought_already: str | None = None,
 ) -> tuple[str, tuple[str, ...]]:
-    """The strength (``"strong"`` / ``"possible"``) and the reasons for it."""
+    """The strength (``"strong"`` / ``"possible"``) and the reasons for it (``table_updated``:
+    the workload updates rows of the candidate's table; ``sought_already``: why existing
+    indexes already seek on part of each of its queries)."""
     served = [queries[q] for q in candidate.serves if q in queries]
     origins = list(dict.fromkeys(o for q in served for o in q.origins))
     reasons: list[str] = []
@@ -78,6 +84,9 @@ def value(
             "sort, an unfiltered listing). Worth it only if the table is large and "
             "that listing is used often."
         )
+    if sought_already:
+        weak = True
+        reasons.append(sought_already)
     if any(o.is_request_path for o in origins):
         reasons.append("A request path reaches it (views, admin, API, handlers).")
     elif origins and all(o.is_command or o.is_test for o in origins):
@@ -87,12 +96,33 @@ def value(
         if table.rows is not None and table.rows < LOOKUP_TABLE_ROWS:
             weak = True
             reasons.append(f"{table.name} is a small lookup table (about {table.rows:,} rows).")
-        elif any(c.insert_timestamp for c in table.columns):
+        elif (stamp := _append_only(table, table_updated)) is not None:
             reasons.append(
-                f"{table.name} keeps growing (rows stamped on insert: a log or events "
-                "table), so a scan only gets slower."
+                f"{table.name} looks append-only (rows stamped on insert by {stamp}, no "
+                "column set later, no update seen): a log or events table keeps growing, "
+                "so a scan only gets slower."
             )
     return (POSSIBLE if weak else STRONG), tuple(reasons)
+
+
+def _append_only(table: Table, table_updated: bool) -> str | None:
+    """The insert timestamp of a table that looks like a log: rows stamped on insert, and
+    nothing that records a later change (an ``auto_now`` column, a nullable date set later
+    such as ``delivered_at``, an UPDATE in the workload). A profile, a device or a task row
+    has an insert timestamp too; it is a record kept and changed, not a log growing by itself."""
+    stamps = [c.name for c in table.columns if c.insert_timestamp]
+    if not stamps or table_updated:
+        return None
+    changed_later = any(
+        c.update_timestamp or (c.null and _is_date(c.db_type) and not c.insert_timestamp)
+        for c in table.columns
+    )
+    return None if changed_later else stamps[0]
+
+
+def _is_date(db_type: str) -> bool:
+    t = db_type.lower()
+    return t.startswith("timestamp") or t == "date"
 
 
 def updated_columns(

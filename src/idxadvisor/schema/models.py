@@ -226,6 +226,7 @@ def _table_of(model: type[Model], connection: Any) -> Table:
                 choices=bool(getattr(f, "choices", None))
                 or f.get_internal_type() == "BooleanField",
                 insert_timestamp=_is_insert_timestamp(f),
+                update_timestamp=bool(getattr(f, "auto_now", False)),
             )
         )
     try:

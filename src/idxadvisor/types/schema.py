@@ -80,7 +80,8 @@ class Column:
     references: str | None = None  # table a FK points to
     stats: ColumnStats | None = None  # from pg_stats, with a database
     choices: bool = False  # a Django field with choices: few distinct values
-    insert_timestamp: bool = False  # auto_now_add / default=now: likely append-only
+    insert_timestamp: bool = False  # auto_now_add / default=now: set once, on insert
+    update_timestamp: bool = False  # auto_now: set again on every save
     primary_key: bool = False
 
     @property
