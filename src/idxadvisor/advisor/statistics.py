@@ -50,10 +50,15 @@ def is_small_table(table: Table) -> bool:
     return table.size_bytes is not None and table.size_bytes < SMALL_TABLE_BYTES
 
 
+def is_date(db_type: str) -> bool:
+    """A ``date`` or ``timestamp [with[out] time zone]`` column type."""
+    kind = db_type.lower()
+    return kind.startswith("timestamp") or kind == "date"
+
+
 def is_append_only_timestamp(column: Column) -> bool:
     """A date/timestamp column whose values follow the physical row order (BRIN territory)."""
-    kind = column.db_type.lower()
-    if not (kind.startswith("timestamp") or kind == "date"):
+    if not is_date(column.db_type):
         return False
     corr = column.stats.correlation if column.stats else None
     return corr is not None and abs(corr) >= BRIN_MIN_CORRELATION

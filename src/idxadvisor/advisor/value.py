@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from idxadvisor.advisor.statistics import is_date
 from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import Table
@@ -114,15 +115,10 @@ def _append_only(table: Table, table_updated: bool) -> str | None:
     if not stamps or table_updated:
         return None
     changed_later = any(
-        c.update_timestamp or (c.null and _is_date(c.db_type) and not c.insert_timestamp)
+        c.update_timestamp or (c.null and is_date(c.db_type) and not c.insert_timestamp)
         for c in table.columns
     )
     return None if changed_later else stamps[0]
-
-
-def _is_date(db_type: str) -> bool:
-    t = db_type.lower()
-    return t.startswith("timestamp") or t == "date"
 
 
 def updated_columns(
