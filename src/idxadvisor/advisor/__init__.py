@@ -46,7 +46,6 @@ from idxadvisor.advisor.serving import (
     IndexShape,
     Score,
     conjuncts,
-    implied,
     score,
     skip_scan,
     unique_lookup,
@@ -183,19 +182,12 @@ def advise(
             continue
         hot = {c for (t, c) in updated if t == candidate.table}
         candidate = settled_folds(settled_condition(settled_include(candidate, hot)))
+        table = schema.tables.get(candidate.table)
         its_patterns = [p for q in candidate.serves for p in read.get((q, candidate.table), ())]
+        already = sought_already(candidate, its_patterns, schema.indexes_on(candidate.table), table)
         recommendations.append(
             recommendation(
-                candidate,
-                schema.tables.get(candidate.table),
-                queries=queries,
-                updated=updated,
-                sought_already=sought_already(
-                    candidate,
-                    its_patterns,
-                    schema.indexes_on(candidate.table),
-                    schema.tables.get(candidate.table),
-                ),
+                candidate, table, queries=queries, updated=updated, sought_already=already
             )
         )
     recommendations, redundancies = with_redundancy(recommendations, schema.indexes)
@@ -255,25 +247,23 @@ def sought_already(
     seekers: dict[str, tuple[str, ...]] = {}
     for pattern in patterns:
         pinned = {p.column for p in pattern.predicates if p.op is Op.EQ and not p.expression}
-        found = None
+        found: tuple[ExistingIndex, tuple[str, ...], Score] | None = None
         for index in indexes:
             if not index.valid or not method(index.method).ordered:
                 continue
-            if not all(implied(c, pattern.predicates) for c in conjuncts(index.condition)):
-                continue  # a partial index whose WHERE the query does not imply: unusable
+            have = score(IndexShape.of_existing(index), pattern)  # 0 for an unusable partial
             keys = [e.key for e in index.elements]
             n = next((i for i, k in enumerate(keys) if k not in pinned), len(keys))
-            if n and (found is None or n > len(found[1])):
-                found = (index, tuple(keys[:n]))
+            if n and have.seek and (found is None or n > len(found[1])):
+                found = (index, tuple(keys[:n]), have)
         if found is None:
             return None
-        index, sought = found
+        index, sought, have = found
         if table is not None and all(few_values(table.column(k), table.rows) for k in sought):
             return None
-        want = score(shape(candidate), pattern)
-        have = score(IndexShape.of_existing(index), pattern)
-        if pattern.limit is not None and want.ordered and not have.ordered:
-            return None
+        gives_order = not have.ordered and score(shape(candidate), pattern).ordered
+        if pattern.limit is not None and gives_order:
+            return None  # it also gives the order the LIMIT needs: more than narrowing
         seekers[index.name] = sought
     sought_keys = tuple(dict.fromkeys(k for keys in seekers.values() for k in keys))
     added = [k for k in candidate.keys if k not in sought_keys]
