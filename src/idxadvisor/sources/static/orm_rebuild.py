@@ -267,9 +267,6 @@ class Rebuilder:
             self._locals_by_function[key] = assigned_once(self._function)
         return self._locals_by_function[key]
 
-    def _local_chains(self) -> dict[str, ast.expr]:
-        return {n: v for n, v in self._local_values().items() if id(v) in self.chains}
-
     def _model_or_fail(self, chain: QuerysetChain) -> type[Model]:
         model = self.resolve_model(chain)
         if model is None:
