@@ -136,8 +136,15 @@ def _merge_once(groups: Sequence[_Group], *, complements: bool) -> list[_Group]:
     kept: list[_Group] = []
     for group in sorted(groups, key=lambda g: _order_key(g.candidate)):
         for i, target in enumerate(kept):
-            folded = _fold_groups(group, target, complements) or _fold_groups(
-                target, group, complements
+            # A partial index's WHERE is dropped (into a full one) only when no fold keeps it.
+            folded = next(
+                (
+                    f
+                    for widen in (False, True)
+                    for small, big in ((group, target), (target, group))
+                    if (f := _fold_groups(small, big, complements, widen)) is not None
+                ),
+                None,
             )
             if folded is not None:
                 kept[i] = folded
@@ -147,13 +154,23 @@ def _merge_once(groups: Sequence[_Group], *, complements: bool) -> list[_Group]:
     return kept
 
 
-def _fold_groups(small: _Group, big: _Group, complements: bool) -> _Group | None:
-    merged = (complements and _complement(small.candidate, big.candidate)) or _fold(
-        small.candidate, big.candidate
-    )
+def _fold_groups(small: _Group, big: _Group, complements: bool, widen: bool) -> _Group | None:
+    promises = (*big.promises, *small.promises)
+    joined = None if widen or not complements else _complement(small.candidate, big.candidate)
+    if joined is not None:
+        # Each half's queries accept the full index walked and filtered: their promises no
+        # longer hold the joined terms, or the next fold would ask for them again.
+        halves = {small.candidate.condition[0], big.candidate.condition[0]}
+        promises = tuple(
+            replace(p, condition=tuple(c for c in p.condition if c not in halves)) for p in promises
+        )
+    if widen:
+        merged = _fold_into_full(small.candidate, big.candidate)
+    else:
+        merged = joined or _fold(small.candidate, big.candidate)
+
     if merged is None:
         return None
-    promises = (*big.promises, *small.promises)
     if not all(_keeps(p, merged) for p in promises):
         return None
     return _Group(merged, promises)
@@ -170,7 +187,13 @@ def _keeps(promise: _Promise, index: IndexCandidate) -> bool:
 
 
 def _keeps_as_written(promise: _Promise, index: IndexCandidate) -> bool:
-    if not all(implied(c, promise.condition) for c in conjuncts(index.condition_sql)):
+    kept = conjuncts(index.condition_sql)
+    if not all(implied(c, promise.condition) for c in kept):
+        return False
+    extra = [p for p in promise.condition if canonical_key(p.sql) not in kept]
+    if extra and promise.equality_prefix == 0 and not _bounds_lead(extra, index):
+        # Without a seek, an index without the promise's WHERE is walked end to end and
+        # filtered (issue 11, defect 5): the partial index is needed.
         return False
     wanted, k = promise.elements, promise.equality_prefix
     if len(wanted) > len(index.elements):
@@ -271,6 +294,32 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
     )
 
 
+def _fold_into_full(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
+    """A full ``small`` whose keys lead a partial ``big``'s: one full index on ``big``'s keys
+    for both, ``(org)`` and ``(org, at DESC) WHERE active`` as ``(org, at DESC)``, when every
+    query of ``big`` seeks on its leading keys (the promise check refuses the fold otherwise: a
+    partial index read without a seek stays). Two indexes on the same leading keys would cost
+    every write twice; the full one is a little larger than the full ``small`` alone."""
+    if small.condition or not big.condition or big.include:
+        # A partial index read index-only (an aggregate over the rare rows) would become a scan
+        # of every row of the key range in the full one: keep it on its own.
+        return None
+    full = _fold_as_written(small, replace(big, condition=()))
+    if full is None:
+        return None
+    return replace(
+        full,
+        reasons=(
+            *full.reasons,
+            f"{big.condition_sql} is then checked on the rows the seek finds, rather than kept "
+            f"as the WHERE of a second index beside ({', '.join(small.keys)}): one full index "
+            f"serves both. If few rows of each {full.elements[0].key} match "
+            f"{big.condition_sql}, that partial index would read fewer rows for "
+            f"{', '.join(big.serves)}.",
+        ),
+    )
+
+
 def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
     if (small.table, small.method, small.unique) != (big.table, big.method, big.unique) or len(
         small.elements
@@ -342,15 +391,20 @@ def _sought_on_lead(small: IndexCandidate, big: IndexCandidate) -> bool:
     """Whether every term of ``small``'s WHERE that ``big``'s lacks bounds ``big``'s leading
     column (``next_run IS NOT NULL`` for ``(next_run)``): a B-tree seeks on those itself, so
     the full index starts at the partial one's first row and reads them in the same order."""
-    kind = method(big.method)
-    if not kind.ordered or not big.elements or big.elements[0].expression:
-        return False
-    lead = big.elements[0].column
     kept = conjuncts(big.condition_sql)
     extra = [p for p in small.condition if canonical_key(p.sql) not in kept]
-    return bool(extra) and all(
+    return bool(extra) and _bounds_lead(extra, big)
+
+
+def _bounds_lead(terms: Sequence[Predicate], index: IndexCandidate) -> bool:
+    """Whether each of ``terms`` bounds ``index``'s leading column, so its seek finds them."""
+    kind = method(index.method)
+    if not kind.ordered or not index.elements or index.elements[0].expression:
+        return False
+    lead = index.elements[0].column
+    return all(
         p.column == lead and not p.expression and p.is_constant and p.op in kind.seek_ops
-        for p in extra
+        for p in terms
     )
 
 
