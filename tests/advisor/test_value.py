@@ -218,3 +218,29 @@ def test_a_sql_workload_with_measured_times_counts_as_measured():
     untimed = Query("q1", SQL, SQL, "sql")  # a hand-written .sql file: nothing was counted
     [rec] = _run(untimed).recommendations
     assert rec.strength == "strong"
+
+
+def test_several_statements_that_each_ran_once_are_still_a_one_off():
+    # One admin page view with a filter runs its listing, its count and its date drill-down
+    # once each: three statements, three runs, one click.
+    sqls = [
+        SQL,
+        "SELECT COUNT(*) FROM shop_order WHERE customer = $1",
+        "SELECT MIN(placed), MAX(placed) FROM shop_order WHERE customer = $1",
+    ]
+    once = [
+        Query(f"q{i}", s, s, "capture", origins=(Origin("shop/admin.py", 9),), calls=1)
+        for i, s in enumerate(sqls)
+    ]
+    [rec] = _run(*once).recommendations
+    assert rec.strength == "possible"
+    assert "Ran 3 times in the measured workload (3 statements; the most frequent ran 1)." in (
+        rec.value
+    )
+    assert any("little evidence" in v for v in rec.value)
+    often = [replace(once[0], calls=40), *once[1:]]
+    [rec] = _run(*often).recommendations
+    assert rec.strength == "strong"
+    assert "Ran 42 times in the measured workload (3 statements; the most frequent ran 40)." in (
+        rec.value
+    )

@@ -2,7 +2,7 @@
 
 A proposal is ``"strong"`` unless the evidence says it matters little: every query it serves
 runs only from management commands or scripts (by hand or cron, not on a request), a measured
-workload ran its queries only once or twice, its table is a small lookup table, its queries
+workload ran each of its queries only once or twice, its table is a small lookup table, its queries
 are only known from a QuerySet method's own ``self.…`` chain (the caller's filters unseen), or
 existing indexes already seek on part of each of its queries and it only narrows the seek. The
 reasons say which call sites, how many runs, whether a request path reaches it, and what kind
@@ -62,8 +62,15 @@ def value(
     measured = [q for q in served if q.measured]
     if measured:
         runs = sum(q.calls for q in measured)
-        reasons.append(f"Ran {runs:,} time{'s' if runs != 1 else ''} in the measured workload.")
-        if len(measured) == len(served) and runs < MIN_MEASURED_RUNS:
+        # The evidence is how often one query ran, not the sum of different statements: one
+        # admin page view runs its listing, its count and its date drill-down once each, all
+        # with the same filter.
+        most = max(q.calls for q in measured)
+        ran = f"Ran {runs:,} time{'s' if runs != 1 else ''} in the measured workload"
+        if len(measured) > 1 and most < runs:
+            ran += f" ({len(measured)} statements; the most frequent ran {most:,})"
+        reasons.append(ran + ".")
+        if len(measured) == len(served) and most < MIN_MEASURED_RUNS:
             weak = True
             reasons.append(
                 "So few runs are little evidence that it matters (a click or a one-off in "
