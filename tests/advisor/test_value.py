@@ -244,3 +244,24 @@ def test_several_statements_that_each_ran_once_are_still_a_one_off():
     assert "Ran 42 times in the measured workload (3 statements; the most frequent ran 40)." in (
         rec.value
     )
+
+
+def test_lines_of_a_sql_workload_are_statements_not_call_sites(tmp_path):
+    # A .sql export's lines are where statements were logged, not code that runs them.
+    from idxadvisor.pipeline import read_workload
+    from idxadvisor.workload import build_workload
+
+    path = tmp_path / "capture.sql"
+    path.write_text(
+        "-- idxadvisor: calls=4 total_ms=1.0\n"
+        "SELECT * FROM shop_order WHERE customer = 7 ORDER BY placed DESC LIMIT 20;\n"
+        "-- idxadvisor: calls=4 total_ms=1.0\n"
+        "SELECT COUNT(*) FROM shop_order WHERE customer = 7;\n"
+    )
+    statements, skipped = read_workload(path)
+    assert not skipped
+    workload = build_workload(statements)
+    [rec] = _run(*workload.queries).recommendations
+    assert not any("call site" in v for v in rec.value), rec.value
+    [said] = [v for v in rec.value if v.startswith("2 statements in the workload (")]
+    assert "capture.sql:2" in said and "capture.sql:4" in said

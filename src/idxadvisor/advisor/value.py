@@ -55,10 +55,17 @@ def value(
     origins = list(dict.fromkeys(o for q in served for o in q.origins))
     reasons: list[str] = []
     weak = False
-    if origins:
-        n = len(origins) + sum(q.origins_left_out for q in served)
-        listed = sites(origins, n, MAX_SITES_SHOWN)
+    code = [o for o in origins if not o.in_workload_file]
+    if code:
+        n = len(code)
+        listed = sites(code, n, MAX_SITES_SHOWN)
         reasons.append(f"{n:,} call site{'s' if n != 1 else ''} ({listed}).")
+    logged = [o for o in origins if o.in_workload_file]
+    if logged:
+        # Only a workload file's lines are capped (workload.MAX_FILE_ORIGINS): the rest counted.
+        n = len(logged) + sum(q.origins_left_out for q in served)
+        listed = sites(logged, n, MAX_SITES_SHOWN)
+        reasons.append(f"{n:,} statement{'s' if n != 1 else ''} in the workload ({listed}).")
     measured = [q for q in served if q.measured]
     if measured:
         runs = sum(q.calls for q in measured)

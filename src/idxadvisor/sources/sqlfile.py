@@ -90,7 +90,7 @@ def iter_sql_files(paths: Sequence[Path]) -> Iterator[Statement | Skipped]:
         path = Path(path)
         shown = _display_path(path)
         for chunk in _split_pieces(_decoded_pieces(path)):
-            origin = Origin(shown, chunk.line)
+            origin = Origin(shown, chunk.line, in_workload_file=True)
             problem = _problem(chunk)
             if problem is not None:
                 yield Skipped(problem, origin, _printable(chunk.sql))

@@ -22,6 +22,10 @@ class Origin:
     # A QuerySet method's own ``self.…`` chain: it runs on whatever queryset its caller built,
     # so the filters seen here are only part of the query's (the caller's come on top).
     on_callers_queryset: bool = False
+    # A line of a workload file (a statement logged there, as a ``.sql`` export), not code:
+    # it counts as a statement of the workload, not as a call site. A place is one place
+    # however it was found, so this takes no part in equality.
+    in_workload_file: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
