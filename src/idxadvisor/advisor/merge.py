@@ -136,15 +136,8 @@ def _merge_once(groups: Sequence[_Group], *, complements: bool) -> list[_Group]:
     kept: list[_Group] = []
     for group in sorted(groups, key=lambda g: _order_key(g.candidate)):
         for i, target in enumerate(kept):
-            # A partial index's WHERE is dropped (into a full one) only when no fold keeps it.
-            folded = next(
-                (
-                    f
-                    for widen in (False, True)
-                    for small, big in ((group, target), (target, group))
-                    if (f := _fold_groups(small, big, complements, widen)) is not None
-                ),
-                None,
+            folded = _fold_groups(group, target, complements) or _fold_groups(
+                target, group, complements
             )
             if folded is not None:
                 kept[i] = folded
@@ -154,9 +147,9 @@ def _merge_once(groups: Sequence[_Group], *, complements: bool) -> list[_Group]:
     return kept
 
 
-def _fold_groups(small: _Group, big: _Group, complements: bool, widen: bool) -> _Group | None:
+def _fold_groups(small: _Group, big: _Group, complements: bool) -> _Group | None:
     promises = (*big.promises, *small.promises)
-    joined = None if widen or not complements else _complement(small.candidate, big.candidate)
+    joined = _complement(small.candidate, big.candidate) if complements else None
     if joined is not None:
         # Each half's queries accept the full index walked and filtered: their promises no
         # longer hold the joined terms, or the next fold would ask for them again.
@@ -164,10 +157,7 @@ def _fold_groups(small: _Group, big: _Group, complements: bool, widen: bool) -> 
         promises = tuple(
             replace(p, condition=tuple(c for c in p.condition if c not in halves)) for p in promises
         )
-    if widen:
-        merged = _fold_into_full(small.candidate, big.candidate)
-    else:
-        merged = joined or _fold(small.candidate, big.candidate)
+    merged = joined or _fold(small.candidate, big.candidate)
 
     if merged is None:
         return None
@@ -290,32 +280,6 @@ def _fold(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
             "as the leading key "
             f"{', '.join(e.key for e in elements[: prefix - small.equality_prefix])}, rather "
             "than kept in a second, partial index.",
-        ),
-    )
-
-
-def _fold_into_full(small: IndexCandidate, big: IndexCandidate) -> IndexCandidate | None:
-    """A full ``small`` whose keys lead a partial ``big``'s: one full index on ``big``'s keys
-    for both, ``(org)`` and ``(org, at DESC) WHERE active`` as ``(org, at DESC)``, when every
-    query of ``big`` seeks on its leading keys (the promise check refuses the fold otherwise: a
-    partial index read without a seek stays). Two indexes on the same leading keys would cost
-    every write twice; the full one is a little larger than the full ``small`` alone."""
-    if small.condition or not big.condition or big.include:
-        # A partial index read index-only (an aggregate over the rare rows) would become a scan
-        # of every row of the key range in the full one: keep it on its own.
-        return None
-    full = _fold_as_written(small, replace(big, condition=()))
-    if full is None:
-        return None
-    return replace(
-        full,
-        reasons=(
-            *full.reasons,
-            f"{big.condition_sql} is then checked on the rows the seek finds, rather than kept "
-            f"as the WHERE of a second index beside ({', '.join(small.keys)}): one full index "
-            f"serves both. If few rows of each {full.elements[0].key} match "
-            f"{big.condition_sql}, that partial index would read fewer rows for "
-            f"{', '.join(big.serves)}.",
         ),
     )
 
