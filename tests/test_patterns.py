@@ -274,6 +274,7 @@ CASES: list[tuple[str, str, tuple[AccessPattern, ...]]] = [
                 kind="update",
                 selected=("attempts", "next_retry_at", "status"),
                 assigned=("status", "attempts"),
+                computed=("attempts",),
             ),
         ),
     ),
@@ -629,7 +630,14 @@ CASES: list[tuple[str, str, tuple[AccessPattern, ...]]] = [
         "UPDATE … FROM and DELETE … USING: the target is written, the other table read",
         "UPDATE t SET a = u.b FROM u WHERE u.id = t.u_id AND u.z = 3",
         (
-            ap("t", join_columns=("u_id",), kind="update", selected=("u_id",), assigned=("a",)),
+            ap(
+                "t",
+                join_columns=("u_id",),
+                kind="update",
+                selected=("u_id",),
+                assigned=("a",),
+                computed=("a",),
+            ),
             ap(
                 "u",
                 P("z", Op.EQ, "z = 3", None, ("3",)),

@@ -124,7 +124,9 @@ def advise(
     workload by id) tell where each query runs and how often, for each proposal's value and
     the write cost of columns the workload updates."""
     queries = queries or {}
-    updated = updated_columns(patterns, queries)
+    updated = updated_columns(patterns, queries, schema.tables)
+    # Tables the workload updates at all (a whole-row save sets none of ``updated``'s columns).
+    changed = {p.table for p in patterns if p.kind == "update"}
     candidates: list[IndexCandidate] = []
     served: list[Served] = []
     rejected: list[Rejected] = []
@@ -187,7 +189,12 @@ def advise(
         already = sought_already(candidate, its_patterns, schema.indexes_on(candidate.table), table)
         recommendations.append(
             recommendation(
-                candidate, table, queries=queries, updated=updated, sought_already=already
+                candidate,
+                table,
+                queries=queries,
+                updated=updated,
+                updates_rows=candidate.table in changed,
+                sought_already=already,
             )
         )
     recommendations, redundancies = with_redundancy(recommendations, schema.indexes)
@@ -205,17 +212,19 @@ def recommendation(
     *,
     queries: Mapping[str, Query] | None = None,
     updated: Mapping[tuple[str, str], float] | None = None,
+    updates_rows: bool = False,
     sought_already: str | None = None,
 ) -> Recommendation:
     """The candidate as a recommendation: its name, SQL, Django form, cost and value
-    (``sought_already``: why existing indexes already seek on part of it, see
+    (``updates_rows``: the workload updates rows of its table, even if ``updated`` names no
+    column of it; ``sought_already``: why existing indexes already seek on part of it, see
     :func:`sought_already`)."""
     on_table = {c: n for (t, c), n in (updated or {}).items() if t == candidate.table}
     strength, why = value(
         candidate,
         queries or {},
         table,
-        table_updated=bool(on_table),
+        table_updated=updates_rows or bool(on_table),
         sought_already=sought_already,
     )
     return replace(

@@ -136,10 +136,17 @@ def _append_only(table: Table, table_updated: bool) -> str | None:
 
 
 def updated_columns(
-    patterns: Sequence[AccessPattern], queries: Mapping[str, Query]
+    patterns: Sequence[AccessPattern],
+    queries: Mapping[str, Query],
+    tables: Mapping[str, Table] | None = None,
 ) -> dict[tuple[str, str], float]:
     """How often the workload updates each ``(table, column)``: the summed weight of the
     UPDATEs setting it (their runs when captured, else their call sites).
+
+    A whole-row save (``Model.save()`` without ``update_fields``: every column but the primary
+    key assigned, ``tables`` telling which those are) writes each column whether or not its
+    value changed, and PostgreSQL keeps an UPDATE HOT while no indexed column changes value:
+    it counts only for the columns it computes from the row (``n = n + 1``), which do change.
 
     >>> from idxadvisor.types.access import AccessPattern
     >>> p = AccessPattern("q1", "t", "update", assigned=("status",))
@@ -152,6 +159,13 @@ def updated_columns(
             continue
         q = queries.get(p.query_id)
         weight = float(q.calls) if q is not None else 1.0
-        for column in p.assigned:
+        table = (tables or {}).get(p.table)
+        columns = p.computed if table is not None and _whole_row(p, table) else p.assigned
+        for column in columns:
             found[(p.table, column)] = found.get((p.table, column), 0.0) + weight
     return found
+
+
+def _whole_row(pattern: AccessPattern, table: Table) -> bool:
+    others = {c.name for c in table.columns if not c.primary_key}
+    return len(others) > 1 and others <= set(pattern.assigned)

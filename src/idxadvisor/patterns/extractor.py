@@ -43,7 +43,8 @@ once; columns resolved through :mod:`.scope`; conditions read by :mod:`.predicat
   literal LIMIT/FETCH FIRST count (``LIMIT $1`` → None), given to every table of that SELECT.
 * A text holding more than one statement (``SELECT …; DELETE …``) is skipped with the reason:
   its parts are no one query.
-* ``assigned`` of an UPDATE target lists the columns its SET writes.
+* ``assigned`` of an UPDATE target lists the columns its SET writes; ``computed`` those whose
+  new value reads a column (``n = n + 1``): they change, whatever the parameters.
 * ``selected`` is None after ``*``/``t.*``, or when an unqualified column cannot be attributed.
 """
 
@@ -191,6 +192,8 @@ class _Extractor:
             column = assignment.this if isinstance(assignment, exp.EQ) else None
             if isinstance(target, Ref) and isinstance(column, exp.Column):
                 target.assigned[name_of(column.this)] = None
+                if value is not None and value.find(exp.Column) is not None:
+                    target.computed[name_of(column.this)] = None
             self._read(value, scope)
         self._where(node, scope)
         self._returning(node, scope)

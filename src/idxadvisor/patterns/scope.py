@@ -68,6 +68,7 @@ class Ref:
     limit: int | None = None
     selected: dict[str, None] | None = field(default_factory=dict)
     assigned: dict[str, None] = field(default_factory=dict)  # columns an UPDATE sets
+    computed: dict[str, None] = field(default_factory=dict)  # ... from the row (n = n + 1)
 
     def read(self, column: str) -> None:
         if self.selected is not None:
@@ -83,6 +84,7 @@ class Ref:
             order_by=self.order_by,
             limit=self.limit,
             selected=None if self.selected is None else tuple(self.selected),
+            computed=tuple(self.computed),
             assigned=tuple(self.assigned),
         )
 

@@ -73,7 +73,9 @@ class AccessPattern:
     ``order_by`` is only filled when every ORDER BY key is on this table (otherwise no index on
     it can return rows in order). ``selected`` lists the columns read from this table, or None
     when all are (``SELECT *``) or they cannot be known. ``assigned`` lists the columns an
-    UPDATE of this table sets (empty for any other kind): what its write cost depends on.
+    UPDATE of this table sets (empty for any other kind): what its write cost depends on;
+    ``computed`` those of them set from an expression over the row (``n = n + 1``, a
+    concatenation), which change whatever values the statement is given.
     """
 
     query_id: str
@@ -85,3 +87,4 @@ class AccessPattern:
     limit: int | None = None
     selected: tuple[str, ...] | None = None
     assigned: tuple[str, ...] = ()
+    computed: tuple[str, ...] = ()
