@@ -125,6 +125,7 @@ def advise(
     the write cost of columns the workload updates."""
     queries = queries or {}
     updated = updated_columns(patterns, queries, schema.tables)
+    saved = updated_columns(patterns, queries, schema.tables, saved=True)
     # Tables the workload updates at all (a whole-row save sets none of ``updated``'s columns).
     changed = {p.table for p in patterns if p.kind == "update"}
     candidates: list[IndexCandidate] = []
@@ -182,7 +183,8 @@ def advise(
         if duplicate is not None:
             served.extend(Served(q, candidate.table, duplicate.name) for q in candidate.serves)
             continue
-        hot = {c for (t, c) in updated if t == candidate.table}
+        # A column a whole-row save writes may change: not worth INCLUDE-ing either.
+        hot = {c for (t, c) in (*updated, *saved) if t == candidate.table}
         candidate = settled_folds(settled_condition(settled_include(candidate, hot)))
         table = schema.tables.get(candidate.table)
         its_patterns = [p for q in candidate.serves for p in read.get((q, candidate.table), ())]
@@ -193,6 +195,7 @@ def advise(
                 table,
                 queries=queries,
                 updated=updated,
+                saved=saved,
                 updates_rows=candidate.table in changed,
                 sought_already=already,
             )
@@ -212,13 +215,14 @@ def recommendation(
     *,
     queries: Mapping[str, Query] | None = None,
     updated: Mapping[tuple[str, str], float] | None = None,
+    saved: Mapping[tuple[str, str], float] | None = None,
     updates_rows: bool = False,
     sought_already: str | None = None,
 ) -> Recommendation:
     """The candidate as a recommendation: its name, SQL, Django form, cost and value
-    (``updates_rows``: the workload updates rows of its table, even if ``updated`` names no
-    column of it; ``sought_already``: why existing indexes already seek on part of it, see
-    :func:`sought_already`)."""
+    (``updated`` / ``saved``: see :func:`updated_columns`; ``updates_rows``: the workload
+    updates rows of its table, even if ``updated`` names no column of it; ``sought_already``:
+    why existing indexes already seek on part of it, see :func:`sought_already`)."""
     on_table = {c: n for (t, c), n in (updated or {}).items() if t == candidate.table}
     strength, why = value(
         candidate,
@@ -229,7 +233,12 @@ def recommendation(
     )
     return replace(
         recommend(candidate, table),
-        cost=cost_note(candidate, table, on_table),
+        cost=cost_note(
+            candidate,
+            table,
+            on_table,
+            {c: n for (t, c), n in (saved or {}).items() if t == candidate.table},
+        ),
         strength=strength,
         value=why,
     )

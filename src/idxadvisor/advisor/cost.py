@@ -19,10 +19,14 @@ from idxadvisor.types.schema import Table
 
 
 def cost_note(
-    candidate: IndexCandidate, table: Table | None, updated: Mapping[str, float] | None = None
+    candidate: IndexCandidate,
+    table: Table | None,
+    updated: Mapping[str, float] | None = None,
+    saved: Mapping[str, float] | None = None,
 ) -> str:
     """What the index costs, in words; with table statistics, an estimated size. ``updated``:
-    how often the workload's UPDATEs set each column of the table (see
+    how often the workload's UPDATEs set each column of the table; ``saved``: how often its
+    whole-row saves write each other column, changed or not (see
     :func:`~idxadvisor.advisor.value.updated_columns`).
 
     >>> from idxadvisor.types.schema import IndexElement
@@ -50,6 +54,15 @@ def cost_note(
             f" The workload updates {', '.join(hot)} ({times}): "
             "each such UPDATE also writes this index and can no longer be a HOT update "
             "(heap-only, no index write)."
+        )
+    maybe = [c for c in dict.fromkeys(indexed) if c not in hot and (saved or {}).get(c)]
+    if maybe:
+        runs = max((saved or {})[c] for c in maybe)
+        times = "1 run" if round(runs) == 1 else f"{runs:,.0f} runs"
+        text += (
+            f" The workload also saves whole rows ({times}; save() without update_fields), "
+            f"writing {', '.join(maybe)} whether changed or not: an UPDATE that changes one "
+            "of them writes this index too and is not HOT."
         )
     size = estimated_size(candidate, table)
     if size is not None:

@@ -139,14 +139,17 @@ def updated_columns(
     patterns: Sequence[AccessPattern],
     queries: Mapping[str, Query],
     tables: Mapping[str, Table] | None = None,
+    *,
+    saved: bool = False,
 ) -> dict[tuple[str, str], float]:
     """How often the workload updates each ``(table, column)``: the summed weight of the
     UPDATEs setting it (their runs when captured, else their call sites).
 
     A whole-row save (``Model.save()`` without ``update_fields``: every column but the primary
     key assigned, ``tables`` telling which those are) writes each column whether or not its
-    value changed, and PostgreSQL keeps an UPDATE HOT while no indexed column changes value:
-    it counts only for the columns it computes from the row (``n = n + 1``), which do change.
+    value changed, and PostgreSQL keeps an UPDATE HOT while no indexed value changes: it counts
+    only for the columns it computes from the row (``n = n + 1``), which do change. With
+    ``saved``, the other columns such saves write instead: they may or may not change.
 
     >>> from idxadvisor.types.access import AccessPattern
     >>> p = AccessPattern("q1", "t", "update", assigned=("status",))
@@ -160,7 +163,11 @@ def updated_columns(
         q = queries.get(p.query_id)
         weight = float(q.calls) if q is not None else 1.0
         table = (tables or {}).get(p.table)
-        columns = p.computed if table is not None and _whole_row(p, table) else p.assigned
+        whole = table is not None and _whole_row(p, table)
+        if saved:
+            columns: Sequence[str] = [c for c in p.assigned if c not in p.computed] if whole else ()
+        else:
+            columns = p.computed if whole else p.assigned
         for column in columns:
             found[(p.table, column)] = found.get((p.table, column), 0.0) + weight
     return found

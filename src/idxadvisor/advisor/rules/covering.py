@@ -145,8 +145,8 @@ def settled_include(candidate: IndexCandidate, hot: Collection[str] = ()) -> Ind
         )
     if left_out:
         sentence = (
-            f"Not INCLUDE ({', '.join(left_out)}): the workload updates it, and every such "
-            "UPDATE would write this index too."
+            f"Not INCLUDE ({', '.join(left_out)}): the workload updates it, and an UPDATE "
+            "that changes it would write this index too."
         )
         if useless:
             one = len(useless) == 1
