@@ -341,6 +341,35 @@ def test_an_expression_holding_a_parameter_is_never_an_index_key(sql):
         assert "$" not in rec.sql, rec.sql
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # An ORDER BY of a grouped query on an aggregate, by ordinal and as written.
+        f"SELECT user_id, MAX(created_at) FROM {T} GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
+        f"SELECT user_id, COUNT(id) AS n FROM {T} GROUP BY user_id ORDER BY n DESC LIMIT 5",
+        f"SELECT code, SUM(id) FROM {T} WHERE status = $1 GROUP BY code ORDER BY SUM(id)",
+        # A window, and functions that change with the clock or a sequence.
+        f"SELECT id, ROW_NUMBER() OVER (ORDER BY created_at) FROM {T} ORDER BY 2 LIMIT 3",
+        f"SELECT * FROM {T} WHERE NOW() - created_at < $1 AND user_id = $2",
+        f"SELECT * FROM {T} WHERE AGE(created_at) > $1 ORDER BY id LIMIT 3",
+        f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY CLOCK_TIMESTAMP() - created_at LIMIT 5",
+    ],
+)
+def test_an_aggregate_a_window_or_a_volatile_call_is_never_an_index_key(sql, temp_database):
+    # Found on django-silk: ORDER BY 2 DESC resolved to MAX(time_taken) and proposed as a key;
+    # PostgreSQL: "aggregate functions are not allowed in index expressions". Every proposal
+    # is built here on a real table of the schema's shape.
+    import psycopg
+
+    advice = _advise(_schema(), sql)
+    columns = ", ".join(f'"{c.name}" {c.db_type}' for c in _schema().tables[T].columns)
+    with psycopg.connect(temp_database.url, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{T}" ({columns})')
+        for rec in advice.recommendations:
+            assert not any(f in rec.sql.upper() for f in ("MAX(", "COUNT(", "SUM(", "NOW("))
+            conn.execute(rec.sql.replace(" CONCURRENTLY", ""))
+
+
 def test_is_not_null_on_a_not_null_column_is_no_predicate():
     advice = _advise(
         _schema(), f"SELECT * FROM {T} WHERE created_at IS NOT NULL AND user_id = $1 AND code = $2"

@@ -184,7 +184,7 @@ def key_of(node: exp.Expr, scope: Scope) -> Key | None:
             return None
         return Key(ref, name_of(bare.this), None, False)
     columns, queries = scan(bare)
-    if not columns or queries:
+    if not columns or queries or not _indexable(bare):
         return None
     ref = only_table(columns, scope)
     if ref is None:
@@ -193,6 +193,55 @@ def key_of(node: exp.Expr, scope: Scope) -> Key | None:
         isinstance(n, _JSON_EXTRACTS) for n in bare.walk()
     )
     return Key(ref, name_of(columns[0].this), canonical_tree(bare), json)
+
+
+# An index expression is computed from one row, by IMMUTABLE functions only: an aggregate or
+# a window is a value of many rows (PostgreSQL: "aggregate functions are not allowed in index
+# expressions"), and these change with the clock, the session or a sequence.
+_NOT_ROW_LOCAL = (
+    exp.AggFunc,
+    exp.Window,
+    exp.WithinGroup,
+    exp.CurrentTimestamp,
+    exp.CurrentDate,
+    exp.CurrentTime,
+    exp.Localtimestamp,
+    exp.Localtime,
+    exp.CurrentUser,
+    exp.CurrentSchema,
+    exp.Rand,
+    exp.Uuid,
+)
+_NOT_IMMUTABLE_NAMES = frozenset(
+    {
+        "AGE",
+        "CLOCK_TIMESTAMP",
+        "CURRVAL",
+        "LASTVAL",
+        "NEXTVAL",
+        "STATEMENT_TIMESTAMP",
+        "TIMEOFDAY",
+        "TRANSACTION_TIMESTAMP",
+        "UUID_GENERATE_V1",
+        "UUID_GENERATE_V4",
+    }
+)
+
+
+def _indexable(node: exp.Expr) -> bool:
+    """Whether an index could hold ``node`` as an expression key (see ``_NOT_ROW_LOCAL``).
+
+    >>> import sqlglot
+    >>> [_indexable(sqlglot.parse_one(f"SELECT {e}", read="postgres").expressions[0])
+    ...  for e in ("UPPER(a)", "MAX(a)", "a - NOW()", "ROW_NUMBER() OVER (ORDER BY a)")]
+    [True, False, False, False]
+    """
+    for n in node.walk():
+        if isinstance(n, _NOT_ROW_LOCAL):
+            return False
+        if isinstance(n, exp.Anonymous) and str(n.this).upper() in _NOT_IMMUTABLE_NAMES:
+            return False
+    return True
 
 
 def classify(node: exp.Expr, scope: Scope) -> tuple[Key, Predicate] | None:
