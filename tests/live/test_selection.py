@@ -139,3 +139,19 @@ def test_budget_sizes_parse(text: str, size: int) -> None:
 def test_bad_budget_sizes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a size"):
         parse_byte_size(text)
+
+
+def test_an_unused_index_is_rejected_naming_the_query_it_was_proposed_for(
+    many_db: TempDatabase,
+) -> None:
+    # Found on django-silk: "the planner does not use it for q_…" named the table's first
+    # query, a primary-key lookup the candidate was never proposed for.
+    queries = [
+        q("q_a_lookup", "SELECT code FROM t0 WHERE id = 5"),
+        q("q_z_every_code", "SELECT * FROM t0 WHERE code >= 0"),  # every row: a scan
+    ]
+    candidate = IndexCandidate("t0", (IndexElement("code"),), serves=("q_z_every_code",))
+    with connect_readonly(many_db.url) as db:
+        sel = select([candidate], queries, WhatIf(db), schema=read_schema(db))
+    [rejected] = sel.rejected
+    assert "does not use it for q_z_every_code" in rejected.reason, rejected.reason
