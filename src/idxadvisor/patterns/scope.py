@@ -140,18 +140,18 @@ class Scope:
 
 def runs_per_row(query: exp.Query, qual: exp.Expr | None) -> bool:
     """A sub-query PostgreSQL runs once per row of the enclosing one (a SubPlan), rather than
-    one it may turn into a join. Only a WHERE or JOIN ON condition (``qual``) is turned: an
-    EXISTS under AND and NOT (a semi- or anti-join), an IN / ANY under AND only (NOT IN keeps
-    its NULL rule). Anywhere else, Django's ``annotate(x=Exists(…))`` in the select list
-    included, the sub-query runs per row."""
+    one it may turn into a join either side may drive. Only a WHERE or JOIN ON condition
+    (``qual``) is turned: an EXISTS or an IN / ANY under AND (a semi-join; NOT IN keeps its
+    NULL rule). A NOT EXISTS becomes an anti-join, which the enclosing query's rows drive: the
+    sub-query is probed for each of them, as a SubPlan is, so the enclosing table's column is a
+    value handed to each probe, never a key to reach its own rows by. Anywhere else, Django's
+    ``annotate(x=Exists(…))`` in the select list included, the sub-query runs per row."""
     node: exp.Expr | None = query.parent
     while isinstance(node, exp.Paren):
         node = node.parent
     if qual is None or not isinstance(node, exp.Exists | exp.In | exp.Any):
         return True
-    allowed = (
-        (exp.And, exp.Paren, exp.Not) if isinstance(node, exp.Exists) else (exp.And, exp.Paren)
-    )
+    allowed = (exp.And, exp.Paren)
     link: exp.Expr | None = node
     if isinstance(node, exp.Any) and isinstance(node.parent, exp.EQ):
         link = node.parent  # x = ANY (SELECT …)
