@@ -389,6 +389,57 @@ def test_two_partial_indexes_that_cover_every_row_are_one_full_index():
     assert set(rec.serves) == {"q0", "q1"}
 
 
+def test_a_sort_of_a_table_joined_to_a_filtered_one_is_only_possible():
+    # Found on django-silk: SQLQuery.objects.filter(profiles=p).order_by("-start_time")[:2].
+    # The filter is on the link table, whose unique (profile_id, sqlquery_id) finds the few
+    # rows; an index on start_time only helps a walk of every query row in time order.
+    from idxadvisor.types.workload import Origin
+
+    link = Table(
+        "link",
+        (
+            Column("id", "id", "bigint"),
+            Column("profile_id", "profile", "integer"),
+            Column("item_id", "item", "bigint"),
+        ),
+    )
+    unique = ExistingIndex(
+        "link",
+        "link_uniq",
+        (IndexElement("profile_id"), IndexElement("item_id")),
+        "unique",
+        unique=True,
+    )
+    base = _schema()
+    schema = Schema({**base.tables, "link": link}, (*base.indexes, unique))
+    sql = (
+        f"SELECT {T}.id FROM {T} JOIN link ON {T}.id = link.item_id "
+        f"WHERE link.profile_id = $1 ORDER BY {T}.created_at DESC LIMIT 2"
+    )
+    query = Query("q0", sql, sql, "static", origins=(Origin("shop/views.py", 3),))
+    advice = advise(tuple(extract(query)), schema, queries={"q0": query})
+    assert advice.recommendations  # listed, ranked below the strong ones
+    for rec in advice.recommendations:
+        assert rec.strength == "possible", (rec.sql, rec.value)
+        assert any("a join filtered on another table" in v for v in rec.value)
+
+
+def test_a_range_behind_an_order_by_key_is_not_called_a_contiguous_slice():
+    # (user_id, created_at DESC, code): the walk in created_at order checks the code range on
+    # each entry; only a range right after the equalities is one slice of the index.
+    [rec] = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE user_id = $1 AND code > $2 ORDER BY created_at DESC LIMIT 5",
+    ).recommendations
+    assert [e.key for e in rec.candidate.elements] == ["user_id", "created_at", "code"]
+    assert "contiguous slice" not in rec.reason
+    assert "checked in the index" in rec.reason
+    [rec] = _advise(
+        _schema(), f"SELECT * FROM {T} WHERE user_id = $1 AND code > $2"
+    ).recommendations
+    assert "Then the range on code: one contiguous slice of the index." in rec.reason
+
+
 def test_a_join_with_no_filter_does_not_make_its_join_column_a_key():
     other = Table("auth_user", (Column("id", "id", "integer"),))
     schema = _schema()

@@ -206,7 +206,7 @@ def test_a_sort_of_the_whole_table_is_only_a_possible_proposal() -> None:
         extract(query), Schema({"job": table}, (pk,)), queries={"q": query}
     ).recommendations
     assert rec.strength == "possible"
-    assert any("sort the whole table" in v for v in rec.value)
+    assert any("sort all its rows" in v for v in rec.value)
 
 
 def test_a_sql_workload_with_measured_times_counts_as_measured():

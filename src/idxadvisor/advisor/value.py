@@ -95,9 +95,10 @@ def value(
     elif candidate.sort_only:
         weak = True
         reasons.append(
-            "Its queries filter nothing: they sort the whole table (an admin column "
-            "sort, an unfiltered listing). Worth it only if the table is large and "
-            "that listing is used often."
+            "Its queries filter nothing of this table: they sort all its rows (an admin "
+            "column sort, an unfiltered listing, or a join filtered on another table, whose "
+            "own index finds the few rows to sort instead). Worth it only if the table is "
+            "large and that listing is used often."
         )
     if sought_already:
         weak = True

@@ -33,7 +33,8 @@ class IndexCandidate:
     # How many leading keys are pinned by equality: their order is free, which lets two
     # candidates share one index ("(org)" folds into "(name, org)" as "(org, name)").
     equality_prefix: int = 0
-    # Its queries filter nothing: they only sort the whole table (an admin column sort, say).
+    # Its queries filter nothing of this table: they only sort all its rows (an admin column
+    # sort, a join filtered on another table).
     sort_only: bool = False
     # (query id, every column it reads) for each query the INCLUDE was added for: the INCLUDE
     # list is settled once on the final index against these, and its reason is said then.

@@ -94,11 +94,20 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
                 f"Then the ORDER BY key{'s' if len(order) > 1 else ''} "
                 f"{', '.join(_order_text(o) for o in order)}: rows come out sorted{limit}."
             )
+    sorted_keys = len(keys) > equality_prefix  # ORDER BY keys came after the equalities
     for p in ranges:
         if p.key in seen:
             continue
         add(_element(p, table))
-        reasons.append(f"Then the range on {p.key}: one contiguous slice of the index.")
+        if sorted_keys:
+            # Behind an ORDER BY key the range bounds no seek: the walk in order reads each
+            # entry of the equality prefix and checks the range there, without the table.
+            reasons.append(
+                f"Then {p.key}, checked in the index on each entry the ordered walk reads "
+                "(behind the ORDER BY keys it bounds no seek)."
+            )
+        else:
+            reasons.append(f"Then the range on {p.key}: one contiguous slice of the index.")
         break  # a B-tree seeks on one range only; more columns would only filter
 
     condition = split.condition
@@ -129,7 +138,10 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
         reasons=tuple(reasons),
         condition_reasons=split.condition_reasons,
         equality_prefix=equality_prefix,
-        sort_only=not pattern.predicates and not pattern.join_columns,
+        # No filter of this table's own: its rows are all walked in order (an admin column
+        # sort, or a join whose filter is on the other table, whose own index finds the few
+        # rows to sort instead).
+        sort_only=not pattern.predicates,
     )
 
 
