@@ -874,3 +874,64 @@ def test_a_condition_bound_to_a_local_name_is_rebuilt_where_it_is_used(tmp_path:
     }
     assert where_terms(sql["to_ship"]) == {norm('"shipped_at" IS NULL OR "status" = \'paid\'')}
     assert where_terms(sql["recent"]) == {'"placed_at" < $1'}
+
+
+def test_a_manager_given_by_a_descriptor_is_scanned_on_the_class_and_on_instances(
+    tmp_path: Path,
+) -> None:
+    # django-simple-history's `Poll.history` / `poll.history` are managers a descriptor hands
+    # out, not one of `_meta.managers`: their chains were neither analysed nor listed as
+    # skipped. This descriptor has the same shape: a manager of another model, filtered by
+    # the instance when read on one.
+    root = _shop_with_models(
+        tmp_path,
+        """
+
+        class NoteAudit(models.Model):
+            note_id = models.IntegerField()
+            at = models.DateTimeField()
+
+
+        class AuditManager(models.Manager):
+            def __init__(self, instance=None):
+                super().__init__()
+                self.model = NoteAudit
+                self.instance = instance
+
+            def get_queryset(self):
+                rows = super().get_queryset()
+                return rows if self.instance is None else rows.filter(note_id=self.instance.pk)
+
+
+        class AuditDescriptor:
+            def __get__(self, instance, owner):
+                return AuditManager(instance)
+
+
+        class Note(models.Model):
+            title = models.CharField(max_length=20)
+            audit = AuditDescriptor()
+        """,
+    )
+    (root / "shop" / "audits.py").write_text(
+        textwrap.dedent(
+            """
+        from shop.models import Note
+
+
+        def recent_audits(since):
+            return list(Note.audit.filter(at__gte=since).order_by("-at")[:10])
+
+
+        def audits_of(note: Note, since):
+            return list(note.audit.filter(at__gte=since))
+        """
+        )
+    )
+    result = run_scan(root, "shop/audits.py")
+    assert result["skipped"] == []
+    by_function = {s["function"]: s["sql"] for s in result["statements"]}
+    assert set(by_function) == {"recent_audits", "audits_of"}
+    assert all('FROM "shop_noteaudit"' in sql for sql in by_function.values())
+    assert '"at" >= $1' in by_function["recent_audits"]
+    assert '"note_id" = $' in by_function["audits_of"]

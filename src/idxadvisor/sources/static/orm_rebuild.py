@@ -345,11 +345,18 @@ class Rebuilder:
                 m.name for m in model._meta.managers
             }:
                 return model, getattr(model, chain.manager), chain.steps
+            manager = roots.descriptor_manager(model, chain.manager)
+            if manager is not None:
+                return manager.model, manager, chain.steps
             raise NotAQuery(f"{model.__name__}.{chain.manager} is not a manager")
         owner = self._instance_model(chain)
         if owner is not None and roots.is_related_accessor(owner, chain.manager):
             manager = roots.related_manager(owner, chain.manager, self._field_runtime)
             return manager.model, manager, chain.steps
+        if owner is not None:
+            manager = roots.descriptor_manager(owner, chain.manager, self._field_runtime)
+            if manager is not None:
+                return manager.model, manager, chain.steps
         if chain.manager in DEFAULT_MANAGER_NAMES:
             raise Unresolvable(f"cannot resolve model {ast.unparse(chain.model_expr)!r}")
         raise NotAQuery(f"{ast.unparse(chain.model_expr)}.{chain.manager}: no known model")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from idxadvisor.sources.static.chains import DEFAULT_MANAGER_NAMES
-from idxadvisor.sources.static.roots import related_accessors
+from idxadvisor.sources.static.roots import descriptor_managers, related_accessors
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 class ModelIndex:
     by_qualname: dict[str, type[Model]]  # "monitoring.models.AlertRule" -> class
     by_name: dict[str, tuple[type[Model], ...]]  # "AlertRule" -> every model of that class name
-    manager_names: frozenset[str]  # every manager attribute any model declares, plus defaults
+    # every manager attribute any model declares or gives through a descriptor, plus defaults
+    manager_names: frozenset[str]
     by_label: dict[str, type[Model]] = field(default_factory=dict)  # "monitoring.AlertRule" -> cls
     # every related manager name (`order.items`) of any model: chains may start from those too
     related_names: frozenset[str] = frozenset()
@@ -39,6 +40,7 @@ class ModelIndex:
             by_qualname[f"{model.__module__}.{model.__qualname__}"] = model
             by_name.setdefault(model.__name__, []).append(model)
             managers.update(m.name for m in model._meta.managers if m.name)
+            managers.update(descriptor_managers(model))
         models = list(by_qualname.values())
         return cls(
             by_qualname,

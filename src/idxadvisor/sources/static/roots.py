@@ -8,6 +8,9 @@ manager, or the method's own object (``self`` / ``super()``).
   (reverse foreign key, reverse or forward many-to-many, found through ``_meta.get_fields()``).
   The manager is Django's own, on an unsaved instance whose key is a run-time value: the SQL
   joins and filters by the foreign key with a ``$n``.
+* a manager a model class gives through a descriptor of its own, not in ``_meta.managers``
+  (django-simple-history's ``Poll.history``, ``poll.history``): read on the class or on an
+  unsaved instance whose key is a run-time value, it is a manager like any other.
 * a class-based view's ``get_queryset()`` (``self.get_queryset()``, ``super().get_queryset()``):
   what Django's ``MultipleObjectMixin`` / ``SingleObjectMixin`` builds from the class's
   ``queryset = Model.objects...`` attribute, else ``model = Model``, plus its ``ordering``.
@@ -23,6 +26,7 @@ True
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +145,48 @@ def related_manager(model: type[Model], accessor: str, value: Callable[[Any], An
             for target in relation.field.foreign_related_fields
         }
     return manager
+
+
+@functools.cache
+def descriptor_managers(model: type[Model]) -> frozenset[str]:
+    """Names of the managers ``model`` gives through a descriptor of its own (an attribute of
+    its class, not one of ``_meta.managers``, that read on the class is a manager)."""
+    from django.db.models import Model as BaseModel
+    from django.db.models.manager import BaseManager
+
+    declared = {m.name for m in model._meta.managers}
+    found: set[str] = set()
+    for klass in model.__mro__:
+        if klass is BaseModel or not issubclass(klass, BaseModel):
+            break
+        for name, raw in vars(klass).items():
+            if name in declared or name.startswith("__") or not hasattr(raw, "__get__"):
+                continue
+            try:
+                value = getattr(model, name)
+            except Exception:  # a descriptor that only works on instances: not a manager here
+                continue
+            if isinstance(value, BaseManager):
+                found.add(name)
+    return frozenset(found)
+
+
+def descriptor_manager(
+    model: type[Model], name: str, value: Callable[[Any], Any] | None = None
+) -> Any:
+    """``model.<name>`` (or, with ``value``, ``instance.<name>`` for an unsaved instance whose
+    primary key is ``value(pk)``) when ``name`` is one of :func:`descriptor_managers`; else
+    None."""
+    if name not in descriptor_managers(model):
+        return None
+    if value is None:
+        return getattr(model, name)
+    instance = model()
+    setattr(instance, model._meta.pk.attname, value(model._meta.pk))
+    try:
+        return getattr(instance, name)
+    except Exception:
+        return None
 
 
 def is_related_accessor(model: type[Model], accessor: str) -> bool:
