@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from idxadvisor.sources.capture.workload_file import read_workload_file
-from tests.helpers import ROOT, TempDatabase, create_database, drop_database, run_cli
+from tests.helpers import (
+    ROOT,
+    TempDatabase,
+    create_database,
+    drop_database,
+    run_cli,
+    run_python,
+)
 
 FIXTURE = ROOT / "tests" / "fixtures" / "capture_shop"
 
@@ -412,3 +419,61 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_text()
     except OSError:
         return ""
+
+
+def test_a_capture_run_from_another_directory_gives_origins_in_the_project(
+    temp_database: TempDatabase, tmp_path: Path
+) -> None:
+    # Found on django-silk: `capture` run from the project's parent wrote `site/silk/...`, the
+    # static scan `silk/...`: one call site became two queries, and `check` matched neither
+    # against the changed files. Origins are read relative to the project, as static ones are.
+    project = tmp_path / "shop"
+    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (project / "report_active.py").write_text(
+        "import os, sys\n"
+        "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n'
+        "import django\n"
+        "django.setup()\n"
+        "from catalog.models import Product\n"
+        'print(Product.objects.filter(status="active").count())\n'
+    )
+    env = temp_database.env
+    migrate = run_python("manage.py", "migrate", "-v0", cwd=project, env=env)
+    assert migrate.returncode == 0, migrate.stderr
+    output = tmp_path / "w.jsonl"
+    run = run_cli(
+        "capture",
+        "-o",
+        str(output),
+        "--",
+        sys.executable,
+        "shop/report_active.py",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    [as_written] = {st.origin.path for st in read_workload_file(output)[0] if st.origin}
+    assert as_written == "shop/report_active.py"
+    report = tmp_path / "report.json"
+    run = run_cli(
+        "analyze",
+        str(project),
+        "--workload",
+        str(output),
+        "--format",
+        "json",
+        "-o",
+        str(report),
+        cwd=tmp_path,
+        env={"DATABASE_URL": ""},
+    )
+    assert run.returncode == 0, run.stderr
+    counts = [
+        q
+        for q in json.loads(report.read_text())["queries"]
+        if "COUNT(*)" in q["sql"] and "catalog_product" in q["sql"]
+    ]
+    # The static scan and the capture found one call site: one query, one origin in it.
+    [count] = counts
+    assert [o.split(":")[0] for o in count["origins"]] == ["report_active.py"], count["origins"]

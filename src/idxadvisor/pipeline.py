@@ -127,7 +127,9 @@ def _analyse(
 
         result = scan(project, list(request.paths) if request.paths is not None else None)
         found.append((*result.statements, *result.skipped))
-    found += [iter_workload(path) for path in request.workload_files]
+    # Code origins as the static scan gives them: relative to the project directory.
+    root = (project.root if project is not None else request.project_dir or Path()).resolve()
+    found += [iter_workload(path, root) for path in request.workload_files]
     if db is not None and request.from_pg_stat_statements:
         from idxadvisor.sources.pg_stat_statements import read_pg_stat_statements
 
@@ -249,26 +251,29 @@ def _project(request: AnalysisRequest) -> DjangoProject | None:
     return load_project(request.project_dir, request.settings)
 
 
-def read_workload(path: Path) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
-    """Statements of one workload file: a capture file (JSON lines) or a ``.sql`` file."""
+def read_workload(
+    path: Path, root: Path | None = None
+) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
+    """Statements of one workload file: a capture file (JSON lines) or a ``.sql`` file; a
+    capture's code origins relative to ``root`` (the project directory) when given."""
     from idxadvisor.sources.capture.workload_file import is_capture_file, read_workload_file
 
     if not path.is_file():
         raise UsageError(f"cannot read workload file {path}: no such file")
     if is_capture_file(path):
-        return read_workload_file(path)
+        return read_workload_file(path, root=root)
     from idxadvisor.sources.sqlfile import read_sql_files
 
     return read_sql_files([path])
 
 
-def iter_workload(path: Path) -> Iterator[Statement | Skipped]:
+def iter_workload(path: Path, root: Path | None = None) -> Iterator[Statement | Skipped]:
     """:func:`read_workload` item by item (a ``.sql`` file is split as it is read)."""
     from idxadvisor.sources.capture.workload_file import is_capture_file
     from idxadvisor.sources.sqlfile import iter_sql_files
 
     if not path.is_file() or is_capture_file(path):
-        yield from itertools.chain(*read_workload(path))  # a missing file: its usage error
+        yield from itertools.chain(*read_workload(path, root))  # a missing file: usage error
         return
 
     yield from iter_sql_files([path])

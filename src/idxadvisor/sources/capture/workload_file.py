@@ -38,11 +38,12 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from idxadvisor.errors import UsageError
+from idxadvisor.files import display_path
 from idxadvisor.sources.capture.runtime import FORMAT, VERSION, file_header, merge_like_shapes
 from idxadvisor.sql.fingerprint import fingerprint
 from idxadvisor.types.workload import Origin, Skipped, Statement
@@ -118,7 +119,11 @@ def create_workload_file(path: str | os.PathLike[str], *, append: bool = False) 
 
 
 def read_workload_file(
-    path: str | os.PathLike[str], *, offset: int = 0, unattributed: bool = False
+    path: str | os.PathLike[str],
+    *,
+    offset: int = 0,
+    unattributed: bool = False,
+    root: Path | None = None,
 ) -> tuple[tuple[Statement, ...], tuple[Skipped, ...]]:
     """The statements of a capture file, merged across processes and flushes.
 
@@ -130,17 +135,26 @@ def read_workload_file(
     Statements no frame of the project's code ran (Django's own: migrations, test database
     set-up, content types and permissions) are returned as :class:`Skipped`, one per SQL, unless
     ``unattributed``: the project cannot index Django's tables, and they would drown its own.
+
+    With ``root`` (the project directory), each origin is given relative to it, as the static
+    scan gives its own: the capture wrote it relative to its process's directory (its
+    ``process`` record's ``cwd``), which may be another one (``capture`` run from a parent).
     """
+    cwds: dict[str, str] = {}
     merged: dict[tuple[str, Origin | None], list[Any]] = {}
     skipped: list[Skipped] = []
     for number, record, problem in _records(path, offset):
         if problem is not None:
             skipped.append(Skipped(problem, Origin(str(path), number)))
             continue
+        if record.get("kind") == "process" and isinstance(record.get("cwd"), str):
+            cwds[str(record.get("process"))] = record["cwd"]
         if record.get("kind") != "statement":
             continue
         try:
             sql, origin, calls, total_ms, constants = _statement_record(record)
+            if root is not None and origin is not None:
+                origin = _rebased(origin, cwds.get(str(record.get("process"))), root)
         # One odd record (hand-edited, another tool's) is skipped with its reason, whatever
         # the odd part is; the rest of the file is read.
         except Exception as exc:
@@ -188,6 +202,17 @@ def read_workload_file(
             )
         )
     return tuple(statements), tuple(skipped)
+
+
+def _rebased(origin: Origin, cwd: str | None, root: Path) -> Origin:
+    """``origin`` relative to ``root`` (absolute when outside it); as written when the
+    directory it was relative to is unknown."""
+    place = Path(origin.path)
+    if not place.is_absolute():
+        if cwd is None:
+            return origin
+        place = Path(cwd) / place
+    return replace(origin, path=display_path(place, root))
 
 
 def summarise_workload_file(path: str | os.PathLike[str], *, offset: int = 0) -> CaptureSummary:
