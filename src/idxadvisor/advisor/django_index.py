@@ -150,7 +150,7 @@ def django_form(candidate: IndexCandidate, name: str, table: Table | None) -> Dj
     cannot express it."""
     field = table.field_for if table else _same
     _settings_for_objects()
-    index = build_index(candidate, name, field)
+    index = build_index(candidate, name, field, _nullable(table))
     if index is None:
         return None
     rendered = index_source(index)
@@ -172,9 +172,20 @@ def _same(column: str) -> str:
     return column
 
 
-def build_index(candidate: IndexCandidate, name: str, field: FieldFor = _same) -> Any | None:
+def _nullable(table: Table | None) -> Callable[[str], bool]:
+    """Whether a column of ``table`` may be NULL (unknown table or column: it may)."""
+    return lambda column: table is None or (found := table.column(column)) is None or found.null
+
+
+def build_index(
+    candidate: IndexCandidate,
+    name: str,
+    field: FieldFor = _same,
+    nullable: Callable[[str], bool] | None = None,
+) -> Any | None:
     """The Django ``Index`` (``BrinIndex``, ``GinIndex``, ``UniqueConstraint``) of a candidate,
-    built directly; None when Django cannot express it. ``field`` maps columns to field names.
+    built directly; None when Django cannot express it. ``field`` maps columns to field names;
+    ``nullable`` tells which columns may be NULL (unknown: any may).
 
     >>> from idxadvisor.types.advice import IndexCandidate
     >>> from idxadvisor.types.schema import IndexElement
@@ -200,7 +211,7 @@ def build_index(candidate: IndexCandidate, name: str, field: FieldFor = _same) -
         if any(e.opclass for e in candidate.elements):
             kwargs["opclasses"] = [e.opclass or "" for e in candidate.elements]
     if candidate.condition:
-        q = _q(candidate.condition, field)
+        q = _q(candidate.condition, field, nullable or (lambda column: True))
         if q is None:
             return None
         kwargs["condition"] = q
@@ -256,10 +267,18 @@ def _django_expression(e: IndexElement, field: FieldFor) -> Any | None:
     return expr
 
 
-def _q(condition: tuple[Predicate, ...], field: FieldFor) -> Any | None:
+def _q(
+    condition: tuple[Predicate, ...], field: FieldFor, nullable: Callable[[str], bool]
+) -> Any | None:
+    """The ``Q`` of a partial index's WHERE, or None when Django cannot write it as is.
+
+    A negated constant is ``~Q(status="down")`` (``~Q(status__in=[…])``) on a NOT NULL column
+    only: on a nullable one Django writes ``NOT (status = 'down' AND status IS NOT NULL)``,
+    which also holds the NULL rows, another WHERE than the one proposed."""
     from django.db.models import Q
 
     lookups: dict[str, Any] = {}
+    negated: list[Any] = []
     for p in sorted(condition, key=lambda p: p.column):
         name = field(p.column)
         try:
@@ -271,13 +290,22 @@ def _q(condition: tuple[Predicate, ...], field: FieldFor) -> Any | None:
                 lookups[name] = python_value(p.constants[0])
             elif p.op is Op.IN and p.constants:
                 lookups[f"{name}__in"] = [python_value(c) for c in p.constants]
+            elif p.op is Op.NEQ and p.constants and not p.expression and not nullable(p.column):
+                values = [python_value(c) for c in p.constants]
+                negated.append(
+                    ~Q(**{name: values[0]}) if len(values) == 1 else ~Q(**{f"{name}__in": values})
+                )
             else:
                 return None
         except ValueError:
             return None
-    # Keyword lookups, which Q sorts: the models file's Q(...) evaluates to the same children in
-    # the same order, so the migration's index equals the model's (makemigrations sees none).
-    return Q(**lookups)
+    # Keyword lookups, which Q sorts, then each negation: the models file's
+    # ``Q(...) & ~Q(...)`` evaluates to the same children in the same order, so the migration's
+    # index equals the model's (makemigrations sees none).
+    q = Q(**lookups) if lookups else None
+    for n in negated:
+        q = n if q is None else q & n
+    return q
 
 
 def python_value(sql_literal: str) -> Any:
@@ -371,17 +399,39 @@ def _listed(value: Any) -> Any:
 
 def _render_q(q: Any, imports: dict[Import, None]) -> str:
     imports[Import("django.db.models", "Q")] = None
-    plain = (
+    if _plain(q):
+        return "Q(" + ", ".join(f"{k}={_render(v, imports)}" for k, v in q.children) + ")"
+    if q.negated and q.connector == q.AND and _plain(q, negated=True):
+        return "~" + _render_q(type(q)(*q.children), imports)
+    # Q(a=1) & ~Q(b=2): its keyword children, then negations, as _q builds it.
+    keywords = [c for c in q.children if isinstance(c, tuple)]
+    rest = q.children[len(keywords) :]
+    if (
         q.connector == q.AND
         and not q.negated
-        and all(isinstance(c, tuple) and c[0].isidentifier() for c in q.children)
-    )
-    if plain and len({c[0] for c in q.children}) == len(q.children):
-        return "Q(" + ", ".join(f"{k}={_render(v, imports)}" for k, v in q.children) + ")"
+        and rest
+        and all(not isinstance(c, tuple) and c.negated and _plain(c, negated=True) for c in rest)
+        and (not keywords or _plain(type(q)(*keywords)))
+    ):
+        parts = ([_render_q(type(q)(*keywords), imports)] if keywords else []) + [
+            _render_q(c, imports) for c in rest
+        ]
+        return " & ".join(parts)
     _, args, kwargs = q.deconstruct()
     parts = [_render(a, imports) for a in args]
     parts += [f"{k}={_render(v, imports)}" for k, v in sorted(kwargs.items())]
     return "Q(" + ", ".join(parts) + ")"
+
+
+def _plain(q: Any, *, negated: bool = False) -> bool:
+    """Whether ``q`` is ``Q(a=1, b=2)`` (``~Q(...)`` with ``negated``): AND-ed keyword lookups,
+    each name once, written back as keywords."""
+    return (
+        q.connector == q.AND
+        and bool(q.negated) == negated
+        and all(isinstance(c, tuple) and c[0].isidentifier() for c in q.children)
+        and len({c[0] for c in q.children}) == len(q.children)
+    )
 
 
 def _callee(path: str, imports: dict[Import, None]) -> str:

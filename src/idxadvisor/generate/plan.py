@@ -255,8 +255,14 @@ def _model_for(rec: Recommendation) -> type[Model] | Skip:
     """The model class whose table the index is on, or why there is none to migrate."""
     from django.apps import apps as django_apps
 
-    if not rec.app_label or not rec.model or not rec.django:
+    if not rec.app_label or not rec.model:
         return Skip(rec.name, f"no Django model owns table {rec.table}", rec.sql)
+    if not rec.django:
+        return Skip(
+            rec.name,
+            f"Django cannot express this index on {rec.app_label}.{rec.model}; build it by hand",
+            rec.sql,
+        )
     try:
         model = django_apps.get_model(rec.app_label, rec.model)
     except LookupError:
@@ -351,7 +357,10 @@ def _plan_index(
     from django.db import migrations
     from django.db.models import UniqueConstraint
 
-    index = build_index(rec.candidate, rec.name, _field_for(model))
+    nulls = {f.column: f.null for f in model._meta.concrete_fields}
+    index = build_index(
+        rec.candidate, rec.name, _field_for(model), lambda column: nulls.get(column, True)
+    )
     if index is None:
         return Skip(rec.name, f"Django cannot express this index; build it by hand: {rec.sql}")
     unique = isinstance(index, UniqueConstraint)
