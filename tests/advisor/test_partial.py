@@ -90,3 +90,22 @@ def test_a_where_term_the_index_keeps_is_explained_first():
     ).recommendations
     assert rec.candidate.condition_sql == "is_active"
     assert rec.candidate.reasons[0].startswith("is_active is a constant filter")
+
+
+@pytest.mark.parametrize(
+    ("where", "few"),
+    [
+        ("status = 'failed'", True),
+        ("status IN ('failed', 'pending')", True),
+        ("next_retry_at IS NULL", True),
+        ("status <> 'done'", False),
+        ("next_retry_at IS NOT NULL", False),
+    ],
+)
+def test_a_partial_where_claims_few_rows_only_for_what_picks_rows(where, few):
+    # All but one status, or every row with a value, is usually most of the table (found on
+    # django-silk: time_taken IS NOT NULL held 100% of rows, said to be "a small share").
+    [rec] = _advise(f"SELECT * FROM hook WHERE org = $1 AND {where}", _schema()).recommendations
+    assert rec.candidate.condition, rec.sql
+    assert ("assumed to match a small share of rows" in rec.reason) == few, rec.reason
+    assert ("unknown without statistics" in rec.reason) == (not few), rec.reason

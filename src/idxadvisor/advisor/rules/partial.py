@@ -87,11 +87,18 @@ def split_constants(pattern: AccessPattern, table: Table | None) -> ConstantSpli
         )
         if low_cardinality:
             condition.append(p)
+            # A negation or IS NOT NULL keeps all rows but some: no claim that they are few.
+            share = (
+                "how many rows it keeps is unknown without statistics (--database-url reads "
+                "pg_stats)"
+                if p.op in (Op.NEQ, Op.NOT_NULL)
+                else "assumed to match a small share of rows"
+            )
             condition_reasons.append(
                 (
                     p.sql,
                     f"{p.sql} is a constant filter on {_kind(p, column)}: it goes in the "
-                    "index WHERE (a partial index), assumed to match a small share of rows.",
+                    f"index WHERE (a partial index), {share}.",
                 )
             )
         else:
