@@ -200,7 +200,9 @@ def advise(
                 sought_already=already,
             )
         )
-    recommendations, redundancies = with_redundancy(recommendations, schema.indexes)
+    recommendations, redundancies = with_redundancy(
+        recommendations, schema.indexes, generated=schema.generated_tables
+    )
     return Advice(
         recommendations=tuple(sorted(recommendations, key=lambda r: (r.table, r.name))),
         redundant=tuple(redundancies),

@@ -17,7 +17,7 @@ partial, invalid and non-B-tree indexes are never called redundant here: they ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from idxadvisor.advisor.methods import BTREE
@@ -26,8 +26,12 @@ from idxadvisor.types.schema import ExistingIndex
 
 
 def redundant(
-    recommendations: Sequence[Recommendation], existing: Sequence[ExistingIndex]
+    recommendations: Sequence[Recommendation],
+    existing: Sequence[ExistingIndex],
+    generated: Collection[str] = (),
 ) -> list[Redundancy]:
+    """The existing indexes the recommendations make redundant (``generated``: tables whose
+    model is made at run time, whose fields no source of the project declares)."""
     found: list[Redundancy] = []
     for index in existing:
         if index.unique or index.condition or index.method != BTREE or not index.valid:
@@ -46,12 +50,17 @@ def redundant(
                 for a, b in zip(index.elements, lead, strict=True)
             )
             if same:
-                how = (
-                    " Django declares it (db_index/ForeignKey): set db_index=False on the field "
-                    "when you drop it."
-                    if index.origin.startswith(("foreign key", "db_index"))
-                    else ""
-                )
+                how = ""
+                if index.table in generated:
+                    how = (
+                        " Its model is made at run time (not written in the project's source, "
+                        "e.g. by django-simple-history): drop it through what makes the model."
+                    )
+                elif index.origin.startswith(("foreign key", "db_index")):
+                    how = (
+                        " Django declares it (db_index/ForeignKey): set db_index=False on the "
+                        "field when you drop it."
+                    )
                 found.append(
                     Redundancy(
                         index=index,
@@ -68,10 +77,11 @@ def with_redundancy(
     recommendations: Sequence[Recommendation],
     existing: Sequence[ExistingIndex],
     found: Sequence[Redundancy] = (),
+    generated: Collection[str] = (),
 ) -> tuple[list[Recommendation], list[Redundancy]]:
     """Every redundancy (those :func:`redundant` finds, then ``found`` elsewhere, e.g. duplicate
     existing indexes), and each recommendation naming the existing ones it makes redundant."""
-    redundancies = list(dict.fromkeys((*redundant(recommendations, existing), *found)))
+    redundancies = list(dict.fromkeys((*redundant(recommendations, existing, generated), *found)))
     recs = [
         replace(r, redundant=tuple(x.index.name for x in redundancies if x.covered_by == r.name))
         for r in recommendations

@@ -51,6 +51,7 @@ from idxadvisor.generate.results import (
 )
 from idxadvisor.generate.unique import unique_operations
 from idxadvisor.generate.writer import preview, write_plan
+from idxadvisor.schema.models import written_in_source
 from idxadvisor.types.advice import Recommendation, Redundancy
 from idxadvisor.types.workload import Query, sites
 
@@ -391,6 +392,14 @@ def _plan_index(
             f"{table} is partitioned: a unique index there must include the "
             "partition key, which idxadvisor does not decide; not generated",
         )
+    if not in_model and not written_in_source(model):
+        return Skip(
+            rec.name,
+            f"{rec.model} is not written in {_source_name(model, planner.root)}: its model is "
+            "made at run time (e.g. by django-simple-history), so no Meta of it can declare "
+            "the index; add it through what makes the model, or build it by hand",
+            rec.sql,
+        )
     if not in_model:
         hand = (
             f"add to {rec.model}.Meta.{attribute}: {element}; then make its migration with "
@@ -458,6 +467,11 @@ def _missing_postgres_app(rec: Recommendation, imports: Iterable[Any]) -> Skip |
         f"(Django 6.0's check postgres.E005 refuses them without it); not generated",
         f'add "{POSTGRES_APP}", to INSTALLED_APPS in {where}, then run generate again',
     )
+
+
+def _source_name(model: type[Model], root: Path | None) -> str:
+    filename = inspect.getsourcefile(model)
+    return display(Path(filename), root) if filename else f"module {model.__module__}"
 
 
 def _outside(model: type[Model], root: Path | None) -> tuple[str, str] | None:

@@ -137,7 +137,10 @@ def refine(
 
     notes += unused_notes(unused_indexes(db), in_view)
     recommendations, redundancies = with_redundancy(
-        recommendations, schema.indexes, duplicate_indexes(schema)
+        recommendations,
+        schema.indexes,
+        duplicate_indexes(schema),
+        generated=schema.generated_tables,
     )
     return replace(
         advice,

@@ -8,9 +8,12 @@ and a catalog index compare equal when they index the same thing.
 
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -242,7 +245,28 @@ def _table_of(model: type[Model], connection: Any) -> Table:
         source_file=source,
         managed=bool(meta.managed),
         auto_created=bool(meta.auto_created),
+        generated=not meta.auto_created and not written_in_source(model),
     )
+
+
+def written_in_source(model: type[Model]) -> bool:
+    """Whether ``model``'s class is written at the top level of its module's file. A model
+    made at run time (django-simple-history's ``HistoricalPoll``, set in ``shop.models``) is
+    not: no Meta of it can be edited, no field of it declared otherwise."""
+    try:
+        source = inspect.getsourcefile(model)
+    except TypeError:
+        return False
+    return source is not None and model.__name__ in _top_level_classes(source)
+
+
+@functools.cache
+def _top_level_classes(path: str) -> frozenset[str]:
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(n.name for n in tree.body if isinstance(n, ast.ClassDef))
 
 
 def _is_insert_timestamp(f) -> bool:

@@ -105,6 +105,9 @@ class Table:
     managed: bool = True
     # True: a ManyToManyField's table without ``through``: no model source declares its indexes.
     auto_created: bool = False
+    # True: its model is made at run time, not written in any source (django-simple-history's
+    # historical models): what declares its indexes is the code that makes it.
+    generated: bool = False
     # Declaratively partitioned (pg_partitioned_table, live mode, or --partitioned): no
     # CREATE INDEX CONCURRENTLY on it; ``partitions`` are its direct children (pg_inherits).
     partitioned: bool = False
@@ -130,6 +133,11 @@ class Schema:
 
     def indexes_on(self, table: str) -> tuple[ExistingIndex, ...]:
         return tuple(i for i in self.indexes if i.table == table)
+
+    @property
+    def generated_tables(self) -> frozenset[str]:
+        """Tables whose model is made at run time (see :attr:`Table.generated`)."""
+        return frozenset(name for name, t in self.tables.items() if t.generated)
 
     def merged_with(self, other: Schema) -> Schema:
         """This schema plus what ``other`` knows (live catalog over models): tables take the
