@@ -23,3 +23,14 @@ def test_names_are_stable_and_fit_djangos_limit():
     other = _advise(sql.replace("DESC", "ASC"), _schema()).recommendations[0].name
     assert first == again and first != other
     assert len(first) <= 30 and first.isidentifier()
+
+
+def test_two_proposals_on_one_column_never_share_a_name():
+    # Found on django-post-office: (subject varchar_pattern_ops) for a startswith and (subject)
+    # for an admin sort got one name; the second CREATE INDEX failed ("already exists").
+    schema = _schema()
+    prefix = _advise("SELECT * FROM hook WHERE email LIKE 'a%'", schema).recommendations
+    sort = _advise("SELECT * FROM hook ORDER BY email LIMIT 100", schema).recommendations
+    [like], [plain] = prefix, sort
+    assert like.candidate.elements[0].opclass and not plain.candidate.elements[0].opclass
+    assert like.name != plain.name

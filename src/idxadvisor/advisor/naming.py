@@ -2,8 +2,8 @@
 
 ``<table[:11]>_<first column[:7]>_<digest>_<suffix>``, at most 30 characters (Django's
 ``Index.max_name_length``), a valid identifier, and a digest over the whole definition (keys
-with direction, predicate, INCLUDE, method) so it is stable across runs and two different
-indexes on the same first column never collide.
+with direction and operator class, predicate, INCLUDE, method) so it is stable across runs
+and two different indexes on the same first column never collide.
 
 >>> from idxadvisor.types.advice import IndexCandidate
 >>> from idxadvisor.types.schema import IndexElement
@@ -33,7 +33,15 @@ def index_name(candidate: IndexCandidate) -> str:
     _, table = split_identifier(candidate.table)
     first = candidate.elements[0]
     column = first.column or re.sub(r"\W+", "_", first.key.lower()).strip("_") or "expr"
-    keys = [("-" if e.descending else "") + e.key for e in candidate.elements]
+    # A B-tree's operator class makes another index on the same keys: (subject
+    # varchar_pattern_ops) beside (subject) must not share its name. (A trigram GIN has one
+    # operator class: its names stay what they were.)
+    keys = [
+        ("-" if e.descending else "")
+        + e.key
+        + (f" {e.opclass}" if e.opclass and candidate.method == BTREE else "")
+        for e in candidate.elements
+    ]
     suffix = method(candidate.method).name_suffix
     if candidate.method == BTREE and candidate.unique:
         suffix = "uniq"
