@@ -740,3 +740,12 @@ def test_a_proposal_that_only_narrows_an_existing_seek_is_only_possible(sql, exi
         assert says and f"{T}_{existing}_idx already seeks on {existing} = …" in says[0]
     else:
         assert not says
+
+
+def test_a_reason_opens_with_what_the_index_does_not_with_then():
+    # Found on django-post-office and django-simple-history: "Then the range on subject: …"
+    # and "Then the ORDER BY key …" opened a proposal's reason, following nothing.
+    for where in ("ORDER BY created_at DESC LIMIT 5", "WHERE code > $1"):
+        [rec] = _advise(_schema(), f"SELECT * FROM {T} {where}").recommendations
+        assert not rec.reason.startswith("Then"), rec.reason
+        assert rec.reason.startswith(("The ORDER BY key", "The range on code")), rec.reason

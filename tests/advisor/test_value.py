@@ -287,3 +287,33 @@ def test_a_whole_row_save_makes_only_the_columns_it_computes_hot():
     [rec] = _run(read, explicit).recommendations
     assert "The workload updates customer" in rec.cost
     assert "whole rows" not in rec.cost
+
+
+def test_a_static_query_at_a_call_site_the_capture_saw_once_is_a_one_off_too():
+    # Found on django-post-office: the static scan's `LIKE 'Queued 1%'` and the capture's
+    # `LIKE 'x%'` (a shape, not the value) are two queries of one call site; the capture ran it
+    # once. It was "2 call sites (w.py:31, w.py:31)" and strong.
+    static_sql = "SELECT * FROM shop_order WHERE customer = 7 ORDER BY placed DESC LIMIT 20"
+    static = Query("q1", static_sql, "a", "static", origins=(Origin("shop/views.py", 31, 5),))
+    captured = Query("q2", SQL, "b", "capture", origins=(Origin("shop/views.py", 31),), calls=1)
+    [rec] = _run(static, captured).recommendations
+    assert set(rec.serves) == {"q1", "q2"}
+    assert rec.value[0] == "1 call site (shop/views.py:31)."
+    assert rec.strength == "possible"
+    elsewhere = Query("q1", static_sql, "a", "static", origins=(Origin("shop/api.py", 8, 5),))
+    [rec] = _run(elsewhere, captured).recommendations
+    assert rec.strength == "strong"  # a call site the capture never ran: no count says little
+
+
+def test_a_table_whose_rows_are_deleted_by_key_is_not_called_a_log():
+    # Found on django-activity-stream: unfollow() deletes chosen Follow rows, and the report
+    # still said "looks append-only ... no update seen". Pruning by age keeps a log a log.
+    read = Query("q1", SQL, SQL, "static", origins=(Origin("shop/views.py", 3),))
+    by_key = "DELETE FROM shop_order WHERE customer = $1 AND status = $2"
+    by_age = "DELETE FROM shop_order WHERE placed < $1"
+    for delete, log in ((by_key, False), (by_age, True)):
+        gone = Query("q2", delete, "d", "static", origins=(Origin("shop/views.py", 9),))
+        recs = _run(read, gone).recommendations
+        assert recs
+        for rec in recs:
+            assert any("append-only" in v for v in rec.value) == log, (delete, rec.value)

@@ -127,7 +127,7 @@ def advise(
     updated = updated_columns(patterns, queries, schema.tables)
     saved = updated_columns(patterns, queries, schema.tables, saved=True)
     # Tables the workload updates at all (a whole-row save sets none of ``updated``'s columns).
-    changed = {p.table for p in patterns if p.kind == "update"}
+    changed = {p.table for p in patterns if _changes_rows(p, schema.tables.get(p.table))}
     candidates: list[IndexCandidate] = []
     served: list[Served] = []
     rejected: list[Rejected] = []
@@ -185,7 +185,7 @@ def advise(
             continue
         # A column a whole-row save writes may change: not worth INCLUDE-ing either.
         hot = {c for (t, c) in (*updated, *saved) if t == candidate.table}
-        candidate = settled_folds(settled_condition(settled_include(candidate, hot)))
+        candidate = _opening(settled_folds(settled_condition(settled_include(candidate, hot))))
         table = schema.tables.get(candidate.table)
         its_patterns = [p for q in candidate.serves for p in read.get((q, candidate.table), ())]
         already = sought_already(candidate, its_patterns, schema.indexes_on(candidate.table), table)
@@ -209,6 +209,37 @@ def advise(
         served=tuple(dict.fromkeys(served)),
         rejected=tuple(rejected),
     )
+
+
+def _changes_rows(pattern: AccessPattern, table: Table | None) -> bool:
+    """Whether the statement changes rows of its table as records are changed: an UPDATE, or a
+    DELETE of chosen rows (an unfollow, a reset). Deleting rows past an age (a range on the
+    insert timestamp) is how a log is pruned: a log table stays a log."""
+    if pattern.kind == "update":
+        return True
+    if pattern.kind != "delete" or not pattern.predicates:
+        return False
+    for p in pattern.predicates:
+        column = table.column(p.column) if table is not None else None
+        if not (p.op is Op.RANGE and column is not None and column.insert_timestamp):
+            return True
+    return False
+
+
+def _opening(candidate: IndexCandidate) -> IndexCandidate:
+    """The reasons as read: the first one starts the explanation, not with "Then" (with no
+    seek before it, "Then the ORDER BY key at" follows nothing).
+
+    >>> from idxadvisor.types.schema import IndexElement
+    >>> c = IndexCandidate("t", (IndexElement("at"),), reasons=("Then the ORDER BY key at.",))
+    >>> _opening(c).reasons
+    ('The ORDER BY key at.',)
+    """
+    first, *rest = candidate.reasons or ("",)
+    if not first.startswith("Then "):
+        return candidate
+    opened = first.removeprefix("Then ")
+    return replace(candidate, reasons=(opened[:1].upper() + opened[1:], *rest))
 
 
 def recommendation(

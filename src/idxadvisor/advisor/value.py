@@ -52,7 +52,9 @@ def value(
     the workload updates rows of the candidate's table; ``sought_already``: why existing
     indexes already seek on part of each of its queries)."""
     served = [queries[q] for q in candidate.serves if q in queries]
-    origins = list(dict.fromkeys(o for q in served for o in q.origins))
+    # One place is one call site however it was found (the static scan gives a column, the
+    # capture none): counted and listed once.
+    origins = list({str(o): o for q in served for o in q.origins}.values())
     reasons: list[str] = []
     weak = False
     code = [o for o in origins if not o.in_workload_file]
@@ -77,7 +79,15 @@ def value(
         if len(measured) > 1 and most < runs:
             ran += f" ({len(measured)} statements; the most frequent ran {most:,})"
         reasons.append(ran + ".")
-        if len(measured) == len(served) and most < MIN_MEASURED_RUNS:
+        # A statically found query whose call sites the measured run also saw (its literals
+        # differ from the captured text, so it is another query) is measured there too.
+        seen = {str(o) for q in measured for o in q.origins}
+        unmeasured = [
+            q
+            for q in served
+            if not q.measured and not (q.origins and {str(o) for o in q.origins} <= seen)
+        ]
+        if not unmeasured and most < MIN_MEASURED_RUNS:
             weak = True
             reasons.append(
                 "So few runs are little evidence that it matters (a click or a one-off in "
