@@ -935,3 +935,36 @@ def test_a_manager_given_by_a_descriptor_is_scanned_on_the_class_and_on_instance
     assert all('FROM "shop_noteaudit"' in sql for sql in by_function.values())
     assert '"at" >= $1' in by_function["recent_audits"]
     assert '"note_id" = $' in by_function["audits_of"]
+
+
+def test_a_model_named_by_apps_get_model_is_resolved(tmp_path: Path) -> None:
+    # django-activity-stream's follow() / unfollow() run
+    # apps.get_model('actstream', 'follow').objects...: those chains were neither analysed nor
+    # listed as skipped.
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "shop" / "lookups.py").write_text(
+        textwrap.dedent(
+            """
+        from django.apps import apps
+
+
+        def named_product(name):
+            return apps.get_model("shop", "product").objects.filter(title=name).exists()
+
+
+        def dotted_product(name):
+            return list(apps.get_model("shop.Product").objects.filter(title=name)[:3])
+
+
+        def unknown(name):
+            return apps.get_model("nowhere", "thing").objects.filter(title=name).count()
+        """
+        )
+    )
+    result = run_scan(root, "shop/lookups.py")
+    by_function = {s["function"]: s["sql"] for s in result["statements"]}
+    assert set(by_function) == {"named_product", "dotted_product"}, result
+    assert all('FROM "shop_product"' in sql for sql in by_function.values())
+    [skipped] = result["skipped"]
+    assert "nowhere" in skipped["reason"], skipped

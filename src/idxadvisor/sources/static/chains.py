@@ -95,7 +95,11 @@ def unwind(node: ast.AST) -> tuple[ast.expr, str, tuple[Step, ...]] | None:
         elif (
             isinstance(cur, ast.Attribute)
             and steps
-            and (_is_dotted_name(cur.value) or is_get_user_model(cur.value))
+            and (
+                _is_dotted_name(cur.value)
+                or is_get_user_model(cur.value)
+                or get_model_label(cur.value) is not None
+            )
         ):
             return cur.value, cur.attr, tuple(reversed(steps))
         elif (
@@ -140,6 +144,27 @@ def is_get_user_model(node: ast.AST) -> bool:
         and not node.keywords
         and (dotted_name(node.func) or "").rpartition(".")[2] == "get_user_model"
     )
+
+
+def get_model_label(node: ast.AST) -> str | None:
+    """``"app.Model"`` for ``apps.get_model("app", "Model")`` or ``apps.get_model("app.Model")``
+    with literal names (django-activity-stream's ``apps.get_model('actstream', 'follow')``),
+    else None.
+
+    >>> get_model_label(ast.parse("apps.get_model('actstream', 'follow')", mode="eval").body)
+    'actstream.follow'
+    """
+    if not (
+        isinstance(node, ast.Call)
+        and not node.keywords
+        and (dotted_name(node.func) or "").rpartition(".")[2] == "get_model"
+        and 1 <= len(node.args) <= 2
+        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+    ):
+        return None
+    names = [a.value for a in node.args if isinstance(a, ast.Constant)]
+    label = ".".join(str(n) for n in names)
+    return label if label.count(".") == 1 else None
 
 
 def _is_dotted_name(node: ast.AST) -> bool:

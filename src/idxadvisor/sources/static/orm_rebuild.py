@@ -38,6 +38,7 @@ from idxadvisor.sources.static.chains import (
     QuerysetChain,
     Step,
     dotted_name,
+    get_model_label,
     is_get_user_model,
     is_self,
 )
@@ -168,6 +169,9 @@ class Rebuilder:
             from django.contrib.auth import get_user_model
 
             return get_user_model()
+        label = get_model_label(chain.model_expr)
+        if label is not None:
+            return self.models.by_label_ci(label)
         dotted = dotted_name(chain.model_expr) or ""
         head, _, rest = dotted.partition(".")
         if head == "cls" and not rest and chain.class_name:
