@@ -65,3 +65,30 @@ def test_a_model_made_at_run_time_is_not_edited_and_not_advised_to_be(
     assert 'by hand: CREATE INDEX CONCURRENTLY "' in generated.stderr
     assert (project / "mon" / "models.py").read_text() == before
     assert not list((project / "mon" / "migrations").glob("0002_*.py"))
+
+
+def test_a_model_written_beside_the_module_it_names_is_written_in_the_source(
+    tmp_path: Path,
+) -> None:
+    # Found on wagtail: Page says __module__ = "wagtail.models" and is written in
+    # wagtail/models/pages.py; it was called "made at run time".
+    project = write_project(tmp_path / "site", "mon", models="", queries=QUERIES)
+    package = project / "mon" / "models"
+    (project / "mon" / "models.py").unlink()
+    package.mkdir()
+    (package / "__init__.py").write_text("from mon.models.log import ProbeLog\n")
+    (package / "log.py").write_text(
+        "from django.db import models\n\n\n"
+        "class ProbeLog(models.Model):\n"
+        '    __module__ = "mon.models"\n'
+        "    ref = models.IntegerField(db_index=True)\n"
+        "    logged = models.DateTimeField()\n"
+    )
+    report = tmp_path / "report.json"
+    analysed = run_cli(
+        "analyze", str(project), "--format", "json", "-o", str(report), env={"DATABASE_URL": ""}
+    )
+    assert analysed.returncode == 0, analysed.stderr
+    [redundant] = json.loads(report.read_text())["redundant"]
+    assert "made at run time" not in redundant["reason"]
+    assert "set db_index=False on the field" in redundant["reason"]

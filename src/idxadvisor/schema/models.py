@@ -250,14 +250,23 @@ def _table_of(model: type[Model], connection: Any) -> Table:
 
 
 def written_in_source(model: type[Model]) -> bool:
-    """Whether ``model``'s class is written at the top level of its module's file. A model
-    made at run time (django-simple-history's ``HistoricalPoll``, set in ``shop.models``) is
-    not: no Meta of it can be edited, no field of it declared otherwise."""
+    """Whether a ``class`` statement of ``model`` is written in the source: at the top level of
+    its module's file or of a file beside it (wagtail's ``Page`` says ``wagtail.models`` and is
+    written in ``wagtail/models/pages.py``). A model made at run time (django-simple-history's
+    ``HistoricalPoll``, set in ``shop.models``) is not: no Meta of it can be edited, no field
+    of it declared otherwise."""
     try:
         source = inspect.getsourcefile(model)
     except TypeError:
         return False
-    return source is not None and model.__name__ in _top_level_classes(source)
+    if source is None:
+        return False
+    if model.__name__ in _top_level_classes(source):
+        return True
+    return any(
+        model.__name__ in _top_level_classes(str(sibling))
+        for sibling in sorted(Path(source).parent.glob("*.py"))
+    )
 
 
 @functools.cache
