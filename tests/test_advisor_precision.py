@@ -749,3 +749,17 @@ def test_a_reason_opens_with_what_the_index_does_not_with_then():
         [rec] = _advise(_schema(), f"SELECT * FROM {T} {where}").recommendations
         assert not rec.reason.startswith("Then"), rec.reason
         assert rec.reason.startswith(("The ORDER BY key", "The range on code")), rec.reason
+
+
+def test_a_reason_says_each_sentence_once():
+    # Found on django-allauth: two queries folded in with the same WHERE made "NOT verified is
+    # then checked on the rows the seek finds…" appear twice in one reason.
+    advice = _advise(
+        _schema(),
+        f"SELECT * FROM {T} WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1",
+        f"SELECT * FROM {T} WHERE user_id = $1 AND NOT unread",
+        f"SELECT COUNT(*) FROM {T} WHERE user_id = $1 AND NOT unread",
+    )
+    assert advice.recommendations
+    for rec in advice.recommendations:
+        assert len(rec.candidate.reasons) == len(set(rec.candidate.reasons)), rec.reason

@@ -227,19 +227,20 @@ def _changes_rows(pattern: AccessPattern, table: Table | None) -> bool:
 
 
 def _opening(candidate: IndexCandidate) -> IndexCandidate:
-    """The reasons as read: the first one starts the explanation, not with "Then" (with no
-    seek before it, "Then the ORDER BY key at" follows nothing).
+    """The reasons as read: each once, and the first one starts the explanation, not with
+    "Then" (with no seek before it, "Then the ORDER BY key at" follows nothing).
 
     >>> from idxadvisor.types.schema import IndexElement
     >>> c = IndexCandidate("t", (IndexElement("at"),), reasons=("Then the ORDER BY key at.",))
     >>> _opening(c).reasons
     ('The ORDER BY key at.',)
     """
-    first, *rest = candidate.reasons or ("",)
-    if not first.startswith("Then "):
-        return candidate
-    opened = first.removeprefix("Then ")
-    return replace(candidate, reasons=(opened[:1].upper() + opened[1:], *rest))
+    # Each sentence once: two folds of the same WHERE say the same thing (found on allauth).
+    first, *rest = tuple(dict.fromkeys(candidate.reasons)) or ("",)
+    if first.startswith("Then "):
+        first = first.removeprefix("Then ")
+        first = first[:1].upper() + first[1:]
+    return replace(candidate, reasons=(first, *rest) if candidate.reasons else ())
 
 
 def recommendation(
