@@ -184,7 +184,7 @@ def advise(
             served.extend(Served(q, candidate.table, duplicate.name) for q in candidate.serves)
             continue
         # A column a whole-row save writes may change: not worth INCLUDE-ing either.
-        hot = {c for (t, c) in (*updated, *saved) if t == candidate.table}
+        hot = {*_of_table(updated, candidate.table), *_of_table(saved, candidate.table)}
         candidate = _opening(settled_folds(settled_condition(settled_include(candidate, hot))))
         table = schema.tables.get(candidate.table)
         its_patterns = [p for q in candidate.serves for p in read.get((q, candidate.table), ())]
@@ -255,14 +255,14 @@ def recommendation(
 ) -> Recommendation:
     """The candidate as a recommendation: its name, SQL, Django form, cost and value
     (``updated`` / ``saved``: see :func:`updated_columns`; ``updates_rows``: the workload
-    updates rows of its table, even if ``updated`` names no column of it; ``sought_already``:
-    why existing indexes already seek on part of it, see :func:`sought_already`)."""
-    on_table = {c: n for (t, c), n in (updated or {}).items() if t == candidate.table}
+    updates rows of its table, whether or not ``updated`` names a column of it;
+    ``sought_already``: why existing indexes already seek on part of it, see
+    :func:`sought_already`)."""
     strength, why = value(
         candidate,
         queries or {},
         table,
-        table_updated=updates_rows or bool(on_table),
+        table_updated=updates_rows,
         sought_already=sought_already,
     )
     return replace(
@@ -270,12 +270,17 @@ def recommendation(
         cost=cost_note(
             candidate,
             table,
-            on_table,
-            {c: n for (t, c), n in (saved or {}).items() if t == candidate.table},
+            _of_table(updated, candidate.table),
+            _of_table(saved, candidate.table),
         ),
         strength=strength,
         value=why,
     )
+
+
+def _of_table(written: Mapping[tuple[str, str], float] | None, table: str) -> dict[str, float]:
+    """``written``'s counts of the columns of ``table``, by column."""
+    return {c: n for (t, c), n in (written or {}).items() if t == table}
 
 
 def sought_already(

@@ -535,12 +535,12 @@ def _evaluate(
     notes: list[str] = []
     # Unused everywhere, it is said of a query it was proposed for, not of whichever of the
     # table's queries came first.
-    own = [q.id for q in queries if q.id in candidate.serves] or [q.id for q in queries[:1]]
+    own = next((q.id for q in queries if q.id in candidate.serves), None)
     for q in queries:
         estimate = estimates[q.id]
         if candidate not in estimate.candidates_used:
             if best_query is None:
-                best_query = own[0]
+                best_query = own or q.id
             continue
         saving = current[q.id] - estimate.total_cost
         ratio = saving / current[q.id] if current[q.id] > 0 else 0.0

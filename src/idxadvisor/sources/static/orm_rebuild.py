@@ -171,7 +171,12 @@ class Rebuilder:
             return get_user_model()
         label = get_model_label(chain.model_expr)
         if label is not None:
-            return self.models.by_label_ci(label)
+            from django.apps import apps
+
+            try:
+                return apps.get_model(label)  # what the code's own call returns
+            except (LookupError, ValueError):
+                return None
         dotted = dotted_name(chain.model_expr) or ""
         head, _, rest = dotted.partition(".")
         if head == "cls" and not rest and chain.class_name:

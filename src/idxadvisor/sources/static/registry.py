@@ -50,14 +50,6 @@ class ModelIndex:
             related_accessors(models),
         )
 
-    def by_label_ci(self, label: str) -> type[Model] | None:
-        """The model ``apps.get_model(label)`` gives: the model name in any case."""
-        app, _, name = label.partition(".")
-        return next(
-            (m for key, m in self.by_label.items() if key.lower() == f"{app}.{name}".lower()),
-            None,
-        )
-
     def find(self, qualname: str | None, name: str) -> type[Model] | None:
         """The model a qualified name (from the imports) or, failing that, a class name means."""
         if qualname:
