@@ -7,6 +7,7 @@ so a broken CI cannot look green.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -140,6 +141,21 @@ def run_cli(
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_capture(output: Path, *command: str, cwd: Path, env: dict[str, str]) -> Run:
+    """``idxadvisor capture -o OUTPUT -- python COMMAND`` in ``cwd``, as a user runs it."""
+    return run_cli("capture", "-o", str(output), "--", sys.executable, *command, cwd=cwd, env=env)
+
+
+def analyze_json(project: Path, *args: str, cwd: Path | None = None) -> dict:
+    """``idxadvisor analyze PROJECT ARGS --format json`` from the source alone (an empty
+    DATABASE_URL keeps a CI-wide one from switching it to live mode): the parsed report."""
+    run = run_cli(
+        "analyze", str(project), *args, "--format", "json", cwd=cwd, env={"DATABASE_URL": ""}
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
 
 
 def _without_database_url(env: dict[str, str]) -> dict[str, str]:

@@ -35,6 +35,7 @@ from tests.helpers import (
     TempDatabase,
     create_database,
     drop_database,
+    run_capture,
     run_cli,
     run_python,
 )
@@ -96,15 +97,8 @@ def _capture_script(
     capture`` (with ``env`` added), ending with ``returncode``; the capture file."""
     (captured.project / f"{name}.py").write_text(text)
     output = captured.project / f"{name}.jsonl"
-    run = run_cli(
-        "capture",
-        "-o",
-        str(output),
-        "--",
-        sys.executable,
-        f"{name}.py",
-        cwd=captured.project,
-        env={**captured.database.env, **(env or {})},
+    run = run_capture(
+        output, f"{name}.py", cwd=captured.project, env={**captured.database.env, **(env or {})}
     )
     assert run.returncode == returncode, run.stderr
     return output

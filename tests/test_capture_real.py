@@ -26,8 +26,10 @@ from idxadvisor.sources.capture.workload_file import read_workload_file
 from tests.helpers import (
     ROOT,
     TempDatabase,
+    analyze_json,
     create_database,
     drop_database,
+    run_capture,
     run_cli,
     run_python,
 )
@@ -59,17 +61,8 @@ def suite(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             ("with_django", {"IDXADVISOR_CAPTURE_INCLUDE_DJANGO": "1"}),
         ):
             output = project / f"{name}.jsonl"
-            run = run_cli(
-                "capture",
-                "-o",
-                str(output),
-                "--",
-                sys.executable,
-                "manage.py",
-                "test",
-                "--noinput",
-                cwd=project,
-                env={**database.env, **extra},
+            run = run_capture(
+                output, "manage.py", "test", "--noinput", cwd=project, env={**database.env, **extra}
             )
             assert run.returncode == 0, run.stderr
             runs[name] = output
@@ -442,36 +435,13 @@ def test_a_capture_run_from_another_directory_gives_origins_in_the_project(
     migrate = run_python("manage.py", "migrate", "-v0", cwd=project, env=env)
     assert migrate.returncode == 0, migrate.stderr
     output = tmp_path / "w.jsonl"
-    run = run_cli(
-        "capture",
-        "-o",
-        str(output),
-        "--",
-        sys.executable,
-        "shop/report_active.py",
-        cwd=tmp_path,
-        env=env,
-    )
+    run = run_capture(output, "shop/report_active.py", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     [as_written] = {st.origin.path for st in read_workload_file(output)[0] if st.origin}
     assert as_written == "shop/report_active.py"
-    report = tmp_path / "report.json"
-    run = run_cli(
-        "analyze",
-        str(project),
-        "--workload",
-        str(output),
-        "--format",
-        "json",
-        "-o",
-        str(report),
-        cwd=tmp_path,
-        env={"DATABASE_URL": ""},
-    )
-    assert run.returncode == 0, run.stderr
     counts = [
         q
-        for q in json.loads(report.read_text())["queries"]
+        for q in analyze_json(project, "--workload", str(output), cwd=tmp_path)["queries"]
         if "COUNT(*)" in q["sql"] and "catalog_product" in q["sql"]
     ]
     # The static scan and the capture found one call site: one query, one origin in it.

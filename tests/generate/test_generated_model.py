@@ -4,11 +4,10 @@ SQL, and a redundancy on it does not tell the user to edit a field no file decla
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.generate.projects import write_project
-from tests.helpers import TempDatabase, run_cli, run_python
+from tests.helpers import TempDatabase, analyze_json, run_cli, run_python
 
 MODELS = """\
 from django.db import models
@@ -45,12 +44,7 @@ def test_a_model_made_at_run_time_is_not_edited_and_not_advised_to_be(
     project = write_project(tmp_path / "site", "mon", models=MODELS, queries=QUERIES)
     made = run_python("manage.py", "makemigrations", "mon", cwd=project, env=temp_database.env)
     assert made.returncode == 0, made.stderr
-    report = tmp_path / "report.json"
-    analysed = run_cli(
-        "analyze", str(project), "--format", "json", "-o", str(report), env={"DATABASE_URL": ""}
-    )
-    assert analysed.returncode == 0, analysed.stderr
-    found = json.loads(report.read_text())
+    found = analyze_json(project)
     [rec] = found["recommendations"]
     assert rec["table"] == "mon_probelog" and rec["fields"] == ["ref", "-logged"]
     [redundant] = found["redundant"]
@@ -84,11 +78,6 @@ def test_a_model_written_beside_the_module_it_names_is_written_in_the_source(
         "    ref = models.IntegerField(db_index=True)\n"
         "    logged = models.DateTimeField()\n"
     )
-    report = tmp_path / "report.json"
-    analysed = run_cli(
-        "analyze", str(project), "--format", "json", "-o", str(report), env={"DATABASE_URL": ""}
-    )
-    assert analysed.returncode == 0, analysed.stderr
-    [redundant] = json.loads(report.read_text())["redundant"]
+    [redundant] = analyze_json(project)["redundant"]
     assert "made at run time" not in redundant["reason"]
     assert "set db_index=False on the field" in redundant["reason"]
