@@ -45,6 +45,8 @@ once; columns resolved through :mod:`.scope`; conditions read by :mod:`.predicat
   its parts are no one query.
 * ``assigned`` of an UPDATE target lists the columns its SET writes; ``computed`` those whose
   new value reads a column (``n = n + 1``): they change, whatever the parameters.
+* ``join_columns`` of a reference are those equated to a column of another reference that can
+  lead the join (:func:`_lookup_joins`), or of an enclosing query or derived table.
 * ``selected`` is None after ``*``/``t.*``, or when an unqualified column cannot be attributed.
 """
 
@@ -276,12 +278,13 @@ class _Extractor:
             others = [r for k, r in scope.sources.items() if k != key and r is not None]
             for ident in using:
                 column = name_of(ident)
+                partner = others[0] if len(others) == 1 else None
                 if joined_ref is not None:
-                    joined_ref.join_columns[column] = None
+                    joined_ref.joins(column, partner)
                     joined_ref.read(column)
-                if len(others) == 1:
-                    others[0].join_columns[column] = None
-                    others[0].read(column)
+                if partner is not None:
+                    partner.joins(column, joined_ref)
+                    partner.read(column)
 
     # -- reading columns -------------------------------------------------------------------
 
@@ -455,7 +458,33 @@ def _patterns(query_id: str, trees: tuple[exp.Expr, ...]) -> tuple[AccessPattern
     for tree in trees:
         if isinstance(tree, _QUERY_NODES):
             extractor.statement(tree, None, frozenset())
-    return tuple(dict.fromkeys(ref.pattern(query_id) for ref in extractor.refs))
+    refs = extractor.refs
+    return tuple(dict.fromkeys(ref.pattern(query_id, _lookup_joins(ref, refs)) for ref in refs))
+
+
+def _lookup_joins(ref: Ref, refs: list[Ref]) -> tuple[str, ...]:
+    """The join columns of ``ref`` a lookup can come in by: those equated to a reference that
+    can lead the join without ``ref`` — one with a filter or a sorted LIMIT of its own, or one
+    joined to such a reference through others. ``emailaddress.user_id = auth_user.id`` with no
+    filter on ``auth_user`` is no key of ``emailaddress``: PostgreSQL reads ``emailaddress`` by its
+    own filter and finds each user by its primary key."""
+    reached = {
+        id(r): r
+        for r in refs
+        if r is not ref and (r.predicates or (r.order_by and r.limit is not None))
+    }
+    frontier = list(reached.values())
+    while frontier:
+        for partners in frontier.pop().join_columns.values():
+            for p in partners:
+                if p is not None and p is not ref and id(p) not in reached:
+                    reached[id(p)] = p
+                    frontier.append(p)
+    return tuple(
+        column
+        for column, partners in ref.join_columns.items()
+        if any(p is None or id(p) in reached for p in partners)
+    )
 
 
 def extract(query: Query) -> tuple[AccessPattern, ...]:

@@ -325,8 +325,8 @@ def _comparison(node: exp.Expr, scope: Scope, negated: bool) -> tuple[Key, Predi
             and left_key.expression is None
             and right_key.expression is None
         ):
-            for k in (left_key, right_key):
-                k.ref.join_columns[k.column] = None
+            left_key.ref.joins(left_key.column, right_key.ref)
+            right_key.ref.joins(right_key.column, left_key.ref)
         return None
     subquery = unparen(right)
     if (
@@ -404,7 +404,7 @@ def _join_sides(
             if isinstance(ref, Ref) and not scope.given_per_row(ref):
                 other = right if side is left else left
                 if isinstance(strip_column_cast(other), exp.Column):
-                    ref.join_columns[name_of(bare.this)] = None
+                    ref.joins(name_of(bare.this), None)
 
 
 def _in(node: exp.In, scope: Scope, negated: bool) -> tuple[Key, Predicate] | None:

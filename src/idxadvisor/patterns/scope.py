@@ -63,24 +63,29 @@ class Ref:
     table: str
     kind: AccessKind
     predicates: dict[Predicate, None] = field(default_factory=dict)
-    join_columns: dict[str, None] = field(default_factory=dict)
+    # Each join column with the references it is equated to (None: a column of an enclosing
+    # query or a derived table, whose rows may come from anywhere).
+    join_columns: dict[str, list[Ref | None]] = field(default_factory=dict)
     order_by: tuple[OrderKey, ...] = ()
     limit: int | None = None
     selected: dict[str, None] | None = field(default_factory=dict)
     assigned: dict[str, None] = field(default_factory=dict)  # columns an UPDATE sets
     computed: dict[str, None] = field(default_factory=dict)  # ... from the row (n = n + 1)
 
+    def joins(self, column: str, partner: Ref | None) -> None:
+        self.join_columns.setdefault(column, []).append(partner)
+
     def read(self, column: str) -> None:
         if self.selected is not None:
             self.selected[column] = None
 
-    def pattern(self, query_id: str) -> AccessPattern:
+    def pattern(self, query_id: str, join_columns: tuple[str, ...]) -> AccessPattern:
         return AccessPattern(
             query_id=query_id,
             table=self.table,
             kind=self.kind,
             predicates=tuple(self.predicates),
-            join_columns=tuple(self.join_columns),
+            join_columns=join_columns,
             order_by=self.order_by,
             limit=self.limit,
             selected=None if self.selected is None else tuple(self.selected),
