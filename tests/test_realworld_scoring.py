@@ -176,18 +176,23 @@ def test_unscored_ground_truth_is_left_out() -> None:
 
 
 @pytest.mark.parametrize(
-    ("keys", "served"),
+    ("keys", "condition", "served"),
     [
-        ('"id"', True),  # the primary key itself
-        ('"id", "created"', True),  # led by the primary key
-        ('"u1"', True),  # leading column of a unique (u1, u2)
-        ('"u1", "u2", "x"', True),  # led by the unique columns
-        ('"u2"', False),  # not a leading column of any
-        ('"x", "id"', False),
-        ('"w"', False),  # a partial unique index does not serve every row
+        ('"id"', None, True),  # the primary key itself
+        ('"id", "created"', None, True),  # led by the primary key
+        ('"u1"', None, True),  # leading column of a unique (u1, u2)
+        ('"u1", "u2", "x"', None, True),  # led by the unique columns
+        ('"u2"', None, False),  # not a leading column of any
+        ('"x", "id"', None, False),
+        ('"w"', None, False),  # a partial unique index does not serve every row
+        # A rare filter walked in primary-key order: the primary key reads every row (defect 5).
+        ('"id" DESC', '"processed" IS NULL', False),
+        ('"u1"', '"done"', False),
+        # Keys after the unique ones are still keys after an equality that finds one row.
+        ('"id", "created"', '"processed" IS NULL', True),
     ],
 )
-def test_pk_or_unique_served_proposals(keys: str, served: bool) -> None:
+def test_pk_or_unique_served_proposals(keys: str, condition: str | None, served: bool) -> None:
     existing = [
         pk("t", "id"),
         pk("t", "u1", "u2"),
@@ -195,7 +200,7 @@ def test_pk_or_unique_served_proposals(keys: str, served: bool) -> None:
         {"table": "t", "columns": ["x"], "unique": False, "condition": None},
         pk("other", "u2"),
     ]
-    result = score([], report(rec("p", "t", keys), existing=existing))
+    result = score([], report(rec("p", "t", keys, condition), existing=existing))
     assert len(result.pk_unique_served) == int(served)
 
 

@@ -14,7 +14,9 @@ rules are unit-tested on small hand-made inputs (``tests/test_realworld_scoring.
 * *proposals per found* is every proposal of the run over the found indexes;
 * a proposal is *PK/unique-served* when its leading keys and the columns of an existing primary
   key or unique index (without WHERE) are one a prefix of the other: an equality there is
-  already served.
+  already served. Not a partial one on no more than those columns: a rare filter walked in
+  their order (``(id) WHERE processed IS NULL`` for ``processed IS NULL ORDER BY id LIMIT 1``)
+  is exactly what the unique index does not serve (issue 11, defect 5).
 
 >>> key_columns('CREATE INDEX CONCURRENTLY "i" ON "t" ("a", "b" DESC) WHERE "c";')
 ('a', 'b')
@@ -224,6 +226,8 @@ def pk_unique_served(report: dict[str, Any]) -> tuple[str, ...]:
     for rec in report.get("recommendations", []):
         keys = key_columns(rec["sql"])
         for columns in unique.get(rec["table"], []):
+            if rec.get("condition") and len(keys) <= len(columns):
+                continue  # a partial walk in the unique index's order (defect 5)
             if _leads(keys, columns) or _leads(columns, keys):
                 served.append(rec["name"])
                 break

@@ -63,3 +63,15 @@ def test_a_partial_read_without_a_seek_keeps_its_where_beside_a_full_index():
     assert "q3" in by_where["is_active"].serves
     assert "q3" not in by_where[None].serves
     assert "q1" in by_where[None].serves
+
+
+def test_a_negation_beside_a_range_keeps_its_partial_index_next_to_a_full_one():
+    # django-q2's scheduler: NOT (repeats = 0) AND next_run < now ORDER BY next_run. The rows the
+    # negation drops (finished schedules, like healthchecks' checks that are down) keep a
+    # next_run in the past for ever: a full (next_run) index reads them all on every poll, so
+    # the partial one stays beside the admin's full one, however few rows it may drop.
+    recs = _advise_many(
+        "SELECT * FROM hook ORDER BY created_at LIMIT 100",
+        "SELECT * FROM hook WHERE NOT (status = 'done') AND created_at < $1 ORDER BY created_at",
+    ).recommendations
+    assert {r.candidate.condition_sql for r in recs} == {None, "status <> 'done'"}
