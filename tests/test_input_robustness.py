@@ -554,7 +554,7 @@ def test_analyze_reports_a_file_that_does_not_parse(example_copy: Path) -> None:
     table = run_cli("analyze", ".", cwd=example_copy)
     assert table.returncode == 0, table.stderr
     flat = _flat(table.stdout)
-    assert "(1 file could not be parsed)" in flat.split(" — ")[0]  # in the summary line
+    assert "; 2 skipped, 1 file that could not be parsed" in flat.split("╭")[0]  # the summary
     assert "Files that could not be parsed (1)" in flat
     assert re.search(r"monitoring/broken\.py:3 │ cannot parse: SyntaxError: invalid syntax", flat)
     assert flat.endswith("1 file could not be parsed: their queries were not analysed.")

@@ -104,12 +104,16 @@ def _summary(analysis: Analysis) -> str:
     analysed = len({p.query_id for p in analysis.patterns})
     served = len({s.query_id for s in advice.served_queries})
     files = len(unparsed_files(analysis.skipped))
-    unparsed = f" ({_n(files, 'file')} could not be parsed)" if files else ""
+    unparsed = f", {_n(files, 'file')} that could not be parsed" if files else ""
+    # Skips are said apart: they come from every stage (a queryset the scan could not
+    # compile, a statement, a file), so they are no share of the statements counted before.
+    skipped = (
+        f"; {len(analysis.skipped)} skipped{unparsed} (listed below)" if analysis.skipped else ""
+    )
     return (
-        f"{_n(analysis.statements, 'statement')}, {len(analysis.workload.queries)} distinct, "
-        f"{analysed} analysed, {len(analysis.skipped)} skipped{unparsed} — "
-        f"{_n(len(advice.recommendations), 'index', 'indexes')} proposed, "
-        f"{_n(served, 'query', 'queries')} already served"
+        f"{_n(analysis.statements, 'statement')} ({len(analysis.workload.queries)} distinct), "
+        f"{analysed} analysed — {_n(len(advice.recommendations), 'index', 'indexes')} proposed, "
+        f"{_n(served, 'query', 'queries')} already served{skipped}"
     )
 
 
