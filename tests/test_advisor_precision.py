@@ -370,6 +370,66 @@ def test_an_aggregate_a_window_or_a_volatile_call_is_never_an_index_key(sql, tem
             conn.execute(rec.sql.replace(" CONCURRENTLY", ""))
 
 
+_TYPED = Table(
+    "typed",
+    (
+        Column("id", "id", "bigint", unique=True, primary_key=True),
+        Column("at", "at", "timestamp with time zone"),
+        Column("ts", "ts", "timestamp"),
+        Column("d", "d", "date"),
+        Column("n", "n", "integer"),
+        Column("email", "email", "varchar(254)"),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("where", "buildable"),
+    [
+        # The session's TimeZone decides the day, the field, the truncation of a timestamptz.
+        ("at::date = $1", False),
+        ("date_trunc('day', at) = $1", False),
+        ("EXTRACT(year FROM at) = 2020", False),
+        # AT TIME ZONE first (Django's __date with USE_TZ), or a timestamp: IMMUTABLE.
+        ("(at AT TIME ZONE 'UTC')::date = $1", True),
+        ("date_trunc('day', ts) = $1", True),
+        ("EXTRACT(year FROM ts) = 2020", True),
+        # DateStyle and locale: STABLE whatever the type.
+        ("to_char(ts, 'YYYY') = $1", False),
+        ("d::text LIKE '2020%'", False),
+        # A column of another type compared as its text (Django's __startswith, __iexact on an
+        # IntegerField): the cast is lost in the pattern, so no key on n is proposed.
+        ("n::text LIKE '12%'", False),
+        ("UPPER(n::text) = UPPER($1)", False),
+        ("UPPER(email::text) = UPPER($1)", True),
+        ("email::text LIKE 'ab%'", True),
+    ],
+)
+def test_an_index_key_postgresql_cannot_build_on_the_columns_type_is_never_proposed(
+    where, buildable, temp_database
+):
+    # Issue 11, defect 11, on types: each proposal is built on a real table of these types, and
+    # each key refused is one PostgreSQL refuses too, as the advisor would have written it.
+    import psycopg
+
+    from idxadvisor.advisor.django_index import recommend
+
+    schema = Schema({"typed": _TYPED})
+    advice = _advise(schema, f"SELECT * FROM typed WHERE {where}")
+    columns = ", ".join(f'"{c.name}" {c.db_type}' for c in _TYPED.columns)
+    with psycopg.connect(temp_database.url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE typed ({columns})")
+        for rec in advice.recommendations:
+            conn.execute(rec.sql.replace(" CONCURRENTLY", ""))
+        assert bool(advice.recommendations) == buildable, [r.sql for r in advice.recommendations]
+        refused = [r for r in advice.rejected if "IMMUTABLE" in r.reason or "as text" in r.reason]
+        assert bool(refused) != buildable, [r.reason for r in advice.rejected]
+        for r in refused:
+            written = recommend(r.candidate, _TYPED).sql.replace(" CONCURRENTLY", "")
+            with pytest.raises(psycopg.Error):
+                conn.execute(written)
+
+
 def test_is_not_null_on_a_not_null_column_is_no_predicate():
     advice = _advise(
         _schema(), f"SELECT * FROM {T} WHERE created_at IS NOT NULL AND user_id = $1 AND code = $2"

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from idxadvisor.advisor.buildable import unbuildable
 from idxadvisor.advisor.cost import cost_note
 from idxadvisor.advisor.django_index import recommend
 from idxadvisor.advisor.merge import merge, settled_folds
@@ -147,6 +148,13 @@ def advise(
             served.append(Served(pattern.query_id, pattern.table, skipping[0].name, skipping[1]))
             continue
         for candidate in proposals(pattern, table):
+            refused = next(
+                (why for e in candidate.elements if (why := unbuildable(e, table)) is not None),
+                None,
+            )
+            if refused is not None:
+                rejected.append(Rejected(candidate, refused))
+                continue
             existing = _same_as_existing(candidate, indexes)
             if existing is None and method(candidate.method).seeks:
                 best = best_existing(pattern, indexes)
