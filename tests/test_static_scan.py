@@ -120,6 +120,11 @@ def shop_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
     chain = "from shop.models import Order\nQ = Order.objects.filter(status='x').count()\n"
     (root / "shop" / "broken.py").write_text("def broken(:\n    return Order.objects.all()\n")
+    (root / "shop" / "subqueries.py").write_text(
+        "from django.db.models import OuterRef\nfrom shop.models import Order\n\n"
+        "def latest_order():\n"
+        "    return Order.objects.filter(customer=OuterRef('pk')).order_by('-id')\n"
+    )
     (root / "shop" / "migrations" / "0002_data.py").write_text(chain)
     (root / "shop" / "tests.py").write_text(chain)
     for hidden in (".venv/lib/site-packages/pkg", "node_modules/pkg", "env/lib", ".git"):
@@ -143,6 +148,7 @@ def test_never_connects_and_reports_only_project_sources(shop: dict[str, Any]) -
         "shop/views.py",
         "shop/more.py",
         "shop/broken.py",
+        "shop/subqueries.py",
     }
     assert all(s["source"] == "static" for s in shop["statements"])
     for s in shop["statements"]:
@@ -284,6 +290,10 @@ def test_unresolvable_querysets_are_skipped_with_reasons(
         ".order_by() argument known only at run time (field)"
     )
     assert reasons[("shop/broken.py", 1)] == "cannot parse: SyntaxError: invalid syntax"
+    # Django's own "may only be used in a subquery" says nothing of where it is read.
+    assert reasons[("shop/subqueries.py", 5)].startswith(
+        "a sub-query (it refers to OuterRef): it runs only inside the query a Subquery()"
+    )
 
 
 def test_explicit_paths_scan_only_those_files(shop_root: Path) -> None:

@@ -124,6 +124,10 @@ _INSERT_METHODS = frozenset(
 )
 
 
+# Django's refusal to compile a queryset holding OuterRef on its own (3.2 to 6.0 say this).
+_OUTER_REF = "contains a reference to an outer query"
+
+
 class Unresolvable(Exception):
     """The chain cannot be rebuilt from the source alone; ``str(exc)`` is the reason."""
 
@@ -260,6 +264,12 @@ class Rebuilder:
         except (Unresolvable, NotAQuery):
             raise
         except Exception as exc:  # Django's own complaint (FieldError, TypeError…) is the reason
+            if _OUTER_REF in str(exc):
+                raise Unresolvable(
+                    "a sub-query (it refers to OuterRef): it runs only inside the query a "
+                    "Subquery() or Exists() puts it in, and is read there when the scan "
+                    "compiles that query"
+                ) from exc
             raise Unresolvable(one_line(exc)) from exc
         if is_runtime_row(result):
             # `ContentType.objects.get_for_model(obj)`: Django caches each content type per
