@@ -123,7 +123,12 @@ def shop_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "shop" / "subqueries.py").write_text(
         "from django.db.models import OuterRef\nfrom shop.models import Order\n\n"
         "def latest_order():\n"
-        "    return Order.objects.filter(customer=OuterRef('pk')).order_by('-id')\n"
+        "    return Order.objects.filter(customer=OuterRef('pk')).order_by('-id')\n\n"
+        "def with_last_status():\n"
+        "    from django.db.models import Subquery\n"
+        "    from shop.models import Customer\n"
+        "    return Customer.objects.annotate(\n"
+        "        last=Subquery(latest_order().values('status')[:1])).filter(id=3)\n"
     )
     (root / "shop" / "migrations" / "0002_data.py").write_text(chain)
     (root / "shop" / "tests.py").write_text(chain)
@@ -292,7 +297,12 @@ def test_unresolvable_querysets_are_skipped_with_reasons(
     assert reasons[("shop/broken.py", 1)] == "cannot parse: SyntaxError: invalid syntax"
     # Django's own "may only be used in a subquery" says nothing of where it is read.
     assert reasons[("shop/subqueries.py", 5)].startswith(
-        "a sub-query (it refers to OuterRef): it runs only inside the query a Subquery()"
+        "a sub-query (it refers to OuterRef): it runs only inside another query's Subquery()"
+    )
+    # ... nor Django's AttributeError on the run-time value a call it does not follow gives.
+    assert reasons[("shop/subqueries.py", 10)] == (
+        "Subquery() of a value the scan cannot rebuild (latest_order().values('status')[:1]): "
+        "a queryset returned by a call is not followed; idxadvisor capture sees it run"
     )
 
 

@@ -89,6 +89,10 @@ def is_runtime_row(value: Any) -> bool:
     return isinstance(value, _runtime_classes()[1])
 
 
+def is_runtime_value(value: Any) -> bool:
+    return isinstance(value, _runtime_classes()[0])
+
+
 @contextmanager
 def no_database() -> Iterator[None]:
     """While active: executing a compiler raises :class:`Captured` with its SQL instead (an

@@ -53,6 +53,7 @@ from idxadvisor.sources.static.offline import (
     DatabaseTouched,
     InsertReached,
     is_runtime_row,
+    is_runtime_value,
     no_database,
     runtime_value,
 )
@@ -266,9 +267,9 @@ class Rebuilder:
         except Exception as exc:  # Django's own complaint (FieldError, TypeError…) is the reason
             if _OUTER_REF in str(exc):
                 raise Unresolvable(
-                    "a sub-query (it refers to OuterRef): it runs only inside the query a "
-                    "Subquery() or Exists() puts it in, and is read there when the scan "
-                    "compiles that query"
+                    "a sub-query (it refers to OuterRef): it runs only inside another query's "
+                    "Subquery() or Exists(), where the scan reads it when it is written in "
+                    "place (not returned by a function); idxadvisor capture sees it run"
                 ) from exc
             raise Unresolvable(one_line(exc)) from exc
         if is_runtime_row(result):
@@ -693,11 +694,29 @@ class Rebuilder:
                 kwargs = dict(self._lookup(model, k, v) for k, v in _keywords(node).items())
                 return Q(*args, **kwargs)
             args = [self._value(model, a) for a in node.args]
+            keywords = _keywords(node)
             kwargs = {
                 k: self._condition(model, v) if k == "filter" else self._value(model, v)
-                for k, v in _keywords(node).items()
+                for k, v in keywords.items()
             }
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                # Subquery(helper()): a queryset built by a call the scan does not follow is a
+                # run-time value here, which Django cannot take for a query.
+                given = (
+                    *zip(node.args, args, strict=True),
+                    *zip(keywords.values(), kwargs.values(), strict=True),
+                )
+                unknown = [n for n, v in given if is_runtime_value(v)]
+                if not unknown:
+                    raise
+                name = getattr(func, "__name__", "call")
+                raise Unresolvable(
+                    f"{name}() of a value the scan cannot rebuild ({ast.unparse(unknown[0])}): "
+                    "a queryset returned by a call is not followed; idxadvisor capture sees "
+                    "it run"
+                ) from exc
         if isinstance(node, ast.BinOp) and isinstance(
             node.op, ast.BitOr | ast.BitAnd | ast.BitXor | ast.Add | ast.Sub | ast.Mult | ast.Div
         ):
