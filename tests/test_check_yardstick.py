@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.check_helpers import write_project, write_source
+from tests.check_helpers import check_json, write_project, write_source
 from tests.helpers import run_cli
 
 MODELS = """
@@ -152,3 +152,48 @@ def test_queries_only_tests_reach_are_flagged_only_when_asked(example_copy: Path
     flagged = run_cli("check", target, "--project", str(example_copy), "--include-test-queries")
     assert flagged.returncode == 1, flagged.stdout + flagged.stderr
     assert "factories.py:5:" in flagged.stdout
+
+
+STAMPED = """
+from django.db import models
+
+
+class Order(models.Model):
+    status = models.CharField(max_length=16)
+    placed_at = models.DateTimeField(auto_now_add=True)
+"""
+AGED = """
+from shop.models import Order
+
+
+def old_count(x):
+    return Order.objects.filter(placed_at__lt=x).count()
+
+
+def purge(x):
+    return Order.objects.filter(placed_at__lt=x).delete()
+
+
+def newest():
+    return Order.objects.order_by("-placed_at").first()
+"""
+
+
+def test_a_query_the_merge_serves_by_another_index_names_that_index(tmp_path: Path) -> None:
+    # Alone, the age range gets a BRIN; across the files analyze folds it into the B-tree the
+    # newest-first listing needs. check keeps the stable per-query name and says which index
+    # analyze proposes, so a user following it builds one index on placed_at, not two.
+    write_project(tmp_path, STAMPED, AGED)
+    run = run_cli("analyze", "--format", "json", cwd=tmp_path)
+    [rec] = json.loads(run.stdout)["recommendations"]
+    _, findings = check_json(tmp_path)
+    assert len(findings) == 3
+    for f in findings:
+        if rec["name"] in f["suggestion"]:
+            assert "analyze proposes" not in f["message"]
+        else:
+            assert "_brin" in f["suggestion"]
+            assert f["message"].endswith(
+                f"with the other queries analysed, analyze proposes {rec['name']}, which "
+                "serves this one too: build that one instead"
+            )

@@ -5,7 +5,9 @@ The yardstick is the advisor's own recommendations (their ``serves``), so ``chec
 query is the advisor's design for that query alone (:func:`idxadvisor.advisor.advise` on its
 access patterns): across a workload the advisor merges candidates, and a merge depends on which
 other queries were analysed — a pre-commit hook analyses only the changed files, so a merged
-name would change with the file list.
+name would change with the file list. When the merge gave this query another index, the
+message names that one too, so a user building from ``check`` builds the index ``analyze``
+proposes, not a second one beside it.
 """
 
 from __future__ import annotations
@@ -51,5 +53,12 @@ def proposals(analysis: Analysis) -> tuple[Proposal, ...]:
             # Alone, the query gets the same kinds of index on the table as in the workload;
             # should it not (a rare merge effect), the workload's index is what analyze shows.
             recs = [r for r in own if r.table == table] or merged[(query_id, table)]
-            out.extend(Proposal(query, pattern, rec) for rec in recs)
+            workload = merged[(query_id, table)]
+            for rec in recs:
+                # The index analyze shows for this query, when the workload's merge made it
+                # another: said beside the stable per-query name, so one index gets built.
+                other = None
+                if workload and all(w.name != rec.name for w in workload):
+                    other = workload[0]
+                out.append(Proposal(query, pattern, rec, other))
     return tuple(out)

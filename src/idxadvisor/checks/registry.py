@@ -29,12 +29,16 @@ class Proposal:
     """A query for which the advisor proposes an index on one table, and that index.
 
     ``recommendation`` is the advisor's index for this query alone, so its name and key order
-    do not depend on which other files were analysed with it.
+    do not depend on which other files were analysed with it. ``merged`` is the index
+    ``analyze`` proposes for it across everything analysed, when that is another one (a
+    B-tree it shares with a listing rather than a BRIN of its own): building both would be
+    two indexes where one serves.
     """
 
     query: Query
     pattern: AccessPattern
     recommendation: Recommendation
+    merged: Recommendation | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -92,12 +96,19 @@ class Check:
         return found.group(0).rstrip(".,)>") if found else ""
 
     def format(self, problem: Problem, subject: str) -> str:
-        return self.message.format(
+        message = self.message.format(
             subject=subject,
             table=problem.table,
             columns=", ".join(problem.columns),
             suggestion=problem.suggestion,
             **dict(problem.details),
+        )
+        merged = problem.proposal.merged if problem.proposal is not None else None
+        if merged is None:
+            return message
+        return (
+            f"{message}; with the other queries analysed, analyze proposes {merged.name}, "
+            "which serves this one too: build that one instead"
         )
 
 
