@@ -719,6 +719,46 @@ def test_a_row_fetched_by_another_query_is_a_value_of_the_query_using_it(tmp_pat
             object_pk = models.CharField(max_length=64)
             created_at = models.DateTimeField()
             objects = NoteManager()
+
+
+        from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+
+
+        class Tag(models.Model):
+            name = models.CharField(max_length=50)
+            content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+            object_id = models.PositiveIntegerField()
+            content_object = GenericForeignKey("content_type", "object_id")
+
+
+        class ContentTypeIs:
+            # taggit's ExtraJoinRestriction: raw SQL, the content type's pk as its param.
+            contains_aggregate = False
+            contains_over_clause = False
+
+            def __init__(self, alias, pk):
+                self.alias, self.pk = alias, pk
+
+            def as_sql(self, compiler, connection):
+                return f'{compiler.quote_name_unless_alias(self.alias)}."content_type_id" = %s', [
+                    self.pk
+                ]
+
+            def relabel_aliases(self, change_map):
+                self.alias = change_map.get(self.alias, self.alias)
+
+            def clone(self):
+                return type(self)(self.alias, self.pk)
+
+
+        class TagRelation(GenericRelation):
+            def get_extra_restriction(self, alias, remote_alias):
+                return ContentTypeIs(remote_alias, ContentType.objects.get_for_model(self.model).pk)
+
+
+        class Article(models.Model):
+            title = models.CharField(max_length=100)
+            tags = TagRelation(Tag)
         """,
     )
     (root / "shop" / "rows.py").write_text(
@@ -726,7 +766,7 @@ def test_a_row_fetched_by_another_query_is_a_value_of_the_query_using_it(tmp_pat
             """
         from django.contrib.contenttypes.models import ContentType
 
-        from shop.models import Customer, Note, Order
+        from shop.models import Article, Customer, Note, Order
 
 
         def inline_get(name):
@@ -751,6 +791,10 @@ def test_a_row_fetched_by_another_query_is_a_value_of_the_query_using_it(tmp_pat
 
         def vip_orders():
             return Order.objects.filter(customer__in=Customer.objects.filter(is_vip=True)).count()
+
+
+        def tagged(word):
+            return list(Article.objects.filter(tags__name=word))
         """
         )
     )
@@ -789,6 +833,14 @@ def test_a_row_fetched_by_another_query_is_a_value_of_the_query_using_it(tmp_pat
     # The project's own manager method doing the lookup.
     [for_model] = by_function["notes_by_model"]
     assert where_terms(for_model["sql"]) == {'"content_type_id" = $1'}
+
+    # A generic relation's join holds the content type looked up at run time, handed on as a
+    # param by raw SQL (taggit's): a parameter, not the text 'RuntimeRow(0)', which PostgreSQL
+    # refuses for an integer column.
+    [tagged] = by_function["tagged"]
+    assert "RuntimeRow" not in tagged["sql"]
+    on = tree(tagged["sql"]).find(exp.Join).args["on"].sql("postgres")
+    assert '"content_type_id" = $1' in on, on
 
     # A queryset used as a value is still a subquery, and no query of its own.
     [vip] = by_function["vip_orders"]

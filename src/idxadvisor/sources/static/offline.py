@@ -45,8 +45,11 @@ def _runtime_value_class() -> tuple[type, type]:
         """A value only known at run time: compiles to one ``%s`` whose param is RUNTIME.
 
         A ``Value`` subclass so lookups don't wrap it in parentheses and fields don't try to
-        convert it.
+        convert it. Where Django hands the object itself to the driver as a param (the
+        content type of a GenericRelation's join), ``RUNTIME_PARAM`` tells the renderer.
         """
+
+        RUNTIME_PARAM = True
 
         def __init__(self, serial: int, output_field: Any = None) -> None:
             super().__init__(serial, output_field=output_field or Field())

@@ -1,7 +1,8 @@
 """Django's ``(sql, params)`` as one PostgreSQL statement in the project's SQL convention.
 
 Values known from the source become SQL literals; values known only at run time (the
-:data:`RUNTIME` marker among the params, or a LIMIT/OFFSET number listed in
+:data:`RUNTIME` marker among the params, an object whose class says ``RUNTIME_PARAM`` — the
+scan's run-time value where Django passes it on as it is —, or a LIMIT/OFFSET number listed in
 ``runtime_numbers``) become ``$1``, ``$2`` … in order of appearance.
 
 >>> print(render('SELECT "id" FROM "t" WHERE "s" IN (%s, %s) AND "d" <= %s LIMIT 100',
@@ -54,7 +55,7 @@ def render(sql: str, params: Sequence[Any], runtime_numbers: Collection[int] = (
                 value = next(values)
             except StopIteration:
                 raise ValueError("fewer params than %s placeholders in Django's SQL") from None
-            if value is RUNTIME:
+            if value is RUNTIME or getattr(value, "RUNTIME_PARAM", False):
                 counter += 1
                 out.append(f"${counter}")
             else:
