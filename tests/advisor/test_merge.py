@@ -75,3 +75,16 @@ def test_a_negation_beside_a_range_keeps_its_partial_index_next_to_a_full_one():
         "SELECT * FROM hook WHERE NOT (status = 'done') AND created_at < $1 ORDER BY created_at",
     ).recommendations
     assert {r.candidate.condition_sql for r in recs} == {None, "status <> 'done'"}
+
+
+def test_an_equality_lookup_folds_into_a_listing_on_the_same_columns_in_another_order():
+    # django-celery-beat's IntervalSchedule: get(every=…, period=…) and its Meta.ordering
+    # listing (period, every). A seek on both equalities finds the same rows in (period,
+    # every): one index, in the order the listing needs.
+    recs = _advise_many(
+        "SELECT * FROM hook WHERE org = $1 AND email = $2 LIMIT 21",
+        "SELECT * FROM hook ORDER BY email, org LIMIT 100",
+    ).recommendations
+    [rec] = recs
+    assert [k for k, _ in _keys(rec)] == ["email", "org"]
+    assert set(rec.serves) == {"q1", "q2"}

@@ -315,9 +315,14 @@ def _fold_as_written(small: IndexCandidate, big: IndexCandidate) -> IndexCandida
         # direction, or all flipped. Equality keys have no direction.
         len({a.descending != b.descending for a, b in pairs[k:]}) <= 1
     )
+    n = len(small.elements)
+    if not direct and small.equality_prefix == n and set(small.keys) == set(big.keys[:n]):
+        # Only equalities, on the columns big leads with in another order: a seek on all of
+        # them finds the same rows in big, whatever the order (get(every=…, period=…) and the
+        # Meta.ordering listing by (period, every) are one index).
+        direct = True
     if not direct:
         # Equality keys may come in any order: put the smaller candidate's first.
-        n = len(small.elements)
         head = {e.key for e in elements[: big.equality_prefix]}
         if small.equality_prefix < n or n > big.equality_prefix or not set(small.keys) <= head:
             return None
