@@ -7,8 +7,9 @@ one pure function, applied like an optimizer's passes:
    :func:`~idxadvisor.advisor.rules.composite.composite` designs the B-tree (keys, partial
    predicate via :mod:`~idxadvisor.advisor.rules.partial`);
    :func:`~idxadvisor.advisor.rules.trigram.trigram` a GIN beside it for a leading wildcard.
-2. ``REFINERS``, in order, each rewrite a candidate for its pattern: ``INCLUDE`` columns
-   (:mod:`~idxadvisor.advisor.rules.covering`) before BRIN
+2. ``REFINERS``, in order, each rewrite a candidate for its pattern: a hash index for an
+   equality on a text column with no length limit (:mod:`~idxadvisor.advisor.rules.hash`),
+   ``INCLUDE`` columns (:mod:`~idxadvisor.advisor.rules.covering`) before BRIN
    (:mod:`~idxadvisor.advisor.rules.brin`), which only takes a candidate left bare.
 3. A candidate an existing index already serves as well is reported as served; one on a small
    table is rejected with the reason.
@@ -41,6 +42,7 @@ from idxadvisor.advisor.redundant import with_redundancy
 from idxadvisor.advisor.rules.brin import brin
 from idxadvisor.advisor.rules.composite import composite
 from idxadvisor.advisor.rules.covering import covering, settled_include
+from idxadvisor.advisor.rules.hash import long_text_lookup
 from idxadvisor.advisor.rules.partial import settled_condition
 from idxadvisor.advisor.rules.trigram import trigram
 from idxadvisor.advisor.serving import (
@@ -61,7 +63,7 @@ from idxadvisor.types.workload import Query
 Proposer = Callable[[AccessPattern, Table | None], IndexCandidate | None]
 Refiner = Callable[[IndexCandidate, AccessPattern, Table | None], IndexCandidate]
 PROPOSERS: tuple[Proposer, ...] = (composite, trigram)
-REFINERS: tuple[Refiner, ...] = (covering, brin)
+REFINERS: tuple[Refiner, ...] = (long_text_lookup, covering, brin)
 
 
 def without_tie_breaker(pattern: AccessPattern, indexes: Sequence[ExistingIndex]) -> AccessPattern:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from idxadvisor.advisor.methods import method
+from idxadvisor.advisor.methods import BTREE, method
 from idxadvisor.advisor.statistics import selectivity
 from idxadvisor.types.advice import IndexCandidate
 from idxadvisor.types.schema import Table
@@ -63,6 +63,20 @@ def cost_note(
             f" The workload also saves whole rows ({times}; save() without update_fields), "
             f"writing {', '.join(maybe)} whether changed or not: an UPDATE that changes one "
             "of them writes this index too and is not HOT."
+        )
+    long = [
+        e.key
+        for e in candidate.elements
+        if e.column
+        and table is not None
+        and (column := table.column(e.column)) is not None
+        and column.long_text
+    ]
+    if long and candidate.method == BTREE:
+        text += (
+            f" {', '.join(long)} has no length limit: one value over about 2.7 kB makes the "
+            "INSERT or UPDATE writing it fail with this index (index row size exceeds the "
+            "B-tree maximum); fine only while its values stay short."
         )
     size = estimated_size(candidate, table)
     if size is not None:

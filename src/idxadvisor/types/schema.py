@@ -70,6 +70,10 @@ class ColumnStats:
         return None
 
 
+# Longer declared lengths may pass a B-tree entry's 2,704 bytes at 4 bytes a character.
+MAX_BTREE_TEXT_LENGTH = 675
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str  # database column
@@ -88,6 +92,22 @@ class Column:
     def boolean(self) -> bool:
         """Two values (three with NULL): a key of its own never narrows a scan much."""
         return self.db_type.lower() == "boolean"
+
+    @property
+    def long_text(self) -> bool:
+        """Whether its values may be too long for a B-tree entry (about 2.7 kB): text with no
+        length limit, or one long enough to pass it in a multi-byte encoding.
+
+        >>> [Column("c", "c", t).long_text for t in ("text", "varchar(255)", "varchar(2000)")]
+        [True, False, True]
+        """
+        t = self.db_type.lower().strip()
+        if t in ("text", "citext", "varchar", "character varying"):
+            return True
+        if t.startswith(("varchar(", "character varying(")):
+            length = t.split("(", 1)[1].split(")", 1)[0]
+            return length.isdigit() and int(length) > MAX_BTREE_TEXT_LENGTH
+        return False
 
 
 @dataclass(frozen=True, slots=True)
