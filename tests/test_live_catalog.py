@@ -212,3 +212,24 @@ def test_unused_indexes_with_stats_reset_time(data_db: TempDatabase) -> None:
     for name in used & names:
         assert fk[name] == (("account_id",), "account")
     assert fk["hook_email_plain"] == (None, None)
+
+
+def test_a_declared_name_past_63_bytes_is_the_catalogs_truncated_one(temp_database) -> None:
+    # taggit's UniqueConstraint "taggit_taggeditem_content_type_id_object_id_tag_id_4bb97a8e_uniq"
+    # (64 characters): PostgreSQL keeps 63, and the index is one index, declared, not a declared
+    # one the catalog lacks beside an undeclared one "with the same definition".
+    from idxadvisor.types.schema import ExistingIndex, Schema, Table
+
+    name = "item_content_type_id_object_id_tag_id_4bb97a8e_uniq_padded_to_64"
+    assert len(name) == 64
+    with temp_database.connect(autocommit=True) as conn:
+        conn.execute("CREATE TABLE item (id int PRIMARY KEY, tag_id int)")
+        conn.execute(f'CREATE UNIQUE INDEX "{name}" ON item (tag_id)')
+    with connect_readonly(temp_database.url) as conn:
+        live = read_schema(conn, ["item"])
+    [stored] = [i for i in live.indexes if i.name.startswith("item_content")]
+    assert stored.name == name[:63]
+    declared = ExistingIndex("item", name, (IndexElement("tag_id"),), "unique", unique=True)
+    models = Schema({"item": Table("item", ())}, (declared,))
+    merged = [i for i in models.merged_with(live).indexes if i.name.startswith("item_content")]
+    assert len(merged) == 1 and merged[0].declared

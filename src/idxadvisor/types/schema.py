@@ -166,11 +166,23 @@ class Schema:
         for name, t in other.tables.items():
             mine = tables.get(name)
             tables[name] = t if mine is None else _merge_table(mine, t)
-        by_name = {(i.table, i.name): i for i in self.indexes}
+        by_name = {(i.table, stored_name(i.name)): i for i in self.indexes}
         for i in other.indexes:
-            known = by_name.get((i.table, i.name))
-            by_name[(i.table, i.name)] = i if known is None else _merge_index(known, i)
+            key = (i.table, stored_name(i.name))
+            known = by_name.get(key)
+            by_name[key] = i if known is None else _merge_index(known, i)
         return Schema(tables, tuple(by_name.values()), other.server_version or self.server_version)
+
+
+def stored_name(name: str) -> str:
+    """An identifier as PostgreSQL stores it: cut to 63 bytes (NAMEDATALEN - 1), at a character
+    boundary. taggit's 64-character UniqueConstraint name is its catalog index's name less the
+    last letter: one index, not a declared one and a second, undeclared one.
+
+    >>> stored_name("x" * 64) == "x" * 63, stored_name("é" * 40) == "é" * 31
+    (True, True)
+    """
+    return name.encode()[:63].decode(errors="ignore")
 
 
 def _merge_table(model: Table, live: Table) -> Table:
