@@ -8,6 +8,7 @@ workload) and must leave the database exactly as it found it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,6 +130,7 @@ def test_candidates_that_do_not_pay_are_dropped_with_a_reason(live_db, tmp_path)
     workload.write_text(
         "-- a tiny table: a sequential scan reads a page or two\n"
         "SELECT * FROM auth_permission WHERE codename = %s;\n"
+        "SELECT * FROM auth_permission WHERE codename = %s LIMIT 5;\n"
         "-- a column with a handful of values spread over every row\n"
         "SELECT * FROM monitoring_userprofile WHERE is_active = %s;\n"
     )
@@ -150,6 +152,24 @@ def test_candidates_that_do_not_pay_are_dropped_with_a_reason(live_db, tmp_path)
     rejected = {tuple(r["columns"]): r["reason"] for r in report["rejected"]}
     assert "too small" in rejected[("codename",)]
     assert "threshold" in rejected[("is_active",)]
+    # The table report does not close with "every analysed query is served": these were not.
+    table = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--no-static",
+        "--workload",
+        str(workload),
+        "--database-url",
+        live_db.url,
+        env=live_db.env,
+    )
+    assert table.returncode == 0, table.stderr
+    flat = " ".join(table.stdout.split())
+    assert "every analysed query is served" not in flat
+    assert "No new index proposed: 2 candidates considered and dropped" in flat
+    # Two queries, one candidate, one reason: one row of "Considered and dropped".
+    dropped = table.stdout.split("Considered and dropped", 1)[1]
+    assert len(re.findall(r"│ auth_permission +│", dropped)) == 1, dropped
 
 
 def test_pg_stat_statements_workload_drives_a_recommendation(live_db):

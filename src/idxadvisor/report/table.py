@@ -83,13 +83,23 @@ def render(analysis: Analysis, console: Console) -> None:
     for title, headers, rows in sections:
         if rows:
             section = Table(*headers, title=title, title_justify="left")
-            for row in rows:
+            # One row per distinct line: a candidate dropped for one reason by twenty of its
+            # queries is one row, not twenty of the same.
+            for row in dict.fromkeys(rows):
                 # Text, not markup: a reason may quote "[" from the user's code or SQL.
                 section.add_row(*(Text(cell) for cell in row))
             console.print(section)
     empty = nothing_to_analyse(analysis)
     if empty is not None:
         console.print(f"[yellow]{escape(empty[0].upper() + empty[1:])}.[/]")
+    elif not advice.recommendations and advice.rejected:
+        # Not "every query is served": some were not, and their candidates were dropped.
+        dropped = {(r.candidate.table, r.candidate.keys, r.reason) for r in advice.rejected}
+        console.print(
+            f"[green]No new index proposed:[/] {_n(len(dropped), 'candidate')} "
+            "considered and dropped, with the reasons above; the other analysed queries are "
+            "served."
+        )
     elif not advice.recommendations:
         console.print("[green]No new index proposed:[/] every analysed query is served.")
     if files and empty is None:
