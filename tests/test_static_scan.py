@@ -1040,3 +1040,44 @@ def test_a_model_named_by_apps_get_model_is_resolved(tmp_path: Path) -> None:
     assert all('FROM "shop_product"' in sql for sql in by_function.values())
     [skipped] = result["skipped"]
     assert "nowhere" in skipped["reason"], skipped
+
+
+def test_a_clock_value_in_code_the_scan_runs_is_a_parameter(tmp_path: Path) -> None:
+    # django-background-tasks: a manager method filters on timezone.now() - a delay. The scan
+    # runs the method, so the clock gave the instant of the scan: the text (and the query id,
+    # and a check baseline) changed on every run. It is a parameter of the query.
+    root = _shop_with_models(
+        tmp_path,
+        """
+
+        import datetime
+
+        from django.utils import timezone
+        from django.utils.timezone import now as clock
+
+
+        class LeaseQuerySet(models.QuerySet):
+            def stale(self):
+                return self.filter(locked_at__lt=timezone.now() - datetime.timedelta(minutes=5))
+
+            def of_today(self):
+                return self.filter(day=clock().date())
+
+
+        class Lease(models.Model):
+            locked_at = models.DateTimeField(null=True)
+            day = models.DateField()
+            objects = LeaseQuerySet.as_manager()
+        """,
+    )
+    (root / "shop" / "leases.py").write_text(
+        "from shop.models import Lease\n\n\n"
+        "def stale():\n    return list(Lease.objects.stale())\n\n\n"
+        "def today():\n    return list(Lease.objects.of_today())\n"
+    )
+    first, second = (run_scan(root, "shop/models.py", "shop/leases.py") for _ in range(2))
+    texts = sorted(s["sql"] for s in first["statements"] if "shop_lease" in s["sql"])
+    assert texts == sorted(s["sql"] for s in second["statements"] if "shop_lease" in s["sql"])
+    by_function = {s["function"]: s for s in first["statements"] if "shop_lease" in s["sql"]}
+    assert where_terms(by_function["stale"]["sql"]) == {'"locked_at" < $1'}
+    assert where_terms(by_function["today"]["sql"]) == {'"day" = $1'}

@@ -10,10 +10,16 @@ While active it also answers ``ContentType.objects.get_for_model()`` / ``get_for
 the code runs on (and Django caches it per process), so a generic-relation lookup
 ``filter(content_type=get_for_model(obj), object_pk=…)`` keeps its ``content_type_id = $1``
 instead of failing on an object known only at run time.
+
+It also makes ``timezone.now()`` give a :class:`ClockDatetime`: a value computed from the clock
+in code the scan runs (a manager method's ``filter(locked_at__lt=now() - …)``) renders as a
+parameter, not as the instant of the scan.
 """
 
 from __future__ import annotations
 
+import datetime
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -128,6 +134,7 @@ def no_database() -> Iterator[None]:
     SQLInsertCompiler.execute_sql = insert  # type: ignore[method-assign]
     BaseDatabaseWrapper.ensure_connection = refuse  # type: ignore[method-assign]
     restore_content_types = _run_time_content_types()
+    restore_clock = _run_time_clock()
     try:
         yield
     finally:
@@ -135,6 +142,64 @@ def no_database() -> Iterator[None]:
         SQLInsertCompiler.execute_sql = original_insert  # type: ignore[method-assign]
         BaseDatabaseWrapper.ensure_connection = original_ensure  # type: ignore[method-assign]
         restore_content_types()
+        restore_clock()
+
+
+class ClockDatetime(datetime.datetime):
+    """The time a query runs at, as the scan's clock gave it: a parameter of the query, never
+    the constant of one scan (``locked_at < now() - 5 minutes`` would change its text, its id
+    and a ``check`` baseline on every run). Arithmetic keeps the class (Python 3.8+)."""
+
+    RUNTIME_PARAM = True
+
+    def date(self) -> datetime.date:
+        return ClockDate(self.year, self.month, self.day)
+
+
+class ClockDate(datetime.date):
+    """Today, as the scan's clock gave it: a parameter too (see :class:`ClockDatetime`)."""
+
+    RUNTIME_PARAM = True
+
+
+def _run_time_clock() -> Callable[[], None]:
+    """Make ``django.utils.timezone.now`` (and ``localtime`` / ``localdate``, which call it)
+    give a :class:`ClockDatetime`, in that module and under every name a loaded module bound it
+    to; the function that puts the original back."""
+    from django.utils import timezone
+
+    original = timezone.now
+
+    def now() -> datetime.datetime:
+        real = original()
+        return ClockDatetime(
+            real.year,
+            real.month,
+            real.day,
+            real.hour,
+            real.minute,
+            real.second,
+            real.microsecond,
+            real.tzinfo,
+        )
+
+    # Once per scan: every module's names bound to the function (``from django.utils.timezone
+    # import now as clock`` included).
+    patched = [
+        (module, name)
+        for module in list(sys.modules.values())
+        if module is not None
+        for name, value in list(getattr(module, "__dict__", {}).items())
+        if value is original
+    ]
+    for module, name in patched:
+        setattr(module, name, now)
+
+    def restore() -> None:
+        for module, name in patched:
+            setattr(module, name, original)
+
+    return restore
 
 
 def _run_time_content_types() -> Callable[[], None]:
