@@ -82,3 +82,21 @@ def test_a_foreign_key_join_is_a_key_only_when_the_other_side_can_lead(partner_f
     )
     recs = [r for r in _advise(sql, schema).recommendations if r.table == "expiry"]
     assert [_keys(r) for r in recs] == [keys]
+
+
+def test_past_three_equality_keys_the_rest_is_checked_on_the_rows_found():
+    # simple-history's update_change_reason() filters a history row on every field: an
+    # eight-column key was proposed where the first columns already find the few rows.
+    advice = _advise(
+        "SELECT * FROM hook WHERE org = $1 AND email = $2 AND channel_id = $3 AND status = $4 "
+        "AND next_retry_at = $5 ORDER BY created_at LIMIT 3",
+        _schema(),
+    )
+    [rec] = advice.recommendations
+    assert _keys(rec) == [
+        ("org", False),
+        ("email", False),
+        ("channel_id", False),
+        ("created_at", False),
+    ]
+    assert "status = $4, next_retry_at = $5 are checked on the rows the seek finds" in rec.reason

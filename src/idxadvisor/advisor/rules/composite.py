@@ -27,6 +27,10 @@ from idxadvisor.types.schema import IndexElement, Table
 
 EQUALITY_OPS = (Op.EQ, Op.IN)
 RANGE_OPS = (Op.RANGE, Op.LIKE_PREFIX)
+# Equality keys an index takes at most: past three, another key rarely narrows the rows the
+# seek finds, and it widens every entry (simple-history's update_change_reason() filters on
+# every field of the row: an eight-column key where its first already finds the few rows).
+MAX_EQUALITY_KEYS = 3
 
 
 def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | None:
@@ -57,6 +61,8 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
             "seeking several values would return each value's rows in turn, not in the "
             "ORDER BY order the LIMIT needs."
         )
+    checked = equality[MAX_EQUALITY_KEYS:]
+    equality = equality[:MAX_EQUALITY_KEYS]
     keys: list[IndexElement] = []
     seen: set[str] = set()
 
@@ -77,6 +83,12 @@ def composite(pattern: AccessPattern, table: Table | None) -> IndexCandidate | N
     if keys:
         reasons.append(
             f"Equality on {_names(keys)} first: the scan seeks straight to the matching rows."
+        )
+    if checked:
+        reasons.append(
+            f"{', '.join(p.sql for p in checked)} {'is' if len(checked) == 1 else 'are'} "
+            f"checked on the rows the seek finds: past {MAX_EQUALITY_KEYS} equality keys "
+            "another rarely narrows them, and each widens every entry."
         )
 
     order = _order_keys(pattern, table, keys, ranges)
