@@ -447,3 +447,35 @@ def test_a_capture_run_from_another_directory_gives_origins_in_the_project(
     # The static scan and the capture found one call site: one query, one origin in it.
     [count] = counts
     assert [o.split(":")[0] for o in count["origins"]] == ["report_active.py"], count["origins"]
+
+
+def test_a_capture_made_in_another_checkout_gives_origins_in_this_one(
+    temp_database: TempDatabase, tmp_path: Path
+) -> None:
+    # CI captures in its checkout, a developer analyses another: the origins named the other
+    # checkout's files (absolute paths), and each call site counted twice beside the static
+    # scan's. A path relative to the capture's directory that names a file here is that file.
+    ci = tmp_path / "ci" / "shop"
+    shutil.copytree(FIXTURE, ci, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (ci / "report_active.py").write_text(
+        "import os, sys\n"
+        "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n'
+        "import django\n"
+        "django.setup()\n"
+        "from catalog.models import Product\n"
+        'print(Product.objects.filter(status="active").count())\n'
+    )
+    env = temp_database.env
+    assert run_python("manage.py", "migrate", "-v0", cwd=ci, env=env).returncode == 0
+    output = tmp_path / "w.jsonl"
+    assert run_capture(output, "report_active.py", cwd=ci, env=env).returncode == 0
+    mine = tmp_path / "dev" / "shop"
+    shutil.copytree(ci, mine, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    counts = [
+        q
+        for q in analyze_json(mine, "--workload", str(output), cwd=mine)["queries"]
+        if "COUNT(*)" in q["sql"] and "catalog_product" in q["sql"]
+    ]
+    [count] = counts
+    assert [o.split(":")[0] for o in count["origins"]] == ["report_active.py"], count["origins"]

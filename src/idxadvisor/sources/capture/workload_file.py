@@ -206,12 +206,20 @@ def read_workload_file(
 
 def _rebased(origin: Origin, cwd: str | None, root: Path) -> Origin:
     """``origin`` relative to ``root`` (absolute when outside it); as written when the
-    directory it was relative to is unknown."""
+    directory it was relative to is unknown.
+
+    A capture made in another checkout of the project (CI captures in one directory, a
+    developer analyses a copy): a path relative to that run's directory that names a file of
+    ``root`` is that file, not one of the other checkout's, or each call site would count
+    twice (once so, once as the static scan finds it)."""
     place = Path(origin.path)
     if not place.is_absolute():
         if cwd is None:
             return origin
-        place = Path(cwd) / place
+        elsewhere = display_path(Path(cwd) / place, root)
+        if Path(elsewhere).is_absolute() and (root / place).is_file():
+            return replace(origin, path=place.as_posix())
+        return replace(origin, path=elsewhere)
     return replace(origin, path=display_path(place, root))
 
 
