@@ -1081,3 +1081,22 @@ def test_a_clock_value_in_code_the_scan_runs_is_a_parameter(tmp_path: Path) -> N
     by_function = {s["function"]: s for s in first["statements"] if "shop_lease" in s["sql"]}
     assert where_terms(by_function["stale"]["sql"]) == {'"locked_at" < $1'}
     assert where_terms(by_function["today"]["sql"]) == {'"day" = $1'}
+
+
+def test_a_prefetch_on_the_manager_is_its_queryset(tmp_path: Path) -> None:
+    # `User.objects.prefetch_related("groups")[:30]` was skipped ("'UserManager' object is not
+    # subscriptable"), and without the slice "the chain ends in Manager".
+    root = tmp_path / "staticproj"
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "shop" / "prefetch.py").write_text(
+        "from shop.models import Customer\n\n\n"
+        "def first_page():\n"
+        '    return list(Customer.objects.prefetch_related("orders")[:30])\n\n\n'
+        "def everyone():\n"
+        '    return list(Customer.objects.prefetch_related("orders"))\n'
+    )
+    result = run_scan(root, "shop/prefetch.py")
+    assert result["skipped"] == []
+    by_function = {s["function"]: s for s in result["statements"]}
+    assert limit(by_function["first_page"]["sql"]) == "30"
+    assert tree(by_function["everyone"]["sql"]).find(exp.Table).name == "shop_customer"

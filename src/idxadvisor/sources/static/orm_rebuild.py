@@ -508,7 +508,11 @@ class Rebuilder:
         if method in _INSERT_METHODS or method.startswith("create"):
             raise NotAQuery(method)  # create(), create_user()…: inserts read no index
         if method in ("using", "prefetch_related"):
-            return current  # neither changes the statement analysed (prefetches run after it)
+            # Neither changes the statement analysed (prefetches run after it); on a manager
+            # both give its queryset (`User.objects.prefetch_related("groups")[:30]`).
+            from django.db.models import Manager
+
+            return current.all() if isinstance(current, Manager) else current
         _reject_unpacking(method, node)
         handler = _HANDLERS.get(method)
         if handler is None:
