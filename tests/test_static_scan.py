@@ -1100,3 +1100,36 @@ def test_a_prefetch_on_the_manager_is_its_queryset(tmp_path: Path) -> None:
     by_function = {s["function"]: s for s in result["statements"]}
     assert limit(by_function["first_page"]["sql"]) == "30"
     assert tree(by_function["everyone"]["sql"]).find(exp.Table).name == "shop_customer"
+
+
+def test_a_custom_method_computing_with_a_run_time_value_says_so(tmp_path: Path) -> None:
+    # django-background-tasks' get_task() json.dumps its arguments: the skip said "TypeError:
+    # Object of type RuntimeValue is not JSON serializable", the scan's own class name.
+    root = _shop_with_models(
+        tmp_path,
+        """
+
+        import json
+
+
+        class JobManager(models.Manager):
+            def with_args(self, args):
+                return self.filter(params=json.dumps(args))
+
+
+        class Job(models.Model):
+            params = models.CharField(max_length=200)
+            objects = JobManager()
+        """,
+    )
+    (root / "shop" / "jobs.py").write_text(
+        "from shop.models import Job\n\n\n"
+        "def of(args):\n    return list(Job.objects.with_args(args))\n"
+    )
+    result = run_scan(root, "shop/jobs.py")
+    [skip] = result["skipped"]
+    assert skip["reason"] == (
+        "custom queryset method .with_args() computes with its arguments' values (TypeError on "
+        "a value known only at run time): idxadvisor capture sees what it runs"
+    )
+    assert "RuntimeValue" not in skip["reason"]

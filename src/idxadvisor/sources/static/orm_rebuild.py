@@ -583,6 +583,14 @@ class Rebuilder:
         except (Captured, DatabaseTouched, InsertReached):
             raise
         except Exception as exc:
+            if "RuntimeValue" in str(exc) or "RuntimeRow" in str(exc):
+                # json.dumps(args), int(pk), a format string: Python on a value the scan only
+                # knows as "given at run time". Say that, not the scan's own class name.
+                raise Unresolvable(
+                    f"custom queryset method .{method}() computes with its arguments' values "
+                    f"({type(exc).__name__} on a value known only at run time): idxadvisor "
+                    "capture sees what it runs"
+                ) from exc
             raise Unresolvable(
                 f"custom queryset method .{method}() failed on static values: {one_line(exc)}"
             ) from exc
