@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from idxadvisor.types.schema import Column, Schema, Table
+from idxadvisor.types.schema import Column, ColumnStats, Schema, Table
 from tests.advisor.hook import _advise, _keys, _schema
 
 
@@ -100,3 +100,21 @@ def test_past_three_equality_keys_the_rest_is_checked_on_the_rows_found():
         ("created_at", False),
     ]
     assert "status = $4, next_retry_at = $5 are checked on the rows the seek finds" in rec.reason
+
+
+@pytest.mark.parametrize(("n_distinct", "ordered"), [(5.0, True), (-0.5, False)])
+def test_primary_key_order_after_an_equality_stays_when_a_value_has_many_rows(n_distinct, ordered):
+    # taggit: TaggedItem.objects.filter(content_type=ct).order_by("-id")[:10] was "served" by
+    # the content_type index, yet a content type has a million items: the planner walks the
+    # primary key backwards and filters. With pg_stats saying so, the order is a key; with a
+    # value per couple of rows (or no statistics), the few rows are sorted.
+    stats = {"channel_id": ColumnStats(n_distinct=n_distinct)}
+    advice = _advise(
+        "SELECT * FROM hook WHERE channel_id = $1 ORDER BY id DESC LIMIT 10",
+        _schema(stats=stats, rows=5_000_000),
+    )
+    if ordered:
+        [rec] = advice.recommendations
+        assert _keys(rec) == [("channel_id", False), ("id", True)]
+    else:
+        assert [_keys(r) for r in advice.recommendations] in ([], [[("channel_id", False)]])

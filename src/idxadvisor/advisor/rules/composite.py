@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from idxadvisor.advisor.rules.partial import split_constants
 from idxadvisor.advisor.serving import lookup_joins
-from idxadvisor.advisor.statistics import order_by_selectivity
+from idxadvisor.advisor.statistics import order_by_selectivity, selectivity
 from idxadvisor.sql.literals import count_parameters, has_parameter
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.types.advice import IndexCandidate
@@ -197,7 +197,14 @@ def _order_keys(
     if not order:
         return ()
     pk = _primary_key(table)
-    if keys and pk and len(order) == 1 and order[0].column == pk and not order[0].expression:
+    if (
+        keys
+        and pk
+        and len(order) == 1
+        and order[0].column == pk
+        and not order[0].expression
+        and not _many_rows_per_value(table, keys)
+    ):
         # ".first()" orders by the primary key; after an equality lookup few rows remain.
         return ()
     first = table.column(order[0].column) if table is not None and not order[0].expression else None
@@ -209,6 +216,27 @@ def _order_keys(
     if pattern.limit is None and ranges and not range_first:
         return ()  # without a LIMIT the whole range is read anyway: seek on the range instead
     return order
+
+
+# Rows one value of the equality keys may match (pg_stats) past which a sort of them is no
+# longer cheap: the primary-key order then belongs in the index.
+MANY_ROWS_PER_VALUE = 1_000
+
+
+def _many_rows_per_value(table: Table | None, keys: list[IndexElement]) -> bool:
+    """Whether statistics say one value of ``keys`` matches many rows (a content type of a
+    tagged-item table, a tenant of a few): ``filter(content_type=ct).order_by("-id")[:10]``
+    then sorts or walks all of them, and the primary key walked backwards filters the table.
+    Without statistics, an equality lookup is taken to find few rows."""
+    if table is None or table.rows is None:
+        return False
+    fraction = 1.0
+    for key in keys:
+        column = table.column(key.column) if key.column and not key.expression else None
+        if column is None or column.stats is None:
+            return False
+        fraction *= selectivity(column.stats, Predicate(column.name, Op.EQ, "="), table.rows)
+    return table.rows * fraction > MANY_ROWS_PER_VALUE
 
 
 def _unique_column(table: Table | None, column: str) -> bool:
