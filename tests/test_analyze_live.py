@@ -294,3 +294,33 @@ def test_max_index_bytes_keeps_the_proposals_within_the_budget(live_db, live_rep
     ]
     assert sum(measured) <= budget
     assert any("index budget" in r["reason"] for r in report["rejected"])
+
+
+def test_a_redundant_index_on_a_table_of_the_project_is_still_listed(temp_database):
+    migrate = run_python("manage.py", "migrate", "-v", "0", cwd=EXAMPLE, env=temp_database.env)
+    assert migrate.returncode == 0, migrate.stderr
+    with psycopg.connect(temp_database.url, autocommit=True) as conn:
+        conn.execute("CREATE INDEX extra_status ON monitoring_webhookdelivery (status)")
+        conn.execute("CREATE INDEX extra_status_at ON monitoring_webhookdelivery (status, id)")
+    result = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        "--database-url",
+        temp_database.url,
+        "--format",
+        "json",
+        env=temp_database.env,
+    )
+    assert result.returncode == 0, result.stderr
+    listed = {r["name"]: r["covered_by"] for r in json.loads(result.stdout)["redundant"]}
+    assert listed.get("extra_status") == "extra_status_at", listed
+
+
+def test_redundant_indexes_of_installed_packages_are_a_note_not_a_listing(live_report):
+    # django.contrib.auth's auth_user_groups: its user_id FK index is a prefix of its unique
+    # (user_id, group_id) by Django's design; listing it under "made redundant" asked the user
+    # to fight a package's migrations. The project's own tables are still listed.
+    listed = {r["table"] for r in live_report["redundant"]}
+    assert not {t for t in listed if t.startswith(("auth_", "django_"))}, listed
+    [note] = [n for n in live_report["notes"] if "tables of installed packages" in n]
+    assert "auth_user_groups" in note

@@ -29,7 +29,7 @@ from idxadvisor.live.uniqueness import confirm_unique
 from idxadvisor.live.whatif import PlanError, WhatIf
 from idxadvisor.schema.catalog import table_access
 from idxadvisor.types.access import AccessPattern
-from idxadvisor.types.advice import Advice, IndexCandidate, QueryCost, Recommendation
+from idxadvisor.types.advice import Advice, IndexCandidate, QueryCost, Recommendation, Redundancy
 from idxadvisor.types.schema import Schema
 from idxadvisor.types.workload import Workload
 
@@ -136,10 +136,20 @@ def refine(
             costs[qid] = replace(cost, index_used=label)
 
     notes += unused_notes(unused_indexes(db), in_view)
+    duplicates, installed = _project_own(duplicate_indexes(schema), schema, in_view)
+    if installed:
+        tables = ", ".join(sorted({r.index.table for r in installed}))
+        notes.append(
+            f"{len(installed)} existing index{'es' if len(installed) != 1 else ''} "
+            f"redundant by {'their' if len(installed) != 1 else 'its'} keys not listed, on "
+            f"tables of installed packages or that this workload does not read ({tables}): "
+            "a package's migrations make its indexes, and a migration of this project would "
+            "only fight theirs"
+        )
     recommendations, redundancies = with_redundancy(
         recommendations,
         schema.indexes,
-        duplicate_indexes(schema),
+        duplicates,
         generated=schema.generated_tables,
     )
     return replace(
@@ -152,6 +162,22 @@ def refine(
         notes=tuple(notes),
         whatif_calls=whatif.calls if whatif.available else None,
     )
+
+
+def _project_own(
+    found: tuple[Redundancy, ...], schema: Schema, in_view: set[str]
+) -> tuple[tuple[Redundancy, ...], tuple[Redundancy, ...]]:
+    """``found`` split into those on the project's own tables that the workload reads, and the
+    rest: tables of installed packages (django.contrib.auth's ``auth_user_groups``: its FK
+    index is a prefix of its unique pair by Django's design, and no migration of the project
+    should change that) and tables out of view, as unused indexes are."""
+    own: list[Redundancy] = []
+    others: list[Redundancy] = []
+    for r in found:
+        table = schema.tables.get(r.index.table)
+        mine = table is not None and not table.installed_package and table.name in in_view
+        (own if mine else others).append(r)
+    return tuple(own), tuple(others)
 
 
 def unused_notes(report: UnusedReport, in_view: set[str]) -> list[str]:

@@ -133,6 +133,17 @@ class Table:
     partitioned: bool = False
     partitions: tuple[str, ...] = ()
 
+    @property
+    def installed_package(self) -> bool:
+        """Whether its model comes from an installed package (``django.contrib.auth``, an app
+        from PyPI), not from the project: its migrations are that package's.
+
+        >>> Table("t", (), source_file="/v/lib/python3.11/site-packages/m.py").installed_package
+        True
+        """
+        path = (self.source_file or "").replace("\\", "/")
+        return "/site-packages/" in path or "/dist-packages/" in path
+
     def column(self, name: str) -> Column | None:
         for c in self.columns:
             if c.name == name:
