@@ -59,6 +59,18 @@ def test_strength_follows_where_the_queries_run(paths, strength):
     assert any("keeps growing" in v for v in rec.value)  # an insert-stamped table, not updated
 
 
+@pytest.mark.parametrize("path", ["seed.py", "shop/views.py"])
+def test_a_files_top_level_code_is_a_script_not_a_request(path):
+    # A capture of `python seed.py`: its queries run at the file's top level ("<module>"),
+    # which no request runs, wherever the file lies (found on django-defender: a driver at the
+    # project root lifted an index to strong as if a view ran it).
+    q = Query("q1", SQL, SQL, "static", origins=(Origin(path, 3, function="<module>"),))
+    [rec] = _run(q).recommendations
+    assert rec.strength == "possible"
+    assert "Only management commands or scripts run it, not a request." in rec.value
+    assert not any("request path reaches it" in v for v in rec.value)
+
+
 @pytest.mark.parametrize(
     "later",
     [

@@ -52,13 +52,21 @@ class Origin:
     @property
     def is_command(self) -> bool:
         """Whether the place is a management command or a script: run by hand or by cron, not
-        on a request.
+        on a request. A capture's ``<module>`` is a file's top-level code, run as a script
+        (``python seed.py``) or at import: never by a request, wherever the file lies.
 
-        >>> Origin("shop/management/commands/purge.py", 3).is_command
-        True
+        >>> [Origin(p, 3, function=f).is_command for p, f in (
+        ...     ("shop/management/commands/purge.py", "Command.handle"),
+        ...     ("seed.py", "<module>"), ("shop/views.py", "list_view"))]
+        [True, True, False]
         """
         parts = self.path.replace("\\", "/").split("/")
-        return "commands" in parts[:-1] or "scripts" in parts[:-1] or parts[-1] == "manage.py"
+        return (
+            self.function == "<module>"
+            or "commands" in parts[:-1]
+            or "scripts" in parts[:-1]
+            or parts[-1] == "manage.py"
+        )
 
     @property
     def is_request_path(self) -> bool:
@@ -66,7 +74,11 @@ class Origin:
 
         >>> [Origin(p, 9).is_request_path for p in ("shop/api/views.py", "shop/tasks.py")]
         [True, False]
+        >>> Origin("shop/views.py", 2, function="<module>").is_request_path  # import-time code
+        False
         """
+        if self.function == "<module>":
+            return False
         parts = self.path.replace("\\", "/").split("/")
         stem = parts[-1].removesuffix(".py")
         return stem in _REQUEST_FILES or any(p in _REQUEST_DIRS for p in parts[:-1])
