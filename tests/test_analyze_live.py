@@ -134,41 +134,34 @@ def test_candidates_that_do_not_pay_are_dropped_with_a_reason(live_db, tmp_path)
         "-- a column with a handful of values spread over every row\n"
         "SELECT * FROM monitoring_userprofile WHERE is_active = %s;\n"
     )
-    result = run_cli(
-        "analyze",
-        str(EXAMPLE),
-        "--no-static",
-        "--workload",
-        str(workload),
-        "--database-url",
-        live_db.url,
-        "--format",
-        "json",
-        env=live_db.env,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+
+    def analyze(*output: str):
+        run = run_cli(
+            "analyze",
+            str(EXAMPLE),
+            "--no-static",
+            "--workload",
+            str(workload),
+            "--database-url",
+            live_db.url,
+            *output,
+            env=live_db.env,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    report = json.loads(analyze("--format", "json"))
     assert report["recommendations"] == []
     rejected = {tuple(r["columns"]): r["reason"] for r in report["rejected"]}
     assert "too small" in rejected[("codename",)]
     assert "threshold" in rejected[("is_active",)]
     # The table report does not close with "every analysed query is served": these were not.
-    table = run_cli(
-        "analyze",
-        str(EXAMPLE),
-        "--no-static",
-        "--workload",
-        str(workload),
-        "--database-url",
-        live_db.url,
-        env=live_db.env,
-    )
-    assert table.returncode == 0, table.stderr
-    flat = " ".join(table.stdout.split())
+    table = analyze()
+    flat = " ".join(table.split())
     assert "every analysed query is served" not in flat
     assert "No new index proposed: 2 candidates considered and dropped" in flat
     # Two queries, one candidate, one reason: one row of "Considered and dropped".
-    dropped = table.stdout.split("Considered and dropped", 1)[1]
+    dropped = table.split("Considered and dropped", 1)[1]
     assert len(re.findall(r"│ auth_permission +│", dropped)) == 1, dropped
 
 

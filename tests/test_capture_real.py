@@ -414,6 +414,18 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 
+# A script at the project's root that runs one query: where its origin lands is the question.
+REPORT_ACTIVE = (
+    "import os, sys\n"
+    "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+    'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n'
+    "import django\n"
+    "django.setup()\n"
+    "from catalog.models import Product\n"
+    'print(Product.objects.filter(status="active").count())\n'
+)
+
+
 def test_a_capture_run_from_another_directory_gives_origins_in_the_project(
     temp_database: TempDatabase, tmp_path: Path
 ) -> None:
@@ -422,15 +434,7 @@ def test_a_capture_run_from_another_directory_gives_origins_in_the_project(
     # against the changed files. Origins are read relative to the project, as static ones are.
     project = tmp_path / "shop"
     shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (project / "report_active.py").write_text(
-        "import os, sys\n"
-        "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
-        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n'
-        "import django\n"
-        "django.setup()\n"
-        "from catalog.models import Product\n"
-        'print(Product.objects.filter(status="active").count())\n'
-    )
+    (project / "report_active.py").write_text(REPORT_ACTIVE)
     env = temp_database.env
     migrate = run_python("manage.py", "migrate", "-v0", cwd=project, env=env)
     assert migrate.returncode == 0, migrate.stderr
@@ -457,15 +461,7 @@ def test_a_capture_made_in_another_checkout_gives_origins_in_this_one(
     # scan's. A path relative to the capture's directory that names a file here is that file.
     ci = tmp_path / "ci" / "shop"
     shutil.copytree(FIXTURE, ci, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (ci / "report_active.py").write_text(
-        "import os, sys\n"
-        "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
-        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")\n'
-        "import django\n"
-        "django.setup()\n"
-        "from catalog.models import Product\n"
-        'print(Product.objects.filter(status="active").count())\n'
-    )
+    (ci / "report_active.py").write_text(REPORT_ACTIVE)
     env = temp_database.env
     assert run_python("manage.py", "migrate", "-v0", cwd=ci, env=env).returncode == 0
     output = tmp_path / "w.jsonl"
