@@ -105,9 +105,21 @@ class Column:
         if t in ("text", "citext", "varchar", "character varying"):
             return True
         if t.startswith(("varchar(", "character varying(")):
-            length = t.split("(", 1)[1].split(")", 1)[0]
-            return length.isdigit() and int(length) > MAX_BTREE_TEXT_LENGTH
+            length = declared_length(t)
+            return length is not None and length > MAX_BTREE_TEXT_LENGTH
         return False
+
+
+def declared_length(db_type: str) -> int | None:
+    """The length a type declares (``varchar(64)`` → 64), or None.
+
+    >>> declared_length("character varying(200)"), declared_length("text")
+    (200, None)
+    """
+    if "(" not in db_type:
+        return None
+    length = db_type.split("(", 1)[1].split(")", 1)[0]
+    return int(length) if length.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)

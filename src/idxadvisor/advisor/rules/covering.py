@@ -29,7 +29,7 @@ from dataclasses import replace
 from idxadvisor.advisor.methods import method
 from idxadvisor.types.access import AccessPattern
 from idxadvisor.types.advice import IndexCandidate
-from idxadvisor.types.schema import Table
+from idxadvisor.types.schema import Table, declared_length
 
 MAX_INCLUDE = 3
 # Types whose values are small and bounded: safe to carry in every index entry.
@@ -67,8 +67,8 @@ def is_small_column(db_type: str) -> bool:
     if not t.startswith(_SMALL_TYPES) or t.endswith("[]"):
         return False
     if "(" in t and t.startswith(("varchar(", "character varying(", "char(")):
-        length = t.split("(", 1)[1].split(")", 1)[0]
-        return length.isdigit() and int(length) <= MAX_INCLUDED_VARCHAR
+        length = declared_length(t)
+        return length is not None and length <= MAX_INCLUDED_VARCHAR
     return True
 
 
