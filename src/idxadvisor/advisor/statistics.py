@@ -109,6 +109,12 @@ def value_fraction(stats: ColumnStats, literal: str, rows: int | None = None) ->
     return left / others if others >= 1 else min(left, DEFAULT_EQ_SEL)
 
 
+def any_value_fraction(stats: ColumnStats, rows: int | None) -> float:
+    """Share of rows equal to a value not known in advance (a ``$n`` parameter)."""
+    n = distinct_values(stats, rows)
+    return (1.0 - stats.null_frac) / n if n else DEFAULT_EQ_SEL
+
+
 def selectivity(stats: ColumnStats | None, predicate: Predicate, rows: int | None) -> float:
     """Fraction of rows a predicate keeps, from the column's statistics (PostgreSQL's defaults
     when there are none or the value is a ``$n`` parameter)."""
@@ -125,8 +131,7 @@ def selectivity(stats: ColumnStats | None, predicate: Predicate, rows: int | Non
     if predicate.op in (Op.EQ, Op.IN):
         if predicate.constants:
             return min(1.0, sum(value_fraction(stats, v, rows) for v in predicate.constants))
-        n = distinct_values(stats, rows)
-        per_value = (1.0 - stats.null_frac) / n if n else DEFAULT_EQ_SEL
+        per_value = any_value_fraction(stats, rows)
         return per_value if predicate.op is Op.EQ else min(1.0, 2 * per_value)
     if predicate.op is Op.NEQ:
         if predicate.constants:

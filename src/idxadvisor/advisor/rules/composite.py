@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from idxadvisor.advisor.rules.partial import split_constants
 from idxadvisor.advisor.serving import lookup_joins
-from idxadvisor.advisor.statistics import order_by_selectivity, selectivity
+from idxadvisor.advisor.statistics import any_value_fraction, order_by_selectivity
 from idxadvisor.sql.literals import count_parameters, has_parameter
 from idxadvisor.types.access import AccessPattern, Op, OrderKey, Predicate
 from idxadvisor.types.advice import IndexCandidate
@@ -235,7 +235,7 @@ def _many_rows_per_value(table: Table | None, keys: list[IndexElement]) -> bool:
         column = table.column(key.column) if key.column and not key.expression else None
         if column is None or column.stats is None:
             return False
-        fraction *= selectivity(column.stats, Predicate(column.name, Op.EQ, "="), table.rows)
+        fraction *= any_value_fraction(column.stats, table.rows)
     return table.rows * fraction > MANY_ROWS_PER_VALUE
 
 
