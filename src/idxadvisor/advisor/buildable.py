@@ -62,24 +62,18 @@ def unbuildable(element: IndexElement, table: Table | None) -> str | None:
         tree = sqlglot.parse_one(element.expression, read="postgres")
     except (ParseError, TokenError):
         return None
-    for node in tree.walk():
-        if isinstance(node, _ALWAYS_STABLE):
-            return _stable(element.expression, "the session's settings (DateStyle, locale)")
+    if tree.find(*_ALWAYS_STABLE) is not None:
+        return _stable(element.expression, "the session's settings (DateStyle, locale)")
     for col in tree.find_all(exp.Column):
         column = table.column(col.name)
         if column is None:
             continue
         kind = _time_kind(column.db_type)
-        at: exp.Expr = col
-        parent = col.parent
-        while isinstance(parent, exp.Paren):
-            at, parent = parent, parent.parent
+        at, parent = _enclosing(col)
         if isinstance(parent, exp.AtTimeZone) and parent.this is at:
             # timestamptz AT TIME ZONE 'UTC' is a timestamp, and a timestamp one a timestamptz.
             kind = {"timestamptz": "timestamp", "timestamp": "timestamptz"}.get(kind, kind)
-            at, parent = parent, parent.parent
-            while isinstance(parent, exp.Paren):
-                at, parent = parent, parent.parent
+            at, parent = _enclosing(parent)
         if isinstance(parent, _TEXT_FUNCTIONS) and not _textual(column.db_type):
             return (
                 f"{column.name} is {column.db_type}, compared as text ({element.expression} of "
@@ -96,6 +90,14 @@ def unbuildable(element: IndexElement, table: Table | None) -> str | None:
         if kind == "timestamptz" and isinstance(parent, _ZONED):
             return _stable(element.expression, "the session's TimeZone")
     return None
+
+
+def _enclosing(node: exp.Expr) -> tuple[exp.Expr, exp.Expr | None]:
+    """``node`` with the parentheses around it, and what encloses them."""
+    at, parent = node, node.parent
+    while isinstance(parent, exp.Paren):
+        at, parent = parent, parent.parent
+    return at, parent
 
 
 _CLOCK_TYPES = frozenset(
