@@ -172,16 +172,7 @@ def _run_time_clock() -> Callable[[], None]:
 
     def now() -> datetime.datetime:
         real = original()
-        return ClockDatetime(
-            real.year,
-            real.month,
-            real.day,
-            real.hour,
-            real.minute,
-            real.second,
-            real.microsecond,
-            real.tzinfo,
-        )
+        return ClockDatetime.combine(real, real.timetz())
 
     # Once per scan: every module's names bound to the function (``from django.utils.timezone
     # import now as clock`` included).
