@@ -174,19 +174,7 @@ def test_pg_stat_statements_workload_drives_a_recommendation(live_db):
                 "WHERE response_code = %s AND attempts > 3",
                 [code],
             ).fetchall()
-    result = run_cli(
-        "analyze",
-        str(EXAMPLE),
-        "--no-static",
-        "--from-pg-stat-statements",
-        "--database-url",
-        live_db.url,
-        "--format",
-        "json",
-        env=live_db.env,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = _live_json(live_db, "--no-static", "--from-pg-stat-statements")
     mine = [q for q in report["queries"] if "response_code" in q["sql"]]
     assert mine and mine[0]["source"] == "pg_stat_statements" and mine[0]["calls"] == 3
     recs = [r for r in report["recommendations"] if mine[0]["id"] in r["serves"]]
@@ -289,23 +277,29 @@ def test_max_index_bytes_keeps_the_proposals_within_the_budget(live_db, live_rep
     assert any("index budget" in r["reason"] for r in report["rejected"])
 
 
+def _live_json(db: TempDatabase, *args: str) -> dict[str, Any]:
+    """``idxadvisor analyze EXAMPLE ARGS`` in live mode on ``db``, as JSON: the parsed report."""
+    run = run_cli(
+        "analyze",
+        str(EXAMPLE),
+        *args,
+        "--database-url",
+        db.url,
+        "--format",
+        "json",
+        env=db.env,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
 def test_a_redundant_index_on_a_table_of_the_project_is_still_listed(temp_database):
     migrate = run_python("manage.py", "migrate", "-v", "0", cwd=EXAMPLE, env=temp_database.env)
     assert migrate.returncode == 0, migrate.stderr
     with psycopg.connect(temp_database.url, autocommit=True) as conn:
         conn.execute("CREATE INDEX extra_status ON monitoring_webhookdelivery (status)")
         conn.execute("CREATE INDEX extra_status_at ON monitoring_webhookdelivery (status, id)")
-    result = run_cli(
-        "analyze",
-        str(EXAMPLE),
-        "--database-url",
-        temp_database.url,
-        "--format",
-        "json",
-        env=temp_database.env,
-    )
-    assert result.returncode == 0, result.stderr
-    listed = {r["name"]: r["covered_by"] for r in json.loads(result.stdout)["redundant"]}
+    listed = {r["name"]: r["covered_by"] for r in _live_json(temp_database)["redundant"]}
     assert listed.get("extra_status") == "extra_status_at", listed
 
 
